@@ -1,0 +1,613 @@
+"""Typed stack configuration.
+
+The stack configuration is read **once**, before any resource is registered, into frozen
+pydantic models that forbid unknown keys. A typo (``binder:clustr``, ``minNode``) is an error
+that names the key, says what is wrong and how to fix it; it is raised as
+:class:`ConfigError`, a :class:`pulumi.RunError`, so the CLI prints it without a traceback.
+
+Layout of the configuration (``Pulumi.<stack>.yaml``):
+
+* project settings live under the ``binder:`` namespace, one structured key per concern
+  (``binder:cluster``, ``binder:namespaces``, ``binder:binderhub`` ...);
+* provider credentials and regions use the providers' own keys (``openstack:*``, ``gcp:*``)
+  and are read by the providers themselves;
+* secrets are never part of these models: they are read through secret accessors in
+  :mod:`components.secrets` (``binder:kubeconfig`` for an existing cluster is read here, but
+  only through ``require_secret``-style access and kept as a secret ``Output``).
+
+Docs: https://www.pulumi.com/docs/iac/concepts/config/ (structured configuration).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+PROJECT = "binder"
+
+#: Config keys under ``binder:`` that hold secrets. They are never parsed into the models
+#: below; :mod:`components.secrets` reads them with ``require_secret``/``get_secret``.
+SECRET_KEYS: frozenset[str] = frozenset(
+    {
+        "kubeconfig",
+        "registryUsername",
+        "registryPassword",
+        "proxySecretToken",
+        "hubApiToken",
+        "grafanaAdminPassword",
+        "oauthClientId",
+        "oauthClientSecret",
+        "tlsCertificate",
+        "tlsKey",
+        "loggingPassword",
+    }
+)
+
+
+class ConfigError(pulumi.RunError):
+    """A configuration problem, reported to the user without a Python traceback."""
+
+
+class Model(BaseModel):
+    """Base for every config model: frozen, camelCase keys, unknown keys are errors."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        # Never echo input values in messages: a mistyped secret must not reach a log.
+        hide_input_in_errors=True,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Kubernetes-flavoured primitives
+# --------------------------------------------------------------------------------------
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_K8S_VERSION = re.compile(r"^1\.(\d+)$")
+
+#: Label that z2jh uses to place hub/proxy ("core") and user pods ("user").
+#: https://z2jh.jupyter.org/en/stable/administrator/optimization.html#using-a-dedicated-node-pool-for-users
+NODE_PURPOSE_LABEL = "hub.jupyter.org/node-purpose"
+#: Taint key that z2jh's user pods tolerate by default (``scheduling.userPods.tolerations``).
+USER_TAINT_KEY = "hub.jupyter.org/dedicated"
+USER_TAINT_VALUE = "user"
+
+DnsLabel = Annotated[str, Field(pattern=_DNS_LABEL, max_length=63)]
+
+
+class Taint(Model):
+    """A node taint, in Kubernetes terms."""
+
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class Autoscaling(Model):
+    """Autoscaler bounds of a node pool. The autoscaler owns the node count in between."""
+
+    min_nodes: int = Field(ge=0)
+    max_nodes: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_nodes > self.max_nodes:
+            raise ValueError(
+                f"minNodes ({self.min_nodes}) is greater than maxNodes ({self.max_nodes}); "
+                "set minNodes <= maxNodes"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------
+# binder:cluster — a discriminated union on ``provider``
+# --------------------------------------------------------------------------------------
+
+
+class ClusterBase(Model):
+    """Settings shared by every cluster provider."""
+
+    name: DnsLabel
+    """Cluster name, also the prefix of its node groups/pools."""
+
+    kubernetes_version: str = "1.33"
+    """Kubernetes minor version the stack targets (``1.33``). Raw objects are validated
+    against this version's schemas, and GKE/Magnum are asked for it."""
+
+    protect: bool = True
+    """Protect the cluster and its node pools from ``pulumi destroy``. Turn off only for
+    throwaway stacks."""
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _minor_version(cls, value: str) -> str:
+        if not _K8S_VERSION.match(value):
+            raise ValueError(f"must be a Kubernetes minor version such as '1.33', not '{value}'")
+        return value
+
+    @property
+    def has_user_pool(self) -> bool:
+        """Whether user pods get nodes of their own (labelled and tainted)."""
+        return False
+
+
+# ---- OpenStack Magnum ----------------------------------------------------------------
+
+
+class MagnumTemplate(Model):
+    """The Magnum ClusterTemplate: the image, flavors and network of every node."""
+
+    image: str
+    """Glance image of the nodes, e.g. ``fedora-coreos-40``."""
+    master_flavor: str
+    flavor: str
+    external_network: str
+    """External network name or ID, for floating IPs and the API load balancer."""
+    keypair: str
+    """Nova keypair injected into the nodes."""
+    docker_volume_size: int = Field(default=50, ge=1)
+    network_driver: Literal["calico", "flannel", "cilium"] = "calico"
+    volume_driver: str | None = "cinder"
+    dns_nameserver: str | None = None
+    master_lb_enabled: bool = True
+    floating_ip_enabled: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Magnum labels (``kube_tag``, ``auto_scaling_enabled``, ``boot_volume_size`` ...).
+    https://docs.openstack.org/magnum/latest/user/#labels"""
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _stringify_labels(cls, value: Any) -> Any:
+        # Magnum labels are strings; YAML gives ``true``/``50``, which users expect to work.
+        if isinstance(value, Mapping):
+            return {
+                str(k): (str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in value.items()
+            }
+        return value
+
+
+class MagnumNodeGroup(Model):
+    """An extra Magnum NodeGroup, e.g. a pool for user pods."""
+
+    name: DnsLabel
+    flavor: str | None = None
+    """Defaults to the template's flavor."""
+    node_count: int = Field(default=1, ge=0)
+    autoscaling: Autoscaling | None = None
+    docker_volume_size: int | None = Field(default=None, ge=1)
+    purpose: Literal["core", "user"] | None = None
+    """``user`` labels and taints the group for user pods, as z2jh expects."""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class MagnumCluster(ClusterBase):
+    """``provider: magnum`` — a cluster on OpenStack Magnum (EMBL-EBI)."""
+
+    provider: Literal["magnum"]
+    template: MagnumTemplate
+    master_count: int = Field(default=1, ge=1)
+    node_count: int = Field(default=2, ge=1)
+    autoscaling: Autoscaling | None = None
+    """Bounds of the default worker group; sets Magnum's ``min_node_count``/``max_node_count``
+    labels and hands the node count to the autoscaler."""
+    floating_ip_enabled: bool | None = None
+    create_timeout: int = Field(default=60, ge=10)
+    """Minutes Magnum may take to create the cluster."""
+    node_groups: list[MagnumNodeGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> MagnumCluster:
+        names = [g.name for g in self.node_groups]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"nodeGroups has duplicate names {dupes}; give each group its own name")
+        tag = self.template.labels.get("kube_tag")
+        if tag and not tag.lstrip("v").startswith(f"{self.kubernetes_version}."):
+            raise ValueError(
+                f"template.labels.kube_tag '{tag}' does not match kubernetesVersion "
+                f"'{self.kubernetes_version}'; make them agree"
+            )
+        return self
+
+    @property
+    def has_user_pool(self) -> bool:
+        return any(g.purpose == "user" for g in self.node_groups)
+
+
+# ---- Google Kubernetes Engine ----------------------------------------------------------
+
+
+class GkeNodePool(Model):
+    """A GKE node pool (``core`` or ``user``)."""
+
+    machine_type: str
+    autoscaling: Autoscaling
+    disk_size_gb: int = Field(default=100, ge=10)
+    disk_type: Literal["pd-standard", "pd-balanced", "pd-ssd"] = "pd-balanced"
+    spot: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
+    """Extra taints; the user pool always carries the z2jh user taint."""
+
+
+class GkeNetwork(Model):
+    """VPC settings of the GKE cluster."""
+
+    network: str = "default"
+    subnetwork: str | None = None
+    pods_secondary_range: str | None = None
+    services_secondary_range: str | None = None
+    private_nodes: bool = False
+    """Nodes without public IPs (needs Cloud NAT for egress)."""
+    master_ipv4_cidr_block: str = "172.16.0.32/28"
+    """Control-plane range, used only with ``privateNodes``."""
+    master_authorized_networks: list[str] = Field(default_factory=list)
+    """CIDRs allowed to reach the API server. Empty: no restriction."""
+
+
+class GkeCluster(ClusterBase):
+    """``provider: gke`` — a GKE cluster with a core pool and a user pool."""
+
+    provider: Literal["gke"]
+    location: str | None = None
+    """Region (regional cluster) or zone (zonal cluster). Defaults to ``gcp:region``."""
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"
+    workload_identity: bool = True
+    deletion_protection: bool | None = None
+    """GKE's own deletion protection. Defaults to ``protect``."""
+    network: GkeNetwork = Field(default_factory=GkeNetwork)
+    core_pool: GkeNodePool
+    user_pool: GkeNodePool
+
+    @property
+    def has_user_pool(self) -> bool:
+        return True
+
+
+# ---- An existing cluster -----------------------------------------------------------
+
+
+class ExistingCluster(ClusterBase):
+    """``provider: existing`` — a cluster someone else runs, given by kubeconfig.
+
+    The kubeconfig comes from the secret ``binder:kubeconfig`` if set, else from
+    ``kubeconfigPath``, else from ``$KUBECONFIG`` or ``~/.kube/config`` as kubectl does.
+    """
+
+    provider: Literal["existing"]
+    protect: bool = False
+    kubeconfig_path: str | None = None
+    context: str | None = None
+    """Context to use; defaults to the kubeconfig's ``current-context``."""
+    user_node_selector: dict[str, str] = Field(default_factory=dict)
+    """Labels of nodes reserved for user pods, if the site has such nodes."""
+
+    @property
+    def has_user_pool(self) -> bool:
+        return bool(self.user_node_selector)
+
+
+ClusterConfig = Annotated[
+    MagnumCluster | GkeCluster | ExistingCluster, Field(discriminator="provider")
+]
+
+
+# --------------------------------------------------------------------------------------
+# Cluster bootstrap: binder:namespaces, binder:deployer, binder:users
+# --------------------------------------------------------------------------------------
+
+
+class ResourceQuotaConfig(Model):
+    """``spec.hard`` of a ResourceQuota, e.g. ``{requests.cpu: "40", pods: "200"}``."""
+
+    hard: dict[str, str]
+
+    @field_validator("hard", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): str(v) for k, v in value.items()}
+        return value
+
+
+class LimitRangeItem(Model):
+    """One ``spec.limits[]`` item of a LimitRange (Helmsman's ``limits``)."""
+
+    type: Literal["Container", "Pod", "PersistentVolumeClaim"] = "Container"
+    default: dict[str, str] | None = None
+    default_request: dict[str, str] | None = None
+    max: dict[str, str] | None = None
+    min: dict[str, str] | None = None
+
+
+class NamespaceConfig(Model):
+    """A namespace and its guard rails."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    quota: ResourceQuotaConfig | None = None
+    limits: list[LimitRangeItem] = Field(default_factory=list)
+    protect: bool = False
+
+
+#: Namespaces every stack gets unless ``binder:namespaces`` overrides an entry.
+DEFAULT_NAMESPACES: tuple[str, ...] = (
+    "binder",
+    "ingress",
+    "cert-manager",
+    "monitoring",
+    "logging",
+    "deployer",
+)
+
+
+class DeployerConfig(Model):
+    """The deploy agent's identity inside the cluster."""
+
+    name: DnsLabel = "deployer"
+    namespace: DnsLabel = "deployer"
+    cluster_admin: bool = False
+    """Bind ``cluster-admin`` instead of the least-privilege role. Off by default."""
+
+
+class UserAccount(Model):
+    """A person, group or robot given access to the cluster."""
+
+    name: str = Field(min_length=1)
+    """Google identity (email) on GKE; Keystone/OIDC user or group on Magnum; a DNS label
+    for a ServiceAccount."""
+    kind: Literal["User", "Group", "ServiceAccount"] = "User"
+    role: str
+    """``admin``, ``edit``, ``view`` or the name of a custom ClusterRole."""
+    namespaces: list[DnsLabel] | None = None
+    """Namespaces the role applies in. Omitted: cluster-wide."""
+
+
+# --------------------------------------------------------------------------------------
+# Secrets sources: binder:secretsFiles
+# --------------------------------------------------------------------------------------
+# Listed like Helmsman's ``secretsFiles:``; see components/secrets.py.
+
+
+# --------------------------------------------------------------------------------------
+# Releases: binder:binderhub, binder:registry, binder:ingress, binder:tls, ...
+# --------------------------------------------------------------------------------------
+
+
+class ResourceBounds(Model):
+    guarantee: str | float
+    limit: str | float
+
+
+class UserResources(Model):
+    """Requests (guarantee) and limits of each user pod."""
+
+    cpu: ResourceBounds = ResourceBounds(guarantee=0.5, limit=2)
+    memory: ResourceBounds = ResourceBounds(guarantee="1G", limit="4G")
+
+
+class BinderHubConfig(Model):
+    """The public BinderHub service."""
+
+    host: str
+    """Public hostname of BinderHub, e.g. ``binder.example.org``."""
+    hub_host: str
+    """Public hostname of its JupyterHub, e.g. ``hub.binder.example.org``."""
+    image_builder_type: Literal["dind", "pink", "host"] = "dind"
+    """dind suits containerd nodes; ``host`` needs a Docker socket on the node."""
+    user_resources: UserResources = Field(default_factory=UserResources)
+    banner_message: str | None = None
+
+
+class RegistryConfig(Model):
+    """Where BinderHub pushes the images it builds."""
+
+    url: str = "https://registry.hub.docker.com"
+    """Registry URL; DockerHub by default."""
+    prefix: str
+    """Image name prefix, e.g. ``bioexcel/binder-`` on DockerHub."""
+
+
+class IngressConfig(Model):
+    """The ingress controller."""
+
+    controller: Literal["traefik", "none"] = "traefik"
+    """``none`` for clusters that bring their own controller."""
+    class_name: str = "traefik"
+    load_balancer_ip: str | None = None
+
+
+class TlsConfig(Model):
+    """Where TLS certificates come from."""
+
+    source: Literal["letsencrypt", "institution", "none"] = "letsencrypt"
+    issuer: Literal["production", "staging"] = "production"
+    email: str | None = None
+    """ACME account email, required for Let's Encrypt."""
+
+    @model_validator(mode="after")
+    def _email(self) -> TlsConfig:
+        if self.source == "letsencrypt" and not self.email:
+            raise ValueError(
+                "email is required when source is 'letsencrypt'; set binder:tls.email "
+                "to the ACME account address"
+            )
+        return self
+
+
+class Toggle(Model):
+    enabled: bool = True
+
+
+class MonitoringConfig(Model):
+    enabled: bool = True
+    grafana_host: str | None = None
+    """Public hostname of Grafana; without it Grafana gets no ingress."""
+    retention: str = "15d"
+
+
+class LoggingOutput(Model):
+    type: Literal["stdout", "elasticsearch", "opensearch"] = "stdout"
+    host: str | None = None
+    port: int = Field(default=9200, ge=1, le=65535)
+    scheme: Literal["http", "https"] = "https"
+    user: str | None = None
+    index_prefix: str = "binder"
+
+    @model_validator(mode="after")
+    def _host(self) -> LoggingOutput:
+        if self.type != "stdout" and not self.host:
+            raise ValueError(f"host is required for output type '{self.type}'")
+        return self
+
+
+class LoggingConfig(Model):
+    enabled: bool = True
+    output: LoggingOutput = Field(default_factory=LoggingOutput)
+
+
+# --------------------------------------------------------------------------------------
+# The whole stack
+# --------------------------------------------------------------------------------------
+
+
+class StackConfig(Model):
+    """Everything under ``binder:`` except secrets."""
+
+    cluster: ClusterConfig
+    namespaces: dict[DnsLabel, NamespaceConfig] = Field(default_factory=dict)
+    deployer: DeployerConfig = Field(default_factory=DeployerConfig)
+    users: list[UserAccount] = Field(default_factory=list)
+    secrets_files: list[str] = Field(default_factory=list)
+    binderhub: BinderHubConfig | None = None
+    registry: RegistryConfig | None = None
+    ingress: IngressConfig = Field(default_factory=IngressConfig)
+    tls: TlsConfig | None = None
+    cert_manager: Toggle = Field(default_factory=Toggle)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @property
+    def all_namespaces(self) -> dict[str, NamespaceConfig]:
+        """The default namespaces, overridden and extended by ``binder:namespaces``."""
+        merged = {name: NamespaceConfig() for name in DEFAULT_NAMESPACES}
+        merged[self.deployer.namespace] = NamespaceConfig()
+        merged.update(self.namespaces)
+        return merged
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    path = f"{PROJECT}:"
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif index == 1 and loc[0] == "cluster" and part in _PROVIDERS:
+            continue  # the union branch pydantic picked, not a key the user wrote
+        else:
+            path += part if index == 0 else f".{part}"
+    return path
+
+
+_PROVIDERS = ("magnum", "gke", "existing")
+
+_HINTS = {
+    "missing": "add it to Pulumi.<stack>.yaml",
+    "extra_forbidden": "remove it or fix its spelling",
+    "union_tag_invalid": "use one of the listed providers",
+    "union_tag_not_found": "add `provider: magnum`, `gke` or `existing`",
+}
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """Turn a pydantic error into lines that name the key, the problem and the fix.
+
+    Input values are never echoed: they may be secrets.
+    """
+    lines = []
+    for err in error.errors(include_input=False, include_url=False):
+        loc = tuple(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+            if len(loc) == 1:
+                known = sorted(f.alias or n for n, f in StackConfig.model_fields.items())
+                msg += f"; known keys are {', '.join(known)}"
+        hint = _HINTS.get(err["type"])
+        lines.append(f"  {_format_loc(loc)}: {msg}" + (f" ({hint})" if hint else ""))
+    return "\n".join(lines)
+
+
+def _raw_project_config() -> dict[str, Any]:
+    """All ``binder:*`` keys of the stack, parsed from the engine's JSON strings.
+
+    Secret keys are skipped here; they are only ever read via secret accessors.
+    """
+    config = dict(pulumi.runtime.get_config_env())
+    config.update(pulumi.runtime.config.CONFIG.get())
+    raw: dict[str, Any] = {}
+    for full_key, value in config.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != PROJECT or key in SECRET_KEYS:
+            continue
+        if pulumi.runtime.is_config_secret(full_key):
+            raise ConfigError(
+                f"{full_key} is a secret, but it is not a key that may hold one. "
+                f"Secret keys are: {', '.join(sorted(SECRET_KEYS))}."
+            )
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass  # a plain string value
+        raw[key] = value
+    return raw
+
+
+def parse_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate a ``binder:`` mapping (camelCase keys) into a :class:`StackConfig`."""
+    try:
+        return StackConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ConfigError(
+            "Invalid stack configuration:\n" + format_validation_error(exc)
+        ) from None
+
+
+def load_config() -> StackConfig:
+    """Read and validate the current stack's ``binder:`` configuration."""
+    return parse_config(_raw_project_config())
+
+
+def resolve_kubeconfig_path(cluster: ExistingCluster) -> Path:
+    """The kubeconfig file of an existing cluster, as kubectl would find it."""
+    if cluster.kubeconfig_path:
+        return Path(os.path.expandvars(cluster.kubeconfig_path)).expanduser()
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        # kubectl merges a list; we use its first entry, which is where kubectl writes.
+        return Path(env.split(os.pathsep)[0]).expanduser()
+    return Path("~/.kube/config").expanduser()

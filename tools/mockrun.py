@@ -1,0 +1,401 @@
+"""Run the real Pulumi program on Pulumi's mock engine and record what it registers.
+
+Nothing here talks to a cloud or a Kubernetes API server: the SDK, the program and the
+providers' typed arguments are real, only the engine is stubbed
+(https://www.pulumi.com/docs/iac/guides/testing/unit/). The recording keeps every
+``RegisterResource`` request as the engine would receive it -- inputs with their secret
+markers, parent, dependencies, protect, ignoreChanges, provider -- plus the stack outputs.
+
+It serves the tests, ``make render`` and ``make bench``. Usage from a shell::
+
+    python -m tools.mockrun ebi            # summary of what `pulumi up` would register
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import runpy
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = "binder"
+
+#: The marker Pulumi puts around a secret value on the wire.
+SECRET_SIG = rpc._special_secret_sig
+SIG_KEY = rpc._special_sig_key
+
+
+# --------------------------------------------------------------------------------------
+# What was registered
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Registered:
+    """One ``RegisterResource`` call, as the engine would see it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    """Inputs with secrets unwrapped (for assertions on values)."""
+    wire: dict[str, Any]
+    """Inputs exactly as sent, secret values still wrapped in Pulumi's secret marker."""
+    protect: bool
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    ignore_changes: list[str]
+    provider: str
+    delete_before_replace: bool
+    replace_on_changes: list[str]
+    custom_timeouts: dict[str, str]
+    version: str
+
+
+@dataclass
+class Recording:
+    """Everything one program run registered."""
+
+    resources: list[Registered] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """Stack outputs with secrets unwrapped."""
+    outputs_wire: dict[str, Any] = field(default_factory=dict)
+    """Stack outputs as sent, secrets still wrapped."""
+    logs: list[str] = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str | None = None) -> Registered:
+        found = [r for r in self.of_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(type_)]
+            raise AssertionError(f"expected one {type_} named {name!r}, found {names}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        for r in self.resources:
+            if r.urn == urn:
+                return r
+        raise KeyError(urn)
+
+    def secret_output(self, name: str) -> bool:
+        return is_secret(self.outputs_wire.get(name))
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
+def unwrap(value: Any) -> Any:
+    """Drop Pulumi's secret markers, keeping the values."""
+    if is_secret(value):
+        return unwrap(value.get("value"))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def plaintext_leaks(value: Any, needles: list[str], path: str = "") -> Iterator[str]:
+    """Paths where one of ``needles`` (or its base64 form) appears outside a secret."""
+    if is_secret(value):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from plaintext_leaks(v, needles, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from plaintext_leaks(v, needles, f"{path}[{i}]")
+    elif isinstance(value, str):
+        for needle in needles:
+            forms = {needle, base64.b64encode(needle.encode()).decode()}
+            if any(f in value for f in forms):
+                yield path or "<value>"
+
+
+# --------------------------------------------------------------------------------------
+# The mock engine
+# --------------------------------------------------------------------------------------
+
+#: Outputs that real providers compute and the program reads. Keyed by type token.
+_FAKE_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n")
+
+
+def _computed_state(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    state = dict(inputs)
+    if type_ == "gcp:container/cluster:Cluster":
+        state.setdefault("endpoint", "203.0.113.10")
+        state["masterAuth"] = {"clusterCaCertificate": _FAKE_CA.decode()}
+        state.setdefault("name", name)
+    elif type_ == "openstack:containerinfra/cluster:Cluster":
+        state.setdefault("name", name)
+        state["apiAddress"] = "https://192.0.2.10:6443"
+        state["kubeconfig"] = {
+            "host": "https://192.0.2.10:6443",
+            "clusterCaCertificate": "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n",
+            "clientCertificate": "mock-client-cert",
+            "clientKey": "mock-client-key",
+            "rawConfig": (
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: mock\n  cluster:\n"
+                "    server: https://192.0.2.10:6443\ncontexts:\n- name: mock\n  context:\n"
+                "    cluster: mock\n    user: admin\ncurrent-context: mock\nusers:\n"
+                "- name: admin\n  user:\n    client-certificate-data: bW9jaw==\n"
+            ),
+        }
+    elif type_ == "kubernetes:core/v1:Secret" and inputs.get("type") == (
+        "kubernetes.io/service-account-token"
+    ):
+        # The token controller fills these in on a real cluster.
+        state["data"] = {
+            "token": base64.b64encode(f"mock-token-{name}".encode()).decode(),
+            "ca.crt": _FAKE_CA.decode(),
+        }
+    elif type_ == "random:index/randomPassword:RandomPassword":
+        state["result"] = f"mock-random-{name}-" + "x" * int(inputs.get("length", 32))
+    elif type_ == "random:index/randomId:RandomId":
+        state["hex"] = ("ab" * int(inputs.get("byteLength", 32)))
+    elif type_ == "kubernetes:helm.sh/v3:Release":
+        state.setdefault("status", {"namespace": inputs.get("namespace"), "name": name})
+    elif type_ == "kubernetes:core/v1:Service":
+        state.setdefault("status", {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}})
+    return state
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        inputs = unwrap(args.inputs)
+        return f"{args.name}-id", _computed_state(args.typ, args.name, inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        if args.token == "gcp:organizations/getClientConfig:getClientConfig":
+            return {"project": "mock-project", "accessToken": "mock"}, None
+        return {}, None
+
+
+def _struct(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=False) or {}
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks, recording: Recording) -> None:
+        super().__init__(mocks)
+        self.recording = recording
+        self.stack_urn = ""
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            self.stack_urn = response.urn
+            return response
+        wire = _struct(request.object)
+        timeouts = request.customTimeouts
+        self.recording.resources.append(
+            Registered(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent,
+                inputs=unwrap(wire),
+                wire=wire,
+                protect=bool(request.protect),
+                dependencies=list(request.dependencies),
+                property_dependencies={
+                    k: list(v.urns) for k, v in request.propertyDependencies.items()
+                },
+                ignore_changes=list(request.ignoreChanges),
+                provider=request.provider,
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                replace_on_changes=list(request.replaceOnChanges),
+                custom_timeouts={
+                    k: getattr(timeouts, k)
+                    for k in ("create", "update", "delete")
+                    if getattr(timeouts, k)
+                },
+                version=request.version,
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
+        if request.urn == self.stack_urn:
+            wire = _struct(request.outputs)
+            self.recording.outputs_wire = wire
+            self.recording.outputs = unwrap(wire)
+        return super().RegisterResourceOutputs(request)
+
+
+class _LogCapture:
+    """Collects what the program logs through ``pulumi.log``."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+
+    def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
+        """The SDK's own chatter; not something the program said."""
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        return lambda message, *a, **k: self.recording.logs.append(f"{level}: {message}")
+
+
+# --------------------------------------------------------------------------------------
+# Stack files, loaded as the engine loads them
+# --------------------------------------------------------------------------------------
+
+
+def _test_secret(key: str) -> str:
+    """A recognisable stand-in for a ``secure:`` value we cannot decrypt here."""
+    return f"test-secret-for-{key.replace(':', '-')}"
+
+
+def _replace_secure(value: Any, key: str) -> tuple[Any, bool]:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return _test_secret(key), True
+    if isinstance(value, dict):
+        found = False
+        out = {}
+        for k, v in value.items():
+            out[k], inner = _replace_secure(v, f"{key}.{k}")
+            found = found or inner
+        return out, found
+    if isinstance(value, list):
+        items = [_replace_secure(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def stack_config(
+    stack: str, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """Config of ``Pulumi.<stack>.yaml`` in the engine's wire form: ``(config, secret_keys)``.
+
+    Structured values become JSON strings, ``secure:`` values become test secrets and their
+    keys are marked secret -- as the CLI does after decrypting them. ``overrides`` replace or
+    add keys (``None`` deletes one); ``secrets`` adds secret keys with the given plaintext.
+    """
+    path = REPO / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text()) or {}
+    raw: dict[str, Any] = dict(document.get("config") or {})
+    for key, value in (overrides or {}).items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        value, secret = _replace_secure(value, full)
+        config[full] = value if isinstance(value, str) else json.dumps(value)
+        if secret:
+            secret_keys.append(full)
+    for key, value in (secrets or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        config[full] = value
+        secret_keys.append(full)
+    return config, secret_keys
+
+
+# --------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------
+
+
+def run_program(
+    program: Callable[[], Any] | None = None,
+    *,
+    stack: str = "test",
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    preview: bool = False,
+) -> Recording:
+    """Run ``program`` (default: the repo's ``__main__.py``) on the mock engine.
+
+    Exceptions raised by the program (e.g. a ``ConfigError``) propagate to the caller.
+    """
+    recording = Recording()
+    pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
+    monitor = _RecordingMonitor(_Mocks(), recording)
+    pulumi.runtime.set_mocks(
+        _Mocks(), project=PROJECT, stack=stack, preview=preview, monitor=monitor,
+        logger=_LogCapture(recording),  # type: ignore[arg-type]
+    )
+    # set_mocks made a root stack for component tests; a program run gets a fresh one,
+    # as the Python language host gives it.
+    settings.ROOT.set(None)
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+
+    def main() -> None:
+        if program is not None:
+            program()
+            return
+        cwd = os.getcwd()
+        os.chdir(REPO)  # the CLI runs the program from the project directory
+        sys.path.insert(0, str(REPO))
+        try:
+            runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+        finally:
+            os.chdir(cwd)
+            sys.path.remove(str(REPO))
+
+    _sync_await(run_in_stack(main))
+    return recording
+
+
+def run_stack(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    preview: bool = False,
+) -> Recording:
+    """Run the whole program for a committed stack file."""
+    config, secret_keys = stack_config(stack, overrides, secrets)
+    return run_program(stack=stack, config=config, secret_keys=secret_keys, preview=preview)
+
+
+def _main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack", help="stack name: Pulumi.<stack>.yaml must exist")
+    parser.add_argument(
+        "--modules", action="store_true", help="also list the provider SDKs that were imported"
+    )
+    args = parser.parse_args()
+    try:
+        recording = run_stack(args.stack)
+    except pulumi.RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    by_type: dict[str, int] = {}
+    for r in recording.resources:
+        by_type[r.type] = by_type.get(r.type, 0) + 1
+    for type_, count in sorted(by_type.items()):
+        print(f"{count:4d}  {type_}")
+    print(f"{len(recording.resources):4d}  resources; outputs: {', '.join(sorted(recording.outputs))}")
+    if args.modules:
+        sdks = sorted(m for m in sys.modules if m.startswith("pulumi_") and "." not in m)
+        print("imported SDKs:", ", ".join(sdks))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
