@@ -150,11 +150,12 @@ def _computed_state(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, 
         state.setdefault("name", name)
         state["apiAddress"] = "https://192.0.2.10:6443"
         state["kubeconfig"] = {
+            # A map, so the provider's own (Terraform) attribute names, not camelCase.
             "host": "https://192.0.2.10:6443",
-            "clusterCaCertificate": "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n",
-            "clientCertificate": "mock-client-cert",
-            "clientKey": "mock-client-key",
-            "rawConfig": (
+            "cluster_ca_certificate": "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n",
+            "client_certificate": "mock-client-cert",
+            "client_key": "mock-client-key",
+            "raw_config": (
                 "apiVersion: v1\nkind: Config\nclusters:\n- name: mock\n  cluster:\n"
                 "    server: https://192.0.2.10:6443\ncontexts:\n- name: mock\n  context:\n"
                 "    cluster: mock\n    user: admin\ncurrent-context: mock\nusers:\n"
