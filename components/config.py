@@ -145,7 +145,17 @@ class ClusterBase(Model):
 
     @property
     def has_user_pool(self) -> bool:
-        """Whether user pods get nodes of their own (labelled and tainted)."""
+        """Whether user pods get nodes of their own."""
+        return bool(self.user_node_selector)
+
+    @property
+    def user_node_selector(self) -> dict[str, str]:
+        """Node labels that identify the user pool; empty when there is none."""
+        return {}
+
+    @property
+    def user_nodes_tainted(self) -> bool:
+        """Whether the user pool carries the z2jh taint ``hub.jupyter.org/dedicated=user``."""
         return False
 
 
@@ -229,8 +239,13 @@ class MagnumCluster(ClusterBase):
         return self
 
     @property
-    def has_user_pool(self) -> bool:
-        return any(g.purpose == "user" for g in self.node_groups)
+    def user_node_selector(self) -> dict[str, str]:
+        # Magnum cannot label or taint a node group's nodes with our own labels; its Heat
+        # driver labels them `magnum.openstack.org/role=<role>`, and the user group's role
+        # is "user". https://docs.openstack.org/magnum/latest/user/#node-groups
+        if any(g.purpose == "user" for g in self.node_groups):
+            return {"magnum.openstack.org/role": "user"}
+        return {}
 
 
 # ---- Google Kubernetes Engine ----------------------------------------------------------
@@ -279,7 +294,11 @@ class GkeCluster(ClusterBase):
     user_pool: GkeNodePool
 
     @property
-    def has_user_pool(self) -> bool:
+    def user_node_selector(self) -> dict[str, str]:
+        return {NODE_PURPOSE_LABEL: "user"}
+
+    @property
+    def user_nodes_tainted(self) -> bool:
         return True
 
 
@@ -298,12 +317,18 @@ class ExistingCluster(ClusterBase):
     kubeconfig_path: str | None = None
     context: str | None = None
     """Context to use; defaults to the kubeconfig's ``current-context``."""
-    user_node_selector: dict[str, str] = Field(default_factory=dict)
+    user_nodes: dict[str, str] = Field(default_factory=dict)
     """Labels of nodes reserved for user pods, if the site has such nodes."""
+    user_nodes_taint: bool = False
+    """Whether those nodes carry the z2jh taint ``hub.jupyter.org/dedicated=user:NoSchedule``."""
 
     @property
-    def has_user_pool(self) -> bool:
-        return bool(self.user_node_selector)
+    def user_node_selector(self) -> dict[str, str]:
+        return dict(self.user_nodes)
+
+    @property
+    def user_nodes_tainted(self) -> bool:
+        return self.user_nodes_taint and bool(self.user_nodes)
 
 
 ClusterConfig = Annotated[
