@@ -185,7 +185,8 @@ def create_cluster(
     if isinstance(cluster, GkeCluster):
         from components.cluster_gke import GkeClusterArgs, GkeKubernetesCluster
 
-        assert inputs.gcp_project and inputs.gcp_location  # checked by read_cluster_inputs
+        if not (inputs.gcp_project and inputs.gcp_location):
+            raise ConfigError("GKE needs gcp:project and a location; see read_cluster_inputs")
         return GkeKubernetesCluster(
             name,
             GkeClusterArgs(
@@ -195,7 +196,8 @@ def create_cluster(
         )
     from components.cluster_existing import ExistingClusterArgs, ExistingKubernetesCluster
 
-    assert inputs.kubeconfig is not None  # read by read_cluster_inputs
+    if inputs.kubeconfig is None:
+        raise ConfigError("an existing cluster needs a kubeconfig; see read_cluster_inputs")
     return ExistingKubernetesCluster(
         name, ExistingClusterArgs(config=cluster, kubeconfig=inputs.kubeconfig), opts
     )

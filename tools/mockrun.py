@@ -152,7 +152,7 @@ def _computed_state(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, 
         state["kubeconfig"] = {
             # A map, so the provider's own (Terraform) attribute names, not camelCase.
             "host": "https://192.0.2.10:6443",
-            "cluster_ca_certificate": "-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n",
+            "cluster_ca_certificate": base64.b64decode(_FAKE_CA).decode(),
             "client_certificate": "mock-client-cert",
             "client_key": "mock-client-key",
             "raw_config": (
@@ -175,7 +175,10 @@ def _computed_state(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, 
     elif type_ == "random:index/randomId:RandomId":
         state["hex"] = ("ab" * int(inputs.get("byteLength", 32)))
     elif type_ == "kubernetes:helm.sh/v3:Release":
-        state.setdefault("status", {"namespace": inputs.get("namespace"), "name": name})
+        # The Helm release name (``name`` input) when given, as the provider reports it.
+        state.setdefault(
+            "status", {"namespace": inputs.get("namespace"), "name": inputs.get("name") or name}
+        )
     elif type_ == "kubernetes:core/v1:Service":
         state.setdefault("status", {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}})
     return state
@@ -187,8 +190,6 @@ class _Mocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", _computed_state(args.typ, args.name, inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
-        if args.token == "gcp:organizations/getClientConfig:getClientConfig":
-            return {"project": "mock-project", "accessToken": "mock"}, None
         return {}, None
 
 
@@ -202,7 +203,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recording = recording
         self.stack_urn = ""
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             self.stack_urn = response.urn
@@ -237,7 +238,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         )
         return response
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC name)
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn == self.stack_urn:
             wire = _struct(request.outputs)
             self.recording.outputs_wire = wire
@@ -328,12 +329,14 @@ def run_program(
     config: Mapping[str, str] | None = None,
     secret_keys: list[str] | None = None,
     preview: bool = False,
+    recording: Recording | None = None,
 ) -> Recording:
     """Run ``program`` (default: the repo's ``__main__.py``) on the mock engine.
 
-    Exceptions raised by the program (e.g. a ``ConfigError``) propagate to the caller.
+    Exceptions raised by the program (e.g. a ``ConfigError``) propagate to the caller; pass
+    your own ``recording`` to see what was registered before the failure.
     """
-    recording = Recording()
+    recording = recording if recording is not None else Recording()
     pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
     monitor = _RecordingMonitor(_Mocks(), recording)
     pulumi.runtime.set_mocks(
@@ -368,10 +371,13 @@ def run_stack(
     overrides: Mapping[str, Any] | None = None,
     secrets: Mapping[str, str] | None = None,
     preview: bool = False,
+    recording: Recording | None = None,
 ) -> Recording:
     """Run the whole program for a committed stack file."""
     config, secret_keys = stack_config(stack, overrides, secrets)
-    return run_program(stack=stack, config=config, secret_keys=secret_keys, preview=preview)
+    return run_program(
+        stack=stack, config=config, secret_keys=secret_keys, preview=preview, recording=recording
+    )
 
 
 def _main() -> int:
@@ -391,7 +397,8 @@ def _main() -> int:
         by_type[r.type] = by_type.get(r.type, 0) + 1
     for type_, count in sorted(by_type.items()):
         print(f"{count:4d}  {type_}")
-    print(f"{len(recording.resources):4d}  resources; outputs: {', '.join(sorted(recording.outputs))}")
+    outputs = ", ".join(sorted(recording.outputs))
+    print(f"{len(recording.resources):4d}  resources; outputs: {outputs}")
     if args.modules:
         sdks = sorted(m for m in sys.modules if m.startswith("pulumi_") and "." not in m)
         print("imported SDKs:", ", ".join(sdks))

@@ -1,0 +1,93 @@
+# BinderHub as code. Two commands get you going (see README):
+#   make up STACK=<stack>   create the venv, install, select/create the stack, `pulumi up`
+#   make test               ruff, mypy and pytest (everything runs on Pulumi's mock engine)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := venv
+BIN    := $(VENV)/bin
+STACK  ?=
+
+# A local file backend inside the repo (gitignored) unless the caller chose one, e.g.
+# PULUMI_BACKEND_URL=https://api.pulumi.com or s3://bucket/prefix or gs://bucket/prefix.
+STATE_DIR := $(CURDIR)/.pulumi-state
+PULUMI_BACKEND_URL ?= file://$(STATE_DIR)
+export PULUMI_BACKEND_URL
+
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP     := $(VENV)/.dev-installed
+
+.PHONY: help install install-dev up preview destroy test lint typecheck pytest render smoke \
+        check-secrets bench clean require-stack require-pulumi
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $@ $(RUNTIME_STAMP)
+
+install: $(RUNTIME_STAMP) ## Create ./venv with the program's dependencies
+
+install-dev: $(DEV_STAMP) ## Create ./venv with the test and lint tools too
+
+require-stack:
+	@if [ -z "$(STACK)" ]; then echo "error: set STACK, e.g. make $(MAKECMDGOALS) STACK=ebi (stacks: $$(ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/' | tr '\n' ' '))" >&2; exit 2; fi
+	@if [ ! -f "Pulumi.$(STACK).yaml" ]; then echo "error: Pulumi.$(STACK).yaml does not exist; write it first (README: Adding an environment)" >&2; exit 2; fi
+
+require-pulumi:
+	@command -v pulumi >/dev/null || { echo "error: the Pulumi CLI is not installed; see https://www.pulumi.com/docs/install/" >&2; exit 2; }
+
+# `pulumi stack select --create` selects the stack, creating it in the backend the first time.
+define select_stack
+	@if [[ "$(PULUMI_BACKEND_URL)" == file://$(STATE_DIR) ]]; then mkdir -p "$(STATE_DIR)"; fi
+	pulumi login --non-interactive "$(PULUMI_BACKEND_URL)"
+	pulumi stack select --create --non-interactive "$(STACK)"
+endef
+
+up: require-stack require-pulumi $(RUNTIME_STAMP) ## Deploy STACK (creates it on first use)
+	$(select_stack)
+	pulumi up --stack "$(STACK)"
+
+preview: require-stack require-pulumi $(RUNTIME_STAMP) ## Show what `make up` would change
+	$(select_stack)
+	pulumi preview --diff --stack "$(STACK)"
+
+destroy: require-stack require-pulumi $(RUNTIME_STAMP) ## Destroy STACK (protected resources first need unprotecting, see docs/operations.md)
+	$(select_stack)
+	pulumi destroy --stack "$(STACK)"
+
+lint: $(DEV_STAMP) ## ruff
+	$(BIN)/ruff check .
+
+typecheck: $(DEV_STAMP) ## mypy
+	$(BIN)/mypy .
+
+pytest: $(DEV_STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck pytest ## Lint, type-check and run every test (offline, mock engine)
+
+render: require-stack $(DEV_STAMP) ## Offline plan + merged Helm values of STACK into build/render/ (no credentials)
+	$(BIN)/python -m tools.render "$(STACK)"
+
+smoke: require-stack $(RUNTIME_STAMP) ## Check the deployed service of STACK from its stack outputs
+	$(BIN)/python -m tools.smoke "$(STACK)"
+
+check-secrets: $(RUNTIME_STAMP) ## Refuse unencrypted secret files; warn about test-key-only files
+	$(BIN)/python -m tools.check_secrets
+
+bench: $(DEV_STAMP) ## Time and measure the whole program per stack on the mock engine
+	$(BIN)/python -m tools.bench
+
+clean: ## Remove the venv, caches and render output (not the state backend)
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,48 @@
+"""Shared test fixtures.
+
+Tests never touch a cloud: programs run on Pulumi's mock engine through tools/mockrun.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: A kubeconfig for `provider: existing` stacks, so no test reads the developer's own.
+LOCAL_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: kind-binder
+  cluster:
+    server: https://127.0.0.1:6443
+    certificate-authority-data: TU9DSyBDQQ==
+contexts:
+- name: kind-binder
+  context: {cluster: kind-binder, user: kind-binder}
+- name: other
+  context: {cluster: kind-binder, user: kind-binder}
+current-context: kind-binder
+users:
+- name: kind-binder
+  user: {token: local-test-token-not-a-secret}
+"""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point $KUBECONFIG at a test file: the local stack must never see a real cluster."""
+    path = tmp_path_factory.mktemp("kube") / "config"
+    path.write_text(LOCAL_KUBECONFIG)
+    old = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("KUBECONFIG", None)
+    else:
+        os.environ["KUBECONFIG"] = old

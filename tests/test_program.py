@@ -1,0 +1,111 @@
+"""The whole program per committed stack, loaded as the engine loads Pulumi.<stack>.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from components.config import ConfigError
+from tests.conftest import REPO
+from tools.mockrun import Recording, run_stack, stack_config
+
+STACKS = ["ebi", "gcp", "local"]
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def stack_run(request: pytest.FixtureRequest) -> tuple[str, Recording]:
+    return request.param, run_stack(request.param)
+
+
+def test_stack_outputs(stack_run: tuple[str, Recording]) -> None:
+    stack, rec = stack_run
+    assert rec.outputs["cluster_name"] == {"ebi": "binder-ebi", "gcp": "binder-gcp"}.get(
+        stack, "local"
+    )
+    assert rec.outputs["cluster_endpoint"].startswith("https://")
+    assert rec.secret_output("kubeconfig")
+
+
+def test_every_credential_output_is_secret(stack_run: tuple[str, Recording]) -> None:
+    _, rec = stack_run
+    for name in rec.outputs:
+        if "kubeconfig" in name or "token" in name or "password" in name:
+            assert rec.secret_output(name), f"stack output {name} carries a credential"
+
+
+def test_one_kubernetes_provider_from_the_cluster(stack_run: tuple[str, Recording]) -> None:
+    _, rec = stack_run
+    provider = rec.one("pulumi:providers:kubernetes")
+    cluster_component = next(r for r in rec.resources if r.type.startswith("binder:cluster"))
+    assert provider.parent == cluster_component.urn
+    # Every in-cluster object goes through that provider, never the ambient kubeconfig.
+    for res in rec.resources:
+        if res.type.startswith("kubernetes:") and res.custom:
+            assert res.provider.startswith(provider.urn), res.name
+
+
+def test_secure_values_are_loaded_as_secrets(tmp_path: os.PathLike[str]) -> None:
+    """`secure:` entries of a stack file reach the program as secret config."""
+    config, secret_keys = stack_config(
+        "local", overrides={"binder:kubeconfig": {"secure": "v1:abc"}}
+    )
+    assert secret_keys == ["binder:kubeconfig"]
+    assert config["binder:kubeconfig"] == "test-secret-for-binder-kubeconfig"
+    assert json.loads(config["binder:cluster"])["provider"] == "existing"
+
+
+def test_bad_config_registers_nothing() -> None:
+    recording = Recording()
+    with pytest.raises(ConfigError, match=r"binder:cluster\.corePool\.machineTyp"):
+        run_stack(
+            "gcp",
+            overrides={
+                "binder:cluster": {
+                    "provider": "gke", "name": "x",
+                    "corePool": {"machineTyp": "e2", "autoscaling": {"maxNodes": 2}},
+                    "userPool": {"machineType": "e2", "autoscaling": {"maxNodes": 2}},
+                }
+            },
+            recording=recording,
+        )
+    assert recording.resources == []
+
+
+def test_gke_needs_project_before_any_resource() -> None:
+    recording = Recording()
+    with pytest.raises(ConfigError, match="gcp:project is not set"):
+        run_stack("gcp", overrides={"gcp:project": None}, recording=recording)
+    assert recording.resources == []
+
+
+def test_secret_on_a_plain_key_is_refused() -> None:
+    with pytest.raises(ConfigError, match="binder:registry is a secret"):
+        run_stack("gcp", secrets={"binder:registry": '{"prefix": "x"}'})
+
+
+def _imported_sdks(stack: str) -> set[str]:
+    """Run the program for ``stack`` in a fresh interpreter; list the provider SDKs loaded."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.mockrun", stack, "--modules"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("imported SDKs:"))
+    return {m.strip() for m in line.split(":", 1)[1].split(",")}
+
+
+def test_ebi_never_imports_gcp() -> None:
+    sdks = _imported_sdks("ebi")
+    assert "pulumi_openstack" in sdks
+    assert "pulumi_gcp" not in sdks
+
+
+def test_gcp_never_imports_openstack() -> None:
+    sdks = _imported_sdks("gcp")
+    assert "pulumi_gcp" in sdks
+    assert "pulumi_openstack" not in sdks
