@@ -67,14 +67,15 @@ def measure(stack: str, env: dict[str, str]) -> Sample:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stacks", nargs="*", default=sorted(TARGETS) + ["local"])
+    parser.add_argument("stacks", nargs="*", default=[*sorted(TARGETS), "local"])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": str(REPO), "KUBECONFIG": _local_kubeconfig(tmp)}
         env.setdefault("SOPS_AGE_KEY_FILE", str(REPO / "tests/keys/TEST-ONLY-age-key.txt"))
-        print(f"{'stack':6} {'runs':>4} {'wall median':>12} {'wall max':>9} {'peak RSS':>9}  target")
+        header = f"{'stack':6} {'runs':>4} {'wall median':>12} {'wall max':>9} {'peak RSS':>9}"
+        print(f"{header}  target")
         for stack in args.stacks:
             measure(stack, env)  # warm the filesystem cache and .pyc files
             samples = [measure(stack, env) for _ in range(args.runs)]
