@@ -8,13 +8,17 @@ import pulumi
 
 from components.cluster import create_cluster, read_cluster_inputs
 from components.config import load_config
+from components.secrets import Secrets, SecretsArgs, load_secret_material
 
 cfg = load_config()
 cluster_inputs = read_cluster_inputs(cfg.cluster)
-# --- secrets (issue 4): load Pulumi config secrets + SOPS files here, before any resource ---
+# Secrets (issue 4): SOPS files + config secrets, decrypted and checked before any resource.
+material = load_secret_material(cfg)
 
 cluster = create_cluster("cluster", cfg.cluster, cluster_inputs)
 k8s = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+# Tokens not given are generated once (pulumi_random) and kept; all are secret Outputs.
+secrets = Secrets("secrets", SecretsArgs(material=material)).deployment
 
 # --- bootstrap (issue 3) ---
 
