@@ -46,3 +46,20 @@ def _isolated_kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         os.environ.pop("KUBECONFIG", None)
     else:
         os.environ["KUBECONFIG"] = old
+
+
+#: The committed TEST-ONLY age key: the example stacks' SOPS files are encrypted to it.
+TEST_AGE_KEY = REPO / "tests" / "keys" / "TEST-ONLY-age-key.txt"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _test_sops_key() -> Iterator[Path]:
+    """Whole-stack runs decrypt helm_configs/*/secrets.yaml with the TEST-ONLY key.
+
+    No test needs a developer's own key; tests of key failures override these variables.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOPS_AGE_KEY_FILE", str(TEST_AGE_KEY))
+        patch.delenv("SOPS_AGE_KEY", raising=False)
+        patch.delenv("SOPS_AGE_KEY_CMD", raising=False)
+        yield TEST_AGE_KEY
