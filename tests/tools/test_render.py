@@ -1,0 +1,301 @@
+"""tools/render.py: the plan tree, dependencies, values files and their redaction.
+
+A synthetic program (a component with children, a Release with secret values) runs on the
+mock engine through tools.mockrun.run_program; then the real stacks are rendered end to end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from pulumi_kubernetes.core.v1 import Namespace
+from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs
+
+from components.config import ConfigError
+from tools import render as render_module
+from tools.mockrun import Recording, run_program, stack_config
+from tools.render import LEAK, REDACTED, RELEASE_TYPE, render, secret_texts
+
+TOKEN = "s3cr3t-api-token-0123456789"
+CERT = "-----BEGIN CERTIFICATE-----\nSYNTHETIC-CERT-DATA\n-----END CERTIFICATE-----"
+KEY = "SYNTHETIC-PRIVATE-KEY-DATA"
+OUTPUT_SECRET = "stack-output-secret-abcdef"
+
+
+class App(pulumi.ComponentResource):
+    """A component with a namespace and a release that depends on it."""
+
+    def __init__(
+        self, name: str, values: dict[str, Any], release: str = "binderhub",
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("binder:test:App", name, None, opts)
+        ns = Namespace(
+            f"{name}-ns", metadata={"name": name}, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.release = Release(
+            f"{name}-release",
+            ReleaseArgs(
+                name=release, chart="binderhub", version="1.2.3", namespace=name, values=values
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns], protect=True),
+        )
+        self.register_outputs({})
+
+
+def _values() -> dict[str, Any]:
+    return {
+        "config": {"BinderHub": {"hub_url": "https://hub.example.org"}},
+        "jupyterhub": {
+            "hub": {"services": {"binder": {"apiToken": pulumi.Output.secret(TOKEN)}}},
+            "proxy": {"service": {"type": "ClusterIP"}},
+        },
+        # A whole secret mapping: keys stay visible, every value is redacted.
+        "tls": pulumi.Output.secret({"crt": CERT, "key": KEY, "chain": [CERT, CERT]}),
+        "replicas": 2,
+        "removed": None,
+    }
+
+
+def _program() -> None:
+    app = App("apps", _values())
+    # A second component whose release waits on the first one.
+    App(
+        "monitoring",
+        {"server": {"enabled": True}},
+        release="prometheus",
+        opts=pulumi.ResourceOptions(depends_on=[app.release]),
+    )
+    pulumi.export("hub", "https://hub.example.org")
+    pulumi.export("token", pulumi.Output.secret(OUTPUT_SECRET))
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> Recording:
+    return run_program(_program)
+
+
+def _files(directory: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(directory.glob("*.yaml"))}
+
+
+def _load(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+# --------------------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------------------
+
+
+def test_plan_is_a_tree_by_parent(synthetic: Recording, tmp_path: Path) -> None:
+    text = render(synthetic, "test", tmp_path).text
+    lines = text.splitlines()
+    # Each component at the top level, its children indented under it, last one with └──.
+    start = lines.index("binder:test:App  apps  [component]")
+    assert lines[start + 1] == "├── kubernetes:core/v1:Namespace  apps-ns"
+    assert lines[start + 2] == "└── kubernetes:helm.sh/v3:Release  apps-release  [protect]"
+    assert lines[start + 3] == "        depends on: apps-ns (Namespace)"
+    assert "binder:test:App  monitoring  [component]" in lines
+    # Every registered resource is on exactly one line.
+    for r in synthetic.resources:
+        assert sum(1 for line in lines if line.endswith(f"{r.type}  {r.name}") or
+                   f"{r.type}  {r.name}  [" in line) == 1, r.name
+    assert "6 resources: 2 components, 4 custom resources, 0 providers" in text
+    assert "stack outputs: hub, token (secret)" in text
+
+
+def test_dependencies_are_listed_by_name_and_type(synthetic: Recording, tmp_path: Path) -> None:
+    lines = render(synthetic, "test", tmp_path).text.splitlines()
+    top = lines.index("binder:test:App  monitoring  [component]")
+    # The component's own dependency is printed under it, before its children.
+    assert lines[top + 1] == "│   depends on: apps-release (Release)"
+    release_line = next(
+        i for i, line in enumerate(lines) if "Release  monitoring-release" in line
+    )
+    deps = lines[release_line + 1].strip(" │")
+    assert deps.startswith("depends on: ")
+    assert "monitoring-ns (Namespace)" in deps
+    # The parent is implied by the tree, so it is not repeated as a dependency.
+    assert "monitoring (App)" not in deps
+
+
+def test_values_files_are_written_per_release_with_secrets_redacted(
+    synthetic: Recording, tmp_path: Path
+) -> None:
+    result = render(synthetic, "test", tmp_path)
+    files = _files(tmp_path / "test")
+    assert set(files) == {"binderhub.yaml", "prometheus.yaml"}
+    assert [r.release for r in result.releases] == ["binderhub", "prometheus"]
+    values = _load(files["binderhub.yaml"])
+    assert values["jupyterhub"]["hub"]["services"]["binder"]["apiToken"] == REDACTED
+    assert values["tls"] == {"chain": [REDACTED, REDACTED], "crt": REDACTED, "key": REDACTED}
+    # Everything that is not secret is rendered as given, nulls included (Helm deletes those).
+    assert values["config"] == {"BinderHub": {"hub_url": "https://hub.example.org"}}
+    assert values["jupyterhub"]["proxy"] == {"service": {"type": "ClusterIP"}}
+    assert values["replicas"] == 2
+    assert "removed" in values
+    assert values["removed"] is None
+    assert files["binderhub.yaml"].startswith("# Helm release 'binderhub' (resource apps-release)")
+    assert "chart binderhub 1.2.3, namespace apps" in files["binderhub.yaml"]
+    assert _load(files["prometheus.yaml"]) == {"server": {"enabled": True}}
+    assert result.leaks == []
+
+
+def test_nothing_secret_is_printed_or_written(synthetic: Recording, tmp_path: Path) -> None:
+    # The secrets really are secrets on the wire (else this test would prove nothing).
+    wire_secrets = {t for r in synthetic.resources for t in secret_texts(r.wire)}
+    wire_secrets |= set(secret_texts(synthetic.outputs_wire))
+    assert {TOKEN, CERT, KEY, OUTPUT_SECRET} <= wire_secrets
+    result = render(synthetic, "test", tmp_path)
+    written = "".join(_files(tmp_path / "test").values())
+    for text in (result.text, written):
+        for secret in (TOKEN, CERT, KEY, OUTPUT_SECRET, "SYNTHETIC"):
+            assert secret not in text
+
+
+def test_plaintext_copy_of_a_secret_is_redacted_and_reported(tmp_path: Path) -> None:
+    def leaky() -> None:
+        App(
+            "leaky",
+            {
+                "auth": {"token": pulumi.Output.secret(TOKEN)},
+                # The same token pasted into a plaintext value: a bug the render must not echo.
+                "extraEnv": [{"name": "TOKEN", "value": f"Bearer {TOKEN}"}],
+                "fromConfig": "uses config-secret-value-42 inline",
+            },
+        )
+
+    result = render(run_program(leaky), "test", tmp_path, ["config-secret-value-42"])
+    assert result.leaks == [
+        "leaky-release:values.extraEnv[0].value",
+        "leaky-release:values.fromConfig",
+    ]
+    written = (tmp_path / "test" / "binderhub.yaml").read_text()
+    assert TOKEN not in written
+    assert "config-secret-value-42" not in written
+    values = _load(written)
+    assert values["extraEnv"] == [{"name": "TOKEN", "value": LEAK}]
+    assert values["fromConfig"] == LEAK
+    assert "LEAK: leaky-release:values.extraEnv[0].value" in result.text
+    assert TOKEN not in result.text
+
+
+def test_stale_files_are_removed_and_clashing_names_fall_back(tmp_path: Path) -> None:
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "gone.yaml").write_text("old: release\n")
+    (tmp_path / "test" / "notes.txt").write_text("kept")
+
+    def twins() -> None:
+        App("one", {"a": 1}, release="same")
+        App("two", {"b": 2}, release="same")
+
+    render(run_program(twins), "test", tmp_path)
+    assert sorted(p.name for p in (tmp_path / "test").iterdir()) == [
+        "notes.txt", "one-release.yaml", "two-release.yaml"
+    ]
+
+
+def test_no_release_is_said_so(tmp_path: Path) -> None:
+    def bare() -> None:
+        Namespace("ns", metadata={"name": "x"})
+
+    text = render(run_program(bare), "test", tmp_path).text
+    assert "kubernetes:core/v1:Namespace  ns" in text.splitlines()
+    assert "no Helm release in this stack" in text
+
+
+# --------------------------------------------------------------------------------------
+# SOPS files are never decrypted
+# --------------------------------------------------------------------------------------
+
+
+def test_placeholder_decrypt_keeps_keys_and_shapes_pem_values(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.yaml"
+    path.write_text(
+        "registry:\n  username: ENC[AES256_GCM,data:abc,type:str]\n"
+        "tls:\n  certificate: ENC[AES256_GCM,data:def,type:str]\n"
+        "  key: ENC[AES256_GCM,data:ghi,type:str]\n"
+        "note_unencrypted: plain\n"
+        "sops:\n  mac: ENC[AES256_GCM,data:x,type:str]\n  version: 3.11.0\n"
+    )
+    doc = render_module.placeholder_decrypt(path, "secrets.yaml")
+    assert doc["registry"] == {"username": "render-placeholder-for-registry.username"}
+    assert doc["tls"]["certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    assert "PRIVATE KEY-----" in doc["tls"]["key"]
+    assert doc["note_unencrypted"] == "plain"
+    assert "sops" not in doc
+
+
+def test_placeholder_decrypt_still_refuses_a_plaintext_file(tmp_path: Path) -> None:
+    path = tmp_path / "plain.yaml"
+    path.write_text("registry:\n  password: hunter2\n")
+    with pytest.raises(ConfigError, match="not SOPS-encrypted") as info:
+        render_module.placeholder_decrypt(path, "plain.yaml")
+    assert "hunter2" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------
+# The real stacks, end to end through the command line
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["ebi", "gcp"])
+def test_render_of_the_real_stacks(
+    stack: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No SOPS key at all: the render must not need one.
+    for var in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(tmp_path / "no-such-key.txt"))
+    recorded: list[Recording] = []
+    real_run = render_module.run_stack
+
+    def spy(name: str) -> Recording:
+        recorded.append(real_run(name))
+        return recorded[-1]
+
+    monkeypatch.setattr(render_module, "run_stack", spy)
+    assert render_module.main([stack, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    (rec,) = recorded
+    lines = out.splitlines()
+    assert lines[0].startswith(f"Offline plan of stack '{stack}'")
+    for r in rec.resources:
+        assert any(f"{r.type}  {r.name}" in line for line in lines), r.name
+    # The cluster sits under its component, and the kubernetes provider depends on it.
+    assert any(line.startswith("binder:cluster") for line in lines)
+    assert any(line.strip(" │").startswith("depends on: ") for line in lines)
+    releases = rec.of_type(RELEASE_TYPE)
+    files = _files(tmp_path / stack)
+    assert len(files) == len(releases)
+    for name, text in files.items():
+        assert isinstance(_load(text), dict), name
+    # Nothing secret on stdout or on disk: neither the program's secrets nor the stack's.
+    config, secret_keys = stack_config(stack)
+    secrets = {t for r in rec.resources for t in secret_texts(r.wire)}
+    secrets |= set(secret_texts(rec.outputs_wire)) | {config[k] for k in secret_keys}
+    secrets = {s for s in secrets if len(s) >= 8}
+    written = "".join(files.values())
+    for secret in secrets:
+        assert secret not in out
+        assert secret not in written
+
+
+def test_cli_errors_are_clear(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert render_module.main(["nope", "--out", str(tmp_path)]) == 2
+    assert "Pulumi.nope.yaml does not exist (stacks: " in capsys.readouterr().err
+
+    def broken(_: str) -> Recording:
+        raise ConfigError("binder:binderhub.host: must be a DNS name; set it in Pulumi.ebi.yaml")
+
+    monkeypatch.setattr(render_module, "run_stack", broken)
+    assert render_module.main(["ebi", "--out", str(tmp_path)]) == 1
+    assert "error: binder:binderhub.host: must be a DNS name" in capsys.readouterr().err

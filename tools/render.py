@@ -1,0 +1,399 @@
+"""Offline render: the plan of a stack and the merged values of every Helm release.
+
+    python -m tools.render ebi            # or: make render STACK=ebi
+
+The whole program runs on Pulumi's mock engine (:mod:`tools.mockrun`): no cloud credentials,
+no cluster, no Pulumi CLI, no SOPS key. It prints every resource the program registers, by
+type and name, as a tree (children under their parent component) with the resources each one
+depends on, and writes each ``kubernetes:helm.sh/v3:Release``'s values -- exactly the merged
+values the program hands to Helm -- to ``build/render/<stack>/<release>.yaml``, so a reviewer
+can diff a pull request's effect on the values without any credential.
+
+Secrets never appear: every value the program carries as a Pulumi secret (wrapped in the
+secret marker on the wire, see :attr:`tools.mockrun.Registered.wire`) is written as
+``<redacted:secret>``; a secret mapping keeps its keys and loses every value. SOPS files are
+never decrypted here: their keys are stored in the clear, so each encrypted value is replaced
+by a placeholder of the right shape before the program reads it -- which secrets are given
+still shapes the plan, their values cannot leak. As a second line of defence, any plaintext
+value that contains a secret's text is redacted too and reported as a leak (exit 1): that is
+a bug in the program. Stdout carries types, names, dependencies and output names only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+
+from tools.mockrun import REPO, Recording, Registered, is_secret, stack_config
+from tools.mockrun import run_stack as _run_stack
+
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+REDACTED = "<redacted:secret>"
+LEAK = "<redacted:secret-outside-a-pulumi-secret>"
+UNKNOWN = "<unknown until deployed>"
+DEFAULT_OUT = REPO / "build" / "render"
+#: Shorter secret texts (a username such as ``admin``) would match ordinary words.
+MIN_NEEDLE = 8
+
+
+# --------------------------------------------------------------------------------------
+# Redaction
+# --------------------------------------------------------------------------------------
+
+
+def redact(value: Any) -> Any:
+    """``value`` (wire form) with every secret replaced by :data:`REDACTED`.
+
+    A secret scalar becomes the mark; a secret mapping or list keeps its shape (keys, length)
+    with every leaf replaced, so a reviewer still sees *where* secrets go.
+    """
+    if is_secret(value):
+        return _redact_all(value.get("value"))
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if value == rpc.UNKNOWN:
+        return UNKNOWN
+    return value
+
+
+def _redact_all(value: Any) -> Any:
+    if is_secret(value):
+        return _redact_all(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _redact_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_all(v) for v in value]
+    return REDACTED
+
+
+def secret_texts(value: Any, inside: bool = False) -> Iterator[str]:
+    """Every string that sits inside a secret marker in ``value`` (wire form)."""
+    if is_secret(value):
+        yield from secret_texts(value.get("value"), True)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from secret_texts(v, inside)
+    elif isinstance(value, list):
+        for v in value:
+            yield from secret_texts(v, inside)
+    elif inside and isinstance(value, str):
+        yield value
+
+
+def scrub(value: Any, needles: list[str], path: str, leaks: list[str]) -> Any:
+    """Redact plaintext strings (already outside secrets) that contain a secret's text."""
+    if isinstance(value, dict):
+        return {k: scrub(v, needles, f"{path}.{k}", leaks) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, needles, f"{path}[{i}]", leaks) for i, v in enumerate(value)]
+    if (
+        isinstance(value, str)
+        and value not in (REDACTED, UNKNOWN)
+        and any(n in value for n in needles)
+    ):
+        leaks.append(path)
+        return LEAK
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# The plan as a tree
+# --------------------------------------------------------------------------------------
+
+
+def short_type(type_: str) -> str:
+    """``openstack:containerinfra/cluster:Cluster`` -> ``Cluster``."""
+    return type_.rsplit(":", 1)[-1]
+
+
+def _label(urn: str, by_urn: Mapping[str, Registered]) -> str:
+    found = by_urn.get(urn)
+    if found is not None:
+        return f"{found.name} ({short_type(found.type)})"
+    return urn.rsplit("::", 1)[-1]  # not registered by the program (e.g. the stack)
+
+
+def _flags(r: Registered) -> str:
+    flags = []
+    if r.protect:
+        flags.append("protect")
+    if r.ignore_changes:
+        flags.append("ignoreChanges=" + ",".join(r.ignore_changes))
+    if r.delete_before_replace:
+        flags.append("deleteBeforeReplace")
+    if r.replace_on_changes:
+        flags.append("replaceOnChanges=" + ",".join(r.replace_on_changes))
+    if r.custom_timeouts:
+        flags.append("timeouts=" + ",".join(f"{k}:{v}" for k, v in r.custom_timeouts.items()))
+    if not r.custom:
+        flags.append("component")
+    return f"  [{'; '.join(flags)}]" if flags else ""
+
+
+def plan_tree(recording: Recording) -> list[str]:
+    """One line per resource, indented under its parent, dependencies underneath."""
+    by_urn = {r.urn: r for r in recording.resources}
+    children: dict[str, list[Registered]] = {}
+    roots: list[Registered] = []
+    for r in recording.resources:
+        if r.parent in by_urn:
+            children.setdefault(r.parent, []).append(r)
+        else:
+            roots.append(r)
+    lines: list[str] = []
+
+    def walk(r: Registered, prefix: str, last: bool, top: bool) -> None:
+        branch = "" if top else ("└── " if last else "├── ")
+        lines.append(f"{prefix}{branch}{r.type}  {r.name}{_flags(r)}")
+        inner = prefix if top else prefix + ("    " if last else "│   ")
+        kids = children.get(r.urn, [])
+        deps = [u for u in dict.fromkeys(r.dependencies) if u != r.parent]
+        if deps:
+            bar = "│   " if kids else "    "
+            names = ", ".join(_label(u, by_urn) for u in deps)
+            lines.append(f"{inner}{bar}depends on: {names}")
+        for i, kid in enumerate(kids):
+            walk(kid, inner, i == len(kids) - 1, False)
+
+    for r in roots:
+        walk(r, "", True, True)
+    return lines
+
+
+# --------------------------------------------------------------------------------------
+# Rendering a recording
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class RenderedRelease:
+    resource: str
+    release: str
+    chart: str
+    version: str
+    namespace: str
+    path: Path
+
+
+@dataclass
+class Render:
+    """What :func:`render` printed and wrote."""
+
+    text: str
+    releases: list[RenderedRelease] = field(default_factory=list)
+    leaks: list[str] = field(default_factory=list)
+    """``<release>:values.<path>`` of plaintext values that contain a secret's text."""
+
+
+def _file_names(releases: list[Registered]) -> dict[str, str]:
+    """Release resource name -> file stem: the Helm release name, unless two share one."""
+    helm = {r.name: str(r.inputs.get("name") or r.name) for r in releases}
+    counts: dict[str, int] = {}
+    for stem in helm.values():
+        counts[stem] = counts.get(stem, 0) + 1
+    return {res: (stem if counts[stem] == 1 else res) for res, stem in helm.items()}
+
+
+def render(
+    recording: Recording,
+    stack: str,
+    out_dir: Path = DEFAULT_OUT,
+    extra_secrets: list[str] | None = None,
+) -> Render:
+    """Print-ready plan of ``recording`` and the redacted values files under ``out_dir/stack``.
+
+    ``extra_secrets``: secret texts the recording cannot show (the stack's config secrets),
+    also looked for in plaintext values.
+    """
+    needles = sorted(
+        {
+            text
+            for source in (
+                *(r.wire for r in recording.resources),
+                recording.outputs_wire,
+            )
+            for text in secret_texts(source)
+        }
+        | set(extra_secrets or []),
+        key=len,
+        reverse=True,
+    )
+    needles = [n for n in needles if len(n) >= MIN_NEEDLE]
+
+    target = out_dir / stack
+    target.mkdir(parents=True, exist_ok=True)
+    for stale in target.glob("*.yaml"):  # a release removed from the program
+        stale.unlink()
+
+    releases = recording.of_type(RELEASE_TYPE)
+    stems = _file_names(releases)
+    result = Render(text="")
+    for r in releases:
+        leaks: list[str] = []
+        values = scrub(redact(r.wire.get("values", {})), needles, "values", leaks)
+        result.leaks.extend(f"{r.name}:{leak}" for leak in leaks)
+        release = RenderedRelease(
+            resource=r.name,
+            release=str(r.inputs.get("name") or r.name),
+            chart=str(r.inputs.get("chart", "?")),
+            version=str(r.inputs.get("version", "?")),
+            namespace=str(r.inputs.get("namespace", "?")),
+            path=target / f"{stems[r.name]}.yaml",
+        )
+        header = (
+            f"# Helm release '{release.release}' (resource {r.name}) of stack '{stack}':\n"
+            f"# chart {release.chart} {release.version}, namespace {release.namespace}.\n"
+            "# The merged values the program gives Helm, rendered offline by tools/render.py.\n"
+            f"# Secrets are replaced by {REDACTED}.\n"
+        )
+        body = yaml.safe_dump(
+            values, sort_keys=True, default_flow_style=False, allow_unicode=True, width=100
+        )
+        release.path.write_text(header + body, encoding="utf-8")
+        result.releases.append(release)
+
+    components = sum(1 for r in recording.resources if not r.custom)
+    providers = sum(1 for r in recording.resources if r.type.startswith("pulumi:providers:"))
+    lines = [
+        f"Offline plan of stack '{stack}' (Pulumi mock engine: no cloud, no cluster, "
+        "no secret decrypted)",
+        "",
+        *plan_tree(recording),
+        "",
+        f"{len(recording.resources)} resources: {components} components, "
+        f"{len(recording.resources) - components - providers} custom resources, "
+        f"{providers} providers",
+    ]
+    if recording.outputs_wire:
+        outputs = ", ".join(
+            f"{name} (secret)" if is_secret(value) else name
+            for name, value in sorted(recording.outputs_wire.items())
+        )
+        lines.append(f"stack outputs: {outputs}")
+    if result.releases:
+        lines.append(f"Helm values ({REDACTED} for secrets) written to {_shown(target)}/:")
+        for rel in result.releases:
+            lines.append(
+                f"  {rel.path.name:<24} release {rel.release}, chart {rel.chart} "
+                f"{rel.version}, namespace {rel.namespace}"
+            )
+    else:
+        lines.append("no Helm release in this stack")
+    for leak in result.leaks:
+        lines.append(f"LEAK: {leak} holds a secret's text outside a Pulumi secret (redacted)")
+    result.text = "\n".join(lines)
+    return result
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------------------
+# SOPS files, never decrypted
+# --------------------------------------------------------------------------------------
+
+_PEM = {
+    "certificate": "-----BEGIN CERTIFICATE-----\nrender-placeholder\n-----END CERTIFICATE-----\n",
+    "key": "-----BEGIN PRIVATE KEY-----\nrender-placeholder\n-----END PRIVATE KEY-----\n",
+}
+
+
+def _placeholders(value: Any, path: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _placeholders(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_placeholders(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str) and value.startswith("ENC["):
+        last = path.rsplit(".", 1)[-1]
+        return _PEM.get(last, f"render-placeholder-for-{path}")
+    return value
+
+
+def placeholder_decrypt(path: Path, name: str | None = None) -> dict[str, Any]:
+    """Stand-in for :func:`components.sops.decrypt_file` that never decrypts.
+
+    The file is still checked to be a SOPS document (:func:`components.sops.read_encrypted`);
+    its keys, stored in the clear, are kept and every encrypted value becomes a placeholder.
+    """
+    from components.sops import read_encrypted
+
+    document = read_encrypted(path, name)
+    document.pop("sops", None)
+    return dict(_placeholders(document, ""))
+
+
+@contextmanager
+def sops_placeholders() -> Iterator[None]:
+    """Within the block, the program reads SOPS files through :func:`placeholder_decrypt`."""
+    import components.secrets as secrets_module
+
+    saved: Callable[..., dict[str, Any]] = secrets_module.decrypt_file
+    secrets_module.decrypt_file = placeholder_decrypt
+    try:
+        yield
+    finally:
+        secrets_module.decrypt_file = saved
+
+
+def run_stack(stack: str) -> Recording:
+    """The whole program for ``Pulumi.<stack>.yaml`` on the mock engine, SOPS values stubbed."""
+    with sops_placeholders():
+        return _run_stack(stack)
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.render", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("stack", help="stack name: Pulumi.<stack>.yaml must exist")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="output folder (default: build/render)"
+    )
+    args = parser.parse_args(argv)
+    if not (REPO / f"Pulumi.{args.stack}.yaml").is_file():
+        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in REPO.glob("Pulumi.*.yaml"))
+        print(
+            f"error: Pulumi.{args.stack}.yaml does not exist (stacks: {', '.join(stacks)})",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        recording = run_stack(args.stack)
+    except pulumi.RunError as exc:  # ConfigError and friends: already a clear message
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    config, secret_keys = stack_config(args.stack)
+    result = render(recording, args.stack, args.out, [config[k] for k in secret_keys])
+    print(result.text)
+    if result.leaks:
+        print(
+            f"error: {len(result.leaks)} value(s) hold a secret's text outside a Pulumi secret; "
+            "wrap them with pulumi.Output.secret in the program (see the LEAK lines).",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
