@@ -419,15 +419,47 @@ class UserAccount(Model):
 
 
 class ResourceBounds(Model):
+    """Request (``guarantee``) and limit of one resource, in z2jh's terms."""
+
     guarantee: str | float
+    """What the pod is guaranteed (its request), e.g. ``0.5`` CPU or ``1G`` memory."""
     limit: str | float
+    """The most it may use, e.g. ``2`` CPUs or ``4G`` memory."""
+
+
+def _cpus(value: str | float, where: str) -> float:
+    # z2jh's singleuser.cpu takes a number of CPUs; accept Kubernetes' "500m" as well.
+    text = str(value).strip()
+    try:
+        cpus = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    except ValueError:
+        raise ValueError(
+            f"cpu.{where} must be a number of CPUs such as 0.5 or '500m', not '{text}'"
+        ) from None
+    if cpus <= 0:
+        raise ValueError(f"cpu.{where} must be greater than 0")
+    return cpus
 
 
 class UserResources(Model):
     """Requests (guarantee) and limits of each user pod."""
 
     cpu: ResourceBounds = ResourceBounds(guarantee=0.5, limit=2)
+    """CPUs; numbers, or millicores such as ``500m`` (converted to CPUs)."""
     memory: ResourceBounds = ResourceBounds(guarantee="1G", limit="4G")
+    """Bytes with a unit suffix (``1G``, ``512M``), as z2jh's ``singleuser.memory``."""
+
+    @model_validator(mode="after")
+    def _cpu_numbers(self) -> UserResources:
+        guarantee = _cpus(self.cpu.guarantee, "guarantee")
+        limit = _cpus(self.cpu.limit, "limit")
+        if guarantee > limit:
+            raise ValueError(
+                f"cpu.guarantee ({guarantee:g}) is greater than cpu.limit ({limit:g}); "
+                "set guarantee <= limit"
+            )
+        object.__setattr__(self, "cpu", ResourceBounds(guarantee=guarantee, limit=limit))
+        return self
 
 
 class BinderHubConfig(Model):
@@ -440,7 +472,24 @@ class BinderHubConfig(Model):
     image_builder_type: Literal["dind", "pink", "host"] = "dind"
     """dind suits containerd nodes; ``host`` needs a Docker socket on the node."""
     user_resources: UserResources = Field(default_factory=UserResources)
+    """CPU and memory of each user pod."""
     banner_message: str | None = None
+    """HTML shown on top of the BinderHub page (``BinderHub.banner_message``)."""
+
+    @field_validator("host", "hub_host")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        if "://" in value or "/" in value or not value.strip():
+            raise ValueError(
+                f"must be a bare hostname such as 'binder.example.org', not '{value}'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_hosts(self) -> BinderHubConfig:
+        if self.host == self.hub_host:
+            raise ValueError("host and hubHost must differ: each gets its own Ingress")
+        return self
 
 
 class RegistryConfig(Model):
@@ -449,7 +498,26 @@ class RegistryConfig(Model):
     url: str = "https://registry.hub.docker.com"
     """Registry URL; DockerHub by default."""
     prefix: str
-    """Image name prefix, e.g. ``bioexcel/binder-`` on DockerHub."""
+    """Image name prefix, e.g. ``bioexcel/binder-`` on DockerHub. On another registry the
+    registry host is put in front unless the prefix already starts with it."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(
+                f"must be a URL such as 'https://registry.hub.docker.com', not '{value}'"
+            )
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if "://" in value or not value or value.startswith("/"):
+            raise ValueError(
+                f"must be an image name prefix such as 'myorg/binder-', not '{value}'"
+            )
+        return value
 
 
 class IngressConfig(Model):
@@ -457,15 +525,20 @@ class IngressConfig(Model):
 
     controller: Literal["traefik", "none"] = "traefik"
     """``none`` for clusters that bring their own controller."""
-    class_name: str = "traefik"
+    class_name: DnsLabel = "traefik"
+    """IngressClass of every Ingress (and of the ACME HTTP-01 solver)."""
     load_balancer_ip: str | None = None
+    """A reserved address for the controller's LoadBalancer Service, if the cloud has one."""
 
 
 class TlsConfig(Model):
     """Where TLS certificates come from."""
 
     source: Literal["letsencrypt", "institution", "none"] = "letsencrypt"
+    """``letsencrypt`` (cert-manager), ``institution`` (a certificate given as the secrets
+    ``tlsCertificate``/``tlsKey``) or ``none`` (plain HTTP)."""
     issuer: Literal["production", "staging"] = "production"
+    """Let's Encrypt environment; ``staging`` for trying out a stack."""
     email: str | None = None
     """ACME account email, required for Let's Encrypt."""
 
@@ -480,23 +553,34 @@ class TlsConfig(Model):
 
 
 class Toggle(Model):
+    """An optional part that can be switched off."""
+
     enabled: bool = True
 
 
 class MonitoringConfig(Model):
+    """Prometheus + Grafana."""
+
     enabled: bool = True
     grafana_host: str | None = None
     """Public hostname of Grafana; without it Grafana gets no ingress."""
-    retention: str = "15d"
+    retention: str = Field(default="15d", pattern=r"^\d+(ms|s|m|h|d|w|y)$")
+    """How long Prometheus keeps samples, e.g. ``15d``."""
 
 
 class LoggingOutput(Model):
+    """Where Fluentd sends the logs."""
+
     type: Literal["stdout", "elasticsearch", "opensearch"] = "stdout"
+    """``stdout`` (read them with ``kubectl logs``) or a search cluster."""
     host: str | None = None
+    """Hostname of the Elasticsearch/OpenSearch endpoint."""
     port: int = Field(default=9200, ge=1, le=65535)
     scheme: Literal["http", "https"] = "https"
     user: str | None = None
-    index_prefix: str = "binder"
+    """Account name; its password is the secret ``loggingPassword``."""
+    index_prefix: str = Field(default="binder", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    """Indices are named ``<prefix>-YYYY.MM.DD``."""
 
     @model_validator(mode="after")
     def _host(self) -> LoggingOutput:
@@ -506,6 +590,8 @@ class LoggingOutput(Model):
 
 
 class LoggingConfig(Model):
+    """Fluentd on every node."""
+
     enabled: bool = True
     output: LoggingOutput = Field(default_factory=LoggingOutput)
 

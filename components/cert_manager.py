@@ -1,0 +1,119 @@
+"""cert-manager and the Let's Encrypt ClusterIssuers the public Ingresses use.
+
+The chart installs its own CRDs (``crds.enabled``, kept on uninstall by ``crds.keep``), so
+the CRDs always match the controller version (https://cert-manager.io/docs/installation/helm/).
+Two ClusterIssuers are created, ``letsencrypt-production`` and ``letsencrypt-staging``; both
+solve ACME HTTP-01 challenges through the stack's IngressClass
+(https://cert-manager.io/docs/configuration/acme/http01/). ``binder:tls.issuer`` picks which
+one the Ingresses use: staging has generous rate limits, for trying out a new stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pulumi
+from pulumi_kubernetes.apiextensions import CustomResource
+
+from components import charts, values
+from components.ingress_tls import cluster_issuer_name
+
+#: ACME directories of Let's Encrypt (https://letsencrypt.org/docs/staging-environment/).
+ACME_SERVERS: dict[Literal["production", "staging"], str] = {
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+
+
+@dataclass(frozen=True)
+class CertManagerArgs:
+    """Inputs of :class:`CertManager`."""
+
+    stack: str
+    """Stack name; selects ``helm_configs/<stack>/cert-manager.yaml``."""
+    ingress_class: str
+    """IngressClass that serves the HTTP-01 challenges (``binder:ingress.className``)."""
+    email: str | None = None
+    """ACME account email (``binder:tls.email``): Let's Encrypt writes to it about expiring
+    certificates. Optional for ACME itself."""
+    namespace: str = "cert-manager"
+    """Namespace of the release."""
+    namespace_resource: pulumi.Resource | None = None
+    """The bootstrap's Namespace object; the release waits for it."""
+    values_root: Path | None = None
+    """``helm_configs`` directory; the repository's by default."""
+
+
+class CertManager(pulumi.ComponentResource):
+    """The cert-manager release and its two ClusterIssuers."""
+
+    release: pulumi.CustomResource
+    issuers: dict[str, CustomResource]
+    """ClusterIssuers by environment: ``production`` and ``staging``."""
+
+    def __init__(
+        self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("binder:cert_manager:CertManager", name, None, opts)
+        depends = [args.namespace_resource] if args.namespace_resource else []
+        self.release = charts.helm_release(
+            f"{name}-release",
+            charts.CERT_MANAGER,
+            namespace=args.namespace,
+            values=values.release_values(
+                charts.CERT_MANAGER.release,
+                args.stack,
+                computed=cert_manager_values(),
+                root=args.values_root,
+            ),
+            create_namespace=args.namespace_resource is None,
+            # Pulling three images and the startupapicheck Job (it waits for the webhook)
+            # take a few minutes on a fresh node.
+            timeout=600,
+            # A half-installed cert-manager leaves a webhook that rejects every cert-manager
+            # object: roll back / remove rather than keep it.
+            atomic=True,
+            cleanup_on_fail=True,
+            # The ClusterIssuers below need the webhook to be serving; waiting for the release
+            # is what orders them after it.
+            skip_await=False,
+            holds_secrets=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
+        self.issuers = {
+            env: CustomResource(
+                f"{name}-{env}",
+                api_version="cert-manager.io/v1",
+                kind="ClusterIssuer",
+                metadata={"name": cluster_issuer_name(env)},
+                spec=cluster_issuer_spec(env, args.ingress_class, args.email),
+                # The CRD and the validating webhook come with the release.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+            )
+            for env in ("production", "staging")
+        }
+        self.register_outputs({"issuers": [cluster_issuer_name(env) for env in self.issuers]})
+
+
+def cert_manager_values() -> dict[str, Any]:
+    """Layer 3 of the cert-manager values: the CRDs come with the chart and stay."""
+    # Keeping the CRDs on uninstall keeps every Certificate (and so every TLS Secret) if
+    # the release is ever removed and reinstalled.
+    return {"crds": {"enabled": True, "keep": True}}
+
+
+def cluster_issuer_spec(
+    env: Literal["production", "staging"], ingress_class: str, email: str | None
+) -> dict[str, Any]:
+    """``spec`` of a Let's Encrypt ClusterIssuer solving HTTP-01 through ``ingress_class``."""
+    acme: dict[str, Any] = {
+        "server": ACME_SERVERS[env],
+        # The ACME account key; cert-manager creates it in its own namespace.
+        "privateKeySecretRef": {"name": f"{cluster_issuer_name(env)}-account-key"},
+        "solvers": [{"http01": {"ingress": {"ingressClassName": ingress_class}}}],
+    }
+    if email:
+        acme["email"] = email
+    return {"acme": acme}

@@ -1,0 +1,172 @@
+"""Logging: Fluentd on every node, collecting every container's log.
+
+The fluentd chart (https://github.com/fluent/helm-charts/tree/main/charts/fluentd) runs a
+DaemonSet that tails ``/var/log/containers/*.log`` on its node and enriches each record with
+its pod's Kubernetes metadata. It tolerates every taint, so it also runs on the tainted user
+pool. The output (``binder:logging.output``) is stdout by default (read with ``kubectl logs``),
+or an Elasticsearch / OpenSearch endpoint; the endpoint's password comes from the secrets,
+into a Kubernetes Secret that the pods read as an environment variable -- it never appears in
+the Helm values or the fluentd configuration.
+
+Logging does not wait for BinderHub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+
+from components import charts, values
+from components.config import ConfigError, LoggingConfig, LoggingOutput
+from components.secrets import DeploymentSecrets
+
+#: Secret (in the release's namespace) and environment variable carrying the password.
+CREDENTIALS_SECRET = "fluentd-output-credentials"
+PASSWORD_ENV = "FLUENT_OUTPUT_PASSWORD"
+
+#: Image variant of fluent/fluentd-kubernetes-daemonset with the output's plugin.
+_VARIANTS = {"elasticsearch": "elasticsearch8", "opensearch": "opensearch"}
+
+
+@dataclass(frozen=True)
+class LoggingArgs:
+    """Inputs of :class:`Logging`."""
+
+    stack: str
+    """Stack name; selects ``helm_configs/<stack>/fluentd.yaml``."""
+    config: LoggingConfig
+    """``binder:logging``: where the logs go."""
+    secrets: DeploymentSecrets
+    """The output's password (``loggingPassword``), if it needs one."""
+    namespace: str = "logging"
+    """Namespace of the release."""
+    namespace_resource: pulumi.Resource | None = None
+    """The bootstrap's Namespace object; the release waits for it."""
+    values_root: Path | None = None
+    """``helm_configs`` directory; the repository's by default."""
+
+
+class Logging(pulumi.ComponentResource):
+    """The Fluentd release and, for an authenticated output, its credentials Secret."""
+
+    release: pulumi.CustomResource
+
+    def __init__(self, name: str, args: LoggingArgs, opts: pulumi.ResourceOptions | None = None):
+        output = args.config.output
+        password = args.secrets.logging_password
+        if output.type != "stdout" and output.user and password is None:
+            raise ConfigError(
+                f"binder:logging.output.user is set for the {output.type} output but there is no "
+                "password; set the secret binder:loggingPassword (or logging.password in a "
+                "secrets file)"
+            )
+        if password is not None and output.type != "stdout" and not output.user:
+            raise ConfigError(
+                "a logging password is given but binder:logging.output.user is not set; set "
+                "the account name it belongs to"
+            )
+        super().__init__("binder:logging:Logging", name, None, opts)
+        depends = [args.namespace_resource] if args.namespace_resource else []
+        uses_password = output.type != "stdout" and password is not None
+        if uses_password and password is not None:
+            depends.append(
+                Secret(
+                    f"{name}-credentials",
+                    SecretInitArgs(
+                        metadata=ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=args.namespace),
+                        type="Opaque",
+                        string_data={"password": pulumi.Output.secret(password)},
+                    ),
+                    opts=pulumi.ResourceOptions(
+                        parent=self,
+                        depends_on=[args.namespace_resource] if args.namespace_resource else [],
+                    ),
+                )
+            )
+        self.release = charts.helm_release(
+            f"{name}-release",
+            charts.FLUENTD,
+            namespace=args.namespace,
+            values=values.release_values(
+                charts.FLUENTD.release,
+                args.stack,
+                computed=fluentd_values(output, with_password=uses_password),
+                root=args.values_root,
+            ),
+            create_namespace=args.namespace_resource is None,
+            timeout=300,
+            # Nothing to roll back to that is better: a failed logging upgrade is fixed forward.
+            atomic=False,
+            cleanup_on_fail=True,
+            # Do not wait: a DaemonSet on an autoscaling pool (nodes coming and going, each
+            # pulling the image) can stay "not ready" for long, and logs are not on the
+            # service's critical path.
+            skip_await=True,
+            holds_secrets=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
+        self.register_outputs({"output": output.type})
+
+
+def output_config(output: LoggingOutput, *, with_password: bool) -> str:
+    """The ``04_outputs.conf`` of the chart: where the ``@OUTPUT`` label sends records.
+
+    Fluentd's own logs are routed to ``@FLUENT_LOG`` by the chart's filters, so writing to
+    stdout does not feed them back into the pipeline.
+    """
+    if output.type == "stdout":
+        body = "    @type stdout"
+    else:
+        lines = [
+            # https://github.com/uken/fluent-plugin-elasticsearch#configuration
+            # https://github.com/fluent/fluent-plugin-opensearch#configuration
+            f"    @type {output.type}",
+            f'    host "{output.host}"',
+            f"    port {output.port}",
+            f"    scheme {output.scheme}",
+            "    logstash_format true",
+            f'    logstash_prefix "{output.index_prefix}"',
+            "    include_tag_key true",
+            "    verify_es_version_at_startup false" if output.type == "elasticsearch" else "",
+        ]
+        if output.user:
+            lines.append(f'    user "{output.user}"')
+        if with_password:
+            # Read from the environment when fluentd starts; never written in the config.
+            lines.append(f"    password \"#{{ENV['{PASSWORD_ENV}']}}\"")
+        lines += [
+            "    <buffer>",
+            "      @type file",
+            "      path /var/log/fluentd-buffers/output.buffer",
+            "      flush_interval 10s",
+            "      retry_max_interval 60s",
+            "      overflow_action drop_oldest_chunk",
+            "    </buffer>",
+        ]
+        body = "\n".join(line for line in lines if line)
+    return f"<label @OUTPUT>\n  <match **>\n{body}\n  </match>\n</label>"
+
+
+def fluentd_values(output: LoggingOutput, *, with_password: bool) -> dict[str, Any]:
+    """Layer 3 of the fluentd values: a DaemonSet everywhere, and its output."""
+    computed: dict[str, Any] = {
+        "kind": "DaemonSet",
+        # Every node, including the tainted user pool and control-plane nodes that run pods.
+        "tolerations": [{"operator": "Exists"}],
+        "fileConfigs": {"04_outputs.conf": output_config(output, with_password=with_password)},
+    }
+    if output.type in _VARIANTS:
+        computed["variant"] = _VARIANTS[output.type]
+    if with_password:
+        computed["env"] = [
+            {
+                "name": PASSWORD_ENV,
+                "valueFrom": {"secretKeyRef": {"name": CREDENTIALS_SECRET, "key": "password"}},
+            }
+        ]
+    return computed

@@ -1,0 +1,252 @@
+"""All Helm releases of a stack, wired from its configuration.
+
+Dependencies are explicit and minimal:
+
+* the ClusterIssuers wait for the cert-manager release (its CRDs and webhook);
+* BinderHub waits for the ingress controller, the ClusterIssuer it uses, its namespace and its
+  secrets (Outputs of the resources that hold them);
+* monitoring and logging wait only for their namespaces -- never for BinderHub, so a broken
+  BinderHub upgrade can still be watched.
+
+Optional parts -- the ingress controller (``binder:ingress.controller: none``), cert-manager
+(``binder:certManager.enabled``), monitoring and logging (``enabled``) -- are simply not
+created when switched off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+
+from components.binderhub import BinderHub, BinderHubArgs
+from components.cert_manager import CertManager, CertManagerArgs
+from components.config import (
+    BinderHubConfig,
+    ConfigError,
+    RegistryConfig,
+    StackConfig,
+    TlsConfig,
+)
+from components.ingress import IngressController, IngressControllerArgs
+from components.ingress_tls import IngressTls, cluster_issuer_name
+from components.logging import Logging, LoggingArgs
+from components.monitoring import Monitoring, MonitoringArgs
+from components.secrets import DeploymentSecrets
+
+#: Namespace of each release; the bootstrap creates namespaces of these names.
+NAMESPACES = {
+    "binderhub": "binder",
+    "ingress": "ingress",
+    "cert-manager": "cert-manager",
+    "monitoring": "monitoring",
+    "logging": "logging",
+}
+
+
+def check_release_config(cfg: StackConfig) -> tuple[BinderHubConfig, RegistryConfig, TlsConfig]:
+    """The settings the releases cannot do without, or a ConfigError naming them.
+
+    Pure: call it right after ``load_config()`` to fail before any resource is registered.
+    """
+    problems = []
+    if cfg.binderhub is None:
+        problems.append(
+            "  binder:binderhub: missing; set at least `host` and `hubHost` (the public "
+            "hostnames of BinderHub and of its JupyterHub)"
+        )
+    if cfg.registry is None:
+        problems.append(
+            "  binder:registry: missing; set at least `prefix` (e.g. `myorg/binder-` on "
+            "DockerHub) and, for another registry, `url`"
+        )
+    if cfg.tls is None:
+        problems.append(
+            "  binder:tls: missing; set `source: letsencrypt` (with `email`), "
+            "`source: institution` (with the secrets tlsCertificate/tlsKey) or `source: none`"
+        )
+    elif cfg.tls.source == "letsencrypt" and not cfg.cert_manager.enabled:
+        problems.append(
+            "  binder:tls.source is 'letsencrypt', which needs cert-manager, but "
+            "binder:certManager.enabled is false; enable cert-manager or use "
+            "tls.source 'institution' or 'none'"
+        )
+    if cfg.monitoring.enabled and cfg.binderhub is not None and cfg.monitoring.grafana_host in (
+        cfg.binderhub.host,
+        cfg.binderhub.hub_host,
+    ):
+        problems.append(
+            "  binder:monitoring.grafanaHost: must differ from binder:binderhub.host and hubHost"
+        )
+    if problems:
+        raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))
+    assert cfg.binderhub is not None and cfg.registry is not None and cfg.tls is not None
+    return cfg.binderhub, cfg.registry, cfg.tls
+
+
+@dataclass(frozen=True)
+class ReleasesArgs:
+    """Inputs of :class:`Releases`."""
+
+    config: StackConfig
+    """The whole stack configuration."""
+    stack: str
+    """Stack name; selects ``helm_configs/<stack>/``."""
+    secrets: DeploymentSecrets
+    """Every secret the releases consume (secret Outputs)."""
+    namespaces: Mapping[str, pulumi.Resource] = field(default_factory=dict)
+    """The bootstrap's Namespace objects by name; each release waits for its own. A release
+    whose namespace is not in the mapping lets Helm create it."""
+    values_root: Path | None = None
+    """``helm_configs`` directory; the repository's by default."""
+
+
+class Releases(pulumi.ComponentResource):
+    """Ingress controller, cert-manager, BinderHub, monitoring and logging."""
+
+    ingress: IngressController | None
+    cert_manager: CertManager | None
+    binderhub: BinderHub
+    monitoring: Monitoring | None
+    logging: Logging | None
+    binder_url: pulumi.Output[str]
+    hub_url: pulumi.Output[str]
+    grafana_url: pulumi.Output[str | None]
+    ingress_address: pulumi.Output[str | None]
+    """External IP or hostname of our ingress controller; None with ``controller: none``."""
+
+    def __init__(
+        self, name: str, args: ReleasesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        cfg = args.config
+        binderhub, registry, tls_config = check_release_config(cfg)
+        super().__init__("binder:releases:Releases", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        def ns(release: str) -> tuple[str, pulumi.Resource | None]:
+            namespace = NAMESPACES[release]
+            return namespace, args.namespaces.get(namespace)
+
+        class_name = cfg.ingress.class_name
+        tls = IngressTls(
+            source=tls_config.source,
+            cluster_issuer=cluster_issuer_name(tls_config.issuer)
+            if tls_config.source == "letsencrypt"
+            else None,
+        )
+
+        self.ingress = None
+        if cfg.ingress.controller == "traefik":
+            namespace, namespace_resource = ns("ingress")
+            self.ingress = IngressController(
+                f"{name}-ingress",
+                IngressControllerArgs(
+                    config=cfg.ingress,
+                    stack=args.stack,
+                    redirect_to_https=tls.enabled,
+                    namespace=namespace,
+                    namespace_resource=namespace_resource,
+                    values_root=args.values_root,
+                ),
+                child,
+            )
+
+        self.cert_manager = None
+        if cfg.cert_manager.enabled:
+            namespace, namespace_resource = ns("cert-manager")
+            self.cert_manager = CertManager(
+                f"{name}-cert-manager",
+                CertManagerArgs(
+                    stack=args.stack,
+                    ingress_class=class_name,
+                    email=tls_config.email,
+                    namespace=namespace,
+                    namespace_resource=namespace_resource,
+                    values_root=args.values_root,
+                ),
+                child,
+            )
+
+        binder_depends: list[pulumi.Resource] = []
+        if self.ingress is not None:
+            binder_depends.append(self.ingress.release)
+        if tls.source == "letsencrypt" and self.cert_manager is not None:
+            binder_depends.append(self.cert_manager.issuers[tls_config.issuer])
+        namespace, namespace_resource = ns("binderhub")
+        monitoring_namespace = NAMESPACES["monitoring"] if cfg.monitoring.enabled else None
+        self.binderhub = BinderHub(
+            f"{name}-binderhub",
+            BinderHubArgs(
+                stack=args.stack,
+                binderhub=binderhub,
+                registry=registry,
+                cluster=cfg.cluster,
+                secrets=args.secrets,
+                tls=tls,
+                ingress_class=class_name,
+                prometheus_namespace=monitoring_namespace,
+                namespace=namespace,
+                namespace_resource=namespace_resource,
+                depends_on=binder_depends,
+                values_root=args.values_root,
+            ),
+            child,
+        )
+
+        self.monitoring = None
+        if cfg.monitoring.enabled:
+            namespace, namespace_resource = ns("monitoring")
+            self.monitoring = Monitoring(
+                f"{name}-monitoring",
+                MonitoringArgs(
+                    stack=args.stack,
+                    config=cfg.monitoring,
+                    secrets=args.secrets,
+                    tls=tls,
+                    ingress_class=class_name,
+                    binder_namespace=NAMESPACES["binderhub"],
+                    namespace=namespace,
+                    namespace_resource=namespace_resource,
+                    values_root=args.values_root,
+                ),
+                child,
+            )
+
+        self.logging = None
+        if cfg.logging.enabled:
+            namespace, namespace_resource = ns("logging")
+            self.logging = Logging(
+                f"{name}-logging",
+                LoggingArgs(
+                    stack=args.stack,
+                    config=cfg.logging,
+                    secrets=args.secrets,
+                    namespace=namespace,
+                    namespace_resource=namespace_resource,
+                    values_root=args.values_root,
+                ),
+                child,
+            )
+
+        self.binder_url = self.binderhub.binder_url
+        self.hub_url = self.binderhub.hub_url
+        self.grafana_url = (
+            self.monitoring.grafana_url
+            if self.monitoring is not None
+            else pulumi.Output.from_input(None)
+        )
+        self.ingress_address = (
+            self.ingress.external_address
+            if self.ingress is not None
+            else pulumi.Output.from_input(None)
+        )
+        self.register_outputs(
+            {
+                "binder_url": self.binder_url,
+                "hub_url": self.hub_url,
+                "grafana_url": self.grafana_url,
+                "ingress_address": self.ingress_address,
+            }
+        )

@@ -1,0 +1,108 @@
+"""The Traefik ingress controller (components/ingress.py)."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from components import charts
+from components.config import IngressConfig
+from components.ingress import IngressController, IngressControllerArgs, load_balancer_address
+from tests.chart_data import release_problems
+from tests.release_fixtures import (
+    STACKS,
+    namespace,
+    release_of,
+    run,
+    user_values,
+    values_root_with,
+)
+
+
+def controller(stack="gcp", redirect=True, config=None, ns=False, values_root=None):
+    def program():
+        ic = IngressController(
+            "ingress",
+            IngressControllerArgs(
+                config=config or IngressConfig(),
+                stack=stack,
+                redirect_to_https=redirect,
+                namespace_resource=namespace("ingress") if ns else None,
+                values_root=values_root,
+            ),
+        )
+        pulumi.export("address", ic.external_address)
+
+    return run(program)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_final_values_validate_against_the_traefik_schema(stack):
+    rec = controller(stack)
+    assert release_problems(charts.TRAEFIK, user_values(release_of(rec, charts.TRAEFIK))) == []
+
+
+def test_release_is_pinned_and_its_options_deliberate():
+    rel = release_of(controller(), charts.TRAEFIK)
+    assert rel.inputs["chart"] == "traefik"
+    assert rel.inputs["version"] == "41.3.0"
+    assert rel.inputs["repositoryOpts"] == {"repo": "https://traefik.github.io/charts"}
+    assert rel.inputs["name"] == "traefik" and rel.inputs["namespace"] == "ingress"
+    assert rel.inputs["atomic"] is True and rel.inputs["cleanupOnFail"] is True
+    assert rel.inputs["skipAwait"] is False and rel.inputs["timeout"] == 600
+    assert rel.inputs["allowNullValues"] is True
+    assert rel.type == "kubernetes:helm.sh/v3:Release"
+
+
+def test_ingress_class_and_https_redirect():
+    values = user_values(release_of(controller(redirect=True), charts.TRAEFIK))
+    assert values["ingressClass"] == {"enabled": True, "isDefaultClass": False, "name": "traefik"}
+    assert values["ports"]["web"]["http"]["redirections"]["entryPoint"] == {
+        "to": "websecure",
+        "scheme": "https",
+        "permanent": True,
+    }
+    plain = user_values(release_of(controller(redirect=False), charts.TRAEFIK))
+    assert "ports" not in plain
+
+
+def test_custom_class_name_and_reserved_address():
+    cfg = IngressConfig(class_name="public", load_balancer_ip="192.0.2.44")
+    values = user_values(release_of(controller(config=cfg), charts.TRAEFIK))
+    assert values["ingressClass"]["name"] == "public"
+    assert values["service"]["spec"]["loadBalancerIP"] == "192.0.2.44"
+    assert release_problems(charts.TRAEFIK, values) == []
+
+
+def test_external_address_is_read_from_the_traefik_service():
+    rec = controller()
+    assert rec.outputs["address"] == "198.51.100.7"
+
+
+def test_namespace_dependency_or_helm_creates_it():
+    rec = controller(ns=True)
+    rel = release_of(rec, charts.TRAEFIK)
+    ns = rec.one("kubernetes:core/v1:Namespace")
+    assert ns.urn in rel.dependencies
+    assert rel.inputs["createNamespace"] is False
+    assert release_of(controller(ns=False), charts.TRAEFIK).inputs["createNamespace"] is True
+
+
+def test_unknown_key_in_a_values_file_is_caught(tmp_path):
+    root = values_root_with(tmp_path, "typo", {"traefik": "deploymnet:\n  replicas: 3\n"})
+    values = user_values(release_of(controller("typo", values_root=root), charts.TRAEFIK))
+    problems = release_problems(charts.TRAEFIK, values)
+    assert any("deploymnet" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}, "192.0.2.1"),
+        ({"loadBalancer": {"ingress": [{"hostname": "lb.example.org"}]}}, "lb.example.org"),
+        ({"loadBalancer": {}}, None),
+        (None, None),
+    ],
+)
+def test_load_balancer_address(status, expected):
+    assert load_balancer_address(status) == expected
