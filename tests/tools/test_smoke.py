@@ -1,0 +1,499 @@
+"""tools/smoke.py against a local HTTPS server on 127.0.0.1 serving BinderHub's endpoints.
+
+A throw-away CA and server certificates (for localhost/127.0.0.1, and one for another name)
+are made with the openssl CLI at test time. The server listens on loopback only, every
+response and event stream it sends is bounded, and it stops with each test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tools import smoke
+
+TOKEN = "launch-token-that-must-never-be-printed"
+HEALTHY = {
+    "ok": True,
+    "checks": [
+        {"service": "JupyterHub API", "ok": True},
+        {"service": "Docker registry", "ok": True},
+        {"service": "Pod quota", "ok": True, "total_pods": 3, "quota": 100},
+    ],
+}
+VERSIONS = {"binderhub": "1.0.0-0.dev.git.3958.haf9ca8b1", "builder_info": {"build_image": "x"}}
+
+
+# --------------------------------------------------------------------------------------
+# A CA and certificates, made with openssl
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    good: tuple[Path, Path]
+    """Certificate and key for localhost and 127.0.0.1."""
+    wrong: tuple[Path, Path]
+    """Certificate and key for wrong.example.org, from the same CA."""
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(
+        ["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _leaf(directory: Path, name: str, cn: str, san: str) -> tuple[Path, Path]:
+    (directory / f"{name}.ext").write_text(
+        f"subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n"
+    )
+    _openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=directory,
+    )
+    _openssl(
+        "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "30", "-sha256", "-extfile", f"{name}.ext",
+        "-out", f"{name}.pem", cwd=directory,
+    )
+    return directory / f"{name}.pem", directory / f"{name}.key"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl CLI is needed to make test certificates: apt-get install openssl")
+    d = tmp_path_factory.mktemp("pki")
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-sha256",
+        "-subj", "/O=Smoke Test CA/CN=Smoke Test Root",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d,
+    )
+    good = _leaf(d, "good", "localhost", "DNS:localhost,IP:127.0.0.1")
+    wrong = _leaf(d, "wrong", "wrong.example.org", "DNS:wrong.example.org")
+    return Pki(d / "ca.pem", good, wrong)
+
+
+# --------------------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------------------
+
+#: One response: (status, JSON body) or an SSE script [(delay_seconds, raw text), ...].
+Route = tuple[int, Any] | list[tuple[float, str]]
+
+
+def sse(*events: dict[str, Any], delay: float = 0.05) -> list[tuple[float, str]]:
+    return [(delay, f"data: {json.dumps(e)}\n\n") for e in events]
+
+
+def heartbeats(seconds: float, every: float = 0.1) -> list[tuple[float, str]]:
+    return [(every, ": keepalive\n\n")] * int(seconds / every)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    routes: dict[str, Route]
+    hits: list[str]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client hanging up mid-stream (the timeout test) is expected; stay quiet."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        self.server.hits.append(self.path)
+        route = self.server.routes.get(self.path, (404, {"message": "not found"}))
+        if isinstance(route, list):  # a server-sent event stream, bounded by its script
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for delay, chunk in route:
+                time.sleep(delay)
+                try:
+                    self.wfile.write(chunk.encode())
+                    self.wfile.flush()
+                except OSError:
+                    return  # the client gave up
+            return
+        status, body = route
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@contextmanager
+def serve(routes: dict[str, Route], cert: tuple[Path, Path] | None) -> Iterator[_Server]:
+    server = _Server(("127.0.0.1", 0), _Handler)  # loopback only
+    server.routes = routes
+    server.hits = []
+    if cert is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert[0]), str(cert[1]))
+        # Handshake in the handler thread, so a client that rejects the certificate cannot
+        # stall the accept loop.
+        server.socket = context.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def healthy_routes(**extra: Route) -> dict[str, Route]:
+    routes: dict[str, Route] = {
+        "/health": (200, HEALTHY),
+        "/versions": (200, VERSIONS),
+        "/hub/health": (200, ""),
+    }
+    routes.update({k.replace("__", "/"): v for k, v in extra.items()})
+    return routes
+
+
+BUILD = "/build/gh/binderhub-ci-repos/cached-minimal-dockerfile/HEAD"
+
+
+def run(
+    server: _Server, *extra: str, host: str = "localhost", scheme: str = "https",
+    cafile: Path | None = None,
+) -> tuple[int, str]:
+    url = f"{scheme}://{host}:{server.server_address[1]}"
+    argv = ["--binder-url", url, "--hub-url", url, "--attempts", "1", "--timeout", "5"]
+    if cafile is not None:
+        argv += ["--cafile", str(cafile)]
+    out = io.StringIO()
+    code = smoke.main([*argv, *extra], out=out)
+    return code, out.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# Checks against the server
+# --------------------------------------------------------------------------------------
+
+
+def test_healthy_service_with_a_launch_passes(pki: Pki) -> None:
+    stream = sse(
+        {"phase": "waiting", "message": "Waiting for build to start..."},
+        {"phase": "fetching", "message": "Fetching repository"},
+        {"phase": "building", "message": "Step 1/3 : FROM python:3.12"},
+        {"phase": "built", "message": "Built image"},
+        {"phase": "launching", "message": "Launching server..."},
+        {"phase": "ready", "message": "server running", "url": "https://localhost/user/x/",
+         "token": TOKEN, "image": "registry/x:abc"},
+    )
+    stream.insert(2, (0.05, ": heartbeat\n\n"))
+    with serve(healthy_routes(**{BUILD.replace("/", "__"): stream}), pki.good) as server:
+        code, out = run(
+            server, "--launch", "binderhub-ci-repos/cached-minimal-dockerfile", cafile=pki.ca
+        )
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == "Smoke test (URLs from command line)"
+    port = server.server_address[1]
+    assert any(
+        line.startswith(f"PASS  TLS localhost:{port}: valid for localhost, issued by Smoke Test CA")
+        for line in lines
+    ), out
+    assert "PASS  BinderHub /health: ok (JupyterHub API, Docker registry, Pod quota)" in lines
+    assert any(
+        line.startswith("PASS  BinderHub /versions: binderhub 1.0.0-0.dev") for line in lines
+    )
+    assert "PASS  JupyterHub /hub/health: HTTP 200" in lines
+    assert any(
+        line.startswith(f"PASS  launch {BUILD}: ready after")
+        and "https://localhost/user/x/" in line
+        for line in lines
+    ), out
+    phases = [line.split()[-1] for line in lines if line.startswith("      ")]
+    assert phases == ["waiting", "fetching", "building", "built", "launching", "ready"]
+    assert lines[-1] == "Result: PASS (5 of 5 checks passed)"
+    assert TOKEN not in out
+    # One request per endpoint, the build stream asked for as server-sent events.
+    assert sorted(server.hits) == sorted(["/health", "/versions", "/hub/health", BUILD])
+
+
+def test_failing_health_endpoint_fails_and_names_the_broken_dependency(pki: Pki) -> None:
+    unhealthy = {
+        "ok": False,
+        "checks": [
+            {"service": "JupyterHub API", "ok": False},
+            {"service": "Docker registry", "ok": True},
+        ],
+    }
+    routes = healthy_routes(__health=(503, unhealthy), __hub__health=(502, "Bad Gateway"))
+    with serve(routes, pki.good) as server:
+        code, out = run(server, cafile=pki.ca)
+    assert code == 1
+    assert "FAIL  BinderHub /health: HTTP 503, failing: JupyterHub API" in out
+    assert "FAIL  JupyterHub /hub/health: HTTP 502, Bad Gateway" in out
+    assert "PASS  BinderHub /versions" in out
+    assert out.splitlines()[-1] == "Result: FAIL (2 of 4 checks passed)"
+
+
+def test_health_ok_false_with_status_200_is_a_failure(pki: Pki) -> None:
+    routes = healthy_routes(__health=(200, {"ok": False, "checks": [
+        {"service": "Pod quota", "ok": False}]}))
+    with serve(routes, pki.good) as server:
+        code, out = run(server, cafile=pki.ca)
+    assert code == 1
+    assert "FAIL  BinderHub /health: HTTP 200, failing: Pod quota" in out
+
+
+def test_failing_check_is_retried_a_bounded_number_of_times(pki: Pki) -> None:
+    with serve(healthy_routes(__versions=(500, "boom")), pki.good) as server:
+        url = f"https://localhost:{server.server_address[1]}"
+        out = io.StringIO()
+        code = smoke.main(
+            ["--binder-url", url, "--hub-url", url, "--cafile", str(pki.ca),
+             "--attempts", "3", "--retry-delay", "0"],
+            out=out,
+        )
+    assert code == 1
+    assert server.hits.count("/versions") == 3
+    assert server.hits.count("/health") == 1  # passing checks are not repeated
+
+
+def test_hostname_mismatch_is_caught(pki: Pki) -> None:
+    with serve(healthy_routes(), pki.wrong) as server:
+        code, out = run(server, cafile=pki.ca)
+    assert code == 1
+    port = server.server_address[1]
+    assert f"FAIL  TLS localhost:{port}: certificate rejected: Hostname mismatch" in out
+    assert "FAIL  BinderHub /health: certificate rejected: Hostname mismatch" in out
+    assert "PASS" not in out
+
+
+def test_untrusted_certificate_is_caught(pki: Pki) -> None:
+    # No --cafile: the system CAs do not know the test CA.
+    with serve(healthy_routes(), pki.good) as server:
+        code, out = run(server)
+    assert code == 1
+    port = server.server_address[1]
+    tls_line = next(line for line in out.splitlines() if line.startswith("FAIL  TLS"))
+    assert tls_line.startswith(f"FAIL  TLS localhost:{port}: certificate rejected: ")
+    assert "issuer" in tls_line or "self-signed" in tls_line or "self signed" in tls_line
+    assert "PASS" not in out
+
+
+def test_certificate_close_to_expiry_fails(pki: Pki) -> None:
+    with serve(healthy_routes(), pki.good) as server:
+        code, out = run(server, "--min-cert-days", "60", cafile=pki.ca)
+    assert code == 1
+    assert "fewer than 60 days left -- is renewal failing?" in out
+
+
+def test_ip_address_hostname_is_verified_too(pki: Pki) -> None:
+    with serve(healthy_routes(), pki.good) as server:
+        code, out = run(server, host="127.0.0.1", cafile=pki.ca)
+    assert code == 0, out
+
+
+def test_plain_http_skips_tls_only(pki: Pki) -> None:
+    with serve(healthy_routes(), None) as server:
+        code, out = run(server, scheme="http")
+    assert code == 0, out
+    assert "SKIP  TLS http://localhost:" in out
+    assert "Result: PASS (3 of 3 checks passed)" in out
+
+
+def test_failed_build_fails_with_its_message(pki: Pki) -> None:
+    stream = sse(
+        {"phase": "waiting", "message": "Waiting for build to start..."},
+        {"phase": "building", "message": "Step 1/3 : FROM python:3.12\n"},
+        {"phase": "failed", "message": "Error during build: no such file: environment.yml\n"},
+        # Anything after `failed` must not turn the result around.
+        {"phase": "ready", "url": "https://localhost/user/x/", "token": TOKEN},
+    )
+    with serve(healthy_routes(**{BUILD.replace("/", "__"): stream}), pki.good) as server:
+        code, out = run(
+            server, "--launch", "gh/binderhub-ci-repos/cached-minimal-dockerfile/HEAD",
+            cafile=pki.ca,
+        )
+    assert code == 1
+    assert (
+        f"FAIL  launch {BUILD}: build failed: Error during build: no such file: environment.yml"
+        in out
+    )
+    assert "Result: FAIL (4 of 5 checks passed)" in out
+    assert TOKEN not in out
+
+
+def test_launch_timeout_is_bounded(pki: Pki) -> None:
+    stream = sse({"phase": "waiting", "message": "Waiting for build to start..."})
+    stream += heartbeats(4.0)  # keeps the stream alive longer than the timeout, then ends
+    with serve(healthy_routes(**{BUILD.replace("/", "__"): stream}), pki.good) as server:
+        start = time.monotonic()
+        code, out = run(
+            server, "--launch", "binderhub-ci-repos/cached-minimal-dockerfile",
+            "--launch-timeout", "1", cafile=pki.ca,
+        )
+        took = time.monotonic() - start
+    assert code == 1
+    assert (
+        f"FAIL  launch {BUILD}: no 'ready' within 1 s (last phase: waiting, last message: "
+        "Waiting for build to start...)" in out
+    )
+    assert took < 3.5, f"the launch should give up after ~1 s, took {took:.1f} s"
+
+
+def test_silent_stream_times_out_too(pki: Pki) -> None:
+    stream: list[tuple[float, str]] = [(3.0, ": too late\n\n")]
+    with serve(healthy_routes(**{BUILD.replace("/", "__"): stream}), pki.good) as server:
+        code, out = run(
+            server, "--launch", "binderhub-ci-repos/cached-minimal-dockerfile",
+            "--launch-timeout", "0.5", cafile=pki.ca,
+        )
+    assert code == 1
+    assert f"FAIL  launch {BUILD}: no 'ready' within 0.5 s (last phase: none)" in out
+
+
+def test_stream_ending_without_ready_fails(pki: Pki) -> None:
+    stream = sse({"phase": "building", "message": "Step 1/2"})
+    with serve(healthy_routes(**{BUILD.replace("/", "__"): stream}), pki.good) as server:
+        code, out = run(
+            server, "--launch", "binderhub-ci-repos/cached-minimal-dockerfile", cafile=pki.ca
+        )
+    assert code == 1
+    assert "the event stream ended in phase 'building' without 'ready'" in out
+
+
+def test_unknown_repository_answers_http_error(pki: Pki) -> None:
+    with serve(healthy_routes(), pki.good) as server:
+        code, out = run(server, "--launch", "nobody/nothing/main", cafile=pki.ca)
+    assert code == 1
+    assert "FAIL  launch /build/gh/nobody/nothing/main: HTTP 404" in out
+
+
+def test_unreachable_service_fails_quickly() -> None:
+    # A port on loopback where nothing listens.
+    with serve({}, None) as server:
+        port = server.server_address[1]
+    out = io.StringIO()
+    url = f"https://127.0.0.1:{port}"
+    code = smoke.main(
+        ["--binder-url", url, "--hub-url", url, "--attempts", "1", "--timeout", "2"], out=out
+    )
+    assert code == 1
+    assert f"FAIL  TLS 127.0.0.1:{port}: no TLS connection" in out.getvalue()
+    assert "FAIL  BinderHub /health: cannot reach" in out.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# Locating the service
+# --------------------------------------------------------------------------------------
+
+
+def test_urls_from_an_outputs_file(tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({
+        "binder_url": "https://binder.example.org/", "hub_host": "hub.example.org",
+        "kubeconfig": "[secret]",
+    }))
+    target = smoke.locate("ebi", outputs, None, None)
+    assert target == smoke.Target(
+        "https://binder.example.org", "https://hub.example.org", str(outputs)
+    )
+
+
+def test_command_line_overrides_outputs(tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"binder_url": "https://a.example", "hub_url": "https://b"}))
+    target = smoke.locate(None, outputs, "https://c.example", None)
+    assert (target.binder_url, target.hub_url) == ("https://c.example", "https://b")
+
+
+def test_stack_file_is_the_fallback_when_the_stack_exports_no_urls() -> None:
+    calls: list[str] = []
+
+    def outputs(stack: str) -> tuple[dict[str, Any], str]:
+        calls.append(stack)
+        return {"cluster_name": "binder-ebi", "kubeconfig": "[secret]"}, "stack outputs"
+
+    target = smoke.locate("ebi", None, None, None, read_outputs=outputs)
+    assert calls == ["ebi"]
+    assert target.binder_url == "https://binder.ebi.example.org"
+    assert target.hub_url == "https://hub.binder.ebi.example.org"
+    assert target.source.startswith("Pulumi.ebi.yaml")
+    # `tls.source: none` means plain http.
+    local = smoke.locate("local", None, None, None, read_outputs=lambda s: ({}, "x"))
+    assert local.binder_url == "http://binder.127.0.0.1.nip.io"
+
+
+def test_pulumi_cli_missing_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    outputs, why = smoke.pulumi_outputs("ebi")
+    assert outputs == {}
+    assert why == "the Pulumi CLI is not installed"
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert smoke.main(
+        ["--binder-url", "file:///etc/passwd", "--hub-url", "https://b"], out=io.StringIO()
+    ) == 2
+    assert "'file:///etc/passwd' is not an http(s) URL with a hostname" in capsys.readouterr().err
+    assert smoke.main([], out=io.StringIO()) == 2
+    assert "give a stack" in capsys.readouterr().err
+    assert smoke.main(
+        ["--binder-url", "https://a", "--hub-url", "https://b", "--launch", "justone"],
+        out=io.StringIO(),
+    ) == 2
+    assert "expected owner/repo" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert smoke.main(["--outputs-json", str(bad)], out=io.StringIO()) == 2
+    assert "cannot read JSON" in capsys.readouterr().err
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    assert smoke.main(["--outputs-json", str(empty)], out=io.StringIO()) == 2
+    assert "set --binder-url and --hub-url" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("spec", "path"),
+    [
+        ("owner/repo", "/build/gh/owner/repo/HEAD"),
+        ("gh/owner/repo/v1.0", "/build/gh/owner/repo/v1.0"),
+        ("owner/repo/feature/x", "/build/gh/owner/repo/feature%2Fx"),
+    ],
+)
+def test_build_path(spec: str, path: str) -> None:
+    assert smoke.build_path(spec) == path
+
+
+def test_sse_parser_joins_data_lines_and_skips_comments() -> None:
+    raw = io.BytesIO(
+        b": hello\n\ndata: {\"phase\":\ndata:  \"ready\"}\n\ndata: not json\n\n"
+    )
+    events = list(smoke.sse_events(raw, time.monotonic() + 5))
+    assert events == [{"phase": "ready"}, {"phase": "unparsed", "message": "not json"}]

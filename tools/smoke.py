@@ -1,0 +1,536 @@
+"""Smoke test of a deployed BinderHub: is the public service up, and does it launch?
+
+    python -m tools.smoke ebi                      # or: make smoke STACK=ebi
+    python -m tools.smoke ebi --launch binderhub-ci-repos/cached-minimal-dockerfile
+    python -m tools.smoke --binder-url https://mybinder.example.org --hub-url https://hub.example.org
+
+Where the service is: ``--binder-url``/``--hub-url`` if given, else the stack outputs
+(``pulumi stack output --json --stack <stack>``, or ``--outputs-json FILE`` holding that
+JSON) under ``binder_url``/``hub_url`` (or ``*_host``), else the hostnames of
+``binder:binderhub`` in ``Pulumi.<stack>.yaml``.
+
+Checks, each PASS or FAIL with the reason:
+
+* TLS of each https host: the certificate chain verifies against the system CAs (or
+  ``--cafile``), matches the hostname, and is valid for at least ``--min-cert-days`` more
+  days -- Let's Encrypt certificates are renewed 30 days ahead, so fewer means renewal is
+  failing (https://cert-manager.io/docs/usage/certificate/#renewal);
+* BinderHub ``/health`` answers 200 with ``"ok": true`` (its JSON lists each dependency it
+  checked: the hub API, the registry, the pod quota);
+* BinderHub ``/versions`` answers 200 with the BinderHub version;
+* JupyterHub ``/hub/health`` answers 200;
+* with ``--launch owner/repo[/ref]``, a real launch through BinderHub's build API
+  (``/build/gh/<owner>/<repo>/<ref>``, a server-sent event stream of ``{"phase": ...}``
+  events): success on ``phase: ready``, failure on ``phase: failed`` or after
+  ``--launch-timeout`` seconds. https://binderhub.readthedocs.io/en/latest/api.html
+
+Standard library only. Every loop is bounded (attempts, events, a deadline); the server token
+in the ``ready`` event is never printed. Exit status: 0 all passed, 1 a check failed, 2 bad
+usage (the service could not even be located).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+USER_AGENT = "binder-smoke/1 (+tools/smoke.py)"
+
+BINDER_KEYS = ("binder_url", "binderhub_url", "binderUrl", "binder_host", "binderhub_host")
+HUB_KEYS = ("hub_url", "jupyterhub_url", "hubUrl", "hub_host", "jupyterhub_host")
+
+#: Upper bounds that keep every loop finite whatever the server does.
+MAX_EVENTS = 20_000
+MAX_LINE = 1 << 20
+PULUMI_TIMEOUT = 120
+
+
+class UsageError(Exception):
+    """The service cannot be located: exit status 2."""
+
+
+# --------------------------------------------------------------------------------------
+# Where the service is
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    binder_url: str
+    hub_url: str
+    source: str
+    """Where the URLs came from, for the report."""
+
+
+def _as_url(value: str, scheme: str = "https") -> str:
+    value = value.strip().rstrip("/")
+    return value if "://" in value else f"{scheme}://{value}"
+
+
+def _first(outputs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = outputs.get(key)
+        if isinstance(value, str) and value and value != "[secret]":
+            return value
+    return None
+
+
+def pulumi_outputs(stack: str) -> tuple[dict[str, Any], str]:
+    """``pulumi stack output --json`` (secrets stay masked); ``({}, why)`` when unavailable."""
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        return {}, "the Pulumi CLI is not installed"
+    try:
+        proc = subprocess.run(
+            [pulumi, "stack", "output", "--json", "--stack", stack],
+            capture_output=True, text=True, timeout=PULUMI_TIMEOUT, check=False,
+            stdin=subprocess.DEVNULL, cwd=REPO,
+        )
+    except subprocess.TimeoutExpired:
+        return {}, f"`pulumi stack output` did not answer within {PULUMI_TIMEOUT} s"
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        return {}, f"`pulumi stack output --stack {stack}` failed: {last}"
+    try:
+        data = json.loads(proc.stdout or "{}")
+    except json.JSONDecodeError:
+        return {}, "`pulumi stack output --json` did not print JSON"
+    return (data if isinstance(data, dict) else {}), "stack outputs"
+
+
+def stack_file_hosts(stack: str) -> tuple[str | None, str | None, str]:
+    """``binder:binderhub.host``/``hubHost`` of ``Pulumi.<stack>.yaml`` as URLs."""
+    path = REPO / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml"
+    if not path.is_file():
+        return None, None, f"{path.name} does not exist"
+    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    binderhub = config.get("binder:binderhub") or {}
+    tls = config.get("binder:tls") or {}
+    scheme = "http" if isinstance(tls, dict) and tls.get("source") == "none" else "https"
+    host, hub = binderhub.get("host"), binderhub.get("hubHost")
+    return (
+        _as_url(host, scheme) if isinstance(host, str) else None,
+        _as_url(hub, scheme) if isinstance(hub, str) else None,
+        path.name,
+    )
+
+
+def locate(
+    stack: str | None,
+    outputs_json: Path | None,
+    binder_url: str | None,
+    hub_url: str | None,
+    read_outputs: Callable[[str], tuple[dict[str, Any], str]] = pulumi_outputs,
+) -> Target:
+    sources: list[str] = []
+    if binder_url or hub_url:
+        sources.append("command line")
+    if not (binder_url and hub_url):
+        outputs: dict[str, Any] = {}
+        if outputs_json is not None:
+            try:
+                outputs = json.loads(outputs_json.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise UsageError(
+                    f"--outputs-json {outputs_json}: cannot read JSON ({exc})"
+                ) from None
+            where = str(outputs_json)
+        elif stack:
+            outputs, where = read_outputs(stack)
+        else:
+            raise UsageError(
+                "give a stack (python -m tools.smoke <stack>), --outputs-json FILE, or both "
+                "--binder-url and --hub-url"
+            )
+        found_binder, found_hub = _first(outputs, BINDER_KEYS), _first(outputs, HUB_KEYS)
+        if (found_binder and not binder_url) or (found_hub and not hub_url):
+            sources.append(where)
+        binder_url = binder_url or (found_binder and _as_url(found_binder))
+        hub_url = hub_url or (found_hub and _as_url(found_hub))
+        if not (binder_url and hub_url) and stack:
+            file_binder, file_hub, name = stack_file_hosts(stack)
+            if (file_binder and not binder_url) or (file_hub and not hub_url):
+                sources.append(f"{name} (no {'/'.join(BINDER_KEYS[:1] + HUB_KEYS[:1])} in "
+                               f"{where})")
+            binder_url = binder_url or file_binder
+            hub_url = hub_url or file_hub
+    if not binder_url or not hub_url:
+        missing = " and ".join(
+            n for n, v in (("--binder-url", binder_url), ("--hub-url", hub_url)) if not v
+        )
+        raise UsageError(
+            f"cannot tell where the service is: set {missing}, or export binder_url/hub_url "
+            "from the stack, or set binder:binderhub.host/hubHost in Pulumi.<stack>.yaml"
+        )
+    target = Target(_as_url(binder_url), _as_url(hub_url), ", ".join(sources))
+    for url in (target.binder_url, target.hub_url):
+        parts = urllib.parse.urlsplit(url)
+        # Only http(s) is ever opened (urllib would also open file: and ftp: URLs).
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"{url!r} is not an http(s) URL with a hostname")
+    return target
+
+
+# --------------------------------------------------------------------------------------
+# Checks
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    skipped: bool = False
+
+    def line(self) -> str:
+        status = "SKIP" if self.skipped else ("PASS" if self.ok else "FAIL")
+        return f"{status}  {self.name}: {self.detail}"
+
+
+@dataclass
+class Options:
+    cafile: str | None = None
+    timeout: float = 10.0
+    attempts: int = 3
+    retry_delay: float = 5.0
+    min_cert_days: int = 7
+    launch: str | None = None
+    launch_timeout: float = 600.0
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+def ssl_context(cafile: str | None) -> ssl.SSLContext:
+    """Default verification (chain + hostname); ``cafile`` replaces the system CAs."""
+    return ssl.create_default_context(cafile=cafile)
+
+
+def _name(parts: Any, key: str) -> str:
+    for rdn in parts or ():
+        for k, v in rdn:
+            if k == key:
+                return str(v)
+    return "?"
+
+
+def check_tls(url: str, opts: Options) -> Check:
+    parsed = urllib.parse.urlsplit(url)
+    host, port = parsed.hostname or "", parsed.port or 443
+    name = f"TLS {host}:{port}"
+    try:
+        with (
+            socket.create_connection((host, port), timeout=opts.timeout) as sock,
+            ssl_context(opts.cafile).wrap_socket(sock, server_hostname=host) as tls,
+        ):
+            cert = tls.getpeercert()
+    except ssl.SSLCertVerificationError as exc:
+        return Check(name, False, f"certificate rejected: {exc.verify_message}")
+    except (ssl.SSLError, OSError) as exc:
+        return Check(name, False, f"no TLS connection: {exc}")
+    if not cert:
+        return Check(name, False, "the server sent no certificate")
+    expires = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(str(cert["notAfter"])), dt.UTC)
+    days = (expires - dt.datetime.now(dt.UTC)).days
+    issuer = _name(cert.get("issuer"), "organizationName")
+    if issuer == "?":
+        issuer = _name(cert.get("issuer"), "commonName")
+    detail = f"valid for {host}, issued by {issuer}, expires {expires:%Y-%m-%d} ({days} days)"
+    if days < opts.min_cert_days:
+        return Check(
+            name, False,
+            f"{detail}: fewer than {opts.min_cert_days} days left -- is renewal failing? "
+            "(kubectl describe certificate -A)",
+        )
+    return Check(name, True, detail)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+
+
+def http_get(url: str, opts: Options, accept: str = "application/json") -> Response:
+    # S310: every URL comes from a Target, whose scheme locate() limits to http(s).
+    request = urllib.request.Request(  # noqa: S310
+        url, headers={"User-Agent": USER_AGENT, "Accept": accept}
+    )
+    context = ssl_context(opts.cafile) if url.startswith("https://") else None
+    try:
+        with urllib.request.urlopen(  # noqa: S310
+            request, timeout=opts.timeout, context=context
+        ) as resp:
+            return Response(resp.status, resp.read(MAX_LINE))
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return Response(exc.code, exc.read(MAX_LINE))
+
+
+def _retrying(run: Callable[[], Check], opts: Options) -> Check:
+    """Run a check up to ``opts.attempts`` times (a deploy may still be settling)."""
+    result = run()
+    for _ in range(max(0, opts.attempts - 1)):
+        if result.ok:
+            break
+        time.sleep(opts.retry_delay)
+        result = run()
+    return result
+
+
+def _fetch(name: str, url: str, opts: Options) -> tuple[Response | None, Check | None]:
+    try:
+        return http_get(url, opts), None
+    except ssl.SSLCertVerificationError as exc:
+        return None, Check(name, False, f"certificate rejected: {exc.verify_message}")
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            return None, Check(name, False, f"certificate rejected: {reason.verify_message}")
+        return None, Check(name, False, f"cannot reach {url}: {reason}")
+    except (OSError, ValueError) as exc:
+        return None, Check(name, False, f"cannot reach {url}: {exc}")
+
+
+def _snippet(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace").strip().replace("\n", " ")
+    return (text[:200] + "...") if len(text) > 200 else text
+
+
+def check_binder_health(binder_url: str, opts: Options) -> Check:
+    name = "BinderHub /health"
+    resp, failed = _fetch(name, f"{binder_url}/health", opts)
+    if failed or resp is None:
+        return failed or Check(name, False, "no answer")
+    try:
+        data = json.loads(resp.body)
+    except json.JSONDecodeError:
+        data = None
+    checks = data.get("checks", []) if isinstance(data, dict) else []
+    bad = [
+        str(c.get("service", "?")) for c in checks if isinstance(c, dict) and not c.get("ok")
+    ]
+    if resp.status != 200 or not isinstance(data, dict) or data.get("ok") is not True:
+        why = f"failing: {', '.join(bad)}" if bad else _snippet(resp.body) or "empty body"
+        return Check(name, False, f"HTTP {resp.status}, {why}")
+    services = ", ".join(str(c.get("service", "?")) for c in checks if isinstance(c, dict))
+    return Check(name, True, f"ok ({services or 'no dependency listed'})")
+
+
+def check_binder_versions(binder_url: str, opts: Options) -> Check:
+    name = "BinderHub /versions"
+    resp, failed = _fetch(name, f"{binder_url}/versions", opts)
+    if failed or resp is None:
+        return failed or Check(name, False, "no answer")
+    try:
+        data = json.loads(resp.body)
+    except json.JSONDecodeError:
+        data = None
+    if resp.status != 200 or not isinstance(data, dict) or "binderhub" not in data:
+        return Check(name, False, f"HTTP {resp.status}, {_snippet(resp.body) or 'empty body'}")
+    builder = data.get("builder_info") or data.get("builder")
+    extra = f", builder {json.dumps(builder, sort_keys=True)}" if builder else ""
+    return Check(name, True, f"binderhub {data['binderhub']}{extra}")
+
+
+def check_hub_health(hub_url: str, opts: Options) -> Check:
+    name = "JupyterHub /hub/health"
+    resp, failed = _fetch(name, f"{hub_url}/hub/health", opts)
+    if failed or resp is None:
+        return failed or Check(name, False, "no answer")
+    if resp.status != 200:
+        return Check(name, False, f"HTTP {resp.status}, {_snippet(resp.body) or 'empty body'}")
+    return Check(name, True, "HTTP 200")
+
+
+# --------------------------------------------------------------------------------------
+# A real launch through the build API
+# --------------------------------------------------------------------------------------
+
+
+def build_path(spec: str) -> str:
+    """``owner/repo[/ref]`` (optionally ``gh/``-prefixed) -> ``/build/gh/owner/repo/ref``."""
+    parts = [p for p in spec.strip().strip("/").split("/") if p]
+    if parts and parts[0] == "gh":
+        parts = parts[1:]
+    if len(parts) < 2:
+        raise UsageError(f"--launch {spec!r}: expected owner/repo or owner/repo/ref")
+    owner, repo, ref = parts[0], parts[1], "/".join(parts[2:]) or "HEAD"
+    quote = urllib.parse.quote
+    return f"/build/gh/{quote(owner, safe='')}/{quote(repo, safe='')}/{quote(ref, safe='')}"
+
+
+def sse_events(resp: Any, deadline: float) -> Any:
+    """Yield the JSON ``data`` of each server-sent event until the deadline (bounded)."""
+    data: list[str] = []
+    for _ in range(MAX_EVENTS * 4):
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        raw = resp.readline(MAX_LINE)
+        if not raw:
+            return
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if line.startswith(":"):  # a comment: BinderHub's keep-alive
+            continue
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+        elif line == "" and data:
+            payload = "\n".join(data)
+            data = []
+            try:
+                yield json.loads(payload)
+            except json.JSONDecodeError:
+                yield {"phase": "unparsed", "message": payload[:200]}
+
+
+def check_launch(binder_url: str, spec: str, opts: Options) -> Check:
+    path = build_path(spec)
+    name = f"launch {path}"
+    start = time.monotonic()
+    deadline = start + opts.launch_timeout
+    url = f"{binder_url}{path}"
+    request = urllib.request.Request(  # noqa: S310 (http(s) only, see locate())
+        url, headers={"User-Agent": USER_AGENT, "Accept": "text/event-stream"}
+    )
+    context = ssl_context(opts.cafile) if url.startswith("https://") else None
+    # A silent stream is noticed after this long even if the deadline is further away.
+    read_timeout = max(0.1, min(opts.launch_timeout, 60.0))
+    phase, last_message = "none", ""
+    try:
+        with urllib.request.urlopen(  # noqa: S310 (http(s) only, see locate())
+            request, timeout=read_timeout, context=context
+        ) as resp:
+            for event in sse_events(resp, deadline):
+                if not isinstance(event, dict):
+                    continue
+                new_phase = str(event.get("phase", phase))
+                message = str(event.get("message", "")).strip()
+                if message:
+                    last_message = message.splitlines()[-1][:300]
+                if new_phase != phase:
+                    phase = new_phase
+                    print(f"      {time.monotonic() - start:6.1f}s  {phase}", file=opts.out)
+                if phase == "ready":
+                    where = str(event.get("url", "?"))  # never the token
+                    took = time.monotonic() - start
+                    return Check(name, True, f"ready after {took:.0f} s at {where}")
+                if phase == "failed":
+                    return Check(name, False, f"build failed: {last_message or 'no message'}")
+    except urllib.error.HTTPError as exc:
+        with exc:
+            body = _snippet(exc.read(MAX_LINE))
+        return Check(name, False, f"HTTP {exc.code}, {body or 'empty body'}")
+    except TimeoutError:  # socket.timeout is an alias of it
+        return Check(
+            name, False,
+            f"no 'ready' within {opts.launch_timeout:g} s (last phase: {phase}"
+            + (f", last message: {last_message}" if last_message else "") + ")",
+        )
+    except urllib.error.URLError as exc:
+        return Check(name, False, f"cannot reach {url}: {exc.reason}")
+    except (ssl.SSLError, OSError) as exc:
+        return Check(name, False, f"stream broken: {exc}")
+    return Check(name, False, f"the event stream ended in phase '{phase}' without 'ready'")
+
+
+# --------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------
+
+
+def run_checks(target: Target, opts: Options) -> list[Check]:
+    out = opts.out
+    checks: list[Check] = []
+
+    def record(check: Check) -> None:
+        checks.append(check)
+        print(check.line(), file=out, flush=True)
+
+    hosts = dict.fromkeys(
+        urllib.parse.urlsplit(u)._replace(path="", query="", fragment="").geturl()
+        for u in (target.binder_url, target.hub_url)
+    )
+    for base in hosts:
+        if base.startswith("https://"):
+
+            def tls(base: str = base) -> Check:
+                return check_tls(base, opts)
+
+            record(_retrying(tls, opts))
+        else:
+            record(Check(f"TLS {base}", True, "plain http: no certificate to check", True))
+    record(_retrying(lambda: check_binder_health(target.binder_url, opts), opts))
+    record(_retrying(lambda: check_binder_versions(target.binder_url, opts), opts))
+    record(_retrying(lambda: check_hub_health(target.hub_url, opts), opts))
+    if opts.launch:
+        print(f"....  launching {opts.launch} (up to {opts.launch_timeout:g} s)", file=out)
+        record(check_launch(target.binder_url, opts.launch, opts))
+    else:
+        record(Check("launch", True, "not requested (--launch owner/repo[/ref])", True))
+    return checks
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.smoke", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("stack", nargs="?", help="stack whose outputs locate the service")
+    parser.add_argument("--outputs-json", type=Path, help="`pulumi stack output --json` saved")
+    parser.add_argument("--binder-url", help="BinderHub URL (overrides the stack outputs)")
+    parser.add_argument("--hub-url", help="JupyterHub URL (overrides the stack outputs)")
+    parser.add_argument("--cafile", help="trust these CA certificates instead of the system's")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    parser.add_argument("--attempts", type=int, default=3, help="tries per check (default 3)")
+    parser.add_argument("--retry-delay", type=float, default=5.0, help="seconds between tries")
+    parser.add_argument(
+        "--min-cert-days", type=int, default=7,
+        help="fail when a certificate expires sooner (default 7)",
+    )
+    parser.add_argument("--launch", metavar="OWNER/REPO[/REF]", help="also launch this repo")
+    parser.add_argument(
+        "--launch-timeout", type=float, default=600.0, help="seconds for the launch (default 600)"
+    )
+    args = parser.parse_args(argv)
+    opts = Options(
+        cafile=args.cafile, timeout=args.timeout, attempts=max(1, min(args.attempts, 10)),
+        retry_delay=max(0.0, args.retry_delay), min_cert_days=args.min_cert_days,
+        launch=args.launch, launch_timeout=args.launch_timeout, out=out,
+    )
+    try:
+        if opts.launch:
+            build_path(opts.launch)  # reject a malformed spec before any request
+        target = locate(args.stack, args.outputs_json, args.binder_url, args.hub_url)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    title = f"Smoke test of stack '{args.stack}'" if args.stack else "Smoke test"
+    print(f"{title} (URLs from {target.source})", file=out)
+    print(f"  BinderHub   {target.binder_url}", file=out)
+    print(f"  JupyterHub  {target.hub_url}", file=out)
+    checks = run_checks(target, opts)
+    ran = [c for c in checks if not c.skipped]
+    failed = [c for c in ran if not c.ok]
+    verdict = "FAIL" if failed else "PASS"
+    print(f"Result: {verdict} ({len(ran) - len(failed)} of {len(ran)} checks passed)", file=out)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
