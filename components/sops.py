@@ -255,7 +255,7 @@ def _classify_failure(
         )
     if code == _EXIT_COULD_NOT_RETRIEVE_KEY or "Failed to get the data key" in stderr:
         # No value was decrypted yet, so sops' report (recipients, key locations) is safe.
-        report = textwrap.indent(stderr.strip(), "    | ")
+        report = textwrap.indent(stderr.strip(), "    | ", lambda _line: True)
         if "SOPS_AGE_KEY_FILE file" in stderr and "no such file" in stderr:
             env_path = os.environ.get("SOPS_AGE_KEY_FILE", "")
             problem = f"SOPS_AGE_KEY_FILE points to '{env_path}', which does not exist"

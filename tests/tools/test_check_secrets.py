@@ -1,0 +1,241 @@
+"""tools/check_secrets.py (make check-secrets, the pre-commit hook) on real SOPS files."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.sops_helpers import AgeKey, make_age_key, sops_encrypt
+from tools.check_secrets import check, is_secrets_path, main, path_rules
+
+SECRET = "fx-check-secret-value-8e2b"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[AgeKey, AgeKey]:
+    directory = tmp_path_factory.mktemp("keys")
+    return make_age_key(directory, "test-only"), make_age_key(directory, "operator")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, keys: tuple[AgeKey, AgeKey]) -> Path:
+    """A small repository: .sops.yaml rules and the TEST-ONLY key file, as in ours."""
+    test_key, _ = keys
+    (tmp_path / "tests" / "keys").mkdir(parents=True)
+    (tmp_path / "tests" / "keys" / "TEST-ONLY-age-key.txt").write_text(
+        "# TEST-ONLY\n" + test_key.path.read_text()
+    )
+    (tmp_path / ".sops.yaml").write_text(
+        "creation_rules:\n"
+        "  - path_regex: ^tests/fixtures/.*\\.ya?ml$\n"
+        f"    age: {test_key.public}\n"
+        "  - path_regex: ^helm_configs/[^/]+/secrets\\.ya?ml$\n"
+        f"    age: {test_key.public}\n"
+    )
+    (tmp_path / "helm_configs" / "ebi").mkdir(parents=True)
+    return tmp_path
+
+
+def _encrypt(repo: Path, rel: str, *recipients: str) -> Path:
+    dest = repo / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return sops_encrypt({"registry": {"password": SECRET, "username": "u"}}, dest, *recipients)
+
+
+def _plain(repo: Path, rel: str) -> Path:
+    dest = repo / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(f"registry:\n  password: {SECRET}\n")
+    return dest
+
+
+def _run(repo: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["--root", str(repo), *args])
+    err = capsys.readouterr().err
+    assert SECRET not in err, "check-secrets must never print a value"
+    return code, err
+
+
+def test_secrets_paths_come_from_sops_rules_and_names(repo: Path) -> None:
+    rules = path_rules(repo)
+    assert is_secrets_path("helm_configs/ebi/secrets.yaml", rules)
+    assert is_secrets_path("tests/fixtures/anything.yml", rules)
+    assert is_secrets_path("deploy/my-Secrets.yaml", rules)  # by name, anywhere
+    assert is_secrets_path("helm_configs/ebi/db-secret.yml", rules)
+    assert not is_secrets_path("tests/data/secret-shaped.yaml", rules)  # names under tests/
+    assert not is_secrets_path("helm_configs/ebi/binderhub.yaml", rules)
+    assert not is_secrets_path("docs/secrets.md", rules)
+
+
+def test_encrypted_file_to_a_real_recipient_passes(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _encrypt(repo, "helm_configs/ebi/secrets.yaml", keys[1].public)
+    code, err = _run(repo, capsys)
+    assert (code, err) == (0, "")
+
+
+@pytest.mark.parametrize(
+    "rel", ["helm_configs/ebi/secrets.yaml", "tests/fixtures/x.yaml", "ops/prod-secret.yaml"]
+)
+def test_plaintext_on_a_secrets_path_is_refused(
+    repo: Path, rel: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _plain(repo, rel)
+    code, err = _run(repo, capsys)
+    assert code == 1
+    assert f"ERROR {rel}: not SOPS-encrypted (no top-level `sops:` metadata)" in err
+    assert f"sops --encrypt --in-place {rel}" in err
+
+
+def test_plaintext_elsewhere_is_none_of_its_business(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _plain(repo, "helm_configs/ebi/binderhub.yaml")
+    _plain(repo, "tests/data/secret-looking.yaml")
+    assert _run(repo, capsys) == (0, "")
+
+
+def test_test_key_only_is_a_warning(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _encrypt(repo, "helm_configs/ebi/secrets.yaml", keys[0].public)
+    code, err = _run(repo, capsys)
+    assert code == 0
+    assert "WARNING helm_configs/ebi/secrets.yaml: only the TEST-ONLY age key" in err
+    assert "sops updatekeys helm_configs/ebi/secrets.yaml" in err
+    code, err = _run(repo, capsys, "--strict")
+    assert code == 1
+
+
+def test_test_key_beside_a_real_recipient_is_fine(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _encrypt(repo, "helm_configs/ebi/secrets.yaml", keys[0].public, keys[1].public)
+    assert _run(repo, capsys) == (0, "")
+
+
+def test_a_plaintext_value_inside_an_encrypted_file_is_refused(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _encrypt(repo, "helm_configs/ebi/secrets.yaml", keys[1].public)
+    text = re.sub(r"password: ENC\[[^\]]*\]", f"password: {SECRET}", path.read_text())
+    path.write_text(text)
+    code, err = _run(repo, capsys)
+    assert code == 1
+    assert "value(s) not encrypted at registry.password" in err
+
+
+def test_unencrypted_suffix_is_respected(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = repo / "helm_configs" / "ebi" / "secrets.yaml"
+    sops_encrypt(
+        {"note_unencrypted": "readable on purpose", "registry": {"password": SECRET}},
+        dest,
+        keys[1].public,
+    )
+    assert "note_unencrypted: readable on purpose" in dest.read_text()
+    assert _run(repo, capsys) == (0, "")
+
+
+def test_encrypted_regex_files(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dest = repo / "helm_configs" / "ebi" / "secrets.yaml"
+    document = {"name": "public", "data": {"password": SECRET}}
+    sops_encrypt(document, dest, keys[1].public, extra=("--encrypted-regex", "^data$"))
+    assert "name: public" in dest.read_text()
+    assert _run(repo, capsys) == (0, "")
+    # The same file with the secret pasted back in clear is refused.
+    dest.write_text(re.sub(r"password: ENC\[[^\]]*\]", f"password: {SECRET}", dest.read_text()))
+    code, err = _run(repo, capsys)
+    assert code == 1
+    assert "not encrypted at data.password" in err
+
+
+def test_metadata_without_mac_is_refused(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _encrypt(repo, "helm_configs/ebi/secrets.yaml", keys[1].public)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(line for line in lines if not line.lstrip().startswith("mac:")))
+    code, err = _run(repo, capsys)
+    assert code == 1
+    assert "SOPS metadata has no MAC" in err
+
+
+def test_invalid_yaml_is_refused_without_quoting_it(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "helm_configs" / "ebi" / "secrets.yaml").write_text(f"password: [{SECRET}\n")
+    code, err = _run(repo, capsys)
+    assert code == 1
+    assert "not valid YAML" in err
+
+
+def test_only_the_named_files_are_checked(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As the pre-commit hook calls it: with the staged files' names."""
+    bad = _plain(repo, "helm_configs/ebi/secrets.yaml")
+    good = _encrypt(repo, "helm_configs/gcp/secrets.yaml", keys[1].public)
+    assert _run(repo, capsys, str(good)) == (0, "")
+    code, err = _run(repo, capsys, str(bad), str(good))
+    assert code == 1
+    assert "helm_configs/ebi/secrets.yaml: not SOPS-encrypted" in err
+
+
+def test_git_listing_includes_new_files_and_skips_ignored_ones(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / ".gitignore").write_text("*.dec.yaml\n")
+    _plain(repo, "helm_configs/ebi/secrets.dec.yaml")  # ignored: never committed
+    assert _run(repo, capsys) == (0, "")
+    _plain(repo, "helm_configs/ebi/secrets.yaml")  # new, not yet added: still checked
+    code, _ = _run(repo, capsys)
+    assert code == 1
+
+
+# --------------------------------------------------------------------------------------
+# This repository
+# --------------------------------------------------------------------------------------
+
+
+def test_this_repository_passes_and_warns_about_the_examples() -> None:
+    report = check(REPO)
+    assert report.errors == []
+    warned = sorted(w.split(":", 1)[0] for w in report.warnings)
+    assert warned == [
+        "helm_configs/base/secrets.yaml",
+        "helm_configs/ebi/secrets.yaml",
+        "helm_configs/gcp/secrets.yaml",
+    ]
+
+
+def test_the_pre_commit_hook_refuses_a_plaintext_secret(tmp_path: Path) -> None:
+    hooks = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())["repos"]
+    hook = next(h for r in hooks if r["repo"] == "local" for h in r["hooks"])
+    assert hook["id"] == "check-secrets"
+    assert hook["pass_filenames"] is True
+    command = [sys.executable if w == "python" else w for w in shlex.split(hook["entry"])]
+    # The example files pass (with warnings); a plaintext *secret*.yaml is refused.
+    ok = subprocess.run(
+        [*command, "helm_configs/ebi/secrets.yaml"], cwd=REPO, capture_output=True, text=True
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "WARNING helm_configs/ebi/secrets.yaml" in ok.stderr
+    plain = tmp_path / "leaked-secret.yaml"
+    plain.write_text(f"password: {SECRET}\n")
+    bad = subprocess.run([*command, str(plain)], cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "leaked-secret.yaml: not SOPS-encrypted" in bad.stderr
+    assert SECRET not in bad.stderr
