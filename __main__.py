@@ -6,6 +6,7 @@ as a ConfigError before the first resource is registered.
 
 import pulumi
 
+from components.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.cluster import create_cluster, read_cluster_inputs
 from components.config import load_config
 from components.secrets import Secrets, SecretsArgs, load_secret_material
@@ -20,7 +21,12 @@ k8s = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
 # Tokens not given are generated once (pulumi_random) and kept; all are secret Outputs.
 secrets = Secrets("secrets", SecretsArgs(material=material)).deployment
 
-# --- bootstrap (issue 3) ---
+# Bootstrap (issue 3): namespaces, the deploy agent's access and user accounts. Releases
+# depend on `bootstrap.ready_for("<namespace>")`. See docs/access.md.
+bootstrap = ClusterBootstrap("bootstrap", ClusterBootstrapArgs.from_stack(cfg, cluster), k8s)
+pulumi.export("deployer_kubeconfig", bootstrap.deployer_kubeconfig)
+for user_name, user_kubeconfig in bootstrap.user_kubeconfigs.items():
+    pulumi.export(f"user_kubeconfig_{user_name}", user_kubeconfig)
 
 # --- releases (issue 5) ---
 

@@ -20,6 +20,7 @@ Docs: https://www.pulumi.com/docs/iac/concepts/config/ (structured configuration
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -364,14 +365,135 @@ class LimitRangeItem(Model):
     min: dict[str, str] | None = None
 
 
+#: A Kubernetes quantity ("500m", "2", "4Gi", "1e3"), as the API server's openapi spec has it.
+#: https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/
+_QUANTITY = re.compile(
+    r"^[+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+#: Label names and values; prefixes are DNS subdomains.
+#: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+#: Namespaces that every cluster already has: creating one would fail, and managing it from
+#: this program would hand it to `pulumi destroy`.
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+#: The user-facing roles Kubernetes ships as ClusterRoles.
+#: https://kubernetes.io/docs/reference/access-authn-authz/rbac/#user-facing-roles
+BUILTIN_ROLES: tuple[str, ...] = ("admin", "edit", "view")
+
+
+def _quantity_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    return str(value) if isinstance(value, int | float) else value
+
+
+def _quantity_problem(value: str) -> str:
+    return (
+        f"'{value}' is not a Kubernetes quantity; write it like '500m', '2', '512Mi' or '4Gi'"
+    )
+
+
+def _label_problems(key: str, value: str, check_value: bool) -> list[str]:
+    """What is wrong with a label (or annotation) key and value; empty if nothing."""
+    problems = []
+    prefix, slash, name = key.rpartition("/")
+    if (slash and not _DNS_SUBDOMAIN.match(prefix)) or not _LABEL_NAME.match(name):
+        problems.append(
+            "not a valid key: use an optional DNS-subdomain prefix and '/', then at most 63 "
+            "letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        )
+    if check_value and value and not _LABEL_NAME.match(value):
+        problems.append(
+            "label value must be at most 63 letters, digits, '-', '_' or '.', starting and "
+            "ending with a letter or digit"
+        )
+    return problems
+
+
+def _config_errors(
+    title: str, problems: list[tuple[tuple[str | int, ...], str]]
+) -> ValidationError:
+    """A ValidationError whose errors point at the exact keys (``users[2].role``).
+
+    A plain ``ValueError`` from a model validator is reported at the model's own location;
+    these keep the key path, which :func:`format_validation_error` prints as
+    ``binder:users[2].role``.
+    """
+    from pydantic_core import InitErrorDetails, PydanticCustomError
+
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                # The message goes in as context, never as a format template.
+                type=PydanticCustomError("binder_config", "{message}", {"message": message}),
+                loc=loc,
+                input=None,
+            )
+            for loc, message in problems
+        ],
+    )
+
+
 class NamespaceConfig(Model):
     """A namespace and its guard rails."""
 
     labels: dict[str, str] = Field(default_factory=dict)
+    """Labels of the Namespace (e.g. Pod Security Admission's
+    ``pod-security.kubernetes.io/enforce``)."""
     annotations: dict[str, str] = Field(default_factory=dict)
     quota: ResourceQuotaConfig | None = None
+    """A ResourceQuota named ``quota`` in the namespace."""
     limits: list[LimitRangeItem] = Field(default_factory=list)
+    """Items of a LimitRange named ``limits`` (Helmsman's ``limits``): default requests and
+    limits for containers that set none, which a CPU/memory quota needs."""
     protect: bool = False
+    """Protect the Namespace -- and so everything in it -- from ``pulumi destroy``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stringify_quantities(cls, value: Any) -> Any:
+        # YAML gives `cpu: 2` as an int; Kubernetes quantities are strings ("2").
+        if isinstance(value, Mapping) and isinstance(value.get("limits"), list):
+            value = dict(value)
+            value["limits"] = [
+                {
+                    k: (
+                        {str(q): _quantity_text(n) for q, n in v.items()}
+                        if isinstance(v, Mapping)
+                        else v
+                    )
+                    for k, v in item.items()
+                }
+                if isinstance(item, Mapping)
+                else item
+                for item in value["limits"]
+            ]
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> NamespaceConfig:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for key, text in self.labels.items():
+            problems += [(("labels", key), p) for p in _label_problems(key, text, True)]
+        for key in self.annotations:
+            problems += [(("annotations", key), p) for p in _label_problems(key, "", False)]
+        for key, amount in (self.quota.hard if self.quota else {}).items():
+            if not _QUANTITY.match(amount):
+                problems.append((("quota", "hard", key), _quantity_problem(amount)))
+        for index, item in enumerate(self.limits):
+            for field in ("default", "default_request", "max", "min"):
+                for resource, amount in (getattr(item, field) or {}).items():
+                    if not _QUANTITY.match(amount):
+                        where = ("limits", index, to_camel(field), resource)
+                        problems.append((where, _quantity_problem(amount)))
+        if problems:
+            raise _config_errors("NamespaceConfig", problems)
+        return self
 
 
 #: Namespaces every stack gets unless ``binder:namespaces`` overrides an entry.
@@ -386,12 +508,18 @@ DEFAULT_NAMESPACES: tuple[str, ...] = (
 
 
 class DeployerConfig(Model):
-    """The deploy agent's identity inside the cluster."""
+    """The deploy agent's identity inside the cluster (see docs/access.md)."""
 
     name: DnsLabel = "deployer"
+    """Name of its ServiceAccount."""
     namespace: DnsLabel = "deployer"
+    """Namespace of its ServiceAccount and token; always created. ServiceAccount users live
+    here too."""
     cluster_admin: bool = False
     """Bind ``cluster-admin`` instead of the least-privilege role. Off by default."""
+    token_generation: int = Field(default=1, ge=1)
+    """Bump to rotate the deployer's token: the token Secret gets a new name, so ``pulumi up``
+    creates a new one and deletes the old one, which invalidates the old token."""
 
 
 class UserAccount(Model):
@@ -402,9 +530,155 @@ class UserAccount(Model):
     for a ServiceAccount."""
     kind: Literal["User", "Group", "ServiceAccount"] = "User"
     role: str
-    """``admin``, ``edit``, ``view`` or the name of a custom ClusterRole."""
+    """``admin``, ``edit``, ``view`` (Kubernetes' built-in ClusterRoles) or the name of a
+    ClusterRole declared in ``binder:customRoles``."""
     namespaces: list[DnsLabel] | None = None
-    """Namespaces the role applies in. Omitted: cluster-wide."""
+    """Namespaces the role applies in (declared ones only). Omitted: cluster-wide."""
+    token_generation: int | None = Field(default=None, ge=1)
+    """ServiceAccounts only: bump to rotate the account's token (default 1)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> UserAccount:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if self.name != self.name.strip() or any(c.isspace() for c in self.name):
+            problems.append((("name",), "must not contain spaces"))
+        if self.kind == "ServiceAccount" and not (
+            len(self.name) <= 63 and re.match(_DNS_LABEL, self.name)
+        ):
+            problems.append(
+                (
+                    ("name",),
+                    f"'{self.name}' is not a valid ServiceAccount name: use at most 63 "
+                    "lower-case letters, digits and '-', starting and ending with a letter or "
+                    "digit (e.g. 'ci-robot')",
+                )
+            )
+        if self.kind != "ServiceAccount" and self.token_generation is not None:
+            problems.append(
+                (
+                    ("tokenGeneration",),
+                    f"only a ServiceAccount has a token; remove it from this {self.kind}",
+                )
+            )
+        if not self.role.strip():
+            problems.append((("role",), "must not be empty; use admin, edit or view"))
+        if self.namespaces is not None:
+            if not self.namespaces:
+                problems.append(
+                    (
+                        ("namespaces",),
+                        "is empty; list at least one namespace, or omit the key for a "
+                        "cluster-wide binding",
+                    )
+                )
+            seen: set[str] = set()
+            for index, namespace in enumerate(self.namespaces):
+                if namespace in seen:
+                    problems.append(
+                        (("namespaces", index), f"'{namespace}' is listed twice; remove one")
+                    )
+                seen.add(namespace)
+        if problems:
+            raise _config_errors("UserAccount", problems)
+        return self
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: ClusterRole names are path segments: no '/' or '%'. Allow what clusters use in practice.
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$")
+
+
+def _access_problems(cfg: StackConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Checks of binder:namespaces / deployer / users / customRoles that span sections."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for namespace in cfg.namespaces:
+        if namespace in RESERVED_NAMESPACES:
+            problems.append(
+                (
+                    ("namespaces", namespace),
+                    "is a namespace every cluster already has; this program only manages "
+                    "namespaces it creates, so remove it",
+                )
+            )
+    if cfg.deployer.namespace in RESERVED_NAMESPACES:
+        problems.append(
+            (
+                ("deployer", "namespace"),
+                f"'{cfg.deployer.namespace}' is a system namespace; use a namespace of its "
+                "own such as 'deployer'",
+            )
+        )
+    for index, role in enumerate(cfg.custom_roles):
+        if not _ROLE_NAME.match(role):
+            problems.append(
+                (
+                    ("customRoles", index),
+                    f"'{role}' is not a valid ClusterRole name (letters, digits, '-', '.', "
+                    "':', '_'; no '/')",
+                )
+            )
+        elif role in BUILTIN_ROLES:
+            problems.append(
+                (("customRoles", index), f"'{role}' is built in; remove it from customRoles")
+            )
+    declared = sorted(n for n in cfg.all_namespaces if n not in RESERVED_NAMESPACES)
+    known_roles = [*BUILTIN_ROLES, *cfg.custom_roles]
+    first_seen: dict[str, int] = {}
+    for index, user in enumerate(cfg.users):
+        at = ("users", index)
+        if user.name in first_seen:
+            problems.append(
+                (
+                    (*at, "name"),
+                    f"'{user.name}' is already binder:users[{first_seen[user.name]}]; give each "
+                    "identity one entry (for a second role, use a Group or a custom ClusterRole "
+                    "in binder:customRoles)",
+                )
+            )
+        else:
+            first_seen[user.name] = index
+        if user.kind == "ServiceAccount" and user.name == cfg.deployer.name:
+            problems.append(
+                (
+                    (*at, "name"),
+                    f"'{user.name}' is the deployer's ServiceAccount (binder:deployer.name); "
+                    "choose another name",
+                )
+            )
+        if user.role not in known_roles and user.role.strip():
+            close = difflib.get_close_matches(user.role, known_roles, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            problems.append(
+                (
+                    (*at, "role"),
+                    f"unknown role '{user.role}'; {hint}use admin, edit or view, or declare "
+                    "the custom ClusterRole's name in binder:customRoles",
+                )
+            )
+        for ns_index, namespace in enumerate(user.namespaces or []):
+            if namespace not in declared:
+                problems.append(
+                    (
+                        (*at, "namespaces", ns_index),
+                        f"namespace '{namespace}' is not declared; add it to "
+                        f"binder:namespaces or use one of {', '.join(declared)}",
+                    )
+                )
+        gke_identity = cfg.cluster.provider == "gke" and user.kind in ("User", "Group")
+        if gke_identity and not _EMAIL.match(user.name):
+            what, example = (
+                ("Google account", "alice@example.org")
+                if user.kind == "User"
+                else ("Google Group", "binder-admins@example.org")
+            )
+            problems.append(
+                (
+                    (*at, "name"),
+                    f"on GKE a {user.kind} is a {what}, named by its email address "
+                    f"(e.g. '{example}'); use the email",
+                )
+            )
+    return problems
 
 
 # --------------------------------------------------------------------------------------
@@ -608,6 +882,10 @@ class StackConfig(Model):
     namespaces: dict[DnsLabel, NamespaceConfig] = Field(default_factory=dict)
     deployer: DeployerConfig = Field(default_factory=DeployerConfig)
     users: list[UserAccount] = Field(default_factory=list)
+    custom_roles: list[str] = Field(default_factory=list)
+    """Names of ClusterRoles, beyond admin/edit/view, that binder:users may be given. The
+    ClusterRoles must exist in the cluster (this program binds them, it does not define
+    them); anything else in a ``role`` is a typo and an error."""
     secrets_files: list[str] = Field(default_factory=list)
     binderhub: BinderHubConfig | None = None
     registry: RegistryConfig | None = None
@@ -616,6 +894,13 @@ class StackConfig(Model):
     cert_manager: Toggle = Field(default_factory=Toggle)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _check_access(self) -> StackConfig:
+        problems = _access_problems(self)
+        if problems:
+            raise _config_errors("StackConfig", problems)
+        return self
 
     @property
     def all_namespaces(self) -> dict[str, NamespaceConfig]:

@@ -1,0 +1,204 @@
+"""A tiny RBAC evaluator over the objects a program registers, for least-privilege tests.
+
+It answers ``can(subject, verb, resource, group, namespace, name)`` from the recorded
+ClusterRoles, Roles, ClusterRoleBindings and RoleBindings, with Kubernetes' semantics
+(https://kubernetes.io/docs/reference/access-authn-authz/rbac/):
+
+* a ClusterRoleBinding grants its role's rules in every namespace and at cluster scope;
+* a RoleBinding grants them only for requests in its own namespace;
+* a rule matches when verb, API group and resource match (``*`` matches all) and, if it has
+  ``resourceNames``, the request names one of them (so ``create``/``list`` never match those).
+
+Kubernetes' built-in ClusterRoles are not objects the program registers, and the aggregated
+rules of ``admin``/``edit``/``view`` cannot be evaluated offline. ``cluster-admin`` allows
+everything; for the other three, :data:`BUILTIN_MODEL` models what the Kubernetes docs state
+(https://kubernetes.io/docs/reference/access-authn-authz/rbac/#user-facing-roles). A question
+the model does not cover raises :class:`NotModelledError`, so a test can never pass by
+guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tools.mockrun import Recording
+
+RBAC = "rbac.authorization.k8s.io"
+_RBAC_RESOURCES = ("roles", "rolebindings", "clusterroles", "clusterrolebindings")
+_WRITE = ("create", "update", "patch", "delete", "deletecollection")
+_READ = ("get", "list", "watch")
+
+
+class NotModelledError(AssertionError):
+    """The question depends on a built-in role's rules that are not modelled."""
+
+
+def _build_model() -> dict[str, dict[tuple[str, str, str], bool]]:
+    """``role -> (verb, group, resource) -> allowed``, only for namespaced requests.
+
+    Each entry paraphrases the documentation of the user-facing roles:
+
+    * view: "read-only access to see most objects in a namespace. It does not allow viewing
+      roles or role bindings. This role does not allow viewing Secrets".
+    * edit: "read/write access to most objects in a namespace. This role does not allow
+      viewing or modifying roles or role bindings. However, this role allows accessing
+      Secrets".
+    * admin: "read/write access to most resources in a namespace, including the ability to
+      create roles and role bindings within the namespace. This role does not allow write
+      access to resource quota or to the namespace itself", nor to Endpoints/EndpointSlices
+      on clusters created with 1.22+.
+    """
+    view: dict[tuple[str, str, str], bool] = {}
+    edit: dict[tuple[str, str, str], bool] = {}
+    admin: dict[tuple[str, str, str], bool] = {}
+    for verb in _READ:
+        view[(verb, "", "pods")] = True
+        view[(verb, "apps", "deployments")] = True
+        view[(verb, "", "secrets")] = False
+        edit[(verb, "", "secrets")] = True
+        admin[(verb, "", "secrets")] = True
+        for resource in ("roles", "rolebindings"):
+            view[(verb, RBAC, resource)] = False
+            edit[(verb, RBAC, resource)] = False
+            admin[(verb, RBAC, resource)] = True
+    for verb in _WRITE:
+        view[(verb, "", "pods")] = False
+        view[(verb, "apps", "deployments")] = False
+        view[(verb, "", "secrets")] = False
+        edit[(verb, "", "pods")] = True
+        edit[(verb, "apps", "deployments")] = True
+        edit[(verb, "", "secrets")] = True
+        admin[(verb, "", "resourcequotas")] = False
+        admin[(verb, "", "namespaces")] = False
+        admin[(verb, "discovery.k8s.io", "endpointslices")] = False
+        for resource in ("roles", "rolebindings"):
+            view[(verb, RBAC, resource)] = False
+            edit[(verb, RBAC, resource)] = False
+            admin[(verb, RBAC, resource)] = True
+    for model in (view, edit):
+        # Neither touches RBAC at all, and both are namespace-scoped roles: nothing about
+        # cluster-wide RBAC objects either, even when bound with a ClusterRoleBinding.
+        for verb in (*_READ, *_WRITE, "bind", "escalate"):
+            for resource in _RBAC_RESOURCES:
+                model[(verb, RBAC, resource)] = False
+    return {"view": view, "edit": edit, "admin": admin}
+
+
+#: What the docs say about the built-in user-facing roles (namespaced requests only).
+BUILTIN_MODEL = _build_model()
+
+
+@dataclass(frozen=True)
+class Subject:
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    def matches(self, subject: dict[str, Any], binding_namespace: str | None) -> bool:
+        if subject.get("kind") != self.kind or subject.get("name") != self.name:
+            return False
+        if self.kind == "ServiceAccount":
+            # A RoleBinding's ServiceAccount subject without namespace means the binding's.
+            return (subject.get("namespace") or binding_namespace) == self.namespace
+        return True
+
+
+@dataclass(frozen=True)
+class Binding:
+    name: str
+    namespace: str | None
+    """None for a ClusterRoleBinding."""
+    role_kind: str
+    role_name: str
+    subjects: tuple[dict[str, Any], ...]
+
+
+def _matches(rule: dict[str, Any], verb: str, group: str, resource: str, name: str | None) -> bool:
+    def has(values: list[str], wanted: str) -> bool:
+        return "*" in values or wanted in values
+
+    if not (
+        has(rule.get("verbs", []), verb)
+        and has(rule.get("apiGroups", []), group)
+        and has(rule.get("resources", []), resource)
+    ):
+        return False
+    names = rule.get("resourceNames") or []
+    return not names or (name is not None and name in names)
+
+
+class RbacModel:
+    """The RBAC objects of one recording."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.cluster_roles: dict[str, list[dict[str, Any]]] = {}
+        self.roles: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.bindings: list[Binding] = []
+        for r in recording.resources:
+            meta = r.inputs.get("metadata", {})
+            kind = r.type.rpartition(":")[2] if r.type.startswith(f"kubernetes:{RBAC}/") else ""
+            if kind == "ClusterRole":
+                if r.inputs.get("aggregationRule"):
+                    raise NotModelledError(f"aggregated ClusterRole {meta['name']}")
+                self.cluster_roles[meta["name"]] = r.inputs.get("rules", [])
+            elif kind == "Role":
+                self.roles[(meta["namespace"], meta["name"])] = r.inputs.get("rules", [])
+            elif kind in ("ClusterRoleBinding", "RoleBinding"):
+                ref = r.inputs["roleRef"]
+                self.bindings.append(
+                    Binding(
+                        name=meta["name"],
+                        namespace=meta.get("namespace") if kind == "RoleBinding" else None,
+                        role_kind=ref["kind"],
+                        role_name=ref["name"],
+                        subjects=tuple(r.inputs.get("subjects", [])),
+                    )
+                )
+
+    def bindings_of(self, subject: Subject) -> list[Binding]:
+        return [
+            b for b in self.bindings if any(subject.matches(s, b.namespace) for s in b.subjects)
+        ]
+
+    def _role_allows(
+        self, binding: Binding, verb: str, group: str, resource: str, name: str | None
+    ) -> bool:
+        if binding.role_kind == "Role":
+            assert binding.namespace is not None
+            rules = self.roles[(binding.namespace, binding.role_name)]
+        elif binding.role_name in self.cluster_roles:
+            rules = self.cluster_roles[binding.role_name]
+        elif binding.role_name == "cluster-admin":
+            return True
+        elif binding.role_name in BUILTIN_MODEL:
+            key = (verb, group, resource)
+            model = BUILTIN_MODEL[binding.role_name]
+            if key not in model:
+                raise NotModelledError(
+                    f"built-in role '{binding.role_name}' is not modelled for {key}"
+                )
+            return model[key]
+        else:
+            raise NotModelledError(
+                f"binding {binding.name} refers to ClusterRole '{binding.role_name}', which "
+                "the program does not define and the model does not know"
+            )
+        return any(_matches(rule, verb, group, resource, name) for rule in rules)
+
+    def can(
+        self,
+        subject: Subject,
+        verb: str,
+        resource: str,
+        group: str = "",
+        namespace: str | None = None,
+        name: str | None = None,
+    ) -> bool:
+        """Whether ``subject`` may ``verb`` the ``resource`` (in ``namespace``, if namespaced)."""
+        for binding in self.bindings_of(subject):
+            if binding.namespace is not None and binding.namespace != namespace:
+                continue  # a RoleBinding grants nothing outside its namespace
+            if self._role_allows(binding, verb, group, resource, name):
+                return True
+        return False
