@@ -64,6 +64,10 @@ def redact(value: Any) -> Any:
         return [redact(v) for v in value]
     if value == rpc.UNKNOWN:
         return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        # The wire (protobuf Struct) carries every number as a double: 8081 arrives as
+        # 8081.0. Helm reads both alike; print what the values files say.
+        return int(value)
     return value
 
 
@@ -242,7 +246,7 @@ def render(
     for r in releases:
         leaks: list[str] = []
         values = scrub(redact(r.wire.get("values", {})), needles, "values", leaks)
-        result.leaks.extend(f"{r.name}:{leak}" for leak in leaks)
+        result.leaks.extend(f"{r.name}:{leak}" for leak in sorted(leaks))
         release = RenderedRelease(
             resource=r.name,
             release=str(r.inputs.get("name") or r.name),

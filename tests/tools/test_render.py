@@ -17,7 +17,7 @@ from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs
 
 from components.config import ConfigError
 from tools import render as render_module
-from tools.mockrun import Recording, run_program, stack_config
+from tools.mockrun import SECRET_SIG, SIG_KEY, Recording, run_program, stack_config
 from tools.render import LEAK, REDACTED, RELEASE_TYPE, render, secret_texts
 
 TOKEN = "s3cr3t-api-token-0123456789"
@@ -57,6 +57,7 @@ def _values() -> dict[str, Any]:
         # A whole secret mapping: keys stay visible, every value is redacted.
         "tls": pulumi.Output.secret({"crt": CERT, "key": KEY, "chain": [CERT, CERT]}),
         "replicas": 2,
+        "cpu": 0.5,
         "removed": None,
     }
 
@@ -77,6 +78,16 @@ def _program() -> None:
 @pytest.fixture(scope="module")
 def synthetic() -> Recording:
     return run_program(_program)
+
+
+def _secret_leaves(value: Any, inside: bool = False) -> int:
+    if isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG:
+        return _secret_leaves(value.get("value"), True)
+    if isinstance(value, dict):
+        return sum(_secret_leaves(v, inside) for v in value.values())
+    if isinstance(value, list):
+        return sum(_secret_leaves(v, inside) for v in value)
+    return 1 if inside else 0
 
 
 def _files(directory: Path) -> dict[str, str]:
@@ -137,7 +148,10 @@ def test_values_files_are_written_per_release_with_secrets_redacted(
     # Everything that is not secret is rendered as given, nulls included (Helm deletes those).
     assert values["config"] == {"BinderHub": {"hub_url": "https://hub.example.org"}}
     assert values["jupyterhub"]["proxy"] == {"service": {"type": "ClusterIP"}}
+    # Numbers travel as doubles on the wire; whole ones are written back as integers.
     assert values["replicas"] == 2
+    assert isinstance(values["replicas"], int)
+    assert values["cpu"] == 0.5
     assert "removed" in values
     assert values["removed"] is None
     assert files["binderhub.yaml"].startswith("# Helm release 'binderhub' (resource apps-release)")
@@ -276,6 +290,15 @@ def test_render_of_the_real_stacks(
     assert len(files) == len(releases)
     for name, text in files.items():
         assert isinstance(_load(text), dict), name
+    # Each file holds one redaction mark per secret leaf of its release's values on the wire.
+    marks = 0
+    for release in releases:
+        text = files[f"{release.inputs['name']}.yaml"]
+        expected = _secret_leaves(release.wire.get("values"))
+        assert text.count(REDACTED) - 1 == expected, release.name  # -1: the header line
+        marks += expected
+    if releases:
+        assert marks > 0, "the stack's releases carry secrets: some must have been redacted"
     # Nothing secret on stdout or on disk: neither the program's secrets nor the stack's.
     config, secret_keys = stack_config(stack)
     secrets = {t for r in rec.resources for t in secret_texts(r.wire)}
