@@ -245,7 +245,8 @@ class ClusterBootstrapArgs:
     users: Sequence[UserAccount]
     """User accounts to bind (validated by ``load_config``)."""
     cluster_provider: Literal["magnum", "gke", "existing"]
-    """Who runs the cluster; decides what a User/Group name means (see docs/access.md)."""
+    """Who runs the cluster. On GKE, Group subjects need Google Groups for RBAC, which the
+    component points out (identities themselves are checked by ``load_config``)."""
     cluster_name: pulumi.Input[str]
     """Name of the cluster entry in the generated kubeconfigs."""
     endpoint: pulumi.Input[str]
@@ -285,7 +286,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         self, name: str, args: ClusterBootstrapArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("binder:bootstrap:ClusterBootstrap", name, None, opts)
-        self._name = name
+        self._prefix = name
         self._args = args
         self._guards: dict[str, list[pulumi.Resource]] = {}
 
@@ -349,7 +350,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
 
     def _namespace(self, ns: str, cfg: NamespaceConfig) -> k8s.core.v1.Namespace:
         namespace = k8s.core.v1.Namespace(
-            f"{self._name}-ns-{ns}",
+            f"{self._prefix}-ns-{ns}",
             # An explicit name, not auto-naming: releases and users refer to it.
             metadata=_meta(ns, labels=cfg.labels, annotations=cfg.annotations),
             opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
@@ -361,7 +362,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         if cfg.quota is not None:
             guards.append(
                 k8s.core.v1.ResourceQuota(
-                    f"{self._name}-quota-{ns}",
+                    f"{self._prefix}-quota-{ns}",
                     metadata=_meta("quota", namespace.metadata.name),
                     spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=dict(cfg.quota.hard)),
                     opts=in_ns,
@@ -370,7 +371,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         if cfg.limits:
             guards.append(
                 k8s.core.v1.LimitRange(
-                    f"{self._name}-limits-{ns}",
+                    f"{self._prefix}-limits-{ns}",
                     metadata=_meta("limits", namespace.metadata.name),
                     spec=k8s.core.v1.LimitRangeSpecArgs(
                         limits=[
@@ -398,14 +399,14 @@ class ClusterBootstrap(pulumi.ComponentResource):
         """A ServiceAccount in the deployer namespace and a long-lived token Secret for it."""
         namespace = self.namespaces[self._args.deployer.namespace]
         account = k8s.core.v1.ServiceAccount(
-            f"{self._name}-{part}-sa",
+            f"{self._prefix}-{part}-sa",
             metadata=_meta(sa_name, namespace.metadata.name),
             # The agent talks to the API server from outside; no pod mounts this account.
             automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
         token = k8s.core.v1.Secret(
-            f"{self._name}-{part}-token",
+            f"{self._prefix}-{part}-token",
             # A new name per generation: bumping it replaces the Secret (create the new, then
             # delete the old), and deleting a token Secret revokes its token.
             metadata=_meta(
@@ -470,7 +471,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         if deployer.cluster_admin:
             # Opt-in only (binder:deployer.clusterAdmin): the agent can do anything.
             k8s.rbac.v1.ClusterRoleBinding(
-                f"{self._name}-deployer-cluster-admin",
+                f"{self._prefix}-deployer-cluster-admin",
                 metadata=_meta(f"{base_name}:cluster-admin"),
                 role_ref=_cluster_role_ref("cluster-admin"),
                 subjects=[subject],
@@ -479,13 +480,13 @@ class ClusterBootstrap(pulumi.ComponentResource):
             return
 
         cluster_role = k8s.rbac.v1.ClusterRole(
-            f"{self._name}-deployer-cluster-role",
+            f"{self._prefix}-deployer-cluster-role",
             metadata=_meta(base_name),
             rules=_policy_rules(deployer_cluster_rules(list(self.namespaces))),
             opts=opts,
         )
         k8s.rbac.v1.ClusterRoleBinding(
-            f"{self._name}-deployer-cluster-binding",
+            f"{self._prefix}-deployer-cluster-binding",
             metadata=_meta(base_name),
             role_ref=_cluster_role_ref(cluster_role.metadata.name),
             subjects=[subject],
@@ -494,14 +495,14 @@ class ClusterBootstrap(pulumi.ComponentResource):
         # A ClusterRole holding the namespaced rules once, bound per managed namespace by a
         # RoleBinding: the rules apply in those namespaces only.
         namespaced_role = k8s.rbac.v1.ClusterRole(
-            f"{self._name}-deployer-namespace-role",
+            f"{self._prefix}-deployer-namespace-role",
             metadata=_meta(f"{base_name}:namespaced"),
             rules=_policy_rules(DEPLOYER_NAMESPACE_RULES),
             opts=opts,
         )
         for ns, namespace in self.namespaces.items():
             k8s.rbac.v1.RoleBinding(
-                f"{self._name}-deployer-binding-{ns}",
+                f"{self._prefix}-deployer-binding-{ns}",
                 metadata=_meta(base_name, namespace.metadata.name),
                 role_ref=_cluster_role_ref(namespaced_role.metadata.name),
                 subjects=[subject],
@@ -533,7 +534,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         object_name = f"binder:{user.kind.lower()}:{slug}"
         if user.namespaces is None:
             k8s.rbac.v1.ClusterRoleBinding(
-                f"{self._name}-{part}",
+                f"{self._prefix}-{part}",
                 metadata=_meta(object_name),
                 role_ref=role_ref,
                 subjects=[subject],
@@ -543,7 +544,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         for ns in user.namespaces:
             namespace = self.namespaces[ns]
             k8s.rbac.v1.RoleBinding(
-                f"{self._name}-{part}-{ns}",
+                f"{self._prefix}-{part}-{ns}",
                 metadata=_meta(object_name, namespace.metadata.name),
                 role_ref=role_ref,
                 subjects=[subject],

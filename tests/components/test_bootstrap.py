@@ -91,8 +91,9 @@ def run_bootstrap(cfg: StackConfig) -> tuple[Recording, dict[str, Any]]:
         )()
         bootstrap = ClusterBootstrap("bootstrap", ClusterBootstrapArgs.from_stack(cfg, cluster))
         exposed["component"] = bootstrap
-        exposed["ready_binder"] = [r._name for r in bootstrap.ready_for("binder")]
-        exposed["ready_extra"] = [r._name for r in bootstrap.ready_for("extra")]
+        exposed["ready"] = {
+            ns: [r._name for r in bootstrap.ready_for(ns)] for ns in bootstrap.namespaces
+        }
         pulumi.export("deployer_kubeconfig", bootstrap.deployer_kubeconfig)
         for user, kubeconfig in bootstrap.user_kubeconfigs.items():
             pulumi.export(f"user_kubeconfig_{user}", kubeconfig)
@@ -174,10 +175,10 @@ def test_ready_for_names_the_namespace_and_its_guard_rails(
     run: tuple[Recording, dict[str, Any]],
 ) -> None:
     _, exposed = run
-    assert exposed["ready_binder"] == [
+    assert exposed["ready"]["binder"] == [
         "bootstrap-ns-binder", "bootstrap-quota-binder", "bootstrap-limits-binder"
     ]
-    assert exposed["ready_extra"] == ["bootstrap-ns-extra"]
+    assert exposed["ready"]["extra"] == ["bootstrap-ns-extra"]
     with pytest.raises(KeyError, match="binder:namespaces"):
         exposed["component"].ready_for("kube-system")
 
@@ -602,3 +603,19 @@ def test_bad_user_config_fails_before_any_resource(monkeypatch: pytest.MonkeyPat
         mockrun.run_stack("gcp", overrides={"binder:users": bad_users})
     assert len(made) == 1
     assert made[0].resources == []
+
+
+def test_gke_group_subjects_point_to_google_groups_for_rbac() -> None:
+    gke = {
+        "provider": "gke", "name": "test",
+        "corePool": {"machineType": "e2", "autoscaling": {"minNodes": 1, "maxNodes": 2}},
+        "userPool": {"machineType": "e2", "autoscaling": {"minNodes": 0, "maxNodes": 2}},
+    }
+    rec, _ = run_bootstrap(
+        parse_config({"cluster": gke, "users": [
+            {"name": "ops@example.org", "kind": "Group", "role": "view"}
+        ]})
+    )
+    assert any("google-groups-rbac" in line for line in rec.logs), rec.logs
+    rec, _ = run_bootstrap(stack_config())  # magnum: nothing to point out
+    assert not any("google-groups-rbac" in line for line in rec.logs)
