@@ -619,3 +619,13 @@ def test_gke_group_subjects_point_to_google_groups_for_rbac() -> None:
     assert any("google-groups-rbac" in line for line in rec.logs), rec.logs
     rec, _ = run_bootstrap(stack_config())  # magnum: nothing to point out
     assert not any("google-groups-rbac" in line for line in rec.logs)
+
+
+def test_every_release_waits_for_its_namespace(stack: tuple[str, Recording]) -> None:
+    """Ordering: a Helm release depends, explicitly, on the Namespace it installs into."""
+    _, rec = stack
+    namespaces = {r.inputs["metadata"]["name"]: r.urn for r in rec.of_type(NS)}
+    for release in rec.of_type("kubernetes:helm.sh/v3:Release"):
+        target = release.inputs["namespace"]
+        assert target in namespaces, (release.name, target)
+        assert namespaces[target] in release.dependencies, release.name
