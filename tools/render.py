@@ -146,7 +146,8 @@ def _flags(r: Registered) -> str:
 
 
 def plan_tree(recording: Recording) -> list[str]:
-    """One line per resource, indented under its parent, dependencies underneath."""
+    """One line per resource, indented under its parent, dependencies underneath; siblings
+    sorted by name."""
     by_urn = {r.urn: r for r in recording.resources}
     children: dict[str, list[Registered]] = {}
     roots: list[Registered] = []
@@ -161,18 +162,24 @@ def plan_tree(recording: Recording) -> list[str]:
         branch = "" if top else ("└── " if last else "├── ")
         lines.append(f"{prefix}{branch}{r.type}  {r.name}{_flags(r)}")
         inner = prefix if top else prefix + ("    " if last else "│   ")
-        kids = children.get(r.urn, [])
+        kids = sorted(children.get(r.urn, []), key=_order)
         deps = [u for u in dict.fromkeys(r.dependencies) if u != r.parent]
         if deps:
             bar = "│   " if kids else "    "
-            names = ", ".join(_label(u, by_urn) for u in deps)
+            names = ", ".join(sorted(_label(u, by_urn) for u in deps))
             lines.append(f"{inner}{bar}depends on: {names}")
         for i, kid in enumerate(kids):
             walk(kid, inner, i == len(kids) - 1, False)
 
-    for r in roots:
+    for r in sorted(roots, key=_order):
         walk(r, "", True, True)
     return lines
+
+
+def _order(r: Registered) -> tuple[str, str]:
+    """Siblings by name: registration order varies from run to run (outputs resolve
+    concurrently), and a stable plan keeps a pull request's diff of it meaningful."""
+    return (r.name, r.type)
 
 
 # --------------------------------------------------------------------------------------
@@ -240,7 +247,7 @@ def render(
     for stale in target.glob("*.yaml"):  # a release removed from the program
         stale.unlink()
 
-    releases = recording.of_type(RELEASE_TYPE)
+    releases = sorted(recording.of_type(RELEASE_TYPE), key=_order)
     stems = _file_names(releases)
     result = Render(text="")
     for r in releases:
@@ -275,9 +282,9 @@ def render(
         "",
         *plan_tree(recording),
         "",
-        f"{len(recording.resources)} resources: {components} components, "
-        f"{len(recording.resources) - components - providers} custom resources, "
-        f"{providers} providers",
+        f"{_count(len(recording.resources), 'resource')}: {_count(components, 'component')}, "
+        f"{_count(len(recording.resources) - components - providers, 'custom resource')}, "
+        f"{_count(providers, 'provider')}",
     ]
     if recording.outputs_wire:
         outputs = ", ".join(
@@ -298,6 +305,10 @@ def render(
         lines.append(f"LEAK: {leak} holds a secret's text outside a Pulumi secret (redacted)")
     result.text = "\n".join(lines)
     return result
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _shown(path: Path) -> str:
