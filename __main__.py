@@ -9,9 +9,11 @@ import pulumi
 from components.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.cluster import create_cluster, read_cluster_inputs
 from components.config import load_config
+from components.releases import Releases, ReleasesArgs, check_release_config
 from components.secrets import Secrets, SecretsArgs, load_secret_material
 
 cfg = load_config()
+check_release_config(cfg)  # issue 5: release settings, before any resource
 cluster_inputs = read_cluster_inputs(cfg.cluster)
 # Secrets (issue 4): SOPS files + config secrets, decrypted and checked before any resource.
 material = load_secret_material(cfg)
@@ -28,7 +30,22 @@ pulumi.export("deployer_kubeconfig", bootstrap.deployer_kubeconfig)
 for user_name, user_kubeconfig in bootstrap.user_kubeconfigs.items():
     pulumi.export(f"user_kubeconfig_{user_name}", user_kubeconfig)
 
-# --- releases (issue 5) ---
+# Releases (issue 5): Traefik, cert-manager + ClusterIssuers, BinderHub, Prometheus + Grafana,
+# Fluentd; each waits for its namespace. See docs/releases.md.
+releases = Releases(
+    "releases",
+    ReleasesArgs(
+        config=cfg,
+        stack=pulumi.get_stack(),
+        secrets=secrets,
+        namespaces={ns: bootstrap.ready_for(ns) for ns in bootstrap.namespaces},
+    ),
+    k8s,
+)
+pulumi.export("binder_url", releases.binder_url)
+pulumi.export("hub_url", releases.hub_url)
+pulumi.export("grafana_url", releases.grafana_url)
+pulumi.export("ingress_address", releases.ingress_address)
 
 pulumi.export("cluster_name", cluster.name)
 pulumi.export("cluster_endpoint", cluster.endpoint)

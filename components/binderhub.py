@@ -59,8 +59,9 @@ class BinderHubArgs:
     None without monitoring."""
     namespace: str = "binder"
     """Namespace of the release."""
-    namespace_resource: pulumi.Resource | None = None
-    """The bootstrap's Namespace object; the release waits for it."""
+    namespace_resources: Sequence[pulumi.Resource] = ()
+    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
+    release waits for all of it. Empty: Helm creates the namespace."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What must exist first: the ingress controller's release and the ClusterIssuer.
     (Secrets from resources are waited for through their Outputs.)"""
@@ -87,8 +88,7 @@ class BinderHub(pulumi.ComponentResource):
             )
         super().__init__("binder:binderhub:BinderHub", name, None, opts)
         depends: list[pulumi.Resource] = list(args.depends_on)
-        if args.namespace_resource is not None:
-            depends.append(args.namespace_resource)
+        depends.extend(args.namespace_resources)
         if args.tls.source == "institution" and args.secrets.tls is not None:
             depends.append(
                 institution_tls_secret(
@@ -97,7 +97,7 @@ class BinderHub(pulumi.ComponentResource):
                     args.secrets.tls,
                     pulumi.ResourceOptions(
                         parent=self,
-                        depends_on=[args.namespace_resource] if args.namespace_resource else [],
+                        depends_on=list(args.namespace_resources),
                     ),
                 )
             )
@@ -119,7 +119,7 @@ class BinderHub(pulumi.ComponentResource):
                 secrets=binderhub_secret_values(args.secrets),
                 root=args.values_root,
             ),
-            create_namespace=args.namespace_resource is None,
+            create_namespace=not args.namespace_resources,
             # The hub, proxy, binder and the dind DaemonSet pull their images on first
             # install; on a fresh (autoscaled) node that takes minutes.
             timeout=900,
@@ -149,7 +149,9 @@ def registry_values(registry: RegistryConfig) -> tuple[dict[str, Any], str]:
     host = urlparse(registry.url).netloc
     if host in DOCKERHUB_HOSTS:
         return {}, registry.prefix
-    prefix = registry.prefix if registry.prefix.startswith(f"{host}/") else f"{host}/{registry.prefix}"
+    prefix = (
+        registry.prefix if registry.prefix.startswith(f"{host}/") else f"{host}/{registry.prefix}"
+    )
     return {"url": registry.url}, prefix
 
 

@@ -10,6 +10,7 @@ one the Ingresses use: staging has generous rate limits, for trying out a new st
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,9 @@ from components import charts, values
 from components.ingress_tls import cluster_issuer_name
 
 #: ACME directories of Let's Encrypt (https://letsencrypt.org/docs/staging-environment/).
-ACME_SERVERS: dict[Literal["production", "staging"], str] = {
+Environment = Literal["production", "staging"]
+ENVIRONMENTS: tuple[Environment, ...] = ("production", "staging")
+ACME_SERVERS: dict[Environment, str] = {
     "production": "https://acme-v02.api.letsencrypt.org/directory",
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
 }
@@ -40,8 +43,9 @@ class CertManagerArgs:
     certificates. Optional for ACME itself."""
     namespace: str = "cert-manager"
     """Namespace of the release."""
-    namespace_resource: pulumi.Resource | None = None
-    """The bootstrap's Namespace object; the release waits for it."""
+    namespace_resources: Sequence[pulumi.Resource] = ()
+    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
+    release waits for all of it. Empty: Helm creates the namespace."""
     values_root: Path | None = None
     """``helm_configs`` directory; the repository's by default."""
 
@@ -50,14 +54,14 @@ class CertManager(pulumi.ComponentResource):
     """The cert-manager release and its two ClusterIssuers."""
 
     release: pulumi.CustomResource
-    issuers: dict[str, CustomResource]
+    issuers: dict[Environment, CustomResource]
     """ClusterIssuers by environment: ``production`` and ``staging``."""
 
     def __init__(
         self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("binder:cert_manager:CertManager", name, None, opts)
-        depends = [args.namespace_resource] if args.namespace_resource else []
+        depends = list(args.namespace_resources)
         self.release = charts.helm_release(
             f"{name}-release",
             charts.CERT_MANAGER,
@@ -68,7 +72,7 @@ class CertManager(pulumi.ComponentResource):
                 computed=cert_manager_values(),
                 root=args.values_root,
             ),
-            create_namespace=args.namespace_resource is None,
+            create_namespace=not args.namespace_resources,
             # Pulling three images and the startupapicheck Job (it waits for the webhook)
             # take a few minutes on a fresh node.
             timeout=600,
@@ -92,7 +96,7 @@ class CertManager(pulumi.ComponentResource):
                 # The CRD and the validating webhook come with the release.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
             )
-            for env in ("production", "staging")
+            for env in ENVIRONMENTS
         }
         self.register_outputs({"issuers": [cluster_issuer_name(env) for env in self.issuers]})
 

@@ -9,6 +9,7 @@ component is not created and the Ingresses just name ``binder:ingress.className`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,9 @@ class IngressControllerArgs:
     """Redirect plain HTTP to HTTPS (on when the stack has TLS)."""
     namespace: str = "ingress"
     """Namespace of the release."""
-    namespace_resource: pulumi.Resource | None = None
-    """The bootstrap's Namespace object; the release waits for it. Without it Helm creates
-    the namespace."""
+    namespace_resources: Sequence[pulumi.Resource] = ()
+    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
+    release waits for all of it. Empty: Helm creates the namespace."""
     values_root: Path | None = None
     """``helm_configs`` directory; the repository's by default (tests point elsewhere)."""
 
@@ -51,7 +52,7 @@ class IngressController(pulumi.ComponentResource):
     ) -> None:
         super().__init__("binder:ingress:IngressController", name, None, opts)
         computed = traefik_values(args.config, redirect_to_https=args.redirect_to_https)
-        depends = [args.namespace_resource] if args.namespace_resource else []
+        depends = list(args.namespace_resources)
         self.release = charts.helm_release(
             f"{name}-release",
             charts.TRAEFIK,
@@ -59,7 +60,7 @@ class IngressController(pulumi.ComponentResource):
             values=values.release_values(
                 charts.TRAEFIK.release, args.stack, computed=computed, root=args.values_root
             ),
-            create_namespace=args.namespace_resource is None,
+            create_namespace=not args.namespace_resources,
             # A cloud load balancer (Octavia on OpenStack, a GCP forwarding rule) can take
             # several minutes to get its address; Helm waits for it (LoadBalancer Services
             # count as ready only with an address).
@@ -79,7 +80,7 @@ class IngressController(pulumi.ComponentResource):
         # (https://www.pulumi.com/registry/packages/kubernetes/api-docs/helm/v3/release/).
         # The ID comes from the release status, so during preview it is unknown and so is
         # the address: nothing is read from a cluster that does not exist yet.
-        status: Any = self.release.status  # type: ignore[attr-defined]
+        status: Any = self.release.status
         service = Service.get(
             f"{name}-service",
             pulumi.Output.concat(status.namespace, "/", status.name),

@@ -26,7 +26,7 @@ from components.secrets import TlsCertificate
 #: Annotation read by cert-manager's ingress-shim.
 CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
 #: Name of the Secret holding an institution certificate, in each namespace that needs it.
-INSTITUTION_SECRET = "institution-tls"
+INSTITUTION_SECRET = "institution-tls"  # noqa: S105 (a Secret's name, not a secret)
 
 
 def cluster_issuer_name(issuer: Literal["production", "staging"]) -> str:

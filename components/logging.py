@@ -13,6 +13,7 @@ Logging does not wait for BinderHub.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ from components.config import ConfigError, LoggingConfig, LoggingOutput
 from components.secrets import DeploymentSecrets
 
 #: Secret (in the release's namespace) and environment variable carrying the password.
-CREDENTIALS_SECRET = "fluentd-output-credentials"
-PASSWORD_ENV = "FLUENT_OUTPUT_PASSWORD"
+CREDENTIALS_SECRET = "fluentd-output-credentials"  # noqa: S105 (a name)
+PASSWORD_ENV = "FLUENT_OUTPUT_PASSWORD"  # noqa: S105 (a variable name)
 
 #: Image variant of fluent/fluentd-kubernetes-daemonset with the output's plugin.
 _VARIANTS = {"elasticsearch": "elasticsearch8", "opensearch": "opensearch"}
@@ -45,8 +46,9 @@ class LoggingArgs:
     """The output's password (``loggingPassword``), if it needs one."""
     namespace: str = "logging"
     """Namespace of the release."""
-    namespace_resource: pulumi.Resource | None = None
-    """The bootstrap's Namespace object; the release waits for it."""
+    namespace_resources: Sequence[pulumi.Resource] = ()
+    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
+    release waits for all of it. Empty: Helm creates the namespace."""
     values_root: Path | None = None
     """``helm_configs`` directory; the repository's by default."""
 
@@ -71,7 +73,7 @@ class Logging(pulumi.ComponentResource):
                 "the account name it belongs to"
             )
         super().__init__("binder:logging:Logging", name, None, opts)
-        depends = [args.namespace_resource] if args.namespace_resource else []
+        depends = list(args.namespace_resources)
         uses_password = output.type != "stdout" and password is not None
         if uses_password and password is not None:
             depends.append(
@@ -84,7 +86,7 @@ class Logging(pulumi.ComponentResource):
                     ),
                     opts=pulumi.ResourceOptions(
                         parent=self,
-                        depends_on=[args.namespace_resource] if args.namespace_resource else [],
+                        depends_on=list(args.namespace_resources),
                     ),
                 )
             )
@@ -98,7 +100,7 @@ class Logging(pulumi.ComponentResource):
                 computed=fluentd_values(output, with_password=uses_password),
                 root=args.values_root,
             ),
-            create_namespace=args.namespace_resource is None,
+            create_namespace=not args.namespace_resources,
             timeout=300,
             # Nothing to roll back to that is better: a failed logging upgrade is fixed forward.
             atomic=False,

@@ -15,6 +15,7 @@ Monitoring does not wait for BinderHub: its scrape jobs find the Services whenev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from components import charts, values
 from components.config import ConfigError, MonitoringConfig
 from components.ingress_tls import IngressTls, institution_tls_secret
 from components.secrets import DeploymentSecrets
+
 
 def prometheus_url(namespace: str) -> str:
     """In-cluster URL of the Prometheus server: the chart names its Service
@@ -51,8 +53,9 @@ class MonitoringArgs:
     """Where the ``hub`` and ``binder`` Services are."""
     namespace: str = "monitoring"
     """Namespace of both releases."""
-    namespace_resource: pulumi.Resource | None = None
-    """The bootstrap's Namespace object; the releases wait for it."""
+    namespace_resources: Sequence[pulumi.Resource] = ()
+    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
+    release waits for all of it. Empty: Helm creates the namespace."""
     values_root: Path | None = None
     """``helm_configs`` directory; the repository's by default."""
 
@@ -75,7 +78,7 @@ class Monitoring(pulumi.ComponentResource):
                 "Ingress; set binder:tlsCertificate and binder:tlsKey"
             )
         super().__init__("binder:monitoring:Monitoring", name, None, opts)
-        depends = [args.namespace_resource] if args.namespace_resource else []
+        depends = list(args.namespace_resources)
         self.prometheus = charts.helm_release(
             f"{name}-prometheus",
             charts.PROMETHEUS,
@@ -86,7 +89,7 @@ class Monitoring(pulumi.ComponentResource):
                 computed=prometheus_values(args.config, args.binder_namespace),
                 root=args.values_root,
             ),
-            create_namespace=args.namespace_resource is None,
+            create_namespace=not args.namespace_resources,
             # The server's volume is provisioned and attached first (Cinder, PD): minutes.
             timeout=600,
             # Prometheus keeps no state a rollback could break; a failed upgrade goes back to
@@ -120,7 +123,7 @@ class Monitoring(pulumi.ComponentResource):
                 secrets={"adminPassword": args.secrets.grafana_admin_password},
                 root=args.values_root,
             ),
-            create_namespace=args.namespace_resource is None,
+            create_namespace=not args.namespace_resources,
             timeout=600,
             # No rollback: Grafana migrates its database on start, and an older Grafana may
             # not start on the newer schema. Fix forward instead.

@@ -15,7 +15,7 @@ created when switched off.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,16 +73,20 @@ def check_release_config(cfg: StackConfig) -> tuple[BinderHubConfig, RegistryCon
             "binder:certManager.enabled is false; enable cert-manager or use "
             "tls.source 'institution' or 'none'"
         )
-    if cfg.monitoring.enabled and cfg.binderhub is not None and cfg.monitoring.grafana_host in (
-        cfg.binderhub.host,
-        cfg.binderhub.hub_host,
+    if (
+        cfg.monitoring.enabled
+        and cfg.binderhub is not None
+        and cfg.monitoring.grafana_host
+        in (
+            cfg.binderhub.host,
+            cfg.binderhub.hub_host,
+        )
     ):
         problems.append(
             "  binder:monitoring.grafanaHost: must differ from binder:binderhub.host and hubHost"
         )
-    if problems:
+    if problems or cfg.binderhub is None or cfg.registry is None or cfg.tls is None:
         raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))
-    assert cfg.binderhub is not None and cfg.registry is not None and cfg.tls is not None
     return cfg.binderhub, cfg.registry, cfg.tls
 
 
@@ -96,9 +100,12 @@ class ReleasesArgs:
     """Stack name; selects ``helm_configs/<stack>/``."""
     secrets: DeploymentSecrets
     """Every secret the releases consume (secret Outputs)."""
-    namespaces: Mapping[str, pulumi.Resource] = field(default_factory=dict)
-    """The bootstrap's Namespace objects by name; each release waits for its own. A release
-    whose namespace is not in the mapping lets Helm create it."""
+    namespaces: Mapping[str, pulumi.Resource | Sequence[pulumi.Resource]] = field(
+        default_factory=dict
+    )
+    """What the bootstrap made of each namespace, by name (``bootstrap.ready_for(ns)``: the
+    Namespace and its guard rails); each release waits for its own. A release whose namespace
+    is not in the mapping lets Helm create it."""
     values_root: Path | None = None
     """``helm_configs`` directory; the repository's by default."""
 
@@ -125,9 +132,10 @@ class Releases(pulumi.ComponentResource):
         super().__init__("binder:releases:Releases", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        def ns(release: str) -> tuple[str, pulumi.Resource | None]:
+        def ns(release: str) -> tuple[str, list[pulumi.Resource]]:
             namespace = NAMESPACES[release]
-            return namespace, args.namespaces.get(namespace)
+            given = args.namespaces.get(namespace, [])
+            return namespace, [given] if isinstance(given, pulumi.Resource) else list(given)
 
         class_name = cfg.ingress.class_name
         tls = IngressTls(
@@ -139,7 +147,7 @@ class Releases(pulumi.ComponentResource):
 
         self.ingress = None
         if cfg.ingress.controller == "traefik":
-            namespace, namespace_resource = ns("ingress")
+            namespace, namespace_resources = ns("ingress")
             self.ingress = IngressController(
                 f"{name}-ingress",
                 IngressControllerArgs(
@@ -147,7 +155,7 @@ class Releases(pulumi.ComponentResource):
                     stack=args.stack,
                     redirect_to_https=tls.enabled,
                     namespace=namespace,
-                    namespace_resource=namespace_resource,
+                    namespace_resources=namespace_resources,
                     values_root=args.values_root,
                 ),
                 child,
@@ -155,7 +163,7 @@ class Releases(pulumi.ComponentResource):
 
         self.cert_manager = None
         if cfg.cert_manager.enabled:
-            namespace, namespace_resource = ns("cert-manager")
+            namespace, namespace_resources = ns("cert-manager")
             self.cert_manager = CertManager(
                 f"{name}-cert-manager",
                 CertManagerArgs(
@@ -163,7 +171,7 @@ class Releases(pulumi.ComponentResource):
                     ingress_class=class_name,
                     email=tls_config.email,
                     namespace=namespace,
-                    namespace_resource=namespace_resource,
+                    namespace_resources=namespace_resources,
                     values_root=args.values_root,
                 ),
                 child,
@@ -174,7 +182,7 @@ class Releases(pulumi.ComponentResource):
             binder_depends.append(self.ingress.release)
         if tls.source == "letsencrypt" and self.cert_manager is not None:
             binder_depends.append(self.cert_manager.issuers[tls_config.issuer])
-        namespace, namespace_resource = ns("binderhub")
+        namespace, namespace_resources = ns("binderhub")
         monitoring_namespace = NAMESPACES["monitoring"] if cfg.monitoring.enabled else None
         self.binderhub = BinderHub(
             f"{name}-binderhub",
@@ -188,7 +196,7 @@ class Releases(pulumi.ComponentResource):
                 ingress_class=class_name,
                 prometheus_namespace=monitoring_namespace,
                 namespace=namespace,
-                namespace_resource=namespace_resource,
+                namespace_resources=namespace_resources,
                 depends_on=binder_depends,
                 values_root=args.values_root,
             ),
@@ -197,7 +205,7 @@ class Releases(pulumi.ComponentResource):
 
         self.monitoring = None
         if cfg.monitoring.enabled:
-            namespace, namespace_resource = ns("monitoring")
+            namespace, namespace_resources = ns("monitoring")
             self.monitoring = Monitoring(
                 f"{name}-monitoring",
                 MonitoringArgs(
@@ -208,7 +216,7 @@ class Releases(pulumi.ComponentResource):
                     ingress_class=class_name,
                     binder_namespace=NAMESPACES["binderhub"],
                     namespace=namespace,
-                    namespace_resource=namespace_resource,
+                    namespace_resources=namespace_resources,
                     values_root=args.values_root,
                 ),
                 child,
@@ -216,7 +224,7 @@ class Releases(pulumi.ComponentResource):
 
         self.logging = None
         if cfg.logging.enabled:
-            namespace, namespace_resource = ns("logging")
+            namespace, namespace_resources = ns("logging")
             self.logging = Logging(
                 f"{name}-logging",
                 LoggingArgs(
@@ -224,7 +232,7 @@ class Releases(pulumi.ComponentResource):
                     config=cfg.logging,
                     secrets=args.secrets,
                     namespace=namespace,
-                    namespace_resource=namespace_resource,
+                    namespace_resources=namespace_resources,
                     values_root=args.values_root,
                 ),
                 child,

@@ -8,17 +8,20 @@ needs them fails -- it does not skip -- with a message saying what is missing.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
 from components.charts import ChartPin
 from components.values import coalesce
+
+# jsonschema ships no type stubs (see tests/k8s_validate.py).
+jsonschema: Any = importlib.import_module("jsonschema")
 
 REPO = Path(__file__).resolve().parent.parent
 CHARTS_DIR = REPO.parent / "shared" / "charts"
@@ -128,9 +131,11 @@ def unknown_keys(
 #: Paths our values may set although the chart's ``values.yaml`` does not list them: keys it
 #: documents only in comments, and free-form configuration passed through as is.
 OPEN_PATHS: dict[str, frozenset[str]] = {
-    # `adminPassword` and `persistence.storageClassName` are commented-out examples in
-    # values.yaml; `grafana.ini` is Grafana's own INI file as a map.
-    "grafana": frozenset({"adminPassword", "persistence.storageClassName", "grafana.ini"}),
+    # `adminPassword`, `ingress.ingressClassName` and `persistence.storageClassName` are
+    # commented-out examples in values.yaml; `grafana.ini` is Grafana's own INI file as a map.
+    "grafana": frozenset(
+        {"adminPassword", "ingress.ingressClassName", "persistence.storageClassName", "grafana.ini"}
+    ),
     # `priorityClassName` is a commented-out example; fileConfigs holds fluentd's own files.
     "fluentd": frozenset({"priorityClassName", "fileConfigs"}),
     # `server.persistentVolume.storageClass` is a commented-out example.

@@ -33,9 +33,7 @@ PLAINTEXTS = {
     "tls_key": "-----BEGIN PRIVATE KEY-----\ntest-key\n-----END PRIVATE KEY-----\n",
     "logging": "test-logging-password-0123",
 }
-NEEDLES = [
-    v for k, v in PLAINTEXTS.items() if k not in ("registry_user", "tls_cert")
-]
+NEEDLES = [v for k, v in PLAINTEXTS.items() if k not in ("registry_user", "tls_cert")]
 
 
 def fake_secrets(

@@ -27,7 +27,7 @@ def controller(stack="gcp", redirect=True, config=None, ns=False, values_root=No
                 config=config or IngressConfig(),
                 stack=stack,
                 redirect_to_https=redirect,
-                namespace_resource=namespace("ingress") if ns else None,
+                namespace_resources=[namespace("ingress")] if ns else [],
                 values_root=values_root,
             ),
         )
@@ -47,9 +47,12 @@ def test_release_is_pinned_and_its_options_deliberate():
     assert rel.inputs["chart"] == "traefik"
     assert rel.inputs["version"] == "41.3.0"
     assert rel.inputs["repositoryOpts"] == {"repo": "https://traefik.github.io/charts"}
-    assert rel.inputs["name"] == "traefik" and rel.inputs["namespace"] == "ingress"
-    assert rel.inputs["atomic"] is True and rel.inputs["cleanupOnFail"] is True
-    assert rel.inputs["skipAwait"] is False and rel.inputs["timeout"] == 600
+    assert rel.inputs["name"] == "traefik"
+    assert rel.inputs["namespace"] == "ingress"
+    assert rel.inputs["atomic"] is True
+    assert rel.inputs["cleanupOnFail"] is True
+    assert rel.inputs["skipAwait"] is False
+    assert rel.inputs["timeout"] == 600
     assert rel.inputs["allowNullValues"] is True
     assert rel.type == "kubernetes:helm.sh/v3:Release"
 

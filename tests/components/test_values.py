@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
@@ -23,7 +24,7 @@ def write(root: Path, rel: str, text: str) -> Path:
 
 
 def test_merge_maps_recursively_lists_and_scalars_replace():
-    base = {"a": {"b": 1, "c": [1, 2], "d": {"e": "x"}}, "f": "keep"}
+    base: dict[str, Any] = {"a": {"b": 1, "c": [1, 2], "d": {"e": "x"}}, "f": "keep"}
     override = {"a": {"b": 2, "c": [3], "d": {"g": "y"}}}
     assert values.merge(base, override) == {
         "a": {"b": 2, "c": [3], "d": {"e": "x", "g": "y"}},
@@ -97,16 +98,15 @@ def test_layer_order_and_secretness_on_the_wire(tmp_path):
     }
     wire = thing.wire["values"]
     assert not is_secret(wire), "only the secret leaves should be secret, not the whole map"
-    assert is_secret(wire["token"]) and is_secret(wire["d"]["z"])
+    assert is_secret(wire["token"])
+    assert is_secret(wire["d"]["z"])
     assert not is_secret(wire["d"]["y"])
     assert list(plaintext_leaks(thing.wire, ["s3cr3t-value", "s3cr3t-nested"])) == []
 
 
 def test_output_layer_makes_one_secret_output_when_any_layer_is_secret():
     def program():
-        merged = values.merge_layers(
-            {"a": 1}, pulumi.Output.secret({"b": "hidden-value"})
-        )
+        merged = values.merge_layers({"a": 1}, pulumi.Output.secret({"b": "hidden-value"}))
         assert isinstance(merged, pulumi.Output)
         pulumi.CustomResource("test:index:Thing", "thing", {"values": merged})
 
@@ -131,7 +131,8 @@ def test_malformed_file_error_names_the_file_and_line(tmp_path):
     with pytest.raises(ConfigError) as err:
         values.load_values_file(bad)
     assert str(bad) in str(err.value)
-    assert "malformed YAML" in str(err.value) and "line" in str(err.value)
+    assert "malformed YAML" in str(err.value)
+    assert "line" in str(err.value)
 
 
 def test_non_mapping_file_is_refused(tmp_path):
@@ -170,8 +171,10 @@ def test_plaintext_credentials_are_refused_without_echoing_them(tmp_path, text):
     path = write(tmp_path, "base/demo.yaml", text)
     with pytest.raises(ConfigError) as err:
         values.load_values_file(path)
-    assert "plaintext credential" in str(err.value) and str(path) in str(err.value)
-    assert "hunter2" not in str(err.value) and "abc" not in str(err.value)
+    assert "plaintext credential" in str(err.value)
+    assert str(path) in str(err.value)
+    assert "hunter2" not in str(err.value)
+    assert "abc" not in str(err.value)
 
 
 def test_secret_names_and_empty_credentials_are_fine(tmp_path):
@@ -187,9 +190,7 @@ def test_secret_names_and_empty_credentials_are_fine(tmp_path):
 
 def test_committed_values_files_load_and_hold_no_secrets():
     """Every committed values file parses, is a mapping and passes the secrets check."""
-    files = [
-        p for p in values.HELM_CONFIGS.rglob("*.yaml") if not p.name.startswith("secrets")
-    ]
+    files = [p for p in values.HELM_CONFIGS.rglob("*.yaml") if not p.name.startswith("secrets")]
     assert len(files) >= 6
     for path in files:
         assert isinstance(values.load_values_file(path), dict), path

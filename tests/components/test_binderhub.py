@@ -1,0 +1,327 @@
+"""BinderHub + JupyterHub (components/binderhub.py)."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from components import charts
+from components.binderhub import BinderHub, BinderHubArgs
+from components.config import (
+    NODE_PURPOSE_LABEL,
+    USER_TAINT_KEY,
+    ConfigError,
+    StackConfig,
+)
+from components.ingress_tls import IngressTls
+from components.releases import check_release_config
+from tests.chart_data import release_problems, schema_errors
+from tests.k8s_validate import assert_valid_objects
+from tests.release_fixtures import (
+    BASE_CONFIG,
+    NEEDLES,
+    PLAINTEXTS,
+    STACKS,
+    config,
+    fake_secrets,
+    namespace,
+    release_of,
+    run,
+    user_values,
+    values_root_with,
+)
+from tools.mockrun import is_secret, plaintext_leaks
+
+LETSENCRYPT = IngressTls(source="letsencrypt", cluster_issuer="letsencrypt-production")
+
+
+def binderhub(
+    cfg: StackConfig | None = None,
+    *,
+    stack="gcp",
+    tls=LETSENCRYPT,
+    secrets=None,
+    depends=False,
+    prometheus_namespace="monitoring",
+    root=None,
+):
+    hub, registry, _ = check_release_config(cfg or config())
+    cluster = (cfg or config()).cluster
+
+    def program():
+        extra = [pulumi.CustomResource("test:index:Dependency", "dep")] if depends else []
+        component = BinderHub(
+            "bh",
+            BinderHubArgs(
+                stack=stack,
+                binderhub=hub,
+                registry=registry,
+                cluster=cluster,
+                secrets=secrets or fake_secrets(),
+                tls=tls,
+                ingress_class="traefik",
+                prometheus_namespace=prometheus_namespace,
+                namespace_resources=[namespace("binder")] if depends else [],
+                depends_on=extra,
+                values_root=root,
+            ),
+        )
+        pulumi.export("binder_url", component.binder_url)
+        pulumi.export("hub_url", component.hub_url)
+
+    return run(program)
+
+
+def values_of(rec):
+    return user_values(release_of(rec, charts.BINDERHUB))
+
+
+MAGNUM = {
+    "provider": "magnum",
+    "name": "test",
+    "template": {
+        "image": "fcos",
+        "masterFlavor": "m",
+        "flavor": "f",
+        "externalNetwork": "ext",
+        "keypair": "k",
+    },
+    "nodeGroups": [{"name": "user", "purpose": "user"}],
+}
+EXISTING = {"provider": "existing", "name": "test"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_final_values_validate_against_binderhub_and_jupyterhub_schemas(stack):
+    assert release_problems(charts.BINDERHUB, values_of(binderhub(stack=stack))) == []
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["institution", "no-tls", "other-registry", "magnum", "existing", "no-credentials", "pink"],
+)
+def test_every_variant_validates(variant):
+    cfg, tls, secrets = config(), LETSENCRYPT, fake_secrets()
+    if variant == "institution":
+        tls, secrets = IngressTls(source="institution"), fake_secrets(tls=True)
+    elif variant == "no-tls":
+        tls = IngressTls(source="none")
+    elif variant == "other-registry":
+        cfg = config(registry={"url": "https://quay.io", "prefix": "org/binder-"})
+    elif variant == "magnum":
+        cfg = config(cluster=MAGNUM)
+    elif variant == "existing":
+        cfg = config(cluster=EXISTING)
+    elif variant == "no-credentials":
+        secrets = fake_secrets(registry=False)
+    elif variant == "pink":
+        cfg = config(binderhub={**BASE_CONFIG["binderhub"], "imageBuilderType": "pink"})
+    rec = binderhub(cfg, tls=tls, secrets=secrets)
+    assert release_problems(charts.BINDERHUB, values_of(rec)) == []
+
+
+def test_release_is_pinned_and_its_options_deliberate():
+    rel = release_of(binderhub(), charts.BINDERHUB)
+    assert rel.inputs["chart"] == "binderhub"
+    assert rel.inputs["version"] == "1.0.0-0.dev.git.3958.haf9ca8b1"
+    assert rel.inputs["repositoryOpts"] == {"repo": "https://jupyterhub.github.io/helm-chart/"}
+    assert rel.inputs["name"] == "binderhub"
+    assert rel.inputs["namespace"] == "binder"
+    # No rollback (hub DB migrations), but clean up, and wait for readiness.
+    assert rel.inputs["atomic"] is False
+    assert rel.inputs["cleanupOnFail"] is True
+    assert rel.inputs["skipAwait"] is False
+    assert rel.inputs["timeout"] == 900
+    assert rel.inputs["maxHistory"] == charts.MAX_HISTORY
+
+
+def test_public_hosts_ingresses_and_letsencrypt_tls():
+    rec = binderhub()
+    values = values_of(rec)
+    annotations = {"cert-manager.io/cluster-issuer": "letsencrypt-production"}
+    assert values["ingress"] == {
+        "enabled": True,
+        "ingressClassName": "traefik",
+        "hosts": ["binder.example.org"],
+        "annotations": annotations,
+        "tls": [{"secretName": "binder-tls", "hosts": ["binder.example.org"]}],
+    }
+    hub_ingress = values["jupyterhub"]["ingress"]
+    assert hub_ingress["hosts"] == ["hub.example.org"]
+    assert hub_ingress["annotations"] == annotations
+    assert hub_ingress["tls"] == [{"secretName": "hub-tls", "hosts": ["hub.example.org"]}]
+    assert values["config"]["BinderHub"]["hub_url"] == "https://hub.example.org"
+    # Only the Ingress is public.
+    assert values["service"]["type"] == "ClusterIP"
+    assert values["jupyterhub"]["proxy"]["service"]["type"] == "ClusterIP"
+    assert rec.outputs == {
+        "binder_url": "https://binder.example.org",
+        "hub_url": "https://hub.example.org",
+    }
+
+
+def test_institution_certificate_is_a_tls_secret_both_ingresses_use():
+    rec = binderhub(
+        tls=IngressTls(source="institution"), secrets=fake_secrets(tls=True), depends=True
+    )
+    secret = rec.one("kubernetes:core/v1:Secret")
+    assert secret.inputs["type"] == "kubernetes.io/tls"
+    assert secret.inputs["metadata"] == {"name": "institution-tls", "namespace": "binder"}
+    # Secret on the wire (the SDK marks all of stringData secret) and nowhere in plaintext.
+    assert list(plaintext_leaks(secret.wire, [PLAINTEXTS["tls_key"], PLAINTEXTS["tls_cert"]])) == []
+    assert secret.inputs["stringData"]["tls.key"] == PLAINTEXTS["tls_key"]
+    values = values_of(rec)
+    for ingress in (values["ingress"], values["jupyterhub"]["ingress"]):
+        assert ingress["tls"][0]["secretName"] == "institution-tls"
+        assert "cert-manager.io/cluster-issuer" not in ingress["annotations"]
+    assert secret.urn in release_of(rec, charts.BINDERHUB).dependencies
+    # The Secret and the Namespace are built-in kinds: strict kubernetes-validate.
+    assert (
+        len(
+            assert_valid_objects(rec, "1.33", select=lambda r: r.type.startswith("kubernetes:core"))
+        )
+        == 2
+    )
+
+
+def test_institution_source_without_a_certificate_is_a_config_error():
+    with pytest.raises(ConfigError, match="tlsCertificate"):
+        binderhub(tls=IngressTls(source="institution"), secrets=fake_secrets(tls=False))
+
+
+def test_plain_http_without_tls():
+    rec = binderhub(tls=IngressTls(source="none"))
+    values = values_of(rec)
+    assert values["ingress"]["tls"] == []
+    assert values["ingress"]["annotations"] == {}
+    assert values["config"]["BinderHub"]["hub_url"] == "http://hub.example.org"
+    assert rec.outputs["binder_url"] == "http://binder.example.org"
+
+
+def test_dockerhub_registry_with_credentials_from_secrets():
+    rec = binderhub()
+    rel = release_of(rec, charts.BINDERHUB)
+    values = user_values(rel)
+    assert values["config"]["BinderHub"]["image_prefix"] == "example/binder-"
+    assert values["config"]["BinderHub"]["use_registry"] is True
+    # The chart's DockerHub default URL stays.
+    assert "url" not in values["registry"]
+    assert values["registry"]["username"] == PLAINTEXTS["registry_user"]
+    assert is_secret(rel.wire["values"]["registry"]["password"])
+    assert is_secret(rel.wire["values"]["registry"]["username"])
+
+
+def test_other_registry_gets_its_url_and_host_prefix():
+    cfg = config(registry={"url": "https://quay.io", "prefix": "org/binder-"})
+    values = values_of(binderhub(cfg))
+    assert values["registry"]["url"] == "https://quay.io"
+    assert values["config"]["BinderHub"]["image_prefix"] == "quay.io/org/binder-"
+    cfg = config(registry={"url": "https://quay.io", "prefix": "quay.io/org/binder-"})
+    assert values_of(binderhub(cfg))["config"]["BinderHub"]["image_prefix"] == "quay.io/org/binder-"
+
+
+def test_no_registry_credentials_warns_and_sets_none():
+    rec = binderhub(secrets=fake_secrets(registry=False))
+    assert "registry" not in values_of(rec)
+    assert any("anonymously" in line for line in rec.logs if line.startswith("warn"))
+
+
+def test_image_builder_defaults_to_dind_and_is_configurable():
+    assert values_of(binderhub())["imageBuilderType"] == "dind"
+    cfg = config(binderhub={**BASE_CONFIG["binderhub"], "imageBuilderType": "pink"})
+    assert values_of(binderhub(cfg))["imageBuilderType"] == "pink"
+
+
+def test_tokens_are_secret_on_the_wire_and_never_plaintext():
+    rec = binderhub()
+    rel = release_of(rec, charts.BINDERHUB)
+    wire = rel.wire["values"]
+    assert is_secret(wire["jupyterhub"]["proxy"]["secretToken"])
+    assert is_secret(wire["jupyterhub"]["hub"]["services"]["binder"]["apiToken"])
+    assert not is_secret(wire), "the non-secret values stay readable in a diff"
+    assert (
+        rel.inputs["values"]["jupyterhub"]["hub"]["services"]["binder"]["apiToken"]
+        == (PLAINTEXTS["hub_api"])
+    )
+    for resource in rec.resources:
+        assert list(plaintext_leaks(resource.wire, NEEDLES)) == [], resource.name
+
+
+def test_user_pods_on_the_gke_user_pool():
+    values = values_of(binderhub(config()))
+    singleuser = values["jupyterhub"]["singleuser"]
+    assert singleuser["nodeSelector"] == {NODE_PURPOSE_LABEL: "user"}
+    user_pods = values["jupyterhub"]["scheduling"]["userPods"]
+    assert user_pods["nodeAffinity"] == {"matchNodePurpose": "require"}
+    assert user_pods["tolerations"] == [
+        {"key": USER_TAINT_KEY, "operator": "Equal", "value": "user", "effect": "NoSchedule"}
+    ]
+
+
+def test_user_pods_on_the_magnum_user_group():
+    values = values_of(binderhub(config(cluster=MAGNUM)))
+    assert values["jupyterhub"]["singleuser"]["nodeSelector"] == {
+        "magnum.openstack.org/role": "user"
+    }
+    # Magnum cannot taint the group, and the label is not z2jh's node-purpose one.
+    assert "userPods" not in values["jupyterhub"].get("scheduling", {})
+
+
+def test_no_user_pool_no_placement():
+    values = values_of(binderhub(config(cluster=EXISTING)))
+    assert "nodeSelector" not in values["jupyterhub"]["singleuser"]
+    # z2jh's defaults (prefer user nodes, tolerate the taint) are left alone.
+    assert "userPods" not in values["jupyterhub"]["scheduling"]
+
+
+def test_user_pod_resources():
+    cfg = config(
+        binderhub={
+            **BASE_CONFIG["binderhub"],
+            "userResources": {
+                "cpu": {"guarantee": "250m", "limit": 1},
+                "memory": {"guarantee": "512M", "limit": "2G"},
+            },
+        }
+    )
+    singleuser = values_of(binderhub(cfg))["jupyterhub"]["singleuser"]
+    assert singleuser["cpu"] == {"guarantee": 0.25, "limit": 1}
+    assert singleuser["memory"] == {"guarantee": "512M", "limit": "2G"}
+
+
+def test_prometheus_may_reach_the_hub_metrics_only_with_monitoring():
+    policy = values_of(binderhub())["jupyterhub"]["hub"]["networkPolicy"]["ingress"][0]
+    assert policy["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
+    assert policy["ports"] == [{"port": 8081, "protocol": "TCP"}]
+    hub = values_of(binderhub(prometheus_namespace=None))["jupyterhub"].get("hub", {})
+    assert "networkPolicy" not in hub
+
+
+def test_depends_on_namespace_and_given_resources():
+    rec = binderhub(depends=True)
+    deps = release_of(rec, charts.BINDERHUB).dependencies
+    assert rec.one("kubernetes:core/v1:Namespace").urn in deps
+    assert rec.one("test:index:Dependency").urn in deps
+
+
+def test_unknown_key_in_the_jupyterhub_part_is_caught_by_the_subchart_schema(tmp_path):
+    root = values_root_with(
+        tmp_path, "typo", {"binderhub": "jupyterhub:\n  singleuser:\n    memroy: {limit: 1G}\n"}
+    )
+    values = values_of(binderhub(stack="typo", root=root))
+    problems = release_problems(charts.BINDERHUB, values)
+    assert any(p.startswith("jupyterhub.") and "memroy" in p for p in problems), problems
+    # The binderhub schema alone leaves `jupyterhub` open and would let it through.
+    from tests.chart_data import chart_schema, helm_values
+
+    assert (
+        schema_errors(helm_values(charts.BINDERHUB, values), chart_schema(charts.BINDERHUB)) == []
+    )
+
+
+def test_unknown_top_level_key_is_caught(tmp_path):
+    root = values_root_with(tmp_path, "typo", {"binderhub": "imageBuilder: dind\n"})
+    problems = release_problems(charts.BINDERHUB, values_of(binderhub(stack="typo", root=root)))
+    assert any("imageBuilder" in p for p in problems), problems

@@ -1,0 +1,165 @@
+"""Prometheus + Grafana (components/monitoring.py)."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+import yaml
+
+from components import charts
+from components.config import MonitoringConfig
+from components.ingress_tls import IngressTls
+from components.monitoring import Monitoring, MonitoringArgs
+from tests.chart_data import chart_values, release_problems
+from tests.release_fixtures import (
+    NEEDLES,
+    PLAINTEXTS,
+    STACKS,
+    fake_secrets,
+    namespace,
+    release_of,
+    run,
+    user_values,
+    values_root_with,
+)
+from tools.mockrun import is_secret, plaintext_leaks
+
+LETSENCRYPT = IngressTls(source="letsencrypt", cluster_issuer="letsencrypt-staging")
+
+
+def monitoring(
+    stack="gcp", host="grafana.example.org", tls=LETSENCRYPT, secrets=None, ns=False, root=None
+):
+    def program():
+        m = Monitoring(
+            "mon",
+            MonitoringArgs(
+                stack=stack,
+                config=MonitoringConfig(grafana_host=host, retention="30d"),
+                secrets=secrets or fake_secrets(),
+                tls=tls,
+                ingress_class="traefik",
+                namespace_resources=[namespace("monitoring")] if ns else [],
+                values_root=root,
+            ),
+        )
+        pulumi.export("grafana_url", m.grafana_url)
+
+    return run(program)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_prometheus_values_validate_against_its_schema_and_keys(stack):
+    """The prometheus schema is not strict (no additionalProperties: false anywhere), so the
+    keys are also checked against its values.yaml."""
+    values = user_values(release_of(monitoring(stack), charts.PROMETHEUS))
+    assert release_problems(charts.PROMETHEUS, values) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_grafana_values_use_only_keys_of_its_values_yaml(stack):
+    """grafana ships no values.schema.json (see test_charts): every key we set must exist in
+    its values.yaml, except the documented OPEN_PATHS."""
+    values = user_values(release_of(monitoring(stack), charts.GRAFANA))
+    assert release_problems(charts.GRAFANA, values) == []
+
+
+def test_prometheus_scrapes_jupyterhub_and_binderhub():
+    values = user_values(release_of(monitoring(), charts.PROMETHEUS))
+    assert values["server"]["retention"] == "30d"
+    jobs = {job["job_name"]: job for job in yaml.safe_load(values["extraScrapeConfigs"])}
+    assert set(jobs) == {"jupyterhub", "binderhub"}
+    assert jobs["jupyterhub"]["metrics_path"] == "/hub/metrics"
+    assert jobs["binderhub"]["metrics_path"] == "/metrics"
+    for job, service in (("jupyterhub", "hub"), ("binderhub", "binder")):
+        sd = jobs[job]["kubernetes_sd_configs"]
+        assert sd == [{"role": "endpoints", "namespaces": {"names": ["binder"]}}]
+        keep = jobs[job]["relabel_configs"][0]
+        assert keep["action"] == "keep"
+        assert keep["regex"] == service
+        assert keep["source_labels"] == ["__meta_kubernetes_service_name"]
+    # The chart takes this key as a string (values.yaml default "").
+    assert chart_values(charts.PROMETHEUS)["extraScrapeConfigs"] == ""
+
+
+def test_grafana_has_prometheus_as_default_datasource():
+    values = user_values(release_of(monitoring(), charts.GRAFANA))
+    (source,) = values["datasources"]["datasources.yaml"]["datasources"]
+    assert source["type"] == "prometheus"
+    assert source["isDefault"] is True
+    # The prometheus chart names its server Service <release>-server.
+    assert source["url"] == "http://prometheus-server.monitoring.svc.cluster.local"
+
+
+def test_grafana_admin_password_is_a_secret():
+    rec = monitoring()
+    rel = release_of(rec, charts.GRAFANA)
+    assert rel.inputs["values"]["adminPassword"] == PLAINTEXTS["grafana"]
+    assert is_secret(rel.wire["values"]["adminPassword"])
+    for resource in rec.resources:
+        assert list(plaintext_leaks(resource.wire, NEEDLES)) == [], resource.name
+
+
+def test_grafana_ingress_with_tls_when_host_is_set():
+    rec = monitoring()
+    values = user_values(release_of(rec, charts.GRAFANA))
+    assert values["ingress"] == {
+        "enabled": True,
+        "ingressClassName": "traefik",
+        "hosts": ["grafana.example.org"],
+        "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt-staging"},
+        "tls": [{"secretName": "grafana-tls", "hosts": ["grafana.example.org"]}],
+    }
+    assert values["grafana.ini"]["server"]["root_url"] == "https://grafana.example.org"
+    assert rec.outputs["grafana_url"] == "https://grafana.example.org"
+
+
+def test_no_grafana_host_no_ingress():
+    rec = monitoring(host=None)
+    assert user_values(release_of(rec, charts.GRAFANA))["ingress"] == {"enabled": False}
+    assert rec.outputs.get("grafana_url") is None
+
+
+def test_institution_certificate_in_the_monitoring_namespace():
+    rec = monitoring(tls=IngressTls(source="institution"), secrets=fake_secrets(tls=True))
+    secret = rec.one("kubernetes:core/v1:Secret")
+    assert secret.inputs["metadata"] == {"name": "institution-tls", "namespace": "monitoring"}
+    assert secret.urn in release_of(rec, charts.GRAFANA).dependencies
+
+
+def test_release_options_and_no_dependency_between_the_two():
+    rec = monitoring(ns=True)
+    prometheus = release_of(rec, charts.PROMETHEUS)
+    grafana = release_of(rec, charts.GRAFANA)
+    ns = rec.one("kubernetes:core/v1:Namespace").urn
+    assert prometheus.dependencies == [ns]
+    assert grafana.dependencies == [ns]
+    assert prometheus.inputs["atomic"] is True
+    assert grafana.inputs["atomic"] is False  # database migrations
+    for rel in (prometheus, grafana):
+        assert rel.inputs["namespace"] == "monitoring"
+        assert rel.inputs["skipAwait"] is False
+        assert rel.inputs["cleanupOnFail"] is True
+    assert prometheus.inputs["repositoryOpts"]["repo"] == charts.PROMETHEUS.repo
+    assert (
+        grafana.inputs["repositoryOpts"]["repo"]
+        == "https://grafana-community.github.io/helm-charts"
+    )
+    assert grafana.inputs["version"] == "12.11.1"
+    assert prometheus.inputs["version"] == "29.27.0"
+
+
+def test_unknown_keys_are_caught_without_a_strict_schema(tmp_path):
+    root = values_root_with(
+        tmp_path,
+        "typo",
+        {
+            "grafana": "persistance:\n  enabled: true\n",
+            "prometheus": "server:\n  retension: 1d\n",
+        },
+    )
+    rec = monitoring("typo", root=root)
+    grafana = release_problems(charts.GRAFANA, user_values(release_of(rec, charts.GRAFANA)))
+    assert any("persistance" in p for p in grafana), grafana
+    prom = release_problems(charts.PROMETHEUS, user_values(release_of(rec, charts.PROMETHEUS)))
+    assert any("server.retension" in p for p in prom), prom

@@ -1,0 +1,292 @@
+"""All releases wired together (components/releases.py) and the whole program per stack."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pulumi
+import pulumi_random
+import pytest
+import yaml
+
+from components import charts
+from components.config import ConfigError
+from components.releases import Releases, ReleasesArgs, check_release_config
+from tests.chart_data import release_problems
+from tests.components.test_cert_manager import EXTRA_SCHEMAS
+from tests.k8s_validate import assert_valid_objects
+from tests.release_fixtures import (
+    BASE_CONFIG,
+    CUSTOM_RESOURCE_ISSUER,
+    NEEDLES,
+    RELEASE,
+    charts_released,
+    config,
+    fake_secrets,
+    namespace,
+    release_of,
+    run,
+    user_values,
+)
+from tools.mockrun import REPO, plaintext_leaks, run_stack
+
+ALL_CHARTS = {"traefik", "cert-manager", "binderhub", "prometheus", "grafana", "fluentd"}
+
+
+def releases(cfg=None, *, secrets=None, namespaces=(), random_token=False):
+    cfg = cfg or config()
+
+    def program():
+        given = secrets or fake_secrets()
+        if random_token:
+            token = pulumi_random.RandomPassword("token", length=32, special=False)
+            given = dataclasses.replace(given, hub_api_token=pulumi.Output.secret(token.result))
+        ns = {name: namespace(name) for name in namespaces}
+        # The bootstrap hands over a list per namespace (the Namespace and its guard rails).
+        r = Releases(
+            "releases",
+            ReleasesArgs(
+                config=cfg,
+                stack="gcp",
+                secrets=given,
+                namespaces={k: [v] for k, v in ns.items()},
+            ),
+        )
+        for key in ("binder_url", "hub_url", "grafana_url", "ingress_address"):
+            pulumi.export(key, getattr(r, key))
+
+    return run(program)
+
+
+# ---- switches ----------------------------------------------------------------------------
+
+
+def test_everything_on():
+    rec = releases()
+    assert charts_released(rec) == ALL_CHARTS
+    assert len(rec.of_type(CUSTOM_RESOURCE_ISSUER)) == 2
+    assert rec.outputs == {
+        "binder_url": "https://binder.example.org",
+        "hub_url": "https://hub.example.org",
+        "grafana_url": "https://grafana.example.org",
+        "ingress_address": "198.51.100.7",
+    }
+
+
+def test_ingress_controller_off():
+    rec = releases(config(ingress={"controller": "none", "className": "nginx"}))
+    assert "traefik" not in charts_released(rec)
+    assert rec.outputs.get("ingress_address") is None
+    values = user_values(release_of(rec, charts.BINDERHUB))
+    # The cluster's own controller serves our Ingresses, and solves the ACME challenges.
+    assert values["ingress"]["ingressClassName"] == "nginx"
+    issuer = rec.of_type(CUSTOM_RESOURCE_ISSUER)[0]
+    assert issuer.inputs["spec"]["acme"]["solvers"][0]["http01"]["ingress"] == {
+        "ingressClassName": "nginx"
+    }
+
+
+def test_cert_manager_off():
+    rec = releases(config(certManager={"enabled": False}, tls={"source": "none"}))
+    assert "cert-manager" not in charts_released(rec)
+    assert rec.of_type(CUSTOM_RESOURCE_ISSUER) == []
+    assert rec.outputs["binder_url"] == "http://binder.example.org"
+
+
+def test_monitoring_off():
+    rec = releases(config(monitoring={"enabled": False}))
+    assert charts_released(rec) == ALL_CHARTS - {"prometheus", "grafana"}
+    assert rec.outputs.get("grafana_url") is None
+    # No Prometheus, so no hole in the hub's NetworkPolicy for it.
+    assert "hub" not in user_values(release_of(rec, charts.BINDERHUB))["jupyterhub"] or (
+        "networkPolicy" not in user_values(release_of(rec, charts.BINDERHUB))["jupyterhub"]["hub"]
+    )
+
+
+def test_logging_off():
+    rec = releases(config(logging={"enabled": False}))
+    assert charts_released(rec) == ALL_CHARTS - {"fluentd"}
+
+
+def test_everything_optional_off():
+    cfg = config(
+        ingress={"controller": "none"},
+        certManager={"enabled": False},
+        tls={"source": "none"},
+        monitoring={"enabled": False},
+        logging={"enabled": False},
+    )
+    assert charts_released(releases(cfg)) == {"binderhub"}
+
+
+def test_staging_issuer_is_the_one_binderhub_uses_and_waits_for():
+    rec = releases(config(tls={**BASE_CONFIG["tls"], "issuer": "staging"}))
+    values = user_values(release_of(rec, charts.BINDERHUB))
+    assert values["ingress"]["annotations"] == {
+        "cert-manager.io/cluster-issuer": "letsencrypt-staging"
+    }
+    issuers = {r.inputs["metadata"]["name"]: r.urn for r in rec.of_type(CUSTOM_RESOURCE_ISSUER)}
+    deps = release_of(rec, charts.BINDERHUB).dependencies
+    assert issuers["letsencrypt-staging"] in deps
+    assert issuers["letsencrypt-production"] not in deps
+
+
+# ---- dependencies ------------------------------------------------------------------------
+
+
+def test_binderhub_waits_for_ingress_issuer_namespace_and_secrets():
+    rec = releases(namespaces=("binder", "ingress", "monitoring", "logging"), random_token=True)
+    deps = set(release_of(rec, charts.BINDERHUB).dependencies)
+    namespaces = {
+        r.inputs["metadata"]["name"]: r.urn for r in rec.of_type("kubernetes:core/v1:Namespace")
+    }
+    production = next(
+        r.urn
+        for r in rec.of_type(CUSTOM_RESOURCE_ISSUER)
+        if r.inputs["metadata"]["name"] == "letsencrypt-production"
+    )
+    token = rec.one("random:index/randomPassword:RandomPassword").urn
+    assert release_of(rec, charts.TRAEFIK).urn in deps
+    assert production in deps
+    assert namespaces["binder"] in deps
+    assert token in deps  # through the secret Output, as Pulumi tracks it
+    # ...and nothing it does not need.
+    assert deps == {release_of(rec, charts.TRAEFIK).urn, production, namespaces["binder"], token}
+
+
+def test_monitoring_and_logging_do_not_wait_for_binderhub():
+    rec = releases(namespaces=("binder", "ingress", "monitoring", "logging"))
+    binderhub = release_of(rec, charts.BINDERHUB).urn
+    namespaces = {
+        r.inputs["metadata"]["name"]: r.urn for r in rec.of_type("kubernetes:core/v1:Namespace")
+    }
+    for pin, ns in (
+        (charts.PROMETHEUS, "monitoring"),
+        (charts.GRAFANA, "monitoring"),
+        (charts.FLUENTD, "logging"),
+    ):
+        rel = release_of(rec, pin)
+        assert binderhub not in rel.dependencies
+        assert rel.dependencies == [namespaces[ns]], pin.chart
+        assert rel.inputs["createNamespace"] is False
+
+
+def test_cert_manager_and_traefik_wait_only_for_their_namespaces():
+    rec = releases(namespaces=("ingress", "cert-manager"))
+    namespaces = {
+        r.inputs["metadata"]["name"]: r.urn for r in rec.of_type("kubernetes:core/v1:Namespace")
+    }
+    assert release_of(rec, charts.TRAEFIK).dependencies == [namespaces["ingress"]]
+    assert release_of(rec, charts.CERT_MANAGER).dependencies == [namespaces["cert-manager"]]
+    # Without a bootstrap namespace, Helm creates it.
+    assert release_of(rec, charts.BINDERHUB).inputs["createNamespace"] is True
+
+
+# ---- configuration errors ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"binderhub": None}, r"binder:binderhub: missing"),
+        ({"registry": None}, r"binder:registry: missing"),
+        ({"tls": None}, r"binder:tls: missing"),
+        ({"certManager": {"enabled": False}}, r"needs cert-manager.*certManager\.enabled"),
+        (
+            {"monitoring": {"enabled": True, "grafanaHost": "binder.example.org"}},
+            r"grafanaHost: must differ",
+        ),
+    ],
+)
+def test_missing_or_contradictory_settings_are_config_errors(overrides, message):
+    cfg = config(**overrides)
+    with pytest.raises(ConfigError, match=message):
+        check_release_config(cfg)
+    with pytest.raises(ConfigError, match=message):
+        releases(cfg)
+
+
+def test_config_error_is_raised_before_any_resource():
+    from tools.mockrun import Recording, run_program
+
+    recording = Recording()
+    cfg = config(registry=None)
+
+    def program():
+        Releases("releases", ReleasesArgs(config=cfg, stack="gcp", secrets=fake_secrets()))
+
+    with pytest.raises(ConfigError):
+        run_program(program, recording=recording)
+    assert recording.resources == []
+
+
+# ---- the whole program, per stack --------------------------------------------------------
+
+
+def _stack_k8s_version(stack: str) -> str:
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    return str(document["config"]["binder:cluster"].get("kubernetesVersion", "1.33"))
+
+
+@pytest.fixture(scope="module", params=["ebi", "gcp", "local"])
+def stack_run(request):
+    return request.param, run_stack(request.param)
+
+
+def test_stack_release_values_validate(stack_run):
+    stack, rec = stack_run
+    released = rec.of_type(RELEASE)
+    assert released, f"{stack}: no releases"
+    for rel in released:
+        pin = next(p for p in charts.RELEASES if p.chart == rel.inputs["chart"])
+        assert release_problems(pin, user_values(rel)) == [], f"{stack}: {pin.chart}"
+
+
+def test_stack_switches_and_outputs(stack_run):
+    stack, rec = stack_run
+    if stack == "local":
+        # Pulumi.local.yaml: no TLS, no monitoring, no logging.
+        assert charts_released(rec) == {"traefik", "cert-manager", "binderhub"}
+        assert rec.outputs["binder_url"] == "http://binder.127.0.0.1.nip.io"
+        assert rec.outputs.get("grafana_url") is None
+    else:
+        assert charts_released(rec) == ALL_CHARTS
+        assert rec.outputs["binder_url"] == f"https://binder.{stack}.example.org"
+        assert rec.outputs["hub_url"] == f"https://hub.binder.{stack}.example.org"
+        assert rec.outputs["grafana_url"] == f"https://grafana.binder.{stack}.example.org"
+    assert rec.outputs["ingress_address"] == "198.51.100.7"
+
+
+def test_stack_secrets_never_in_plaintext(stack_run):
+    stack, rec = stack_run
+    binderhub = release_of(rec, charts.BINDERHUB)
+    token = binderhub.inputs["values"]["jupyterhub"]["hub"]["services"]["binder"]["apiToken"]
+    proxy = binderhub.inputs["values"]["jupyterhub"]["proxy"]["secretToken"]
+    needles = [token, proxy, *NEEDLES]
+    for grafana in [r for r in rec.of_type(RELEASE) if r.inputs["chart"] == "grafana"]:
+        needles.append(grafana.inputs["values"]["adminPassword"])
+    assert all(len(n) >= 16 for n in needles[:2]), "tokens should be real secrets"
+    for resource in rec.resources:
+        assert list(plaintext_leaks(resource.wire, needles)) == [], f"{stack}: {resource.name}"
+    assert list(plaintext_leaks(rec.outputs_wire, needles)) == []
+
+
+def test_stack_raw_release_objects_validate(stack_run):
+    """The raw objects of the releases (the ClusterIssuers; TLS/credential Secrets where the
+    stack has them) pass strict validation: kubernetes-validate for built-in kinds, the
+    ClusterIssuer subset schema of test_cert_manager for the CRD."""
+    stack, rec = stack_run
+    raw = [
+        r
+        for r in rec.resources
+        if r.name.startswith("releases-")
+        and r.custom
+        and r.type.startswith("kubernetes:")
+        and r.type != RELEASE
+    ]
+    # Every example stack runs cert-manager, so at least its two ClusterIssuers.
+    assert len([r for r in raw if r.type == CUSTOM_RESOURCE_ISSUER]) == 2, stack
+    checked = assert_valid_objects(
+        rec, _stack_k8s_version(stack), EXTRA_SCHEMAS, select=lambda r: r in raw
+    )
+    assert len(checked) == len(raw)
