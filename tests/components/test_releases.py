@@ -98,9 +98,8 @@ def test_monitoring_off():
     assert charts_released(rec) == ALL_CHARTS - {"prometheus", "grafana"}
     assert rec.outputs.get("grafana_url") is None
     # No Prometheus, so no hole in the hub's NetworkPolicy for it.
-    assert "hub" not in user_values(release_of(rec, charts.BINDERHUB))["jupyterhub"] or (
-        "networkPolicy" not in user_values(release_of(rec, charts.BINDERHUB))["jupyterhub"]["hub"]
-    )
+    hub = user_values(release_of(rec, charts.BINDERHUB))["jupyterhub"].get("hub", {})
+    assert "networkPolicy" not in hub
 
 
 def test_logging_off():
@@ -255,6 +254,26 @@ def test_stack_switches_and_outputs(stack_run):
         assert rec.outputs["hub_url"] == f"https://hub.binder.{stack}.example.org"
         assert rec.outputs["grafana_url"] == f"https://grafana.binder.{stack}.example.org"
     assert rec.outputs["ingress_address"] == "198.51.100.7"
+
+
+STORAGE_CLASS = {"ebi": "csi-sc-cinderplugin", "gcp": "standard-rwo"}
+
+
+def test_stack_overrides_reach_the_releases(stack_run):
+    """helm_configs/<stack>/ files are layered over base: each cloud's storage class."""
+    stack, rec = stack_run
+    binderhub = user_values(release_of(rec, charts.BINDERHUB))
+    storage = binderhub["jupyterhub"].get("hub", {}).get("db", {}).get("pvc", {})
+    if stack not in STORAGE_CLASS:
+        assert "storageClassName" not in storage
+        return
+    assert storage["storageClassName"] == STORAGE_CLASS[stack]
+    prometheus = user_values(release_of(rec, charts.PROMETHEUS))
+    assert prometheus["server"]["persistentVolume"]["storageClass"] == STORAGE_CLASS[stack]
+    grafana = user_values(release_of(rec, charts.GRAFANA))
+    assert grafana["persistence"]["storageClassName"] == STORAGE_CLASS[stack]
+    # ...and the base layer is still there underneath.
+    assert grafana["persistence"]["enabled"] is True
 
 
 def test_stack_secrets_never_in_plaintext(stack_run):
