@@ -322,3 +322,19 @@ def test_cli_errors_are_clear(
     monkeypatch.setattr(render_module, "run_stack", broken)
     assert render_module.main(["ebi", "--out", str(tmp_path)]) == 1
     assert "error: binder:binderhub.host: must be a DNS name" in capsys.readouterr().err
+
+
+def test_plan_is_the_same_whatever_the_registration_order(tmp_path: Path) -> None:
+    def forward() -> None:
+        for name in ("alpha", "beta", "gamma"):
+            App(name, {"n": name}, release=name)
+
+    def backward() -> None:
+        for name in ("gamma", "beta", "alpha"):
+            App(name, {"n": name}, release=name)
+
+    first = render(run_program(forward), "test", tmp_path / "a").text
+    second = render(run_program(backward), "test", tmp_path / "b").text
+    assert first.replace(str(tmp_path / "a"), "") == second.replace(str(tmp_path / "b"), "")
+    roots = [line for line in first.splitlines() if line.startswith("binder:test:App")]
+    assert roots == [f"binder:test:App  {n}  [component]" for n in ("alpha", "beta", "gamma")]
