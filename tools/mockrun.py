@@ -67,6 +67,8 @@ class Registered:
     replace_on_changes: list[str]
     custom_timeouts: dict[str, str]
     version: str
+    additional_secret_outputs: list[str] = field(default_factory=list)
+    """Outputs the program asked the engine to keep secret (``additional_secret_outputs``)."""
 
 
 @dataclass
@@ -234,6 +236,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     if getattr(timeouts, k)
                 },
                 version=request.version,
+                additional_secret_outputs=list(request.additionalSecretOutputs),
             )
         )
         return response

@@ -239,6 +239,8 @@ def test_tokens_are_secret_on_the_wire_and_never_plaintext():
     assert is_secret(wire["jupyterhub"]["proxy"]["secretToken"])
     assert is_secret(wire["jupyterhub"]["hub"]["services"]["binder"]["apiToken"])
     assert not is_secret(wire), "the non-secret values stay readable in a diff"
+    # The values the provider echoes back are kept secret in the state as a whole.
+    assert rel.additional_secret_outputs == ["values"]
     assert (
         rel.inputs["values"]["jupyterhub"]["hub"]["services"]["binder"]["apiToken"]
         == (PLAINTEXTS["hub_api"])

@@ -96,6 +96,7 @@ def test_grafana_admin_password_is_a_secret():
     rel = release_of(rec, charts.GRAFANA)
     assert rel.inputs["values"]["adminPassword"] == PLAINTEXTS["grafana"]
     assert is_secret(rel.wire["values"]["adminPassword"])
+    assert rel.additional_secret_outputs == ["values"]
     for resource in rec.resources:
         assert list(plaintext_leaks(resource.wire, NEEDLES)) == [], resource.name
 

@@ -219,6 +219,16 @@ def test_config_error_is_raised_before_any_resource():
     assert recording.resources == []
 
 
+def test_whole_program_reports_release_settings_before_any_resource():
+    """__main__.py checks the release settings right after loading the config."""
+    from tools.mockrun import Recording
+
+    recording = Recording()
+    with pytest.raises(ConfigError, match=r"binder:registry: missing"):
+        run_stack("gcp", overrides={"binder:registry": None}, recording=recording)
+    assert recording.resources == []
+
+
 # ---- the whole program, per stack --------------------------------------------------------
 
 
