@@ -327,3 +327,44 @@ def test_unknown_top_level_key_is_caught(tmp_path):
     root = values_root_with(tmp_path, "typo", {"binderhub": "imageBuilder: dind\n"})
     problems = release_problems(charts.BINDERHUB, values_of(binderhub(stack="typo", root=root)))
     assert any("imageBuilder" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"binderhub": {**BASE_CONFIG["binderhub"], "host": "https://binder.example.org"}},
+            r"binder:binderhub\.host: must be a bare hostname",
+        ),
+        (
+            {"binderhub": {"host": "same.example.org", "hubHost": "same.example.org"}},
+            r"binder:binderhub: host and hubHost must differ",
+        ),
+        (
+            {
+                "binderhub": {
+                    **BASE_CONFIG["binderhub"],
+                    "userResources": {"cpu": {"guarantee": "lots", "limit": 2}},
+                }
+            },
+            r"binder:binderhub\.userResources: cpu\.guarantee must be a number of CPUs",
+        ),
+        (
+            {
+                "binderhub": {
+                    **BASE_CONFIG["binderhub"],
+                    "userResources": {"cpu": {"guarantee": 4, "limit": "500m"}},
+                }
+            },
+            r"cpu\.guarantee \(4\) is greater than cpu\.limit \(0\.5\)",
+        ),
+        ({"registry": {"url": "quay.io", "prefix": "x/"}}, r"binder:registry\.url: must be a URL"),
+        (
+            {"registry": {"prefix": "https://docker.io/x/"}},
+            r"binder:registry\.prefix: must be an image name prefix",
+        ),
+    ],
+)
+def test_binderhub_settings_are_checked_by_name(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        config(**overrides)
