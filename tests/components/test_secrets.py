@@ -412,6 +412,10 @@ def test_whole_program_never_leaks_a_secret(tmp_path: Path, sops_key: AgeKey) ->
         overrides={
             "binder:secretsFiles": [str(path)],
             "binder:tls": {"source": "institution"},
+            "binder:logging": {
+                "enabled": True,
+                "output": {"type": "elasticsearch", "host": "es.example.org", "user": "binder"},
+            },
         },
         secrets={"binder:oauthClientSecret": config_secret},
     )
@@ -428,6 +432,14 @@ def test_whole_program_never_leaks_a_secret(tmp_path: Path, sops_key: AgeKey) ->
     for name, value in rec.outputs_wire.items():
         if any(n in str(mockrun.unwrap(value)) for n in needles):
             assert is_secret(value), name
+    # ... and the check above is not vacuous: the secrets the releases consume do reach
+    # registered resources (inside Pulumi secrets). The OAuth client has no consumer yet.
+    consumed = [v for v in needles if v not in (FULL["oauth"]["clientId"], config_secret)]
+    consumed.remove(FULL["oauth"]["clientSecret"])
+    for needle in consumed:
+        assert any(list(plaintext_leaks(r.inputs, [needle])) for r in rec.resources), (
+            f"no resource consumes the secret starting {needle[:12]!r}"
+        )
 
 
 def test_whole_program_refuses_a_tampered_file_before_any_resource(
