@@ -1,8 +1,9 @@
 """Upstream Helm chart data for tests: ``values.yaml`` and ``values.schema.json``.
 
-The files live OUTSIDE the repository, in ``<repo>/../shared/charts/<chart>/<version>/`` (CI
-clones the repository beside a copy of ``shared/``); they are never copied in. A test that
-needs them fails -- it does not skip -- with a message saying what is missing.
+The files live OUTSIDE the repository, in ``<repo>/../shared/charts/<chart>/<version>/``
+(``tools/fetch_chart_data.py`` puts the published charts' files there, locally and in CI);
+they are never copied in. A test that needs them fails -- it does not skip -- with a message
+saying what is missing and how to fetch it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def chart_dir(pin: ChartPin) -> Path:
         pytest.fail(
             f"Upstream chart data for {pin.chart} {pin.version} is missing: expected "
             f"{path}/ with values.yaml (and values.schema.json where upstream has one). "
-            "It lives in shared/charts beside the repository clone; add the pinned version "
-            "there (see shared/charts/README.md), never into the repository.",
+            "It lives in shared/charts beside the repository clone, never in the repository: "
+            "fetch every pinned chart there with `make chart-data` (`python -m "
+            "tools.fetch_chart_data`, needs the Helm CLI).",
             pytrace=False,
         )
     return path
