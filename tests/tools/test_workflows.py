@@ -253,6 +253,26 @@ def test_checks_need_no_secrets_and_run_tests_and_renders() -> None:
     assert any("npm ci" in r and "--prefix .tools" in r for r in runs_)
 
 
+def test_checks_fetch_the_chart_data_with_a_pinned_helm_not_a_checkout() -> None:
+    """The upstream chart data comes from the charts' public repositories through
+    tools/fetch_chart_data.py, into ../shared/charts beside the checkout, before the tests
+    run; only this repository is checked out, and no repository variable is needed."""
+    text = (WORKFLOWS / "checks.yml").read_text()
+    assert "vars." not in text
+    workflow = _load("checks.yml")
+    (job,) = workflow["jobs"].values()
+    steps = job["steps"]
+    (checkout,) = [s for s in steps if s.get("uses", "").startswith("actions/checkout@")]
+    assert "repository" not in checkout["with"]
+    assert checkout["with"]["path"] == job["defaults"]["run"]["working-directory"] == "binder"
+    (helm,) = [s for s in steps if s.get("uses", "").startswith("azure/setup-helm@")]
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", helm["with"]["version"]), "pin the Helm version"
+    runs_ = [s.get("run", "") for s in steps]
+    (fetch,) = [i for i, r in enumerate(runs_) if "-m tools.fetch_chart_data" in r]
+    assert "--dest ../shared/charts" in runs_[fetch]
+    assert steps.index(helm) < fetch < runs_.index("make test")
+
+
 def test_preview_comments_per_stack_and_skips_forks() -> None:
     workflow = _load("preview.yml")
     assert list(workflow["on"]) == ["pull_request"]
