@@ -70,8 +70,8 @@ def check_release_config(cfg: StackConfig) -> tuple[BinderHubConfig, RegistryCon
     elif cfg.tls.source == "letsencrypt" and not cfg.cert_manager.enabled:
         problems.append(
             "  binder:tls.source is 'letsencrypt', which needs cert-manager, but "
-            "binder:certManager.enabled is false; enable cert-manager or use "
-            "tls.source 'institution' or 'none'"
+            "binder:certManager.enabled is false; set binder:certManager.enabled to true "
+            "(Pulumi.local.yaml turns it off), or use tls.source 'institution' or 'none'"
         )
     if (
         cfg.monitoring.enabled
