@@ -9,7 +9,12 @@ import pulumi
 from components.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.cluster import create_cluster, read_cluster_inputs
 from components.config import load_config
-from components.releases import Releases, ReleasesArgs, check_release_config
+from components.releases import (
+    Releases,
+    ReleasesArgs,
+    check_release_config,
+    check_release_secrets,
+)
 from components.secrets import Secrets, SecretsArgs, load_secret_material
 
 cfg = load_config()
@@ -17,6 +22,7 @@ check_release_config(cfg)  # issue 5: release settings, before any resource
 cluster_inputs = read_cluster_inputs(cfg.cluster)
 # Secrets (issue 4): SOPS files + config secrets, decrypted and checked before any resource.
 material = load_secret_material(cfg)
+check_release_secrets(cfg, material)  # issue 5: e.g. an authenticated hub's OAuth client
 
 cluster = create_cluster("cluster", cfg.cluster, cluster_inputs)
 k8s = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})

@@ -3,7 +3,10 @@
 Modelled on public deployments (mybinder.org-deploy, the BioExcel Binder): BinderHub and its
 hub each get a public hostname behind the ingress controller, with TLS; built images are
 pushed to a registry (DockerHub by default); user pods run on the user node pool when the
-cluster has one. Docs: https://binderhub.readthedocs.io/en/latest/zero-to-binderhub/ and
+cluster has one. The service is anonymous unless ``binder:binderhub.auth`` asks for logins
+through an OAuth provider (GitHub, or an institution's OIDC). Docs:
+https://binderhub.readthedocs.io/en/latest/zero-to-binderhub/,
+https://binderhub.readthedocs.io/en/latest/authentication.html and
 https://z2jh.jupyter.org/en/stable/resources/reference.html.
 """
 
@@ -22,6 +25,7 @@ from components.config import (
     NODE_PURPOSE_LABEL,
     USER_TAINT_KEY,
     USER_TAINT_VALUE,
+    AuthConfig,
     BinderHubConfig,
     ClusterBase,
     ConfigError,
@@ -35,6 +39,42 @@ DOCKERHUB_HOSTS = frozenset(
     {"registry.hub.docker.com", "index.docker.io", "docker.io", "registry-1.docker.io"}
 )
 
+#: ``binder:binderhub.auth.type`` -> (JupyterHub ``authenticator_class`` entry point, the
+#: OAuthenticator class whose ``hub.config`` section configures it).
+#: https://oauthenticator.readthedocs.io/en/latest/reference/api/gen/oauthenticator.github.html
+#: https://oauthenticator.readthedocs.io/en/latest/reference/api/gen/oauthenticator.generic.html
+AUTHENTICATORS: dict[str, tuple[str, str]] = {
+    "github": ("github", "GitHubOAuthenticator"),
+    "generic": ("generic-oauth", "GenericOAuthenticator"),
+}
+#: OAuth client id of the BinderHub service *at the hub* (JupyterHub is BinderHub's OAuth
+#: provider). Internal to the hub and not a credential; the chart hands it to BinderHub.
+BINDER_HUB_CLIENT_ID = "service-binderhub"
+#: Where the hub's OAuth provider sends users back (OAuthenticator's default path).
+HUB_CALLBACK_PATH = "/hub/oauth_callback"
+
+
+def oauth_callback_url(tls: IngressTls, hub_host: str) -> str:
+    """The callback URL to register with the OAuth provider."""
+    return tls.url(hub_host) + HUB_CALLBACK_PATH
+
+
+def check_oauth_client(auth: AuthConfig, has_client: bool, callback_url: str) -> None:
+    """An authenticated hub needs its OAuth client; a ConfigError naming the setting and the
+    two ways of giving the credentials otherwise. Never reads (or echoes) a secret value."""
+    if not auth.enabled or has_client:
+        return
+    raise ConfigError(
+        f"binder:binderhub.auth.type is '{auth.type}', but no OAuth client credentials were "
+        "given. Register an OAuth app with the provider (callback URL "
+        f"{callback_url}) and give its ID and secret as secrets, either\n"
+        "  pulumi config set --secret binder:oauthClientId <id> and "
+        "pulumi config set --secret binder:oauthClientSecret (reads the value from stdin), or\n"
+        "  `oauth: {clientId: ..., clientSecret: ...}` in a SOPS file listed in "
+        "binder:secretsFiles (`sops <file>`; see docs/secrets.md),\n"
+        "or set binder:binderhub.auth.type to 'none' for an anonymous Binder."
+    )
+
 
 @dataclass(frozen=True)
 class BinderHubArgs:
@@ -43,13 +83,14 @@ class BinderHubArgs:
     stack: str
     """Stack name; selects ``helm_configs/<stack>/binderhub.yaml``."""
     binderhub: BinderHubConfig
-    """``binder:binderhub``: public hosts, image builder, user pod resources."""
+    """``binder:binderhub``: public hosts, image builder, user pod resources, authentication."""
     registry: RegistryConfig
     """``binder:registry``: where built images are pushed."""
     cluster: ClusterBase
     """``binder:cluster``: tells whether (and how) user nodes are labelled and tainted."""
     secrets: DeploymentSecrets
-    """Proxy token, binder->hub API token and registry credentials (secret Outputs)."""
+    """Proxy token, binder->hub API token, registry credentials and, for an authenticated
+    hub, the OAuth client (secret Outputs)."""
     tls: IngressTls
     """Certificate source for the two Ingresses."""
     ingress_class: str
@@ -80,6 +121,11 @@ class BinderHub(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: BinderHubArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        check_oauth_client(
+            args.binderhub.auth,
+            args.secrets.oauth is not None,
+            oauth_callback_url(args.tls, args.binderhub.hub_host),
+        )
         if args.tls.source == "institution" and args.secrets.tls is None:
             raise ConfigError(
                 "binder:tls.source is 'institution' but no certificate was given; set "
@@ -108,6 +154,13 @@ class BinderHub(pulumi.ComponentResource):
                 f"{args.registry.url} anonymously, which only works for an open registry.",
                 resource=self,
             )
+        if args.secrets.oauth is not None and not args.binderhub.auth.enabled:
+            pulumi.log.warn(
+                "An OAuth client is given (oauthClientId/oauthClientSecret) but "
+                "binder:binderhub.auth.type is 'none', so it is not used; set auth.type to "
+                "'github' or 'generic' to use it.",
+                resource=self,
+            )
         self.release = charts.helm_release(
             f"{name}-release",
             charts.BINDERHUB,
@@ -116,7 +169,7 @@ class BinderHub(pulumi.ComponentResource):
                 charts.BINDERHUB.release,
                 args.stack,
                 computed=binderhub_values(args),
-                secrets=binderhub_secret_values(args.secrets),
+                secrets=binderhub_secret_values(args.secrets, args.binderhub.auth),
                 root=args.values_root,
             ),
             create_namespace=not args.namespace_resources,
@@ -189,6 +242,9 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
         "hub_url": args.tls.url(hub.hub_host),
         "use_registry": True,
         "image_prefix": image_prefix,
+        # Set here, from binder:binderhub.auth, never in a values file: the BinderHub and
+        # JupyterHub halves below must agree.
+        "auth_enabled": hub.auth.enabled,
     }
     if hub.banner_message:
         binderhub_config["banner_message"] = hub.banner_message
@@ -252,11 +308,103 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
                 ]
             }
         }
+    if hub.auth.enabled:
+        computed["jupyterhub"] = values.merge(
+            computed["jupyterhub"],
+            authenticated_hub_values(
+                hub.auth,
+                binder_url=args.tls.url(hub.host),
+                callback_url=oauth_callback_url(args.tls, hub.hub_host),
+            ),
+        )
     return computed
 
 
-def binderhub_secret_values(secrets: DeploymentSecrets) -> dict[str, Any]:
-    """Layer 4: the proxy token, the binder->hub API token and the registry account."""
+def authenticated_hub_values(
+    auth: AuthConfig, *, binder_url: str, callback_url: str
+) -> dict[str, Any]:
+    """The ``jupyterhub:`` values of an authenticated BinderHub, without the OAuth client.
+
+    Follows BinderHub's "Enabling authentication"
+    (https://binderhub.readthedocs.io/en/latest/authentication.html): the hub logs users in
+    through the OAuth provider and is itself BinderHub's OAuth provider (the ``binder``
+    service's client); users keep their accounts (no culling of users), and user servers run
+    ``jupyterhub-singleuser`` so that they check the hub's login too. The authenticator's
+    settings are OAuthenticator's (https://oauthenticator.readthedocs.io/en/latest/).
+    """
+    entry_point, authenticator_class = AUTHENTICATORS[auth.type]
+    authenticator: dict[str, Any] = {"oauth_callback_url": callback_url}
+    if auth.allow_all:
+        authenticator["allow_all"] = True
+    if auth.allowed_users:
+        authenticator["allowed_users"] = list(auth.allowed_users)
+    if auth.admin_users:
+        authenticator["admin_users"] = list(auth.admin_users)
+    if auth.type == "github":
+        scopes = auth.scopes
+        if scopes is None:
+            # Private organization memberships are only visible with read:org.
+            scopes = ["read:org"] if auth.allowed_organizations else []
+        if auth.allowed_organizations:
+            authenticator["allowed_organizations"] = list(auth.allowed_organizations)
+    else:
+        scopes = auth.scopes if auth.scopes is not None else ["openid", "profile", "email"]
+        authenticator.update(
+            {
+                "authorize_url": auth.authorize_url,
+                "token_url": auth.token_url,
+                "userdata_url": auth.userdata_url,
+                "username_claim": auth.username_claim,
+            }
+        )
+        if auth.login_service:
+            authenticator["login_service"] = auth.login_service
+        if auth.allowed_groups:
+            # oauthenticator >= 17: groups come from the userinfo claims kept in auth_state
+            # under `oauth_user`, and only count when the authenticator manages groups.
+            authenticator.update(
+                {
+                    "manage_groups": True,
+                    "auth_state_groups_key": f"oauth_user.{auth.groups_claim}",
+                    "allowed_groups": list(auth.allowed_groups),
+                }
+            )
+    if scopes:
+        authenticator["scope"] = list(scopes)
+    return {
+        # Authenticated users are people with accounts: stop idle servers, keep the users.
+        "cull": {"users": False},
+        "hub": {
+            "config": {
+                "BinderSpawner": {"auth_enabled": True},
+                "JupyterHub": {
+                    "authenticator_class": entry_point,
+                    # Back to BinderHub after login, not to a (not yet started) server.
+                    "redirect_to_server": False,
+                },
+                authenticator_class: authenticator,
+            },
+            "services": {
+                "binder": {
+                    "oauth_client_id": BINDER_HUB_CLIENT_ID,
+                    "oauth_no_confirm": True,
+                    "oauth_redirect_uri": f"{binder_url}/oauth_callback",
+                }
+            },
+            # Users may reach their own servers and the binder service, nothing else.
+            "loadRoles": {
+                "user": {"scopes": ["self", "access:services!service=binder"]},
+            },
+        },
+        "singleuser": {"cmd": "jupyterhub-singleuser"},
+    }
+
+
+def binderhub_secret_values(
+    secrets: DeploymentSecrets, auth: AuthConfig | None = None
+) -> dict[str, Any]:
+    """Layer 4: the proxy token, the binder->hub API token, the registry account and, for an
+    authenticated hub, the OAuth client (in the authenticator's ``hub.config`` section)."""
     layer: dict[str, Any] = {
         "jupyterhub": {
             "proxy": {"secretToken": secrets.proxy_secret_token},
@@ -269,5 +417,14 @@ def binderhub_secret_values(secrets: DeploymentSecrets) -> dict[str, Any]:
         layer["registry"] = {
             "username": secrets.registry.username,
             "password": secrets.registry.password,
+        }
+    if auth is not None and auth.enabled and secrets.oauth is not None:
+        # z2jh stores hub.config in the hub's Kubernetes Secret, not in a ConfigMap.
+        _, authenticator_class = AUTHENTICATORS[auth.type]
+        layer["jupyterhub"]["hub"]["config"] = {
+            authenticator_class: {
+                "client_id": secrets.oauth.client_id,
+                "client_secret": secrets.oauth.client_secret,
+            }
         }
     return layer

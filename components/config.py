@@ -24,7 +24,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -736,6 +736,131 @@ class UserResources(Model):
         return self
 
 
+#: Settings of ``binder:binderhub.auth`` that only one authenticator type understands.
+_GITHUB_ONLY = ("allowed_organizations",)
+_GENERIC_ONLY = (
+    "authorize_url",
+    "token_url",
+    "userdata_url",
+    "username_claim",
+    "allowed_groups",
+    "groups_claim",
+    "login_service",
+)
+_GENERIC_URLS = ("authorize_url", "token_url", "userdata_url")
+
+
+def _is_are(names: Collection[str]) -> str:
+    return "is" if len(names) == 1 else "are"
+
+
+class AuthConfig(Model):
+    """Who may use BinderHub: anyone, anonymously (``none``), or users who log in to its
+    JupyterHub through an OAuth provider.
+
+    The OAuth client's ID and secret are secrets (``oauthClientId``/``oauthClientSecret``,
+    or ``oauth.clientId``/``oauth.clientSecret`` in a SOPS file), never settings here.
+    https://binderhub.readthedocs.io/en/latest/authentication.html and
+    https://oauthenticator.readthedocs.io/en/latest/
+    """
+
+    type: Literal["none", "github", "generic"] = "none"
+    """``none``: the public anonymous Binder. ``github``: GitHub accounts
+    (GitHubOAuthenticator). ``generic``: any OAuth 2.0 / OpenID Connect provider, such as an
+    institution's Keycloak or ELIXIR AAI (GenericOAuthenticator)."""
+    allow_all: bool = False
+    """Let in every account the provider authenticates."""
+    allowed_users: list[str] = Field(default_factory=list)
+    """Usernames that may log in."""
+    admin_users: list[str] = Field(default_factory=list)
+    """Usernames that are JupyterHub admins (and may log in)."""
+    allowed_organizations: list[str] = Field(default_factory=list)
+    """``github``: members of these organizations, or teams as ``org:team``, may log in."""
+    authorize_url: str | None = None
+    """``generic``: the provider's authorization endpoint (``authorization_endpoint`` of its
+    ``/.well-known/openid-configuration``)."""
+    token_url: str | None = None
+    """``generic``: the provider's token endpoint (``token_endpoint``)."""
+    userdata_url: str | None = None
+    """``generic``: the provider's userinfo endpoint (``userinfo_endpoint``)."""
+    username_claim: str = "preferred_username"
+    """``generic``: the userinfo claim that becomes the JupyterHub username."""
+    allowed_groups: list[str] = Field(default_factory=list)
+    """``generic``: members of these groups may log in (groups read from ``groupsClaim``)."""
+    groups_claim: str = "groups"
+    """``generic``: the userinfo claim that lists the user's groups."""
+    scopes: list[str] | None = None
+    """OAuth scopes to request. Default: ``github``: ``read:org`` when
+    ``allowedOrganizations`` is set (to see private memberships), else none; ``generic``:
+    ``openid``, ``profile``, ``email``."""
+    login_service: str | None = None
+    """``generic``: the provider's name on the login button, e.g. ``ELIXIR AAI``."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.type != "none"
+
+    @model_validator(mode="after")
+    def _check(self) -> AuthConfig:
+        given = {name for name in self.model_fields_set if name != "type"}
+        camel = ", ".join(sorted(to_camel(name) for name in given))
+        if self.type == "none":
+            if given:
+                raise ValueError(
+                    f"{camel} {_is_are(given)} only used by an authenticated hub, but type is "
+                    "'none'; set type to 'github' or 'generic', or remove "
+                    + ("it" if len(given) == 1 else "them")
+                )
+            return self
+        problems = []
+        other, wrong = (
+            ("generic", _GENERIC_ONLY) if self.type == "github" else ("github", _GITHUB_ONLY)
+        )
+        misplaced = sorted(to_camel(name) for name in given if name in wrong)
+        if misplaced:
+            problems.append(
+                f"{', '.join(misplaced)} {_is_are(misplaced)} only used by type '{other}', "
+                f"not '{self.type}'; remove " + ("it" if len(misplaced) == 1 else "them")
+            )
+        if self.type == "generic":
+            missing = [to_camel(name) for name in _GENERIC_URLS if not getattr(self, name)]
+            if missing:
+                problems.append(
+                    f"type 'generic' needs the provider's {', '.join(missing)} (its "
+                    "authorization, token and userinfo endpoints, listed in its "
+                    "/.well-known/openid-configuration)"
+                )
+            for name in _GENERIC_URLS:
+                url = getattr(self, name)
+                if url and not re.match(r"^https://[^/\s]+", url):
+                    problems.append(
+                        f"{to_camel(name)} must be an https:// URL (the client secret is sent "
+                        f"to the provider), not '{url}'"
+                    )
+        allowed = [
+            self.allowed_users,
+            self.admin_users,
+            self.allowed_organizations,
+            self.allowed_groups,
+        ]
+        if not self.allow_all and not any(allowed):
+            which = "allowedOrganizations" if self.type == "github" else "allowedGroups"
+            problems.append(
+                "nobody could log in; set allowAll: true, or list who may in allowedUsers, "
+                f"adminUsers or {which}"
+            )
+        if self.allow_all and (
+            self.allowed_users or self.allowed_organizations or self.allowed_groups
+        ):
+            problems.append(
+                "allowAll: true lets every account in, so allowedUsers/allowedOrganizations/"
+                "allowedGroups would have no effect; remove allowAll or the lists"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class BinderHubConfig(Model):
     """The public BinderHub service."""
 
@@ -749,6 +874,8 @@ class BinderHubConfig(Model):
     """CPU and memory of each user pod."""
     banner_message: str | None = None
     """HTML shown on top of the BinderHub page (``BinderHub.banner_message``)."""
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    """Anonymous (``type: none``, the default) or logged in through OAuth."""
 
     @field_validator("host", "hub_host")
     @classmethod

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pulumi
 
-from components.binderhub import BinderHub, BinderHubArgs
+from components.binderhub import BinderHub, BinderHubArgs, check_oauth_client, oauth_callback_url
 from components.cert_manager import CertManager, CertManagerArgs
 from components.config import (
     BinderHubConfig,
@@ -34,7 +34,7 @@ from components.ingress import IngressController, IngressControllerArgs
 from components.ingress_tls import IngressTls, cluster_issuer_name
 from components.logging import Logging, LoggingArgs
 from components.monitoring import Monitoring, MonitoringArgs
-from components.secrets import DeploymentSecrets
+from components.secrets import DeploymentSecrets, SecretMaterial
 
 #: Namespace of each release; the bootstrap creates namespaces of these names.
 NAMESPACES = {
@@ -90,6 +90,28 @@ def check_release_config(cfg: StackConfig) -> tuple[BinderHubConfig, RegistryCon
     return cfg.binderhub, cfg.registry, cfg.tls
 
 
+def check_release_secrets(cfg: StackConfig, material: SecretMaterial) -> None:
+    """Release settings that need a secret, checked against what the secrets files and config
+    gave (:func:`components.secrets.load_secret_material`); a ConfigError naming the setting.
+
+    Pure: call it right after ``load_secret_material`` to fail before any resource is
+    registered. Looks only at whether a secret is given, never at its value.
+    """
+    binderhub, _, tls = check_release_config(cfg)
+    check_oauth_client(
+        binderhub.auth,
+        material.oauth_client_id is not None and material.oauth_client_secret is not None,
+        oauth_callback_url(_ingress_tls(tls), binderhub.hub_host),
+    )
+
+
+def _ingress_tls(tls: TlsConfig) -> IngressTls:
+    return IngressTls(
+        source=tls.source,
+        cluster_issuer=cluster_issuer_name(tls.issuer) if tls.source == "letsencrypt" else None,
+    )
+
+
 @dataclass(frozen=True)
 class ReleasesArgs:
     """Inputs of :class:`Releases`."""
@@ -129,6 +151,12 @@ class Releases(pulumi.ComponentResource):
     ) -> None:
         cfg = args.config
         binderhub, registry, tls_config = check_release_config(cfg)
+        tls = _ingress_tls(tls_config)
+        check_oauth_client(
+            binderhub.auth,
+            args.secrets.oauth is not None,
+            oauth_callback_url(tls, binderhub.hub_host),
+        )
         super().__init__("binder:releases:Releases", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -138,12 +166,6 @@ class Releases(pulumi.ComponentResource):
             return namespace, [given] if isinstance(given, pulumi.Resource) else list(given)
 
         class_name = cfg.ingress.class_name
-        tls = IngressTls(
-            source=tls_config.source,
-            cluster_issuer=cluster_issuer_name(tls_config.issuer)
-            if tls_config.source == "letsencrypt"
-            else None,
-        )
 
         self.ingress = None
         if cfg.ingress.controller == "traefik":

@@ -13,6 +13,7 @@ from components.charts import ChartPin
 from components.config import StackConfig, parse_config
 from components.secrets import (
     DeploymentSecrets,
+    OAuthClient,
     RegistryCredentials,
     TlsCertificate,
 )
@@ -32,12 +33,18 @@ PLAINTEXTS = {
     "tls_cert": "-----BEGIN CERTIFICATE-----\ntest-cert\n-----END CERTIFICATE-----\n",
     "tls_key": "-----BEGIN PRIVATE KEY-----\ntest-key\n-----END PRIVATE KEY-----\n",
     "logging": "test-logging-password-0123",
+    "oauth_id": "test-oauth-client-id-0123",
+    "oauth_secret": "test-oauth-client-secret-0123",
 }
 NEEDLES = [v for k, v in PLAINTEXTS.items() if k not in ("registry_user", "tls_cert")]
 
 
 def fake_secrets(
-    *, registry: bool = True, tls: bool = False, logging_password: bool = False
+    *,
+    registry: bool = True,
+    tls: bool = False,
+    logging_password: bool = False,
+    oauth: bool = False,
 ) -> DeploymentSecrets:
     """A DeploymentSecrets of secret Outputs, as components.secrets hands them over."""
     s = pulumi.Output.secret
@@ -54,6 +61,11 @@ def fake_secrets(
         if tls
         else None,
         logging_password=s(PLAINTEXTS["logging"]) if logging_password else None,
+        oauth=OAuthClient(
+            client_id=s(PLAINTEXTS["oauth_id"]), client_secret=s(PLAINTEXTS["oauth_secret"])
+        )
+        if oauth
+        else None,
     )
 
 

@@ -368,3 +368,248 @@ def test_unknown_top_level_key_is_caught(tmp_path):
 def test_binderhub_settings_are_checked_by_name(overrides, message):
     with pytest.raises(ConfigError, match=message):
         config(**overrides)
+
+
+# ---- an authenticated hub (binder:binderhub.auth) -----------------------------------------
+
+GITHUB_AUTH = {"type": "github", "allowedOrganizations": ["bioexcel"], "adminUsers": ["alice"]}
+GENERIC_AUTH = {
+    "type": "generic",
+    "authorizeUrl": "https://login.example.org/realms/binder/protocol/openid-connect/auth",
+    "tokenUrl": "https://login.example.org/realms/binder/protocol/openid-connect/token",
+    "userdataUrl": "https://login.example.org/realms/binder/protocol/openid-connect/userinfo",
+    "allowedGroups": ["binder-users"],
+    "groupsClaim": "realm_access.roles",
+    "loginService": "ELIXIR AAI",
+}
+OAUTH_NEEDLES = [PLAINTEXTS["oauth_id"], PLAINTEXTS["oauth_secret"]]
+
+
+def with_auth(auth, **overrides):
+    return config(binderhub={**BASE_CONFIG["binderhub"], "auth": auth}, **overrides)
+
+
+def authenticated(auth, *, tls=LETSENCRYPT, secrets=None, stack="gcp"):
+    return binderhub(
+        with_auth(auth), tls=tls, secrets=secrets or fake_secrets(oauth=True), stack=stack
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("auth", [GITHUB_AUTH, GENERIC_AUTH], ids=["github", "generic"])
+def test_authenticated_values_validate_against_binderhub_and_jupyterhub_schemas(auth, stack):
+    # release_problems checks the binderhub schema and the jupyterhub part against the
+    # JupyterHub 4.2.0 subchart's schema.
+    values = values_of(authenticated(auth, stack=stack))
+    assert values["jupyterhub"]["hub"]["config"]["JupyterHub"]["authenticator_class"]
+    assert release_problems(charts.BINDERHUB, values) == []
+
+
+def test_anonymous_by_default():
+    values = values_of(binderhub())
+    assert values["config"]["BinderHub"]["auth_enabled"] is False
+    hub = values["jupyterhub"]["hub"]
+    # The chart's own `authenticator_class: "null"` and BinderSpawner stay in charge.
+    assert "JupyterHub" not in hub.get("config", {})
+    assert hub["services"]["binder"] == {"apiToken": PLAINTEXTS["hub_api"]}
+    assert "loadRoles" not in hub
+    assert values["jupyterhub"]["cull"]["users"] is True
+    assert "cmd" not in values["jupyterhub"]["singleuser"]
+
+
+def test_github_auth_sets_binderhub_hub_and_service_as_documented():
+    values = values_of(authenticated(GITHUB_AUTH))
+    assert values["config"]["BinderHub"]["auth_enabled"] is True
+    jupyterhub = values["jupyterhub"]
+    config_ = jupyterhub["hub"]["config"]
+    assert config_["JupyterHub"] == {
+        "authenticator_class": "github",
+        "redirect_to_server": False,
+    }
+    # The base layer's CORS setting is merged with, not replaced by, the auth switch.
+    assert config_["BinderSpawner"] == {"cors_allow_origin": "*", "auth_enabled": True}
+    assert config_["GitHubOAuthenticator"] == {
+        "oauth_callback_url": "https://hub.example.org/hub/oauth_callback",
+        "allowed_organizations": ["bioexcel"],
+        "admin_users": ["alice"],
+        # Private organization memberships need read:org.
+        "scope": ["read:org"],
+        "client_id": PLAINTEXTS["oauth_id"],
+        "client_secret": PLAINTEXTS["oauth_secret"],
+    }
+    assert jupyterhub["hub"]["services"]["binder"] == {
+        "apiToken": PLAINTEXTS["hub_api"],
+        "oauth_client_id": "service-binderhub",
+        "oauth_no_confirm": True,
+        "oauth_redirect_uri": "https://binder.example.org/oauth_callback",
+    }
+    assert jupyterhub["hub"]["loadRoles"] == {
+        "user": {"scopes": ["self", "access:services!service=binder"]}
+    }
+    # Users are people with accounts: idle servers stop, users stay.
+    assert jupyterhub["cull"]["users"] is False
+    assert jupyterhub["cull"]["enabled"] is True
+    assert jupyterhub["singleuser"]["cmd"] == "jupyterhub-singleuser"
+    # What was computed before still holds: placement and the metrics NetworkPolicy.
+    assert jupyterhub["singleuser"]["nodeSelector"] == {NODE_PURPOSE_LABEL: "user"}
+    assert jupyterhub["hub"]["networkPolicy"]["ingress"][0]["ports"] == [
+        {"port": 8081, "protocol": "TCP"}
+    ]
+
+
+def test_github_auth_allow_all_needs_no_extra_scope():
+    values = values_of(authenticated({"type": "github", "allowAll": True}))
+    github = values["jupyterhub"]["hub"]["config"]["GitHubOAuthenticator"]
+    assert github["allow_all"] is True
+    assert "scope" not in github
+    assert "allowed_organizations" not in github
+
+
+def test_generic_auth_for_an_institution_oidc_provider():
+    values = values_of(authenticated(GENERIC_AUTH))
+    config_ = values["jupyterhub"]["hub"]["config"]
+    assert config_["JupyterHub"]["authenticator_class"] == "generic-oauth"
+    assert "GitHubOAuthenticator" not in config_
+    assert config_["GenericOAuthenticator"] == {
+        "oauth_callback_url": "https://hub.example.org/hub/oauth_callback",
+        "authorize_url": GENERIC_AUTH["authorizeUrl"],
+        "token_url": GENERIC_AUTH["tokenUrl"],
+        "userdata_url": GENERIC_AUTH["userdataUrl"],
+        "username_claim": "preferred_username",
+        "scope": ["openid", "profile", "email"],
+        "login_service": "ELIXIR AAI",
+        "manage_groups": True,
+        "auth_state_groups_key": "oauth_user.realm_access.roles",
+        "allowed_groups": ["binder-users"],
+        "client_id": PLAINTEXTS["oauth_id"],
+        "client_secret": PLAINTEXTS["oauth_secret"],
+    }
+
+
+def test_generic_auth_with_own_scopes_and_claim():
+    auth = {
+        **{k: GENERIC_AUTH[k] for k in ("type", "authorizeUrl", "tokenUrl", "userdataUrl")},
+        "allowedUsers": ["bob"],
+        "usernameClaim": "sub",
+        "scopes": ["openid"],
+    }
+    generic = values_of(authenticated(auth))["jupyterhub"]["hub"]["config"]["GenericOAuthenticator"]
+    assert generic["username_claim"] == "sub"
+    assert generic["scope"] == ["openid"]
+    assert generic["allowed_users"] == ["bob"]
+    assert "manage_groups" not in generic
+    assert "allowed_groups" not in generic
+
+
+def test_callback_urls_follow_the_tls_scheme():
+    values = values_of(authenticated(GITHUB_AUTH, tls=IngressTls(source="none")))
+    github = values["jupyterhub"]["hub"]["config"]["GitHubOAuthenticator"]
+    assert github["oauth_callback_url"] == "http://hub.example.org/hub/oauth_callback"
+    service = values["jupyterhub"]["hub"]["services"]["binder"]
+    assert service["oauth_redirect_uri"] == "http://binder.example.org/oauth_callback"
+
+
+@pytest.mark.parametrize("auth", [GITHUB_AUTH, GENERIC_AUTH], ids=["github", "generic"])
+def test_oauth_client_is_secret_on_the_wire_and_never_plaintext(auth):
+    rec = authenticated(auth)
+    rel = release_of(rec, charts.BINDERHUB)
+    cls = "GitHubOAuthenticator" if auth["type"] == "github" else "GenericOAuthenticator"
+    authenticator = rel.wire["values"]["jupyterhub"]["hub"]["config"][cls]
+    assert is_secret(authenticator["client_id"])
+    assert is_secret(authenticator["client_secret"])
+    # Only the credentials: the rest of the authenticator's settings stays readable.
+    assert not is_secret(authenticator["oauth_callback_url"])
+    assert not is_secret(rel.wire["values"]["jupyterhub"]["hub"]["config"])
+    assert rel.additional_secret_outputs == ["values"]
+    for resource in rec.resources:
+        assert list(plaintext_leaks(resource.wire, NEEDLES + OAUTH_NEEDLES)) == [], resource.name
+    assert list(plaintext_leaks(rec.outputs_wire, OAUTH_NEEDLES)) == []
+    assert not any(n in line for line in rec.logs for n in OAUTH_NEEDLES)
+
+
+def test_auth_without_an_oauth_client_is_a_config_error_before_any_resource():
+    from tools.mockrun import Recording, run_program
+
+    hub, registry, _ = check_release_config(with_auth(GITHUB_AUTH))
+    recording = Recording()
+
+    def program():
+        BinderHub(
+            "bh",
+            BinderHubArgs(
+                stack="gcp",
+                binderhub=hub,
+                registry=registry,
+                cluster=config().cluster,
+                secrets=fake_secrets(oauth=False),
+                tls=LETSENCRYPT,
+                ingress_class="traefik",
+            ),
+        )
+
+    with pytest.raises(ConfigError) as raised:
+        run_program(program, recording=recording)
+    message = str(raised.value)
+    assert "binder:binderhub.auth.type is 'github'" in message
+    assert "binder:oauthClientId" in message
+    assert "binder:oauthClientSecret" in message
+    assert "oauth: {clientId: ..., clientSecret: ...}" in message
+    assert "https://hub.example.org/hub/oauth_callback" in message
+    assert recording.resources == []
+
+
+def test_unused_oauth_client_is_a_warning_and_stays_out_of_the_values():
+    rec = binderhub(secrets=fake_secrets(oauth=True))
+    values = values_of(rec)
+    assert not [k for k in values["jupyterhub"]["hub"].get("config", {}) if "OAuth" in k]
+    warnings = [line for line in rec.logs if line.startswith("warn")]
+    assert any("OAuth client is given" in line and "'none'" in line for line in warnings)
+    for resource in rec.resources:
+        assert list(plaintext_leaks(resource.wire, OAUTH_NEEDLES)) == [], resource.name
+
+
+@pytest.mark.parametrize(
+    ("auth", "message"),
+    [
+        (
+            {"type": "generic", "allowAll": True},
+            r"binder:binderhub\.auth: type 'generic' needs the provider's authorizeUrl, "
+            r"tokenUrl, userdataUrl",
+        ),
+        (
+            {**GENERIC_AUTH, "tokenUrl": "http://login.example.org/token"},
+            r"binder:binderhub\.auth: tokenUrl must be an https:// URL",
+        ),
+        (
+            {"type": "github"},
+            r"binder:binderhub\.auth: nobody could log in; set allowAll: true, or list who "
+            r"may in allowedUsers, adminUsers or allowedOrganizations",
+        ),
+        (
+            {"type": "none", "allowedUsers": ["alice"]},
+            r"binder:binderhub\.auth: allowedUsers is only used by an authenticated hub, but "
+            r"type is 'none'",
+        ),
+        (
+            {**GITHUB_AUTH, "allowedGroups": ["x"], "tokenUrl": "https://x.org/t"},
+            r"binder:binderhub\.auth: allowedGroups, tokenUrl are only used by type 'generic', "
+            r"not 'github'",
+        ),
+        (
+            {**GENERIC_AUTH, "allowedOrganizations": ["bioexcel"]},
+            r"allowedOrganizations is only used by type 'github', not 'generic'",
+        ),
+        (
+            {"type": "github", "allowAll": True, "allowedUsers": ["alice"]},
+            r"allowAll: true lets every account in",
+        ),
+        ({"type": "gitlab"}, r"binder:binderhub\.auth\.type: Input should be 'none', 'github'"),
+        (
+            {"type": "github", "allowAll": True, "clientSecret": "x"},
+            r"binder:binderhub\.auth\.clientSecret: unknown key",
+        ),
+    ],
+)
+def test_auth_settings_are_checked_by_name(auth, message):
+    with pytest.raises(ConfigError, match=message):
+        with_auth(auth)

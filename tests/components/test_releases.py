@@ -11,7 +11,13 @@ import yaml
 
 from components import charts
 from components.config import ConfigError
-from components.releases import Releases, ReleasesArgs, check_release_config
+from components.releases import (
+    Releases,
+    ReleasesArgs,
+    check_release_config,
+    check_release_secrets,
+)
+from components.secrets import SecretMaterial
 from tests.chart_data import release_problems
 from tests.components.test_cert_manager import EXTRA_SCHEMAS
 from tests.k8s_validate import assert_valid_objects
@@ -19,6 +25,7 @@ from tests.release_fixtures import (
     BASE_CONFIG,
     CUSTOM_RESOURCE_ISSUER,
     NEEDLES,
+    PLAINTEXTS,
     RELEASE,
     charts_released,
     config,
@@ -28,7 +35,7 @@ from tests.release_fixtures import (
     run,
     user_values,
 )
-from tools.mockrun import REPO, plaintext_leaks, run_stack
+from tools.mockrun import REPO, is_secret, plaintext_leaks, run_stack
 
 ALL_CHARTS = {"traefik", "cert-manager", "binderhub", "prometheus", "grafana", "fluentd"}
 
@@ -226,6 +233,96 @@ def test_whole_program_reports_release_settings_before_any_resource():
     recording = Recording()
     with pytest.raises(ConfigError, match=r"binder:registry: missing"):
         run_stack("gcp", overrides={"binder:registry": None}, recording=recording)
+    assert recording.resources == []
+
+
+GITHUB_AUTH = {"type": "github", "allowedOrganizations": ["bioexcel"]}
+
+
+def test_auth_needs_an_oauth_client_before_any_resource():
+    from tools.mockrun import Recording, run_program
+
+    cfg = config(binderhub={**BASE_CONFIG["binderhub"], "auth": GITHUB_AUTH})
+    # Pure check on what load_secret_material found (names only, no values needed).
+    with pytest.raises(ConfigError, match=r"binder:binderhub\.auth\.type is 'github'"):
+        check_release_secrets(cfg, SecretMaterial())
+    check_release_secrets(config(), SecretMaterial())  # anonymous: nothing needed
+    client = SecretMaterial(
+        oauth_client_id=pulumi.Output.secret("id"), oauth_client_secret=pulumi.Output.secret("s")
+    )
+    check_release_secrets(cfg, client)
+    # The component checks too, before it registers anything.
+    recording = Recording()
+
+    def program():
+        Releases("releases", ReleasesArgs(config=cfg, stack="gcp", secrets=fake_secrets()))
+
+    with pytest.raises(ConfigError, match=r"binder:oauthClientId"):
+        run_program(program, recording=recording)
+    assert recording.resources == []
+
+
+def test_whole_program_reports_a_missing_oauth_client_before_any_resource():
+    from tools.mockrun import Recording
+
+    recording = Recording()
+    hub = {"host": "binder.gcp.example.org", "hubHost": "hub.binder.gcp.example.org"}
+    with pytest.raises(ConfigError) as raised:
+        run_stack(
+            "gcp",
+            overrides={"binder:binderhub": {**hub, "auth": GITHUB_AUTH}},
+            recording=recording,
+        )
+    message = str(raised.value)
+    assert "binder:binderhub.auth.type is 'github'" in message
+    assert "pulumi config set --secret binder:oauthClientId" in message
+    assert "binder:secretsFiles" in message
+    assert "https://hub.binder.gcp.example.org/hub/oauth_callback" in message
+    assert recording.resources == []
+
+
+def test_whole_program_with_auth_keeps_the_oauth_client_secret():
+    """OAuth client from config secrets, through load_secret_material and the Secrets
+    component, to the release: secret on the wire, nowhere in plaintext."""
+    hub = {"host": "binder.gcp.example.org", "hubHost": "hub.binder.gcp.example.org"}
+    oauth = {
+        "binder:oauthClientId": PLAINTEXTS["oauth_id"],
+        "binder:oauthClientSecret": PLAINTEXTS["oauth_secret"],
+    }
+    rec = run_stack(
+        "gcp", overrides={"binder:binderhub": {**hub, "auth": GITHUB_AUTH}}, secrets=oauth
+    )
+    binderhub = release_of(rec, charts.BINDERHUB)
+    github = binderhub.wire["values"]["jupyterhub"]["hub"]["config"]["GitHubOAuthenticator"]
+    assert is_secret(github["client_id"])
+    assert is_secret(github["client_secret"])
+    assert (
+        user_values(binderhub)["jupyterhub"]["hub"]["config"]["GitHubOAuthenticator"][
+            "client_secret"
+        ]
+        == PLAINTEXTS["oauth_secret"]
+    )
+    assert release_problems(charts.BINDERHUB, user_values(binderhub)) == []
+    needles = list(oauth.values())
+    for resource in rec.resources:
+        assert list(plaintext_leaks(resource.wire, needles)) == [], resource.name
+    assert list(plaintext_leaks(rec.outputs_wire, needles)) == []
+    assert not any(n in line for line in rec.logs for n in needles)
+
+
+def test_local_stack_with_letsencrypt_but_no_cert_manager_is_a_config_error():
+    """Pulumi.local.yaml switches cert-manager off; asking it for Let's Encrypt says why and
+    how to fix it, before any resource."""
+    from tools.mockrun import Recording
+
+    recording = Recording()
+    tls = {"source": "letsencrypt", "email": "ops@example.org"}
+    with pytest.raises(ConfigError) as raised:
+        run_stack("local", overrides={"binder:tls": tls}, recording=recording)
+    message = str(raised.value)
+    assert "binder:tls.source is 'letsencrypt', which needs cert-manager" in message
+    assert "binder:certManager.enabled is false" in message
+    assert "tls.source 'institution' or 'none'" in message
     assert recording.resources == []
 
 
