@@ -21,7 +21,7 @@ DEV_STAMP     := $(VENV)/.dev-installed
 TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
 .PHONY: help install install-dev tools up preview destroy test lint typecheck pytest render smoke \
-        check-secrets bench clean require-stack require-pulumi
+        check-secrets chart-data bench clean require-stack require-pulumi
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -93,6 +93,9 @@ smoke: require-stack $(RUNTIME_STAMP) ## Check the deployed service of STACK fro
 
 check-secrets: $(RUNTIME_STAMP) ## Refuse unencrypted secret files; warn about test-key-only files
 	$(BIN)/python -m tools.check_secrets
+
+chart-data: $(RUNTIME_STAMP) ## Fetch the pinned charts' values + schemas into ../shared/charts (needs helm; FORCE=1 re-fetches)
+	$(BIN)/python -m tools.fetch_chart_data $(if $(FORCE),--force)
 
 bench: $(DEV_STAMP) ## Time and measure the whole program per stack on the mock engine
 	$(BIN)/python -m tools.bench
