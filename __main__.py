@@ -18,25 +18,25 @@ from components.releases import (
 from components.secrets import Secrets, SecretsArgs, load_secret_material
 
 cfg = load_config()
-check_release_config(cfg)  # issue 5: release settings, before any resource
+check_release_config(cfg)  # release settings that span sections, before any resource
 cluster_inputs = read_cluster_inputs(cfg.cluster)
-# Secrets (issue 4): SOPS files + config secrets, decrypted and checked before any resource.
+# Secrets: SOPS files + config secrets, decrypted and checked before any resource.
 material = load_secret_material(cfg)
-check_release_secrets(cfg, material)  # issue 5: e.g. an authenticated hub's OAuth client
+check_release_secrets(cfg, material)  # e.g. an authenticated hub needs its OAuth client
 
 cluster = create_cluster("cluster", cfg.cluster, cluster_inputs)
 k8s = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
 # Tokens not given are generated once (pulumi_random) and kept; all are secret Outputs.
 secrets = Secrets("secrets", SecretsArgs(material=material)).deployment
 
-# Bootstrap (issue 3): namespaces, the deploy agent's access and user accounts. Releases
+# Bootstrap: namespaces, the deploy agent's access and user accounts. Releases
 # depend on `bootstrap.ready_for("<namespace>")`. See docs/access.md.
 bootstrap = ClusterBootstrap("bootstrap", ClusterBootstrapArgs.from_stack(cfg, cluster), k8s)
 pulumi.export("deployer_kubeconfig", bootstrap.deployer_kubeconfig)
 for user_name, user_kubeconfig in bootstrap.user_kubeconfigs.items():
     pulumi.export(f"user_kubeconfig_{user_name}", user_kubeconfig)
 
-# Releases (issue 5): Traefik, cert-manager + ClusterIssuers, BinderHub, Prometheus + Grafana,
+# Releases: Traefik, cert-manager + ClusterIssuers, BinderHub, Prometheus + Grafana,
 # Fluentd; each waits for its namespace. See docs/releases.md.
 releases = Releases(
     "releases",

@@ -20,6 +20,7 @@ Docs: https://www.pulumi.com/docs/iac/concepts/config/ (structured configuration
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -230,7 +231,9 @@ class MagnumCluster(ClusterBase):
         names = [g.name for g in self.node_groups]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"nodeGroups has duplicate names {dupes}; give each group its own name")
+            raise ValueError(
+                f"nodeGroups has duplicate names {dupes}; give each group its own name"
+            )
         tag = self.template.labels.get("kube_tag")
         if tag and not tag.lstrip("v").startswith(f"{self.kubernetes_version}."):
             raise ValueError(
@@ -1031,8 +1034,17 @@ class StackConfig(Model):
 
     @property
     def all_namespaces(self) -> dict[str, NamespaceConfig]:
-        """The default namespaces, overridden and extended by ``binder:namespaces``."""
-        merged = {name: NamespaceConfig() for name in DEFAULT_NAMESPACES}
+        """The default namespaces of the enabled parts, overridden and extended by
+        ``binder:namespaces``. A part that is switched off gets no namespace of its own."""
+        enabled = {
+            "binder": True,
+            "ingress": self.ingress.controller != "none",
+            "cert-manager": self.cert_manager.enabled,
+            "monitoring": self.monitoring.enabled,
+            "logging": self.logging.enabled,
+            "deployer": True,
+        }
+        merged = {name: NamespaceConfig() for name in DEFAULT_NAMESPACES if enabled[name]}
         merged[self.deployer.namespace] = NamespaceConfig()
         merged.update(self.namespaces)
         return merged
@@ -1102,10 +1114,9 @@ def _raw_project_config() -> dict[str, Any]:
                 f"Secret keys are: {', '.join(sorted(SECRET_KEYS))}."
             )
         if isinstance(value, str):
-            try:
+            # Structured values arrive as JSON text; anything else is a plain string.
+            with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass  # a plain string value
         raw[key] = value
     return raw
 

@@ -82,11 +82,18 @@ def test_gke_user_pool_is_tainted() -> None:
     assert cfg.cluster.user_node_selector == {"hub.jupyter.org/node-purpose": "user"}
 
 
-def test_default_namespaces() -> None:
-    cfg = parse_config(stack_binder_config("local"))
-    assert set(cfg.all_namespaces) >= {
+def test_default_namespaces_follow_the_enabled_parts() -> None:
+    cfg = parse_config(stack_binder_config("gcp"))
+    assert set(cfg.all_namespaces) == {
         "binder", "ingress", "cert-manager", "monitoring", "logging", "deployer",
     }
+    # The local stack switches cert-manager, monitoring and logging off: no namespaces.
+    cfg = parse_config(stack_binder_config("local"))
+    assert set(cfg.all_namespaces) == {"binder", "ingress", "deployer"}
+    raw = with_change("local", "ingress", {"controller": "none"})
+    raw["namespaces"] = {"monitoring": {"labels": {"team": "ops"}}}
+    cfg = parse_config(raw)
+    assert set(cfg.all_namespaces) == {"binder", "deployer", "monitoring"}  # declared wins
 
 
 BAD_INPUTS = [
