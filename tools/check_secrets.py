@@ -1,4 +1,4 @@
-"""Refuse unencrypted secrets files; warn about files only the test key can open.
+"""Refuse unencrypted secrets files; warn about files the test key can open.
 
 Run as ``make check-secrets`` (``python -m tools.check_secrets``) and as a pre-commit hook
 (.pre-commit-config.yaml), which passes the staged file names::
@@ -12,12 +12,15 @@ A file is on a *secrets path* when its path (relative to the repository root) ma
 secrets file (``*secret*.yaml`` / ``*secret*.yml``) outside ``tests/``. Such a file must:
 
 * be YAML/JSON with SOPS metadata (a top-level ``sops:`` mapping with a ``mac``);
-* have every value encrypted (``ENC[...]``), except where its own ``sops:`` rules
-  (``unencrypted_suffix``, ``encrypted_regex`` ...) leave a key in clear on purpose.
+* have every value encrypted (``ENC[...]``; sops stores null and ``""`` as they are). Every
+  key of a secrets document is a secret, so sops options that leave values in clear on
+  purpose (``--encrypted-regex``, ``*_unencrypted`` keys ...) fail as well.
 
-Failures exit 1. A file whose only recipient is the TEST-ONLY age key
-(tests/keys/TEST-ONLY-age-key.txt, whose private key is in git) is a warning: fine for the
-examples and fixtures, but a production fork must re-key it (docs/secrets.md).
+Failures exit 1. A file outside ``tests/`` that the TEST-ONLY age key
+(tests/keys/TEST-ONLY-age-key.txt, whose private key is in git) can open -- alone or beside
+other recipients -- is a warning: fine for the example files' fake values, but a production
+fork must remove that recipient and rotate the data key (docs/secrets.md); ``--strict`` makes
+it an error.
 
 Messages name files and key paths, never values.
 """
@@ -43,8 +46,13 @@ SOPS_CONFIG = ".sops.yaml"
 
 #: Names that look like secrets files wherever they are (outside tests/).
 SECRET_NAME_GLOBS = ("*secret*.yaml", "*secret*.yml")
-#: Where secret-looking names are expected to be test data, not secrets.
+#: Where secret-looking names are expected to be test data, not secrets; files here may
+#: also be encrypted to the TEST-ONLY key.
 NAME_CHECK_EXEMPT = ("tests/",)
+#: Public key of the TEST-ONLY age key committed in this repository. Known here as well, so
+#: that deleting the key file does not silence the warning: its private key stays readable
+#: in git history.
+COMMITTED_TEST_RECIPIENT = "age190rmkra0teuu5ggaxq32dt2fk2d87z9wdsve47rysmp90cfv6elsvxq8jz"
 #: Never walked when listing files without git.
 _SKIP_DIRS = {".git", "venv", ".venv", "node_modules", ".tools", "build", "__pycache__"}
 
@@ -113,11 +121,12 @@ def repo_files(root: Path) -> list[str]:
 
 
 def committed_test_recipients(root: Path) -> set[str]:
-    """Public key(s) of the committed TEST-ONLY age key (its ``# public key:`` lines)."""
+    """Public key(s) of the committed TEST-ONLY age key: its ``# public key:`` lines, and
+    :data:`COMMITTED_TEST_RECIPIENT`."""
+    keys = {COMMITTED_TEST_RECIPIENT}
     path = root / TEST_KEY_FILE
     if not path.is_file():
-        return set()
-    keys = set()
+        return keys
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("# public key:"):
             keys.add(line.split(":", 1)[1].strip())
@@ -150,43 +159,41 @@ def _encrypted_leaf(node: Any) -> bool:
     return node is None or node == "" or (isinstance(node, str) and node.startswith(_ENC_PREFIX))
 
 
-def _plaintext_paths(document: Mapping[str, Any], metadata: Mapping[str, Any]) -> Iterator[str]:
-    """Key paths of values that sops' own rules say must be encrypted, but are not."""
-    unencrypted_suffix = metadata.get("unencrypted_suffix")
-    encrypted_suffix = metadata.get("encrypted_suffix")
-    unencrypted_regex = metadata.get("unencrypted_regex")
-    encrypted_regex = metadata.get("encrypted_regex")
-    # sops' default when no rule is recorded: everything but `*_unencrypted` keys.
-    if not any((unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex)):
-        unencrypted_suffix = "_unencrypted"
-    start_encrypted = not (encrypted_suffix or encrypted_regex)
+def _plaintext_paths(document: Mapping[str, Any]) -> Iterator[str]:
+    """Key paths of values stored in clear, whatever the file's own sops options allow."""
 
-    def child_flag(key: str, encrypt: bool) -> bool:
-        if unencrypted_suffix and key.endswith(unencrypted_suffix):
-            return False
-        if unencrypted_regex and re.search(unencrypted_regex, key):
-            return False
-        if encrypted_suffix and key.endswith(encrypted_suffix):
-            return True
-        if encrypted_regex and re.search(encrypted_regex, key):
-            return True
-        return encrypt
-
-    def walk(node: Any, path: str, encrypt: bool) -> Iterator[str]:
+    def walk(node: Any, path: str) -> Iterator[str]:
         if isinstance(node, Mapping):
             for key, value in node.items():
                 if not path and key == "sops":
                     continue
-                yield from walk(
-                    value, f"{path}.{key}" if path else str(key), child_flag(str(key), encrypt)
-                )
+                yield from walk(value, f"{path}.{key}" if path else str(key))
         elif isinstance(node, list):
             for index, value in enumerate(node):
-                yield from walk(value, f"{path}[{index}]", encrypt)
-        elif encrypt and not _encrypted_leaf(node):
+                yield from walk(value, f"{path}[{index}]")
+        elif not _encrypted_leaf(node):
             yield path or "<document>"
 
-    yield from walk(document, "", start_encrypted)
+    yield from walk(document, "")
+
+
+#: sops options (recorded in the file's metadata) that leave values in clear.
+_PARTIAL_OPTIONS = (
+    "encrypted_regex",
+    "encrypted_suffix",
+    "unencrypted_regex",
+    "unencrypted_suffix",
+)
+
+
+def _partial_options(metadata: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{option} '{metadata[option]}'"
+        for option in _PARTIAL_OPTIONS
+        if metadata.get(option)
+        # sops records its default suffix in every file; it matters only for such keys.
+        and not (option == "unencrypted_suffix" and metadata[option] == "_unencrypted")
+    ]
 
 
 def check_file(root: Path, rel: str, test_keys: set[str], report: Report) -> None:
@@ -213,21 +220,46 @@ def check_file(root: Path, rel: str, test_keys: set[str], report: Report) -> Non
         report.errors.append(
             f"{rel}: SOPS metadata has no MAC (edited by hand?); re-create it with `sops {rel}`"
         )
-    plain = list(_plaintext_paths(document, metadata))
+    plain = list(_plaintext_paths(document))
     if plain:
+        options = _partial_options(metadata)
+        if options:
+            fix = (
+                f"it was encrypted with the sops option {' and '.join(options)}: remove it "
+                f"from the file's rule in {SOPS_CONFIG} (or the command line) and re-encrypt "
+                f"every value with `sops decrypt {rel} | sops encrypt --filename-override "
+                f"{rel} > {rel}.new && mv {rel}.new {rel}`"
+            )
+        else:
+            fix = f"edit the file only with `sops {rel}`, which encrypts every value"
         report.errors.append(
-            f"{rel}: value(s) not encrypted at {', '.join(plain)}; edit the file only with "
-            f"`sops {rel}`, which encrypts them, and rotate those secrets"
+            f"{rel}: value(s) not encrypted at {', '.join(plain)} (every value of a secrets "
+            f"file is a secret); {fix}; and rotate those secrets"
         )
     recipients = _recipients(metadata)
-    if recipients and test_keys and recipients <= {f"age:{k}" for k in test_keys}:
-        report.warnings.append(
-            f"{rel}: only the TEST-ONLY age key ({TEST_KEY_FILE}, private key in git) can "
-            "open it. Fine for examples and fixtures; before it holds a real secret, put your "
-            f"recipients in {SOPS_CONFIG} and run `sops updatekeys {rel}` (docs/secrets.md)"
-        )
-    elif not recipients:
+    test_recipients = {f"age:{k}" for k in test_keys}
+    if not recipients:
         report.errors.append(f"{rel}: SOPS metadata lists no recipient; re-create it with sops")
+    elif recipients & test_recipients and not rel.startswith(NAME_CHECK_EXEMPT):
+        # Whoever has the repository has the test key's private key, so the file is as good
+        # as public, even when other recipients can open it too.
+        rekey = (
+            f"run `sops updatekeys {rel}` and then `sops rotate --in-place {rel}` (a new data "
+            "key: the old one stays readable with the test key in git history)"
+        )
+        if recipients <= test_recipients:
+            report.warnings.append(
+                f"{rel}: only the TEST-ONLY age key ({TEST_KEY_FILE}, private key in git) can "
+                "open it. Fine for the examples' fake values; before it holds a real secret, "
+                f"replace that recipient by yours in {SOPS_CONFIG}, {rekey} (docs/secrets.md)"
+            )
+        else:
+            report.warnings.append(
+                f"{rel}: the TEST-ONLY age key ({TEST_KEY_FILE}, private key in git) is one "
+                "of its recipients, so anyone with the repository can open it. Remove it "
+                f"from the file's rule in {SOPS_CONFIG}, {rekey}, and change every secret "
+                "in the file (docs/secrets.md)"
+            )
 
 
 def check(root: Path, files: Iterable[str] | None = None) -> Report:
@@ -261,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("files", nargs="*", help="files to check (default: the whole repo)")
     parser.add_argument(
-        "--strict", action="store_true", help="fail on warnings too (test-key-only files)"
+        "--strict", action="store_true", help="fail on warnings too (files the test key opens)"
     )
     parser.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -13,7 +13,14 @@ import yaml
 
 from tests.conftest import REPO
 from tests.sops_helpers import AgeKey, make_age_key, sops_encrypt
-from tools.check_secrets import check, is_secrets_path, main, path_rules
+from tools.check_secrets import (
+    COMMITTED_TEST_RECIPIENT,
+    check,
+    committed_test_recipients,
+    is_secrets_path,
+    main,
+    path_rules,
+)
 
 SECRET = "fx-check-secret-value-8e2b"
 
@@ -115,11 +122,47 @@ def test_test_key_only_is_a_warning(
     assert code == 1
 
 
-def test_test_key_beside_a_real_recipient_is_fine(
+def test_test_key_beside_a_real_recipient_is_a_warning(
     repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The test key's private key is in git: whoever has the repository opens the file."""
     _encrypt(repo, "helm_configs/ebi/secrets.yaml", keys[0].public, keys[1].public)
-    assert _run(repo, capsys) == (0, "")
+    code, err = _run(repo, capsys)
+    assert code == 0
+    assert (
+        "WARNING helm_configs/ebi/secrets.yaml: the TEST-ONLY age key "
+        "(tests/keys/TEST-ONLY-age-key.txt, private key in git) is one of its recipients"
+    ) in err
+    assert "Remove it from the file's rule in .sops.yaml" in err
+    assert "sops updatekeys helm_configs/ebi/secrets.yaml" in err
+    assert "sops rotate --in-place helm_configs/ebi/secrets.yaml" in err
+    code, err = _run(repo, capsys, "--strict")
+    assert code == 1
+
+
+def test_test_key_under_tests_is_fine(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Fixtures are meant to be opened with the test key, alone or beside another key.
+    _encrypt(repo, "tests/fixtures/only.yaml", keys[0].public)
+    _encrypt(repo, "tests/fixtures/both.yaml", keys[0].public, keys[1].public)
+    assert _run(repo, capsys, "--strict") == (0, "")
+
+
+def test_the_committed_test_key_is_known_without_its_file(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Deleting the key file does not make the key private: it stays in git history."""
+    (repo / "tests" / "keys" / "TEST-ONLY-age-key.txt").unlink()
+    committed = next(
+        line.split(":", 1)[1].strip()
+        for line in (REPO / "tests" / "keys" / "TEST-ONLY-age-key.txt").read_text().splitlines()
+        if line.startswith("# public key:")
+    )
+    _encrypt(repo, "helm_configs/ebi/secrets.yaml", committed)
+    code, err = _run(repo, capsys, "--strict")
+    assert code == 1
+    assert "WARNING helm_configs/ebi/secrets.yaml: only the TEST-ONLY age key" in err
 
 
 def test_a_plaintext_value_inside_an_encrypted_file_is_refused(
@@ -133,32 +176,42 @@ def test_a_plaintext_value_inside_an_encrypted_file_is_refused(
     assert "value(s) not encrypted at registry.password" in err
 
 
-def test_unencrypted_suffix_is_respected(
+def test_unencrypted_suffix_keys_are_refused(
     repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # sops leaves `*_unencrypted` keys in clear; on a secrets path every value is a secret.
     dest = repo / "helm_configs" / "ebi" / "secrets.yaml"
-    sops_encrypt(
-        {"note_unencrypted": "readable on purpose", "registry": {"password": SECRET}},
-        dest,
-        keys[1].public,
-    )
-    assert "note_unencrypted: readable on purpose" in dest.read_text()
-    assert _run(repo, capsys) == (0, "")
-
-
-def test_encrypted_regex_files(
-    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
-) -> None:
-    dest = repo / "helm_configs" / "ebi" / "secrets.yaml"
-    document = {"name": "public", "data": {"password": SECRET}}
-    sops_encrypt(document, dest, keys[1].public, extra=("--encrypted-regex", "^data$"))
-    assert "name: public" in dest.read_text()
-    assert _run(repo, capsys) == (0, "")
-    # The same file with the secret pasted back in clear is refused.
-    dest.write_text(re.sub(r"password: ENC\[[^\]]*\]", f"password: {SECRET}", dest.read_text()))
+    sops_encrypt({"registry": {"password_unencrypted": SECRET}}, dest, keys[1].public)
+    assert f"password_unencrypted: {SECRET}" in dest.read_text()
     code, err = _run(repo, capsys)
     assert code == 1
-    assert "not encrypted at data.password" in err
+    assert "value(s) not encrypted at registry.password_unencrypted" in err
+
+
+def test_partly_encrypted_files_are_refused(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--encrypted-regex ^username$` keeps registry.password in clear, in git."""
+    rel = "helm_configs/ebi/secrets.yaml"
+    dest = repo / rel
+    document = {"registry": {"username": "u", "password": SECRET}}
+    sops_encrypt(document, dest, keys[1].public, extra=("--encrypted-regex", "^username$"))
+    assert f"password: {SECRET}" in dest.read_text()
+    code, err = _run(repo, capsys)
+    assert code == 1
+    assert f"ERROR {rel}: value(s) not encrypted at registry.password " in err
+    assert "registry.username" not in err
+    assert "sops option encrypted_regex '^username$'" in err
+    assert f"sops decrypt {rel} | sops encrypt --filename-override {rel}" in err
+
+
+def test_null_and_empty_values_are_not_plaintext(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # sops stores them as they are; there is nothing to hide in them.
+    dest = repo / "helm_configs" / "ebi" / "secrets.yaml"
+    sops_encrypt({"registry": {"username": None, "password": ""}}, dest, keys[1].public)
+    assert _run(repo, capsys) == (0, "")
 
 
 def test_metadata_without_mac_is_refused(
@@ -219,6 +272,12 @@ def test_this_repository_passes_and_warns_about_the_examples() -> None:
         "helm_configs/ebi/secrets.yaml",
         "helm_configs/gcp/secrets.yaml",
     ]
+
+
+def test_the_known_test_recipient_is_the_committed_key() -> None:
+    assert committed_test_recipients(REPO) == {COMMITTED_TEST_RECIPIENT}
+    sops_config = yaml.safe_load((REPO / ".sops.yaml").read_text())
+    assert sops_config["test_only_recipient"] == COMMITTED_TEST_RECIPIENT
 
 
 def test_the_pre_commit_hook_refuses_a_plaintext_secret(tmp_path: Path) -> None:
