@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -51,7 +52,6 @@ class KubernetesCluster(pulumi.ComponentResource):
         endpoint: pulumi.Input[str],
         ca_data: pulumi.Input[str],
         kubeconfig: pulumi.Input[str],
-        context: str | None = None,
     ) -> None:
         """Set the common outputs and build the Kubernetes provider from the kubeconfig."""
         self.name = pulumi.Output.from_input(cluster_name)
@@ -61,7 +61,6 @@ class KubernetesCluster(pulumi.ComponentResource):
         self.provider = kubernetes.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            context=context,
             # Server-side apply lets the charts' own controllers co-own fields without fights.
             # https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/
             enable_server_side_apply=True,
@@ -89,12 +88,38 @@ class ClusterInputs:
     """GKE: the cluster's region or zone."""
 
 
-def kubeconfig_document(
-    text: str, context: str | None, source: str
-) -> tuple[dict[str, Any], str, str, str]:
-    """Parse a kubeconfig; return ``(document, context, server, ca_data)``.
+@dataclass(frozen=True)
+class Kubeconfig:
+    """A kubeconfig reduced to one context, with every file reference inlined."""
 
-    Raises :class:`ConfigError` naming ``source`` when it is not a usable kubeconfig.
+    text: str
+    """The reduced kubeconfig: the chosen context, its cluster and its user, nothing else."""
+    context: str
+    server: str
+    ca_data: str
+
+
+def _inline(entry: dict[str, Any], field: str, base_dir: Path, source: str) -> None:
+    """Replace a file reference (``certificate-authority``) by its ``-data`` form."""
+    ref = entry.pop(field, None)
+    if ref is None or entry.get(f"{field}-data"):
+        return
+    path = Path(ref) if Path(ref).is_absolute() else base_dir / ref  # as kubectl resolves it
+    try:
+        entry[f"{field}-data"] = base64.b64encode(path.read_bytes()).decode()
+    except OSError as exc:
+        raise ConfigError(
+            f"{source}: cannot read {field} '{ref}' ({exc.strerror}); fix the path or inline "
+            f"it as {field}-data"
+        ) from None
+
+
+def parse_kubeconfig(text: str, context: str | None, source: str, base_dir: Path) -> Kubeconfig:
+    """Check a kubeconfig and reduce it to the context the stack uses.
+
+    Only that context travels on: the stack output and the provider never carry the other
+    clusters' credentials a personal ~/.kube/config holds. Raises :class:`ConfigError` naming
+    ``source`` when it is not a usable kubeconfig.
     """
     try:
         doc = yaml.safe_load(text)
@@ -114,27 +139,34 @@ def kubeconfig_document(
             f"{source}: context '{chosen}' not found; use one of {sorted(contexts)} "
             "in binder:cluster.context"
         )
-    cluster_ref = contexts[chosen].get("cluster")
+    ctx = dict(contexts[chosen])
     clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or []}
+    cluster_ref = ctx.get("cluster")
     if cluster_ref not in clusters or not clusters[cluster_ref].get("server"):
         raise ConfigError(
             f"{source}: context '{chosen}' refers to cluster '{cluster_ref}', "
             "which has no server entry; fix the kubeconfig"
         )
-    cluster = clusters[cluster_ref]
-    ca_data = cluster.get("certificate-authority-data", "")
-    if not ca_data and cluster.get("certificate-authority"):
-        # A file reference: inline it, since the kubeconfig travels as a secret string.
-        try:
-            with open(cluster["certificate-authority"], "rb") as handle:
-                ca_data = base64.b64encode(handle.read()).decode()
-        except OSError as exc:
-            raise ConfigError(
-                f"{source}: cannot read certificate-authority "
-                f"'{cluster['certificate-authority']}' ({exc.strerror}); inline it as "
-                "certificate-authority-data"
-            ) from None
-    return doc, chosen, cluster["server"], ca_data
+    users = {u.get("name"): u.get("user") or {} for u in doc.get("users") or []}
+    cluster = dict(clusters[cluster_ref])
+    user = dict(users.get(ctx.get("user"), {}))
+    _inline(cluster, "certificate-authority", base_dir, source)
+    _inline(user, "client-certificate", base_dir, source)
+    _inline(user, "client-key", base_dir, source)
+    reduced = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_ref, "cluster": cluster}],
+        "users": [{"name": ctx.get("user"), "user": user}] if ctx.get("user") else [],
+        "contexts": [{"name": chosen, "context": ctx}],
+        "current-context": chosen,
+    }
+    return Kubeconfig(
+        text=yaml.safe_dump(reduced, sort_keys=False),
+        context=chosen,
+        server=cluster["server"],
+        ca_data=cluster.get("certificate-authority-data", ""),
+    )
 
 
 def read_cluster_inputs(cluster: ClusterConfig) -> ClusterInputs:
@@ -142,6 +174,12 @@ def read_cluster_inputs(cluster: ClusterConfig) -> ClusterInputs:
     if isinstance(cluster, ExistingCluster):
         secret = pulumi.Config("binder").get_secret("kubeconfig")
         if secret is not None:
+            if not pulumi.runtime.is_config_secret("binder:kubeconfig"):
+                raise ConfigError(
+                    "binder:kubeconfig is stored in plaintext in Pulumi.<stack>.yaml. Remove it "
+                    "(and from git history), then set it encrypted: "
+                    "`pulumi config set --secret binder:kubeconfig < FILE`"
+                )
             return ClusterInputs(kubeconfig=secret)
         path = resolve_kubeconfig_path(cluster)
         try:
@@ -152,8 +190,8 @@ def read_cluster_inputs(cluster: ClusterConfig) -> ClusterInputs:
                 "Point kubeconfigPath or $KUBECONFIG at a readable kubeconfig, or store one "
                 "with `pulumi config set --secret binder:kubeconfig < FILE`."
             ) from None
-        kubeconfig_document(text, cluster.context, str(path))
-        return ClusterInputs(kubeconfig=pulumi.Output.secret(text))
+        reduced = parse_kubeconfig(text, cluster.context, str(path), path.parent)
+        return ClusterInputs(kubeconfig=pulumi.Output.secret(reduced.text))
     if isinstance(cluster, GkeCluster):
         gcp = pulumi.Config("gcp")
         project = gcp.get("project")
@@ -179,27 +217,33 @@ def create_cluster(
 ) -> KubernetesCluster:
     """Create the component for the configured provider; import only its SDK."""
     if isinstance(cluster, MagnumCluster):
-        from components.cluster_magnum import MagnumClusterArgs, MagnumKubernetesCluster
+        from components.cluster_magnum import (
+            MagnumKubernetesCluster,
+            MagnumKubernetesClusterArgs,
+        )
 
-        return MagnumKubernetesCluster(name, MagnumClusterArgs(config=cluster), opts)
+        return MagnumKubernetesCluster(name, MagnumKubernetesClusterArgs(config=cluster), opts)
     if isinstance(cluster, GkeCluster):
-        from components.cluster_gke import GkeClusterArgs, GkeKubernetesCluster
+        from components.cluster_gke import GkeKubernetesCluster, GkeKubernetesClusterArgs
 
         if not (inputs.gcp_project and inputs.gcp_location):
             raise ConfigError("GKE needs gcp:project and a location; see read_cluster_inputs")
         return GkeKubernetesCluster(
             name,
-            GkeClusterArgs(
+            GkeKubernetesClusterArgs(
                 config=cluster, project=inputs.gcp_project, location=inputs.gcp_location
             ),
             opts,
         )
-    from components.cluster_existing import ExistingClusterArgs, ExistingKubernetesCluster
+    from components.cluster_existing import (
+        ExistingKubernetesCluster,
+        ExistingKubernetesClusterArgs,
+    )
 
     if inputs.kubeconfig is None:
         raise ConfigError("an existing cluster needs a kubeconfig; see read_cluster_inputs")
     return ExistingKubernetesCluster(
-        name, ExistingClusterArgs(config=cluster, kubeconfig=inputs.kubeconfig), opts
+        name, ExistingKubernetesClusterArgs(config=cluster, kubeconfig=inputs.kubeconfig), opts
     )
 
 

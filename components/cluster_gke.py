@@ -9,6 +9,7 @@ https://www.pulumi.com/registry/packages/gcp/api-docs/container/cluster/
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -40,6 +41,13 @@ AUTH_PLUGIN_HINT = (
     "Install gke-gcloud-auth-plugin for use with kubectl by following "
     "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin"
 )
+
+
+def gcp_region(location: str) -> str:
+    """The region of a GKE location: ``europe-west1-b`` -> ``europe-west1``."""
+    if re.fullmatch(r"[a-z]+-[a-z]+\d+-[a-z]", location):
+        return location.rsplit("-", 1)[0]
+    return location
 
 
 def gke_kubeconfig(context: str, endpoint: str, ca_data: str) -> str:
@@ -77,7 +85,7 @@ def gke_kubeconfig(context: str, endpoint: str, ca_data: str) -> str:
 
 
 @dataclass(frozen=True)
-class GkeClusterArgs:
+class GkeKubernetesClusterArgs:
     """Inputs of :class:`GkeKubernetesCluster`."""
 
     config: GkeCluster
@@ -92,7 +100,7 @@ class GkeKubernetesCluster(KubernetesCluster):
     """A GKE cluster without its default pool, plus the ``core`` and ``user`` pools."""
 
     def __init__(
-        self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: GkeKubernetesClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("binder:cluster_gke:GkeKubernetesCluster", name, None, opts)
         cfg = args.config
@@ -155,18 +163,27 @@ class GkeKubernetesCluster(KubernetesCluster):
             ip_allocation_policy=ip_policy,
             private_cluster_config=private,
             master_authorized_networks_config=authorized,
+            authenticator_groups_config=(
+                gcp.container.ClusterAuthenticatorGroupsConfigArgs(
+                    security_group=cfg.security_group
+                )
+                if cfg.security_group
+                else None
+            ),
             deletion_protection=(
                 cfg.protect if cfg.deletion_protection is None else cfg.deletion_protection
             ),
             opts=pulumi.ResourceOptions.merge(
                 protected,
-                # The default pool's settings only matter at creation, and the release
-                # channel moves the version: neither is drift to undo.
-                pulumi.ResourceOptions(
-                    ignore_changes=["node_config", "initial_node_count", "min_master_version"]
-                ),
+                # The default pool's settings only matter at creation (it is deleted at
+                # once). min_master_version is a floor: the release channel upgrades past
+                # it, and raising kubernetesVersion asks GKE for an upgrade.
+                pulumi.ResourceOptions(ignore_changes=["node_config", "initial_node_count"]),
             ),
         )
+
+        if net.private_nodes and net.cloud_nat:
+            self._cloud_nat(name, args, protected)
 
         self.core_pool = self._pool(name, "core", cfg.core_pool, args, protected)
         self.user_pool = self._pool(
@@ -197,12 +214,40 @@ class GkeKubernetesCluster(KubernetesCluster):
             }
         )
 
+    def _cloud_nat(
+        self, name: str, args: GkeKubernetesClusterArgs, protected: pulumi.ResourceOptions
+    ) -> None:
+        """Private nodes have no public IPs: without NAT they can pull no public image and
+        BinderHub can fetch no repository.
+        https://cloud.google.com/kubernetes-engine/docs/how-to/private-clusters#private-nodes-outbound
+        """
+        region = gcp_region(args.location)
+        self.router = gcp.compute.Router(
+            f"{name}-router",
+            name=f"{args.config.name}-router",
+            project=args.project,
+            region=region,
+            network=args.config.network.network,
+            opts=protected,
+        )
+        self.nat = gcp.compute.RouterNat(
+            f"{name}-nat",
+            name=f"{args.config.name}-nat",
+            project=args.project,
+            region=region,
+            router=self.router.name,
+            nat_ip_allocate_option="AUTO_ONLY",
+            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
+            opts=protected,
+        )
+
     def _pool(
         self,
         name: str,
         purpose: str,
         pool: GkeNodePool,
-        args: GkeClusterArgs,
+        args: GkeKubernetesClusterArgs,
         protected: pulumi.ResourceOptions,
         extra_taints: list[Taint] | None = None,
     ) -> gcp.container.NodePool:
@@ -228,7 +273,7 @@ class GkeKubernetesCluster(KubernetesCluster):
                 disk_size_gb=pool.disk_size_gb,
                 disk_type=pool.disk_type,
                 spot=pool.spot,
-                labels=merge_labels({NODE_PURPOSE_LABEL: purpose}, pool.labels),
+                labels=merge_labels(pool.labels, {NODE_PURPOSE_LABEL: purpose}),
                 taints=[
                     gcp.container.NodePoolNodeConfigTaintArgs(
                         key=t.key, value=t.value, effect=_GKE_EFFECT[t.effect]

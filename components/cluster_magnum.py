@@ -3,6 +3,13 @@
 Replaces the ``openstack coe cluster template create`` / ``cluster create`` calls of the old
 Makefile. Credentials and region come from the provider's own config (``openstack:cloud``
 naming a clouds.yaml entry, or ``openstack:authUrl`` and friends).
+
+Magnum fixes most cluster settings at creation: in the provider, changing the template,
+flavors, counts of masters or labels of a Cluster (or the labels, flavor or role of a
+NodeGroup) *replaces* it. The cluster is protected by default, so such a change stops at
+``pulumi preview`` instead of rebuilding it; docs/operations.md says how to change them
+(``openstack coe nodegroup update``, or a new cluster). What can change in place: worker
+counts and the bounds of extra node groups.
 Docs: https://docs.openstack.org/magnum/latest/user/ and
 https://www.pulumi.com/registry/packages/openstack/api-docs/containerinfra/cluster/
 """
@@ -24,8 +31,8 @@ MAGNUM_ROLE_LABEL = "magnum.openstack.org/role"
 
 
 def _autoscaling_labels(bounds: Autoscaling | None) -> dict[str, str]:
-    # Magnum's cluster autoscaler reads its bounds from these labels.
-    # https://docs.openstack.org/magnum/latest/user/#auto-scaling
+    # The default worker group gets its autoscaler bounds from these cluster labels, read at
+    # creation. https://docs.openstack.org/magnum/latest/user/#auto-scaling
     if bounds is None:
         return {}
     return {
@@ -36,7 +43,7 @@ def _autoscaling_labels(bounds: Autoscaling | None) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class MagnumClusterArgs:
+class MagnumKubernetesClusterArgs:
     """Inputs of :class:`MagnumKubernetesCluster`."""
 
     config: MagnumCluster
@@ -47,7 +54,10 @@ class MagnumKubernetesCluster(KubernetesCluster):
     """A ClusterTemplate, a Cluster and its extra NodeGroups; the kubeconfig is Magnum's."""
 
     def __init__(
-        self, name: str, args: MagnumClusterArgs, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: MagnumKubernetesClusterArgs,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("binder:cluster_magnum:MagnumKubernetesCluster", name, None, opts)
         cfg = args.config
@@ -93,7 +103,9 @@ class MagnumKubernetesCluster(KubernetesCluster):
             opts=pulumi.ResourceOptions.merge(
                 protected,
                 pulumi.ResourceOptions(
-                    ignore_changes=["node_count"] if cfg.autoscaling else None,
+                    # create_timeout only matters while creating, yet the provider would
+                    # replace the cluster when it changes.
+                    ignore_changes=["create_timeout", *(["node_count"] if cfg.autoscaling else [])],
                     custom_timeouts=pulumi.CustomTimeouts(create=f"{cfg.create_timeout}m"),
                 ),
             ),
@@ -108,6 +120,8 @@ class MagnumKubernetesCluster(KubernetesCluster):
                 cluster_id=self.cluster.id,
                 flavor_id=group.flavor or tpl.flavor,
                 node_count=group.node_count,
+                # Bounds as fields, not labels: these update in place, labels would replace
+                # the group.
                 min_node_count=bounds.min_nodes if bounds else None,
                 max_node_count=bounds.max_nodes if bounds else None,
                 docker_volume_size=group.docker_volume_size,
@@ -115,7 +129,7 @@ class MagnumKubernetesCluster(KubernetesCluster):
                 # pool's role is "user", which is what user pods select on.
                 role=group.purpose or group.name,
                 merge_labels=True,
-                labels=merge_labels(group.labels, _autoscaling_labels(bounds)),
+                labels=group.labels,
                 opts=pulumi.ResourceOptions.merge(
                     protected,
                     pulumi.ResourceOptions(ignore_changes=["node_count"] if bounds else None),

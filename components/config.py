@@ -264,8 +264,19 @@ class GkeNodePool(Model):
     disk_type: Literal["pd-standard", "pd-balanced", "pd-ssd"] = "pd-balanced"
     spot: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+    """Extra node labels; ``hub.jupyter.org/node-purpose`` is set by the program."""
     taints: list[Taint] = Field(default_factory=list)
     """Extra taints; the user pool always carries the z2jh user taint."""
+
+    @field_validator("labels")
+    @classmethod
+    def _purpose_is_ours(cls, value: dict[str, str]) -> dict[str, str]:
+        if NODE_PURPOSE_LABEL in value:
+            raise ValueError(
+                f"'{NODE_PURPOSE_LABEL}' is set by the program (core/user) and user pods are "
+                "placed by it; remove it from labels"
+            )
+        return value
 
 
 class GkeNetwork(Model):
@@ -276,11 +287,24 @@ class GkeNetwork(Model):
     pods_secondary_range: str | None = None
     services_secondary_range: str | None = None
     private_nodes: bool = False
-    """Nodes without public IPs (needs Cloud NAT for egress)."""
+    """Nodes without public IPs. They reach registries and repositories through Cloud NAT."""
+    cloud_nat: bool | None = None
+    """With ``privateNodes``, required: ``true`` creates a Cloud Router and NAT for the
+    cluster's region; ``false`` says the VPC already has one (it is managed with the VPC).
+    Private nodes without NAT can pull no public image and fetch no repository."""
     master_ipv4_cidr_block: str = "172.16.0.32/28"
     """Control-plane range, used only with ``privateNodes``."""
     master_authorized_networks: list[str] = Field(default_factory=list)
     """CIDRs allowed to reach the API server. Empty: no restriction."""
+
+    @model_validator(mode="after")
+    def _egress(self) -> GkeNetwork:
+        if self.private_nodes and self.cloud_nat is None:
+            raise ValueError(
+                "privateNodes needs egress through Cloud NAT: set cloudNat to true to create "
+                "one, or to false if the VPC already has one"
+            )
+        return self
 
 
 class GkeCluster(ClusterBase):
@@ -293,6 +317,10 @@ class GkeCluster(ClusterBase):
     workload_identity: bool = True
     deletion_protection: bool | None = None
     """GKE's own deletion protection. Defaults to ``protect``."""
+    security_group: str | None = None
+    """``gke-security-groups@<your-domain>``: turns on Google Groups for RBAC, so that
+    ``kind: Group`` users (Google Groups) match. Required when there are such users.
+    https://cloud.google.com/kubernetes-engine/docs/how-to/google-groups-rbac"""
     network: GkeNetwork = Field(default_factory=GkeNetwork)
     core_pool: GkeNodePool
     user_pool: GkeNodePool
@@ -1024,6 +1052,35 @@ class StackConfig(Model):
     cert_manager: Toggle = Field(default_factory=Toggle)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _people_can_log_in(self) -> StackConfig:
+        """Users and Groups only match if the cluster authenticates such identities."""
+        people = [
+            (i, u) for i, u in enumerate(self.users) if u.kind in ("User", "Group")
+        ]
+        cluster = self.cluster
+        if isinstance(cluster, GkeCluster) and not cluster.security_group:
+            groups = [i for i, u in people if u.kind == "Group"]
+            if groups:
+                raise ValueError(
+                    f"users[{groups[0]}] is a Google Group, which matches only with Google "
+                    "Groups for RBAC: set binder:cluster.securityGroup to "
+                    "gke-security-groups@<your-domain>"
+                )
+        if isinstance(cluster, MagnumCluster) and people:
+            labels = cluster.template.labels
+            if labels.get("keystone_auth_enabled") != "true" and not labels.get(
+                "oidc_issuer_url"
+            ):
+                raise ValueError(
+                    f"users[{people[0][0]}] is a {people[0][1].kind}, but the Magnum cluster "
+                    "authenticates neither Keystone nor OIDC identities: set "
+                    "binder:cluster.template.labels.keystone_auth_enabled to true (or the "
+                    "oidc_* labels), or make the account a ServiceAccount. "
+                    "https://docs.openstack.org/magnum/latest/user/#keystone-authn-and-authz"
+                )
+        return self
 
     @model_validator(mode="after")
     def _check_access(self) -> StackConfig:

@@ -161,6 +161,23 @@ BAD_INPUTS = [
         id="negative-min",
     ),
     pytest.param(
+        "gcp", "cluster.userPool.labels", {"hub.jupyter.org/node-purpose": "core"},
+        ["binder:cluster.userPool.labels", "set by the program"], id="purpose-label-override",
+    ),
+    pytest.param(
+        "gcp", "cluster.network.cloudNat", _DELETE,
+        ["binder:cluster.network", "privateNodes needs egress", "cloudNat"],
+        id="private-nodes-without-egress-decision",
+    ),
+    pytest.param(
+        "gcp", "cluster.securityGroup", _DELETE,
+        ["users[1] is a Google Group", "binder:cluster.securityGroup"], id="gke-group-no-rbac",
+    ),
+    pytest.param(
+        "ebi", "cluster.template.labels.keystone_auth_enabled", "false",
+        ["users[0] is a Group", "keystone_auth_enabled"], id="magnum-people-no-keystone",
+    ),
+    pytest.param(
         "gcp", "tls", {"source": "letsencrypt"},
         ["binder:tls", "email is required"], id="letsencrypt-without-email",
     ),

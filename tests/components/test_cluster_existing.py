@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.config import ConfigError
 from tests.conftest import LOCAL_KUBECONFIG
@@ -13,29 +14,61 @@ from tools.mockrun import Recording, run_stack
 LOCAL_CLUSTER = {"provider": "existing", "name": "local", "kubernetesVersion": "1.33"}
 
 
+def _contexts(kubeconfig: str) -> tuple[str, list[str], list[str], list[str]]:
+    doc = yaml.safe_load(kubeconfig)
+    return (
+        doc["current-context"],
+        [c["name"] for c in doc["contexts"]],
+        [c["name"] for c in doc["clusters"]],
+        [u["name"] for u in doc["users"]],
+    )
+
+
 def test_current_context_from_kubeconfig_env() -> None:
     rec = run_stack("local")
     assert rec.outputs["cluster_endpoint"] == "https://127.0.0.1:6443"
     assert rec.outputs["cluster_name"] == "local"
     assert rec.secret_output("kubeconfig")
-    assert rec.outputs["kubeconfig"] == LOCAL_KUBECONFIG
+    # Reduced to the context in use: nothing else of the user's kubeconfig travels on.
+    assert _contexts(rec.outputs["kubeconfig"]) == (
+        "kind-binder", ["kind-binder"], ["kind-binder"], ["kind-binder"]
+    )
     provider = rec.one("pulumi:providers:kubernetes")
-    assert provider.wire["kubeconfig"]["value"] == LOCAL_KUBECONFIG
-    assert "context" not in provider.inputs  # the kubeconfig's current-context
+    assert provider.wire["kubeconfig"]["value"] == rec.outputs["kubeconfig"]
+    assert "context" not in provider.inputs  # the reduced kubeconfig selects it
     # Nothing is created in a cloud for an existing cluster.
     assert not [r for r in rec.resources if r.type.startswith(("gcp:", "openstack:"))]
 
 
-def test_explicit_path_and_context(tmp_path: Path) -> None:
+def test_explicit_path_and_context_and_relative_files(tmp_path: Path) -> None:
+    """A chosen context is what gets exported; files resolve next to the kubeconfig."""
+    (tmp_path / "ca.pem").write_bytes(b"PARTNER CA")
+    (tmp_path / "client.key").write_bytes(b"CLIENT KEY")
+    site = yaml.safe_load(LOCAL_KUBECONFIG)
+    site["clusters"].append(
+        {"name": "partner", "cluster": {"server": "https://k8s.partner.example:6443",
+                                         "certificate-authority": "ca.pem"}}
+    )
+    site["users"].append({"name": "partner-admin", "user": {"client-key": "client.key"}})
+    site["contexts"].append(
+        {"name": "partner", "context": {"cluster": "partner", "user": "partner-admin"}}
+    )
     path = tmp_path / "site.kubeconfig"
-    path.write_text(LOCAL_KUBECONFIG)
+    path.write_text(yaml.safe_dump(site))
     rec = run_stack(
         "local",
         overrides={
-            "binder:cluster": {**LOCAL_CLUSTER, "kubeconfigPath": str(path), "context": "other"}
+            "binder:cluster": {**LOCAL_CLUSTER, "kubeconfigPath": str(path), "context": "partner"}
         },
     )
-    assert rec.one("pulumi:providers:kubernetes").inputs["context"] == "other"
+    exported = rec.outputs["kubeconfig"]
+    assert _contexts(exported) == ("partner", ["partner"], ["partner"], ["partner-admin"])
+    assert "local-test-token-not-a-secret" not in exported  # other users' credentials
+    doc = yaml.safe_load(exported)
+    assert doc["clusters"][0]["cluster"]["certificate-authority-data"] == "UEFSVE5FUiBDQQ=="
+    assert doc["users"][0]["user"] == {"client-key-data": "Q0xJRU5UIEtFWQ=="}
+    assert rec.outputs["cluster_endpoint"] == "https://k8s.partner.example:6443"
+    assert rec.outputs["cluster_name"] == "local"
 
 
 def test_secret_kubeconfig_wins_over_files(tmp_path: Path) -> None:
@@ -50,6 +83,16 @@ def test_secret_kubeconfig_wins_over_files(tmp_path: Path) -> None:
     assert rec.outputs["cluster_endpoint"] == "https://partner.example.org:6443"
     assert rec.secret_output("kubeconfig")
     assert rec.secret_output("cluster_endpoint")  # derived from a secret, so still one
+
+
+def test_plaintext_kubeconfig_in_the_stack_file_is_refused() -> None:
+    recording = Recording()
+    with pytest.raises(ConfigError, match="binder:kubeconfig is stored in plaintext") as info:
+        run_stack(
+            "local", overrides={"binder:kubeconfig": LOCAL_KUBECONFIG}, recording=recording
+        )
+    assert "local-test-token-not-a-secret" not in str(info.value)
+    assert recording.resources == []
 
 
 @pytest.mark.parametrize(

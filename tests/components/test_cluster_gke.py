@@ -8,7 +8,7 @@ import pulumi
 import pytest
 import yaml
 
-from components.cluster_gke import AUTH_PLUGIN, GkeClusterArgs, GkeKubernetesCluster
+from components.cluster_gke import AUTH_PLUGIN, GkeKubernetesCluster, GkeKubernetesClusterArgs
 from components.config import GkeCluster, parse_config
 from tests.test_config import stack_binder_config, with_change
 from tools.mockrun import Recording, run_program
@@ -24,7 +24,7 @@ def record(cluster: GkeCluster) -> Recording:
     def program() -> None:
         component = GkeKubernetesCluster(
             "cluster",
-            GkeClusterArgs(config=cluster, project="proj-1", location="europe-west1"),
+            GkeKubernetesClusterArgs(config=cluster, project="proj-1", location="europe-west1"),
         )
         pulumi.export("kubeconfig", component.kubeconfig)
         pulumi.export("endpoint", component.endpoint)
@@ -96,6 +96,39 @@ def test_protected_and_autoscaler_owns_counts(rec: Recording) -> None:
         assert cluster.urn in res.dependencies
 
 
+def test_cloud_nat_for_private_nodes() -> None:
+    rec = record(gke_config(with_change("gcp", "cluster.network.cloudNat", True)))
+    router = rec.one("gcp:compute/router:Router")
+    nat = rec.one("gcp:compute/routerNat:RouterNat")
+    assert router.inputs["region"] == "europe-west1"
+    assert router.inputs["network"] == "binder-vpc"
+    assert nat.inputs["router"] == router.inputs["name"]
+    assert nat.inputs["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+    assert router.protect
+    assert nat.protect
+
+
+def test_no_nat_when_the_vpc_has_one(rec: Recording) -> None:
+    assert rec.of_type("gcp:compute/routerNat:RouterNat") == []  # the example's VPC has one
+
+
+def test_google_groups_and_version_floor(rec: Recording) -> None:
+    cluster = rec.one("gcp:container/cluster:Cluster")
+    assert cluster.inputs["authenticatorGroupsConfig"] == {
+        "securityGroup": "gke-security-groups@example.org"
+    }
+    # Raising kubernetesVersion must reach GKE: the floor is not ignored.
+    assert "minMasterVersion" not in cluster.ignore_changes
+
+
+def test_region_of_a_zonal_location() -> None:
+    from components.cluster_gke import gcp_region
+
+    assert gcp_region("europe-west1-b") == "europe-west1"
+    assert gcp_region("europe-west1") == "europe-west1"
+    assert gcp_region("us-central1-a") == "us-central1"
+
+
 def test_throwaway_stack_is_unprotected() -> None:
     rec = record(gke_config(with_change("gcp", "cluster.protect", False)))
     for type_ in ("gcp:container/cluster:Cluster", "gcp:container/nodePool:NodePool"):
@@ -107,6 +140,7 @@ def test_throwaway_stack_is_unprotected() -> None:
 def test_public_nodes_have_no_private_config() -> None:
     rec = record(gke_config(with_change("gcp", "cluster.network.privateNodes", False)))
     assert "privateClusterConfig" not in rec.one("gcp:container/cluster:Cluster").inputs
+    assert rec.of_type("gcp:compute/router:Router") == []  # public nodes need no NAT
 
 
 def test_kubeconfig_uses_auth_plugin_and_is_secret(rec: Recording) -> None:

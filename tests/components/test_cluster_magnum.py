@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.cluster_magnum import MagnumClusterArgs, MagnumKubernetesCluster
+from components.cluster_magnum import MagnumKubernetesCluster, MagnumKubernetesClusterArgs
 from components.config import MagnumCluster, parse_config
 from tests.test_config import stack_binder_config, with_change
 from tools.mockrun import Recording, run_program
@@ -21,7 +21,7 @@ def magnum_config(raw: dict[str, Any] | None = None) -> MagnumCluster:
 
 def record(cluster: MagnumCluster) -> Recording:
     def program() -> None:
-        component = MagnumKubernetesCluster("cluster", MagnumClusterArgs(config=cluster))
+        component = MagnumKubernetesCluster("cluster", MagnumKubernetesClusterArgs(config=cluster))
         pulumi.export("kubeconfig", component.kubeconfig)
         pulumi.export("endpoint", component.endpoint)
         pulumi.export("ca", component.ca_data)
@@ -58,7 +58,8 @@ def test_cluster_counts_autoscaling_timeout(rec: Recording) -> None:
     assert res.inputs["labels"] == {
         "auto_scaling_enabled": "true", "min_node_count": "2", "max_node_count": "4",
     }
-    assert res.ignore_changes == ["nodeCount"]
+    # The autoscaler owns the count; create_timeout is creation-only but forces replacement.
+    assert sorted(res.ignore_changes) == ["createTimeout", "nodeCount"]
     assert res.custom_timeouts == {"create": "90m"}
     template = rec.one("openstack:containerinfra/clusterTemplate:ClusterTemplate")
     assert template.urn in res.dependencies
@@ -70,6 +71,9 @@ def test_user_node_group(rec: Recording) -> None:
     assert group.inputs["minNodeCount"] == 1
     assert group.inputs["maxNodeCount"] == 10
     assert group.inputs["dockerVolumeSize"] == 200
+    # Bounds travel as fields (updated in place); as labels they would replace the group.
+    assert "min_node_count" not in group.inputs.get("labels", {})
+    assert "max_node_count" not in group.inputs.get("labels", {})
     assert group.ignore_changes == ["nodeCount"]
     cluster = rec.one("openstack:containerinfra/cluster:Cluster")
     assert cluster.urn in group.dependencies
@@ -89,7 +93,7 @@ def test_unprotected_without_autoscaler() -> None:
     rec = record(magnum_config(raw))
     cluster = rec.one("openstack:containerinfra/cluster:Cluster")
     assert not cluster.protect
-    assert cluster.ignore_changes == []  # no autoscaler: the count is ours to keep
+    assert cluster.ignore_changes == ["createTimeout"]  # no autoscaler: the count is ours
     assert "min_node_count" not in cluster.inputs.get("labels", {})
 
 
