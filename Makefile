@@ -55,10 +55,20 @@ require-stack:
 require-pulumi:
 	@command -v pulumi >/dev/null || { echo "error: the Pulumi CLI is not installed; see https://www.pulumi.com/docs/install/" >&2; exit 2; }
 
+# Every pulumi command honours PULUMI_BACKEND_URL (exported above), so no `pulumi login` is
+# needed -- and none changes the user's global current backend.
+# A self-managed backend (file, s3, gs, azblob) encrypts config secrets with a passphrase
+# unless the stack names another secrets provider (e.g. gcpkms://): check for it up front
+# instead of failing half-way or prompting in CI.
 # `pulumi stack select --create` selects the stack, creating it in the backend the first time.
 define select_stack
 	@if [[ "$(PULUMI_BACKEND_URL)" == file://$(STATE_DIR) ]]; then mkdir -p "$(STATE_DIR)"; fi
-	pulumi login --non-interactive "$(PULUMI_BACKEND_URL)"
+	@case "$(PULUMI_BACKEND_URL)" in https://*) ;; *) \
+	  if [ -z "$${PULUMI_CONFIG_PASSPHRASE+x}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] \
+	     && ! grep -qE '^secretsprovider: *(gcpkms|awskms|azurekeyvault|hashivault)://' "Pulumi.$(STACK).yaml"; then \
+	    echo "error: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the $(PULUMI_BACKEND_URL) backend encrypts this stack's config secrets with it (README: State backends)" >&2; \
+	    exit 2; \
+	  fi;; esac
 	pulumi stack select --create --non-interactive "$(STACK)"
 endef
 
@@ -74,13 +84,13 @@ destroy: require-stack require-pulumi $(RUNTIME_STAMP) ## Destroy STACK (protect
 	$(select_stack)
 	pulumi destroy --stack "$(STACK)"
 
-lint: $(DEV_STAMP) ## ruff
+lint: $(DEV_STAMP) ## ruff only
 	$(BIN)/ruff check .
 
-typecheck: $(DEV_STAMP) ## mypy
+typecheck: $(DEV_STAMP) ## mypy only
 	$(BIN)/mypy .
 
-pytest: $(DEV_STAMP) $(TOOLS_STAMP)
+pytest: $(DEV_STAMP) $(TOOLS_STAMP) ## pytest only
 	$(BIN)/pytest
 
 test: lint typecheck pytest ## Lint, type-check and run every test (offline, mock engine)
