@@ -1056,30 +1056,34 @@ class StackConfig(Model):
     @model_validator(mode="after")
     def _people_can_log_in(self) -> StackConfig:
         """Users and Groups only match if the cluster authenticates such identities."""
-        people = [
-            (i, u) for i, u in enumerate(self.users) if u.kind in ("User", "Group")
-        ]
+        problems: list[tuple[tuple[str | int, ...], str]] = []
         cluster = self.cluster
-        if isinstance(cluster, GkeCluster) and not cluster.security_group:
-            groups = [i for i, u in people if u.kind == "Group"]
-            if groups:
-                raise ValueError(
-                    f"users[{groups[0]}] is a Google Group, which matches only with Google "
-                    "Groups for RBAC: set binder:cluster.securityGroup to "
-                    "gke-security-groups@<your-domain>"
-                )
-        if isinstance(cluster, MagnumCluster) and people:
-            labels = cluster.template.labels
-            if labels.get("keystone_auth_enabled") != "true" and not labels.get(
-                "oidc_issuer_url"
+        for i, user in enumerate(self.users):
+            if user.kind == "ServiceAccount":
+                continue
+            if isinstance(cluster, GkeCluster) and user.kind == "Group" and not (
+                cluster.security_group
             ):
-                raise ValueError(
-                    f"users[{people[0][0]}] is a {people[0][1].kind}, but the Magnum cluster "
-                    "authenticates neither Keystone nor OIDC identities: set "
-                    "binder:cluster.template.labels.keystone_auth_enabled to true (or the "
-                    "oidc_* labels), or make the account a ServiceAccount. "
-                    "https://docs.openstack.org/magnum/latest/user/#keystone-authn-and-authz"
-                )
+                problems.append((
+                    ("users", i, "kind"),
+                    "a Google Group matches only with Google Groups for RBAC: set "
+                    "binder:cluster.securityGroup to gke-security-groups@<your-domain>",
+                ))
+            if isinstance(cluster, MagnumCluster):
+                labels = cluster.template.labels
+                if labels.get("keystone_auth_enabled") != "true" and not labels.get(
+                    "oidc_issuer_url"
+                ):
+                    problems.append((
+                        ("users", i, "kind"),
+                        f"a {user.kind} matches only if the Magnum cluster authenticates "
+                        "Keystone or OIDC identities: set binder:cluster.template.labels."
+                        "keystone_auth_enabled to true (or the oidc_* labels), or make the "
+                        "account a ServiceAccount "
+                        "(https://docs.openstack.org/magnum/latest/user/#keystone-authn-and-authz)",
+                    ))
+        if problems:
+            raise _config_errors("StackConfig", problems)
         return self
 
     @model_validator(mode="after")

@@ -171,11 +171,13 @@ BAD_INPUTS = [
     ),
     pytest.param(
         "gcp", "cluster.securityGroup", _DELETE,
-        ["users[1] is a Google Group", "binder:cluster.securityGroup"], id="gke-group-no-rbac",
+        ["binder:users[1].kind", "Google Groups for RBAC", "binder:cluster.securityGroup"],
+        id="gke-group-no-rbac",
     ),
     pytest.param(
         "ebi", "cluster.template.labels.keystone_auth_enabled", "false",
-        ["users[0] is a Group", "keystone_auth_enabled"], id="magnum-people-no-keystone",
+        ["binder:users[0].kind", "a Group matches only if", "keystone_auth_enabled"],
+        id="magnum-people-no-keystone",
     ),
     pytest.param(
         "gcp", "tls", {"source": "letsencrypt"},
