@@ -6,7 +6,8 @@ Two sources, usable together (docs/secrets.md):
    ``secretsFiles:``), decrypted in memory by the real sops (:mod:`components.sops`). Later files
    override earlier ones, key by key.
 2. Pulumi config secrets (``pulumi config set --secret binder:registryPassword``), read only
-   through ``Config.get_secret``. They override the files.
+   through ``Config.get_secret``. They override the files. A key set *without* ``--secret``
+   sits in plaintext in ``Pulumi.<stack>.yaml`` (and git): it is refused, not read.
 
 :func:`load_secret_material` reads and checks both **before any resource is registered** and
 turns every value into a secret ``Output`` at once, so everything derived from it is secret in
@@ -18,7 +19,7 @@ interface the releases consume.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ __all__ = [
     "SecretsDocument",
     "SecretsError",
     "TlsCertificate",
+    "check_config_secrets",
     "load_secret_material",
 ]
 
@@ -292,12 +294,49 @@ def _resolve(path: str) -> Path:
     return candidate if candidate.is_absolute() else Path.cwd() / candidate
 
 
+def check_config_secrets(keys: Iterable[str]) -> None:
+    """Refuse ``binder:<key>`` config values of ``keys`` that were set without ``--secret``.
+
+    ``pulumi config set binder:registryPassword X`` stores X in plaintext in
+    ``Pulumi.<stack>.yaml``, and ``Config.get_secret`` still returns it (as a secret
+    ``Output``) without a word. The engine tells us which keys it received as secrets
+    (``pulumi.runtime.is_config_secret``); a set key that is not one is an error naming the
+    keys and the fix, never the value. Call before any resource is registered.
+    """
+    plain = []
+    for key in sorted(set(keys)):
+        full = f"binder:{key}"
+        # get_config reads the raw value without Config.get's "use get_secret" warning; only
+        # whether it is set is used.
+        if pulumi.runtime.get_config(full) is not None and not pulumi.runtime.is_config_secret(
+            full
+        ):
+            plain.append(full)
+    if not plain:
+        return
+    stack_file = f"Pulumi.{pulumi.get_stack()}.yaml"
+    names = ", ".join(plain)
+    verb = "is" if len(plain) == 1 else "are"
+    commands = "\n".join(f"    pulumi config set --secret {full}" for full in plain)
+    raise SecretsError(
+        f"{names} {verb} set in plaintext in {stack_file} (set without --secret), so anyone "
+        "who can read the file or its git history can read the secret. Re-set "
+        + ("it" if len(plain) == 1 else "each")
+        + " as a secret (the command prompts for the value and stores it encrypted as "
+        f"`secure: ...`):\n{commands}\n"
+        "and, if the file was ever committed or shared, remove the plaintext from git history "
+        "(e.g. `git filter-repo`) and rotate (change) the secret."
+    )
+
+
 def load_secret_material(cfg: StackConfig) -> SecretMaterial:
     """Read the SOPS files of ``cfg.secrets_files`` and the config secrets; check them.
 
     Call before any resource is registered: every problem is a :class:`SecretsError`.
     Values become secret ``Output``s here, before anything else sees them.
     """
+    # Config first: a plaintext config secret is refused before any file is decrypted.
+    check_config_secrets(CONFIG_SECRET_KEYS)
     found: dict[str, pulumi.Output[str]] = {}
     sources: dict[str, str] = {}
     by_place = {(s.section, s.key): s for s in _SLOTS}
@@ -306,6 +345,8 @@ def load_secret_material(cfg: StackConfig) -> SecretMaterial:
         try:
             values = parse_document(name, plaintext)
         finally:
+            # These `del`s only drop our names for the plaintext (so tracebacks that show
+            # locals do not show it); Python cannot erase it from memory.
             del plaintext
         for place, value in values.items():
             slot = by_place[place]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 import tools.mockrun as mockrun
 from components.config import SECRET_KEYS, StackConfig, load_config, parse_config
@@ -188,6 +189,45 @@ def test_config_secrets_alone(tmp_path: Path) -> None:
     assert rec.outputs["registry_password"] == "cfg-pass-71"
     assert rec.secret_output("registry_username")
     assert rec.secret_output("registry_password")
+
+
+PLAIN_CONFIG = "plain-config-pass-5f7c"
+
+
+def test_config_secret_set_without_secret_is_refused() -> None:
+    """`pulumi config set binder:registryPassword X` (no --secret) leaves X in plaintext in
+    Pulumi.<stack>.yaml: refused by name, before anything reads it."""
+    config = {
+        "binder:registryPassword": PLAIN_CONFIG,
+        "binder:registryUsername": "cfg-user-secret-77",
+        "binder:grafanaAdminPassword": PLAIN_CONFIG + "-2",
+    }
+    with pytest.raises(SecretsError) as info:
+        run_program(
+            _export_material(_cfg()), config=config, secret_keys=["binder:registryUsername"]
+        )
+    message = str(info.value)
+    assert PLAIN_CONFIG not in message
+    assert "cfg-user-secret-77" not in message
+    assert (
+        "binder:grafanaAdminPassword, binder:registryPassword are set in plaintext in "
+        "Pulumi.test.yaml" in message
+    )
+    assert "binder:registryUsername" not in message  # set with --secret: fine
+    assert "pulumi config set --secret binder:grafanaAdminPassword" in message
+    assert "pulumi config set --secret binder:registryPassword" in message
+    assert "git history" in message
+    assert "rotate" in message
+
+
+def test_whole_program_refuses_a_plaintext_config_secret_before_any_resource(
+    kept_recording: type[_Kept],
+) -> None:
+    with pytest.raises(SecretsError, match="binder:hubApiToken is set in plaintext") as info:
+        run_stack("ebi", overrides={"binder:hubApiToken": PLAIN_CONFIG})
+    assert PLAIN_CONFIG not in str(info.value)
+    assert kept_recording.last is not None
+    assert kept_recording.last.resources == []
 
 
 # --------------------------------------------------------------------------------------
@@ -407,10 +447,13 @@ def test_whole_program_never_leaks_a_secret(tmp_path: Path, sops_key: AgeKey) ->
     path = sops_encrypt(document, tmp_path / "stack-secrets.yaml", sops_key.public)
     given = [v for section in document.values() for v in section.values()]
     config_secret = "cfg-oauth-secret-0d4e"
+    binderhub = yaml.safe_load((REPO / "Pulumi.gcp.yaml").read_text())["config"]["binder:binderhub"]
     rec = run_stack(
         "gcp",
         overrides={
             "binder:secretsFiles": [str(path)],
+            # An authenticated hub, so the OAuth client has a consumer.
+            "binder:binderhub": {**binderhub, "auth": {"type": "github", "allowAll": True}},
             "binder:tls": {"source": "institution"},
             "binder:logging": {
                 "enabled": True,
@@ -432,14 +475,20 @@ def test_whole_program_never_leaks_a_secret(tmp_path: Path, sops_key: AgeKey) ->
     for name, value in rec.outputs_wire.items():
         if any(n in str(mockrun.unwrap(value)) for n in needles):
             assert is_secret(value), name
-    # ... and the check above is not vacuous: the secrets the releases consume do reach
-    # registered resources (inside Pulumi secrets). The OAuth client has no consumer yet.
-    consumed = [v for v in needles if v not in (FULL["oauth"]["clientId"], config_secret)]
-    consumed.remove(FULL["oauth"]["clientSecret"])
+    # ... and the check above is not vacuous: every secret in force reaches registered
+    # resources (inside Pulumi secrets), the OAuth client of the authenticated hub included.
+    # Only the file's client secret is not in force: the config secret overrides it.
+    consumed = [v for v in needles if v != FULL["oauth"]["clientSecret"]]
+    assert FULL["oauth"]["clientId"] in consumed
+    assert config_secret in consumed
     for needle in consumed:
         assert any(list(plaintext_leaks(r.inputs, [needle])) for r in rec.resources), (
             f"no resource consumes the secret starting {needle[:12]!r}"
         )
+    assert not any(
+        list(plaintext_leaks(r.inputs, [FULL["oauth"]["clientSecret"]])) for r in rec.resources
+    ), "the overridden client secret must not be used"
+    assert not any("OAuth client is given" in line for line in rec.logs)
 
 
 def test_whole_program_refuses_a_tampered_file_before_any_resource(
