@@ -10,9 +10,11 @@ Each release's values are built from four layers, later ones winning (like Helms
 4. secrets, whose every leaf is wrapped in ``Output.secret``.
 
 Merging follows Helm (https://helm.sh/docs/chart_template_guide/values_files/): maps merge
-recursively, lists and scalars replace. A ``null`` is kept in the merged values so that Helm
-deletes that key from the chart's defaults (the release sets ``allowNullValues``);
-:func:`coalesce` reproduces what Helm then does with the chart's ``values.yaml``.
+recursively, lists and scalars replace. A ``null`` is kept in the merged values and reaches
+Helm as a null (the release sets ``allowNullValues``), so that Helm can delete that key from
+the chart's defaults; :func:`coalesce` reproduces what Helm then does with the chart's
+``values.yaml`` -- including keeping a ``null`` whose key the chart does not have, which a
+strict chart schema then rejects.
 
 Leaves stay Outputs: only the secret leaves are secret on the wire, the rest of the values
 stays readable in ``pulumi preview --diff``. If a layer is itself an ``Output`` the merged
@@ -20,7 +22,7 @@ result is one ``Output`` (secret if any layer is).
 
 Values files are plain YAML and must not hold secrets: ``secrets*.yaml`` files (SOPS, owned by
 :mod:`components.secrets`) are never read as values, nor is any file with a ``sops`` key or a
-plaintext value under a key that names a credential.
+plaintext value under a key that names a credential (:func:`credential_paths`).
 """
 
 from __future__ import annotations
@@ -38,13 +40,73 @@ from components.config import ConfigError
 #: ``helm_configs/`` of this repository.
 HELM_CONFIGS = Path(__file__).resolve().parent.parent / "helm_configs"
 
-#: Keys whose plaintext value in a values file is a leaked credential. Matched on the whole
-#: key, case-insensitively; keys such as ``passwordKey`` or ``existingSecret`` (names of
-#: Kubernetes Secrets) are fine.
-_SECRET_KEY = re.compile(
-    r"(?i)^(.*password|secret_?token|api_?token|token|client_?secret|private_?key|tls\.key|"
-    r"access_?key|secret_?key|auth_?token)$"
+#: Key names that name a credential: the last word is token, secret, password/passwd or key
+#: (singular or plural), in any case and in camelCase or snake_case: ``apiToken``,
+#: ``access_token``, ``private_token``, ``cookieSecret``, ``cookie_secret``, ``adminPassword``,
+#: ``tls.key``, ``CryptKeeper.keys``, ``secretAccessKey``, ...
+_CREDENTIAL_NAME = re.compile(r"(?i)(token|secret|passw(or)?d|key)s?$")
+
+#: Names that match :data:`_CREDENTIAL_NAME` but hold no credential: the *name* of a
+#: Kubernetes Secret or of a key in one, a label or topology key, a switch. Compared
+#: case-insensitively with ``_`` and ``-`` removed. From the pinned charts' values.yaml files
+#: (grafana ``admin.existingSecret``/``passwordKey``/``userKey``, z2jh ``imagePullSecrets``,
+#: binderhub ``image.pullSecrets``, prometheus ``server.podAntiAffinityTopologyKey``, ...).
+_NOT_CREDENTIALS = frozenset(
+    {
+        "existingsecret",
+        "passwordkey",
+        "userkey",
+        "usernamekey",
+        "tokenkey",
+        "adminpasswordkey",
+        "adminuserkey",
+        "existingsecretpasswordkey",
+        "existingsecretuserkey",
+        "imagepullsecret",
+        "imagepullsecrets",
+        "pullsecrets",
+        "envfromsecret",
+        "envfromsecrets",
+        "envrendersecret",
+        "configfromsecret",
+        "automountserviceaccounttoken",
+        "assertnoleakedsecrets",
+        "labelkey",
+        "topologykey",
+        "podantiaffinitytopologykey",
+        "servicenamecategorykey",
+        "publickey",
+    }
 )
+
+#: A bare ``key`` is a credential (``tls.key``, z2jh ``proxy.https.manual.key``) except where
+#: it names something: a key in a Secret or ConfigMap (``secretKeyRef.key``, z2jh
+#: ``proxy.https.secret.key``), a taint (``tolerations[].key``) or a label
+#: (``matchExpressions[].key``). Keyed by the enclosing map's (or list's) name.
+_NAMING_KEY_PARENTS = frozenset(
+    {
+        "secretkeyref",
+        "configmapkeyref",
+        "secret",
+        "items",
+        "tolerations",
+        "matchexpressions",
+        "matchfields",
+        "nodeselectorterms",
+    }
+)
+
+
+def _normalised(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+def names_a_credential(key: str, parent: str = "") -> bool:
+    """Whether a values key names a credential, given the name of the map (or list) it is in."""
+    if not _CREDENTIAL_NAME.search(key) or _normalised(key) in _NOT_CREDENTIALS:
+        return False
+    return not (key.lower() == "key" and _normalised(parent) in _NAMING_KEY_PARENTS)
+
 
 Values = dict[str, Any]
 
@@ -59,7 +121,7 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> Values:
 
     Maps merge key by key; anything else in ``override`` (a list, a scalar, an ``Output``,
     ``None``) replaces what ``base`` had. ``None`` is kept, so that Helm deletes the key from
-    the chart's defaults later. Neither argument is modified.
+    the chart's defaults later (see :func:`coalesce`). Neither argument is modified.
     """
     merged: Values = {key: _copy(value) for key, value in base.items()}
     for key, value in override.items():
@@ -80,23 +142,56 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def coalesce(chart_defaults: Mapping[str, Any], user: Mapping[str, Any]) -> Values:
+def coalesce(
+    chart_defaults: Mapping[str, Any],
+    user: Mapping[str, Any],
+    subcharts: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Values:
     """The values Helm renders with: the chart's ``values.yaml`` overlaid with ours.
 
-    Helm's ``coalesce`` rules (https://github.com/helm/helm/blob/main/pkg/chart/common/util/coalesce.go):
-    a user ``null`` deletes the key; maps merge recursively; anything else replaces.
+    Helm 3's ``CoalesceValues`` (``coalesceValues``/``coalesceTablesFullKey`` in
+    https://github.com/helm/helm/blob/v3.19.0/pkg/chartutil/coalesce.go; pulumi-kubernetes'
+    ``Release`` runs the Helm 3 library), for each key of the chart's defaults:
+
+    * a user ``null`` deletes the key (the chart default is dropped);
+    * a key the user does not set gets the chart default;
+    * two maps merge recursively by the same rules;
+    * anything else: the user's value wins (Helm warns on a map/non-map clash).
+
+    A user key the chart's defaults do **not** have is left exactly as given -- a ``null``
+    included, at any depth. Helm then renders (and validates against a strict
+    ``values.schema.json``) ``key: null``, so a misspelt or stale key set to ``null`` is an
+    error, not a silent no-op.
+
+    ``subcharts`` maps a dependency's name (``jupyterhub`` for binderhub) to its own
+    ``values.yaml``: as in Helm's ``coalesceDeps``, the subchart's defaults are coalesced under
+    that key *after* the parent's (so the parent chart's ``jupyterhub:`` defaults win over the
+    subchart's). ``global`` values are not propagated (none of our charts uses them across a
+    dependency). Helm 4 changed some of these rules (helm/helm#31644: a ``null`` over a chart
+    default that is itself ``null`` or ``{}`` is kept); this follows Helm 3.
     """
-    result: Values = _copy(dict(chart_defaults))
-    for key, value in user.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = coalesce(result[key], value)
-        elif isinstance(value, Mapping):
-            result[key] = coalesce({}, value)
-        else:
-            result[key] = _copy(value)
+    result = _coalesce_table(_copy(dict(user)), chart_defaults)
+    for name, sub_defaults in (subcharts or {}).items():
+        given = result.get(name)
+        if given is None:
+            given = {}
+        elif not isinstance(given, Mapping):
+            raise ValueError(f"type mismatch on {name}: a subchart's values must be a map")
+        result[name] = coalesce(sub_defaults, given)
     return result
+
+
+def _coalesce_table(dst: Values, src: Mapping[str, Any]) -> Values:
+    """Coalesce the chart defaults ``src`` into the user values ``dst`` (modified in place)."""
+    for key, default in src.items():
+        if key not in dst:
+            dst[key] = _copy(default)
+        elif dst[key] is None:
+            del dst[key]
+        elif isinstance(dst[key], Mapping) and isinstance(default, Mapping):
+            dst[key] = _coalesce_table(dict(dst[key]), default)
+        # else: the user's value wins.
+    return dst
 
 
 def _is_output(value: Any) -> bool:
@@ -199,28 +294,45 @@ def load_values_file(path: Path) -> Values:
             f"{path}: this is a SOPS-encrypted file; list it under binder:secretsFiles instead "
             "of using it as Helm values"
         )
-    leaked = list(_secret_like_keys(data))
+    leaked = credential_paths(data)
     if leaked:
         raise ConfigError(
             f"{path}: plaintext credential(s) at {', '.join(leaked)}; values files are "
             "committed in plaintext: move the value to an encrypted secrets file "
-            "(binder:secretsFiles) or to `pulumi config set --secret`"
+            "(binder:secretsFiles) or to `pulumi config set --secret`. (If such a key holds "
+            "no credential, e.g. the name of a Secret, add it to _NOT_CREDENTIALS in "
+            "components/values.py.)"
         )
     return dict(data)
 
 
-def _secret_like_keys(value: Any, path: str = "") -> list[str]:
+def _is_plain_value(value: Any) -> bool:
+    """A non-empty string or number: what a credential looks like. Not a bool (switches such
+    as ``automountServiceAccountToken: true``), not null, not a map or list."""
+    if isinstance(value, bool) or value is None:
+        return False
+    return isinstance(value, str | int | float) and str(value) != ""
+
+
+def credential_paths(value: Any, path: str = "", parent: str = "") -> list[str]:
+    """Paths in ``value`` where a key that names a credential (:func:`names_a_credential`)
+    holds a plaintext value: a non-empty string or number, or a list with one (``keys:
+    [...]``). Maps under such a key are searched further. Only paths, never values."""
     found: list[str] = []
     if isinstance(value, Mapping):
         for key, item in value.items():
             here = f"{path}.{key}" if path else str(key)
-            if _SECRET_KEY.match(str(key)) and isinstance(item, str | int) and str(item):
+            credential = names_a_credential(str(key), parent)
+            if credential and (
+                _is_plain_value(item)
+                or (isinstance(item, list) and any(_is_plain_value(i) for i in item))
+            ):
                 found.append(here)
             else:
-                found.extend(_secret_like_keys(item, here))
+                found.extend(credential_paths(item, here, str(key)))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found.extend(_secret_like_keys(item, f"{path}[{index}]"))
+            found.extend(credential_paths(item, f"{path}[{index}]", parent))
     return found
 
 

@@ -166,9 +166,10 @@ def release_problems(pin: ChartPin, user: Mapping[str, Any]) -> list[str]:
         ]
     if pin is charts.BINDERHUB:
         sub = charts.JUPYTERHUB_SUBCHART
-        # Helm: subchart defaults, overridden by the parent chart's `jupyterhub:` defaults,
-        # overridden by ours.
-        defaults = coalesce(chart_values(sub), chart_values(pin).get("jupyterhub") or {})
-        merged = coalesce(defaults, user.get("jupyterhub") or {})
-        problems += [f"jupyterhub.{p}" for p in schema_errors(merged, chart_schema(sub))]
+        # Helm: ours coalesced with the parent chart's values.yaml (its `jupyterhub:` part
+        # included), then with the subchart's own values.yaml under `jupyterhub`.
+        merged = coalesce(chart_values(pin), user, {"jupyterhub": chart_values(sub)})
+        problems += [
+            f"jupyterhub.{p}" for p in schema_errors(merged["jupyterhub"], chart_schema(sub))
+        ]
     return problems

@@ -8,8 +8,9 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import values
+from components import charts, values
 from components.config import ConfigError
+from tests.chart_data import chart_values, helm_values, release_problems
 from tools.mockrun import is_secret, plaintext_leaks, run_program
 
 
@@ -49,13 +50,109 @@ def test_merge_keeps_null_so_helm_can_delete_the_chart_default():
 
 
 def test_coalesce_keeps_chart_defaults_and_user_wins():
-    chart = {"image": {"name": "x", "tag": "1"}, "list": [1, 2], "nested": {}}
+    chart = {"image": {"name": "x", "tag": "1"}, "list": [1, 2], "nested": {"k": {"v": 1}}}
     user = {"image": {"tag": "2"}, "list": [9], "nested": {"k": {"v": None, "w": 1}}}
     assert values.coalesce(chart, user) == {
         "image": {"name": "x", "tag": "2"},
         "list": [9],
         "nested": {"k": {"w": 1}},
     }
+
+
+def test_coalesce_keeps_a_null_whose_key_the_chart_does_not_have():
+    """Helm 3 deletes a user null only for a key of the chart's values.yaml (coalesceValues /
+    coalesceTablesFullKey); any other `key: null` is rendered -- and validated -- as is."""
+    chart = {"deployment": {"replicas": 1}, "empty": {}, "nothing": None}
+    user = {
+        "bogusKey": None,
+        "deployment": {"replicaz": None, "replicas": None},
+        "empty": {"inner": None},
+        "nothing": None,
+        "newMap": {"deep": {"gone": None}},
+    }
+    assert values.coalesce(chart, user) == {
+        "bogusKey": None,
+        "deployment": {"replicaz": None},
+        "empty": {"inner": None},
+        "newMap": {"deep": {"gone": None}},
+    }
+    # The user's values are not modified.
+    assert user["deployment"] == {"replicaz": None, "replicas": None}
+
+
+def test_coalesce_map_and_scalar_clash_user_wins():
+    # Helm warns ("cannot overwrite table with non table") and keeps the user's value.
+    assert values.coalesce({"a": {"b": 1}}, {"a": "flat"}) == {"a": "flat"}
+    assert values.coalesce({"a": "flat"}, {"a": {"b": None}}) == {"a": {"b": None}}
+
+
+def test_coalesce_subchart_after_parent_defaults():
+    """Helm's coalesceDeps: the parent chart's defaults for the subchart win over the
+    subchart's own; user nulls delete keys of either."""
+    parent = {"sub": {"fromParent": "parent", "overridden": "parent"}, "top": 1}
+    sub = {"overridden": "sub", "onlySub": "sub", "deleteMe": "sub"}
+    user = {"sub": {"deleteMe": None, "unknown": None}}
+    assert values.coalesce(parent, user, {"sub": sub}) == {
+        "top": 1,
+        "sub": {
+            "fromParent": "parent",
+            "overridden": "parent",
+            "onlySub": "sub",
+            "unknown": None,
+        },
+    }
+    # No values for the subchart at all: its defaults.
+    assert values.coalesce({}, {}, {"sub": sub})["sub"] == sub
+    with pytest.raises(ValueError, match="type mismatch on sub"):
+        values.coalesce({}, {"sub": "flat"}, {"sub": sub})
+
+
+def test_strict_schemas_reject_a_null_under_an_unknown_key():
+    """The emulation must not hide what Helm rejects: `bogusKey: null` (traefik, strict at the
+    top) and `deployment.replicaz: null` (binderhub, strict under deployment), while a null
+    over a real chart key is deleted and validates."""
+    traefik = release_problems(charts.TRAEFIK, {"bogusKey": None})
+    assert any(p.startswith("<root>:") and "bogusKey" in p for p in traefik), traefik
+    assert release_problems(charts.TRAEFIK, {"deployment": {"replicas": None}}) == []
+    binderhub = release_problems(charts.BINDERHUB, {"deployment": {"replicaz": None}})
+    assert any(p.startswith("deployment:") and "replicaz" in p for p in binderhub), binderhub
+    # ...and in the JupyterHub subchart, whose schema the binderhub one leaves open.
+    jupyterhub = release_problems(charts.BINDERHUB, {"jupyterhub": {"hub": {"bogus": None}}})
+    assert any(p.startswith("jupyterhub.hub:") and "bogus" in p for p in jupyterhub)
+    known = {"jupyterhub": {"hub": {"authenticatePrometheus": None}}}
+    assert release_problems(charts.BINDERHUB, known) == []
+
+
+def test_nulls_reach_the_release_as_nulls(tmp_path):
+    """A null in a values file travels to Helm as a null (allowNullValues), so Helm deletes
+    the chart default; it is not dropped on the way."""
+    write(tmp_path, "base/traefik.yaml", "deployment:\n  replicas: 2\nports: {web: {}}\n")
+    write(tmp_path, "st/traefik.yaml", "deployment:\n  replicas: null\n")
+
+    def program():
+        charts.helm_release(
+            "rel",
+            charts.TRAEFIK,
+            namespace="ingress",
+            values=values.release_values(
+                "traefik", "st", computed={"ports": {"web": None}}, root=tmp_path
+            ),
+            create_namespace=False,
+            timeout=60,
+            atomic=False,
+            cleanup_on_fail=False,
+            skip_await=True,
+            holds_secrets=False,
+            opts=pulumi.ResourceOptions(),
+        )
+
+    release = run_program(program).one("kubernetes:helm.sh/v3:Release")
+    assert release.wire["allowNullValues"] is True
+    assert release.wire["values"] == {"deployment": {"replicas": None}, "ports": {"web": None}}
+    rendered = helm_values(charts.TRAEFIK, release.inputs["values"])
+    assert "replicas" not in rendered["deployment"]
+    assert "web" not in rendered["ports"]
+    assert "websecure" in rendered["ports"]  # the rest of the chart default stays
 
 
 def test_merge_layers_plain_mappings_stay_plain_with_output_leaves():
@@ -165,6 +262,19 @@ def test_sops_file_is_refused(tmp_path):
         "jupyterhub:\n  hub:\n    services:\n      binder:\n        apiToken: abc\n",
         "adminPassword: abc\n",
         "list:\n  - clientSecret: abc\n",
+        # Names the old, narrower check missed.
+        "gitlab:\n  access_token: abc\n",
+        "gitlab:\n  private_token: abc\n",
+        "jupyterhub:\n  hub:\n    cookieSecret: abc\n",
+        "config:\n  cookie_secret: abc\n",
+        "hub:\n  config:\n    CryptKeeper:\n      keys:\n        - abc\n",
+        "s3:\n  secretAccessKey: abc\n",
+        "otlp:\n  tls:\n    key: abc\n",
+        "proxy:\n  https:\n    manual:\n      key: abc\n",
+        "smtp:\n  PASSWD: abc\n",
+        "env:\n  GF_SECURITY_ADMIN_PASSWORD: abc\n",
+        "db:\n  password: 12345\n",
+        "auth:\n  apiKeys: [abc]\n",
     ],
 )
 def test_plaintext_credentials_are_refused_without_echoing_them(tmp_path, text):
@@ -173,19 +283,45 @@ def test_plaintext_credentials_are_refused_without_echoing_them(tmp_path, text):
         values.load_values_file(path)
     assert "plaintext credential" in str(err.value)
     assert str(path) in str(err.value)
-    assert "hunter2" not in str(err.value)
-    assert "abc" not in str(err.value)
+    for value in ("hunter2", "abc", "12345"):
+        assert value not in str(err.value)
+
+
+def test_the_error_names_every_path(tmp_path):
+    text = "a:\n  access_token: x1\nb:\n  - cookieSecret: x2\nc:\n  CryptKeeper:\n    keys: [x3]\n"
+    with pytest.raises(ConfigError) as err:
+        values.load_values_file(write(tmp_path, "base/demo.yaml", text))
+    assert "a.access_token, b[0].cookieSecret, c.CryptKeeper.keys" in str(err.value)
 
 
 def test_secret_names_and_empty_credentials_are_fine(tmp_path):
     text = (
         "admin:\n  existingSecret: grafana-admin\n  passwordKey: admin-password\n"
+        "  userKey: admin-user\n"
         "registry:\n  password: null\n  username: ''\n"
+        "hub:\n  cookieSecret: ''\n  config:\n    CryptKeeper:\n      keys: []\n"
+        "serviceAccount:\n  automountServiceAccountToken: true\n"
+        "imagePullSecrets: [regcred]\nimage:\n  pullSecrets: [regcred]\n"
+        "proxy:\n  https:\n    secret:\n      name: tls\n      key: tls.key\n"
+        "tolerations:\n  - key: hub.jupyter.org/dedicated\n    operator: Exists\n"
+        "env:\n  - name: X\n    valueFrom:\n      secretKeyRef: {name: creds, key: password}\n"
+        "affinity:\n  podAntiAffinityTopologyKey: kubernetes.io/hostname\n"
     )
-    assert values.load_values_file(write(tmp_path, "base/demo.yaml", text))["admin"] == {
+    loaded = values.load_values_file(write(tmp_path, "base/demo.yaml", text))
+    assert loaded["admin"] == {
         "existingSecret": "grafana-admin",
         "passwordKey": "admin-password",
+        "userKey": "admin-user",
     }
+
+
+@pytest.mark.parametrize(
+    "pin", [*charts.RELEASES, charts.JUPYTERHUB_SUBCHART], ids=lambda pin: pin.chart
+)
+def test_upstream_defaults_pass_the_credential_check(pin):
+    """The charts' own values.yaml (credentials empty by default) raise no false alarm: the
+    allow-list covers their non-secret names (existingSecret, passwordKey, pullSecrets...)."""
+    assert values.credential_paths(chart_values(pin)) == []
 
 
 def test_committed_values_files_load_and_hold_no_secrets():
