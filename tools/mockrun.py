@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import binascii
+import functools
 import json
 import os
 import runpy
@@ -118,7 +120,14 @@ def unwrap(value: Any) -> Any:
 
 
 def plaintext_leaks(value: Any, needles: list[str], path: str = "") -> Iterator[str]:
-    """Paths where one of ``needles`` (or its base64 form) appears outside a secret."""
+    """Paths where one of ``needles`` appears outside a secret: as is, or base64-encoded.
+
+    Base64 is searched the way Kubernetes and charts produce it: the needle on its own, or
+    anywhere inside a larger blob (a Secret's ``data`` holding a kubeconfig or a
+    dockerconfigjson) at any byte offset, in the standard or the URL-safe alphabet; and one
+    level deeper when a whole value is base64 (dockerconfigjson's ``auth`` is base64 of
+    ``user:password`` inside base64 JSON). See :func:`_base64_forms`.
+    """
     if is_secret(value):
         return
     if isinstance(value, dict):
@@ -127,11 +136,60 @@ def plaintext_leaks(value: Any, needles: list[str], path: str = "") -> Iterator[
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from plaintext_leaks(v, needles, f"{path}[{i}]")
-    elif isinstance(value, str):
-        for needle in needles:
-            forms = {needle, base64.b64encode(needle.encode()).decode()}
-            if any(f in value for f in forms):
-                yield path or "<value>"
+    elif isinstance(value, str) and _hidden_in(value, [n for n in needles if n]):
+        yield path or "<value>"
+
+
+def _hidden_in(text: str, needles: list[str], depth: int = 2) -> bool:
+    """Whether a needle is in ``text`` as is or base64-encoded, or in ``text`` decoded."""
+    for needle in needles:
+        if needle in text or any(form in text for form in _base64_forms(needle)):
+            return True
+    if depth == 0:
+        return False
+    decoded = _base64_text(text)
+    return decoded is not None and _hidden_in(decoded, needles, depth - 1)
+
+
+@functools.lru_cache(maxsize=1024)
+def _base64_forms(needle: str) -> frozenset[str]:
+    """The base64 texts ``needle`` can appear as inside a larger base64 blob.
+
+    Base64 turns each 3 bytes into 4 characters, so the characters a needle's bytes produce
+    depend on the needle's offset in the blob modulo 3. For each offset (0, 1 or 2 filler
+    bytes before it) we keep only the characters made of needle bits alone: the first ones
+    also carry filler bits and the last one carries bits of whatever follows.
+    """
+    data = needle.encode()
+    forms = set()
+    for filler in range(3):
+        encoded = base64.b64encode(b"\0" * filler + data).decode()
+        first = -(-8 * filler // 6)  # the first character that starts after the filler
+        end = 8 * (filler + len(data)) // 6  # characters that end within the needle
+        middle = encoded[first:end]
+        if middle:
+            forms.add(middle)
+            forms.add(middle.translate(_TO_URLSAFE))
+    return frozenset(forms)
+
+
+_TO_URLSAFE = str.maketrans("+/", "-_")
+
+
+def _base64_text(text: str) -> str | None:
+    """``text`` decoded, when all of it is base64 (either alphabet); else None."""
+    compact = text.strip()
+    if len(compact) < 4 or len(compact) % 4:
+        return None
+    try:
+        raw = base64.b64decode(compact.translate(_FROM_URLSAFE), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    # Bytes that are not UTF-8 stay distinct (surrogates) and cannot match a needle by chance.
+    return raw.decode("utf-8", errors="surrogateescape")
+
+
+_FROM_URLSAFE = str.maketrans("-_", "+/")
 
 
 # --------------------------------------------------------------------------------------
