@@ -18,11 +18,14 @@ from components.releases import (
 from components.secrets import Secrets, SecretsArgs, load_secret_material
 
 cfg = load_config()
-check_release_config(cfg)  # release settings that span sections, before any resource
+# Release settings that span sections, and every release's values files, before any
+# resource.
+check_release_config(cfg, stack=pulumi.get_stack())
 cluster_inputs = read_cluster_inputs(cfg.cluster)
 # Secrets: SOPS files + config secrets, decrypted and checked before any resource.
 material = load_secret_material(cfg)
-check_release_secrets(cfg, material)  # e.g. an authenticated hub needs its OAuth client
+# Release settings that need a secret: OAuth client, institution certificate, logging password.
+check_release_secrets(cfg, material)
 
 cluster = create_cluster("cluster", cfg.cluster, cluster_inputs)
 k8s = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})

@@ -76,6 +76,17 @@ def check_oauth_client(auth: AuthConfig, has_client: bool, callback_url: str) ->
     )
 
 
+def check_institution_certificate(tls_source: str, has_certificate: bool) -> None:
+    """``tls.source: institution`` needs the certificate and key, for the BinderHub and hub
+    Ingresses; a ConfigError naming the settings otherwise. Never reads a secret value."""
+    if tls_source == "institution" and not has_certificate:
+        raise ConfigError(
+            "binder:tls.source is 'institution' but no certificate was given; set "
+            "binder:tlsCertificate and binder:tlsKey (`pulumi config set --secret`), or "
+            "tls.certificate/tls.key in a secrets file (binder:secretsFiles)"
+        )
+
+
 @dataclass(frozen=True)
 class BinderHubArgs:
     """Inputs of :class:`BinderHub`."""
@@ -126,12 +137,8 @@ class BinderHub(pulumi.ComponentResource):
             args.secrets.oauth is not None,
             oauth_callback_url(args.tls, args.binderhub.hub_host),
         )
-        if args.tls.source == "institution" and args.secrets.tls is None:
-            raise ConfigError(
-                "binder:tls.source is 'institution' but no certificate was given; set "
-                "binder:tlsCertificate and binder:tlsKey (or tls.certificate/tls.key in a "
-                "secrets file)"
-            )
+        # Backstops: releases.check_release_secrets runs both checks before any resource.
+        check_institution_certificate(args.tls.source, args.secrets.tls is not None)
         super().__init__("binder:binderhub:BinderHub", name, None, opts)
         depends: list[pulumi.Resource] = list(args.depends_on)
         depends.extend(args.namespace_resources)

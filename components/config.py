@@ -1014,6 +1014,35 @@ class LoggingOutput(Model):
     index_prefix: str = Field(default="binder", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     """Indices are named ``<prefix>-YYYY.MM.DD``."""
 
+    # host and user are written into fluentd's configuration as double-quoted strings, where
+    # a quote or newline would break out of the value and `#{...}` is evaluated as Ruby
+    # (https://docs.fluentd.org/configuration/config-file#embedded-ruby-code): only plain
+    # names are accepted.
+    @field_validator("host")
+    @classmethod
+    def _plain_host(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", value
+        ):
+            raise ValueError(
+                "must be a bare hostname or IPv4 address such as 'es.example.org' (letters, "
+                "digits, '.' and '-'); give the scheme and port in `scheme` and `port`"
+            )
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _plain_user(cls, value: str | None) -> str | None:
+        if value is not None and (
+            not re.fullmatch(r"[\x21-\x7e]{1,507}", value) or set(value) & set("\"'`\\#{}")
+        ):
+            raise ValueError(
+                "must be an account name of printable ASCII characters without spaces, "
+                "quotes, backslashes, '#' or braces (it is written into fluentd's "
+                "configuration)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _host(self) -> LoggingOutput:
         if self.type != "stdout" and not self.host:

@@ -8,6 +8,17 @@ or an Elasticsearch / OpenSearch endpoint; the endpoint's password comes from th
 into a Kubernetes Secret that the pods read as an environment variable -- it never appears in
 the Helm values or the fluentd configuration.
 
+Fluentd pods get our own PriorityClass, ``binder-node-critical`` (:data:`PRIORITY_CLASS`):
+they should preempt ordinary pods on a full node (losing logs hides incidents), but the
+built-in ``system-node-critical`` is not ours to use. Kubernetes lets a cluster limit the
+``system-*-critical`` classes to namespaces holding a ResourceQuota scoped to them
+(https://kubernetes.io/docs/concepts/policy/resource-quotas/#limit-priority-class-consumption-by-default),
+and GKE does so, with such a quota (``gcp-critical-pods``) in ``kube-system`` only: the
+DaemonSet's pods in ``logging`` would be rejected ("insufficient quota to match these scopes:
+[{PriorityClass In [system-node-critical system-cluster-critical]}]",
+https://github.com/open-policy-agent/gatekeeper/issues/1120), while ``skip_await`` let the
+release report success.
+
 Logging does not wait for BinderHub.
 """
 
@@ -21,6 +32,7 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+from pulumi_kubernetes.scheduling.v1 import PriorityClass
 
 from components import charts, values
 from components.config import ConfigError, LoggingConfig, LoggingOutput
@@ -29,6 +41,13 @@ from components.secrets import DeploymentSecrets
 #: Secret (in the release's namespace) and environment variable carrying the password.
 CREDENTIALS_SECRET = "fluentd-output-credentials"  # noqa: S105 (a name)
 PASSWORD_ENV = "FLUENT_OUTPUT_PASSWORD"  # noqa: S105 (a variable name)
+
+#: PriorityClass of the fluentd pods. Its value is above every pod of the deployment (z2jh's
+#: user pods run at 0 and below) and far below the system classes (2000000000+), so fluentd
+#: preempts user pods, never the cluster's own; user-defined classes may go up to 1000000000.
+#: https://kubernetes.io/docs/concepts/scheduling-eviction/pod-priority-preemption/#priorityclass
+PRIORITY_CLASS = "binder-node-critical"
+PRIORITY_VALUE = 1_000_000
 
 #: Image variant of fluent/fluentd-kubernetes-daemonset with the output's plugin.
 _VARIANTS = {"elasticsearch": "elasticsearch8", "opensearch": "opensearch"}
@@ -61,19 +80,24 @@ class Logging(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoggingArgs, opts: pulumi.ResourceOptions | None = None):
         output = args.config.output
         password = args.secrets.logging_password
-        if output.type != "stdout" and output.user and password is None:
-            raise ConfigError(
-                f"binder:logging.output.user is set for the {output.type} output but there is no "
-                "password; set the secret binder:loggingPassword (or logging.password in a "
-                "secrets file)"
-            )
-        if password is not None and output.type != "stdout" and not output.user:
-            raise ConfigError(
-                "a logging password is given but binder:logging.output.user is not set; set "
-                "the account name it belongs to"
-            )
+        # Backstop: releases.check_release_secrets runs the same check before any resource.
+        check_output_credentials(output, password is not None)
         super().__init__("binder:logging:Logging", name, None, opts)
         depends = list(args.namespace_resources)
+        priority = PriorityClass(
+            f"{name}-priority",
+            metadata=ObjectMetaArgs(name=PRIORITY_CLASS),
+            value=PRIORITY_VALUE,
+            global_default=False,
+            preemption_policy="PreemptLowerPriority",
+            description=(
+                "Fluentd log collectors of the BinderHub deployment: run before user pods "
+                "on a full node."
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Pods naming a PriorityClass that does not exist yet are rejected.
+        depends.append(priority)
         uses_password = output.type != "stdout" and password is not None
         if uses_password and password is not None:
             depends.append(
@@ -113,6 +137,27 @@ class Logging(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
         self.register_outputs({"output": output.type})
+
+
+def check_output_credentials(output: LoggingOutput, has_password: bool) -> None:
+    """The output's account and its password come together; a ConfigError naming the setting
+    otherwise. Pure (looks only at whether a password is given, never at it): called by
+    ``releases.check_release_secrets`` before any resource, and by :class:`Logging`."""
+    if output.type == "stdout":
+        return
+    if output.user and not has_password:
+        raise ConfigError(
+            f"binder:logging.output.user is set for the {output.type} output but there is no "
+            "password; set the secret binder:loggingPassword (`pulumi config set --secret "
+            "binder:loggingPassword`) or logging.password in a secrets file "
+            "(binder:secretsFiles), or remove binder:logging.output.user"
+        )
+    if has_password and not output.user:
+        raise ConfigError(
+            "a logging password is given (binder:loggingPassword or logging.password in a "
+            f"secrets file) but binder:logging.output.user is not set; set the {output.type} "
+            "account name it belongs to"
+        )
 
 
 def output_config(output: LoggingOutput, *, with_password: bool) -> str:
@@ -158,6 +203,7 @@ def fluentd_values(output: LoggingOutput, *, with_password: bool) -> dict[str, A
     """Layer 3 of the fluentd values: a DaemonSet everywhere, and its output."""
     computed: dict[str, Any] = {
         "kind": "DaemonSet",
+        "priorityClassName": PRIORITY_CLASS,
         # Every node, including the tainted user pool and control-plane nodes that run pods.
         "tolerations": [{"operator": "Exists"}],
         "fileConfigs": {"04_outputs.conf": output_config(output, with_password=with_password)},

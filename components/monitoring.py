@@ -35,6 +35,20 @@ def prometheus_url(namespace: str) -> str:
     return f"http://{charts.PROMETHEUS.release}-server.{namespace}.svc.cluster.local"
 
 
+def check_grafana_certificate(
+    config: MonitoringConfig, tls_source: str, has_certificate: bool
+) -> None:
+    """Grafana's Ingress (with ``grafanaHost``) needs the institution certificate when that is
+    the TLS source; a ConfigError naming the settings otherwise. Never reads a secret value."""
+    if config.grafana_host and tls_source == "institution" and not has_certificate:
+        raise ConfigError(
+            "binder:tls.source is 'institution' but no certificate was given for Grafana's "
+            "Ingress (binder:monitoring.grafanaHost); set binder:tlsCertificate and "
+            "binder:tlsKey (`pulumi config set --secret`), or tls.certificate/tls.key in a "
+            "secrets file (binder:secretsFiles)"
+        )
+
+
 @dataclass(frozen=True)
 class MonitoringArgs:
     """Inputs of :class:`Monitoring`."""
@@ -71,12 +85,9 @@ class Monitoring(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        # Backstop: releases.check_release_secrets runs the same check before any resource.
+        check_grafana_certificate(args.config, args.tls.source, args.secrets.tls is not None)
         needs_cert = bool(args.config.grafana_host) and args.tls.source == "institution"
-        if needs_cert and args.secrets.tls is None:
-            raise ConfigError(
-                "binder:tls.source is 'institution' but no certificate was given for Grafana's "
-                "Ingress; set binder:tlsCertificate and binder:tlsKey"
-            )
         super().__init__("binder:monitoring:Monitoring", name, None, opts)
         depends = list(args.namespace_resources)
         self.prometheus = charts.helm_release(

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pulumi
 
-from components.binderhub import BinderHub, BinderHubArgs, check_oauth_client, oauth_callback_url
+from components import charts, values
+from components.binderhub import (
+    BinderHub,
+    BinderHubArgs,
+    check_institution_certificate,
+    check_oauth_client,
+    oauth_callback_url,
+)
 from components.cert_manager import CertManager, CertManagerArgs
 from components.config import (
     BinderHubConfig,
@@ -32,8 +39,8 @@ from components.config import (
 )
 from components.ingress import IngressController, IngressControllerArgs
 from components.ingress_tls import IngressTls, cluster_issuer_name
-from components.logging import Logging, LoggingArgs
-from components.monitoring import Monitoring, MonitoringArgs
+from components.logging import Logging, LoggingArgs, check_output_credentials
+from components.monitoring import Monitoring, MonitoringArgs, check_grafana_certificate
 from components.secrets import DeploymentSecrets, SecretMaterial
 
 #: Namespace of each release; the bootstrap creates namespaces of these names.
@@ -46,10 +53,32 @@ NAMESPACES = {
 }
 
 
-def check_release_config(cfg: StackConfig) -> tuple[BinderHubConfig, RegistryConfig, TlsConfig]:
+def enabled_releases(cfg: StackConfig) -> list[charts.ChartPin]:
+    """The charts this configuration installs, in the order :class:`Releases` creates them."""
+    pins = []
+    if cfg.ingress.controller == "traefik":
+        pins.append(charts.TRAEFIK)
+    if cfg.cert_manager.enabled:
+        pins.append(charts.CERT_MANAGER)
+    pins.append(charts.BINDERHUB)
+    if cfg.monitoring.enabled:
+        pins += [charts.PROMETHEUS, charts.GRAFANA]
+    if cfg.logging.enabled:
+        pins.append(charts.FLUENTD)
+    return pins
+
+
+def check_release_config(
+    cfg: StackConfig, *, stack: str | None = None, values_root: Path | None = None
+) -> tuple[BinderHubConfig, RegistryConfig, TlsConfig]:
     """The settings the releases cannot do without, or a ConfigError naming them.
 
-    Pure: call it right after ``load_config()`` to fail before any resource is registered.
+    With ``stack``, the values files of every enabled release (``helm_configs/base`` and
+    ``helm_configs/<stack>``) are read and checked too: malformed YAML, a SOPS file or a
+    plaintext credential is reported here rather than halfway through the deployment.
+
+    Call it right after ``load_config()`` to fail before any resource is registered. It
+    registers nothing; it only reads the values files.
     """
     problems = []
     if cfg.binderhub is None:
@@ -85,6 +114,12 @@ def check_release_config(cfg: StackConfig) -> tuple[BinderHubConfig, RegistryCon
         problems.append(
             "  binder:monitoring.grafanaHost: must differ from binder:binderhub.host and hubHost"
         )
+    if stack is not None:
+        for pin in enabled_releases(cfg):
+            try:
+                values.file_layers(pin.release, stack, values_root)
+            except ConfigError as exc:
+                problems.append(f"  {exc}")
     if problems or cfg.binderhub is None or cfg.registry is None or cfg.tls is None:
         raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))
     return cfg.binderhub, cfg.registry, cfg.tls
@@ -94,15 +129,41 @@ def check_release_secrets(cfg: StackConfig, material: SecretMaterial) -> None:
     """Release settings that need a secret, checked against what the secrets files and config
     gave (:func:`components.secrets.load_secret_material`); a ConfigError naming the setting.
 
-    Pure: call it right after ``load_secret_material`` to fail before any resource is
-    registered. Looks only at whether a secret is given, never at its value.
+    Call it right after ``load_secret_material`` to fail before any resource is registered.
+    Looks only at whether a secret is given, never at its value. Runs the same checks as the
+    components (which keep them as a backstop), on the material instead of the finished
+    :class:`DeploymentSecrets`.
     """
     binderhub, _, tls = check_release_config(cfg)
-    check_oauth_client(
-        binderhub.auth,
-        material.oauth_client_id is not None and material.oauth_client_secret is not None,
-        oauth_callback_url(_ingress_tls(tls), binderhub.hub_host),
+    _check_secrets_present(
+        cfg,
+        binderhub,
+        tls,
+        has_oauth_client=(
+            material.oauth_client_id is not None and material.oauth_client_secret is not None
+        ),
+        has_certificate=material.tls_certificate is not None and material.tls_key is not None,
+        has_logging_password=material.logging_password is not None,
     )
+
+
+def _check_secrets_present(
+    cfg: StackConfig,
+    binderhub: BinderHubConfig,
+    tls: TlsConfig,
+    *,
+    has_oauth_client: bool,
+    has_certificate: bool,
+    has_logging_password: bool,
+) -> None:
+    check_oauth_client(
+        binderhub.auth, has_oauth_client, oauth_callback_url(_ingress_tls(tls), binderhub.hub_host)
+    )
+    check_institution_certificate(tls.source, has_certificate)
+    if cfg.monitoring.enabled:
+        check_grafana_certificate(cfg.monitoring, tls.source, has_certificate)
+    if cfg.logging.enabled:
+        check_output_credentials(cfg.logging.output, has_logging_password)
 
 
 def _ingress_tls(tls: TlsConfig) -> IngressTls:
@@ -150,12 +211,19 @@ class Releases(pulumi.ComponentResource):
         self, name: str, args: ReleasesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         cfg = args.config
-        binderhub, registry, tls_config = check_release_config(cfg)
+        # The same checks as check_release_config/check_release_secrets, so that this
+        # component alone also fails before registering anything.
+        binderhub, registry, tls_config = check_release_config(
+            cfg, stack=args.stack, values_root=args.values_root
+        )
         tls = _ingress_tls(tls_config)
-        check_oauth_client(
-            binderhub.auth,
-            args.secrets.oauth is not None,
-            oauth_callback_url(tls, binderhub.hub_host),
+        _check_secrets_present(
+            cfg,
+            binderhub,
+            tls_config,
+            has_oauth_client=args.secrets.oauth is not None,
+            has_certificate=args.secrets.tls is not None,
+            has_logging_password=args.secrets.logging_password is not None,
         )
         super().__init__("binder:releases:Releases", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)

@@ -5,14 +5,22 @@ from __future__ import annotations
 import pytest
 
 from components import charts
-from components.config import ConfigError, LoggingConfig
-from components.logging import CREDENTIALS_SECRET, PASSWORD_ENV, Logging, LoggingArgs
+from components.config import ConfigError, LoggingConfig, LoggingOutput
+from components.logging import (
+    CREDENTIALS_SECRET,
+    PASSWORD_ENV,
+    PRIORITY_CLASS,
+    Logging,
+    LoggingArgs,
+    check_output_credentials,
+)
 from tests.chart_data import chart_values, release_problems
 from tests.k8s_validate import assert_valid_objects
 from tests.release_fixtures import (
     NEEDLES,
     PLAINTEXTS,
     STACKS,
+    config,
     fake_secrets,
     namespace,
     release_of,
@@ -108,8 +116,41 @@ def test_search_output_with_password_from_a_secret(kind, variant):
         from tools.mockrun import plaintext_leaks
 
         assert list(plaintext_leaks(resource.wire, NEEDLES)) == [], resource.name
-    # Namespace and Secret are built-in kinds: strict kubernetes-validate.
-    assert len(assert_valid_objects(rec, "1.33")) == 2
+    # Namespace, PriorityClass and Secret are built-in kinds: strict kubernetes-validate.
+    assert len(assert_valid_objects(rec, "1.33")) == 3
+
+
+PRIORITY = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
+
+
+@pytest.mark.parametrize("k8s", ["1.31", "1.33"])
+def test_fluentd_runs_with_its_own_priority_class(k8s):
+    """Not system-node-critical: GKE admits that class only in namespaces with a ResourceQuota
+    scoped to it (kube-system). Our own class is created first and validates strictly."""
+    rec = logging_(ns=True)
+    rel = release_of(rec, charts.FLUENTD)
+    priority = rec.one(PRIORITY)
+    assert priority.inputs == {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": PRIORITY_CLASS},
+        "value": 1000000,
+        "globalDefault": False,
+        "preemptionPolicy": "PreemptLowerPriority",
+        "description": priority.inputs["description"],
+    }
+    # Above z2jh's user pods (0 and below), below the system classes (2000000000).
+    assert 0 < priority.inputs["value"] <= 1_000_000_000
+    assert user_values(rel)["priorityClassName"] == PRIORITY_CLASS == "binder-node-critical"
+    assert priority.urn in rel.dependencies
+    assert priority.parent == rec.one("binder:logging:Logging").urn
+    assert PRIORITY in [r.split(" ")[0] for r in assert_valid_objects(rec, k8s)]
+
+
+def test_no_values_file_picks_a_system_priority_class():
+    for stack in STACKS:
+        values = user_values(release_of(logging_(stack), charts.FLUENTD))
+        assert not str(values.get("priorityClassName", "")).startswith("system-"), stack
 
 
 def test_user_without_password_is_a_config_error():
@@ -121,6 +162,48 @@ def test_password_without_user_is_a_config_error():
     config = {"output": {"type": "opensearch", "host": "os.example.org"}}
     with pytest.raises(ConfigError, match=r"logging\.output\.user"):
         logging_(config=config, secrets=fake_secrets(logging_password=True))
+
+
+def test_credentials_check_is_pure_and_names_the_settings():
+    output = LoggingOutput.model_validate(ELASTIC["output"])
+    with pytest.raises(ConfigError) as err:
+        check_output_credentials(output, has_password=False)
+    assert "binder:logging.output.user" in str(err.value)
+    assert "pulumi config set --secret binder:loggingPassword" in str(err.value)
+    check_output_credentials(output, has_password=True)
+    # stdout needs no account; a password given for it is simply unused.
+    check_output_credentials(LoggingOutput(), has_password=True)
+    check_output_credentials(LoggingOutput(), has_password=False)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("host", 'es.example.org" scheme http'),
+        ("host", "es.example.org\n  ssl_verify false"),
+        ("host", "https://es.example.org"),
+        ("host", "es.example.org:9200"),
+        ("user", 'binder" password "x'),
+        ("user", "bin der"),
+        ("user", "binder\nsecret"),
+        ("user", "#{ENV['HOME']}"),
+        ("user", "back\\slash"),
+    ],
+)
+def test_host_and_user_cannot_break_out_of_the_fluentd_config(setting, value):
+    """host and user are written into fluentd's configuration inside double quotes, where
+    `#{...}` is Ruby: anything but a plain name is a config error naming the setting."""
+    output = {**ELASTIC["output"], setting: value}
+    with pytest.raises(ConfigError) as err:
+        config(logging={"enabled": True, "output": output})
+    assert f"binder:logging.output.{setting}" in str(err.value)
+    assert value not in str(err.value)
+
+
+def test_plain_host_and_user_are_accepted():
+    output = {**ELASTIC["output"], "host": "10.0.0.7", "user": "svc-binder_logs@example.org"}
+    cfg = config(logging={"enabled": True, "output": output})
+    assert cfg.logging.output.user == "svc-binder_logs@example.org"
 
 
 def test_release_options():

@@ -34,6 +34,7 @@ from tests.release_fixtures import (
     release_of,
     run,
     user_values,
+    values_root_with,
 )
 from tools.mockrun import REPO, is_secret, plaintext_leaks, run_stack
 
@@ -166,14 +167,16 @@ def test_monitoring_and_logging_do_not_wait_for_binderhub():
     namespaces = {
         r.inputs["metadata"]["name"]: r.urn for r in rec.of_type("kubernetes:core/v1:Namespace")
     }
-    for pin, ns in (
-        (charts.PROMETHEUS, "monitoring"),
-        (charts.GRAFANA, "monitoring"),
-        (charts.FLUENTD, "logging"),
+    priority = rec.one("kubernetes:scheduling.k8s.io/v1:PriorityClass").urn
+    for pin, expected in (
+        (charts.PROMETHEUS, [namespaces["monitoring"]]),
+        (charts.GRAFANA, [namespaces["monitoring"]]),
+        # ...and fluentd for its own PriorityClass, which its pods name.
+        (charts.FLUENTD, [namespaces["logging"], priority]),
     ):
         rel = release_of(rec, pin)
         assert binderhub not in rel.dependencies
-        assert rel.dependencies == [namespaces[ns]], pin.chart
+        assert sorted(rel.dependencies) == sorted(expected), pin.chart
         assert rel.inputs["createNamespace"] is False
 
 
@@ -324,6 +327,103 @@ def test_local_stack_with_letsencrypt_but_no_cert_manager_is_a_config_error():
     assert "binder:certManager.enabled is false" in message
     assert "tls.source 'institution' or 'none'" in message
     assert recording.resources == []
+
+
+LOGGING_WITH_ACCOUNT = {
+    "enabled": True,
+    "output": {"type": "elasticsearch", "host": "es.example.org", "user": "binder"},
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "material", "message"),
+    [
+        # A logging account without its password.
+        ({"logging": LOGGING_WITH_ACCOUNT}, {}, r"binder:logging\.output\.user is set"),
+        # A logging password without the account.
+        (
+            {"logging": {"enabled": True, "output": {"type": "opensearch", "host": "os.x.org"}}},
+            {"logging_password": "pw"},
+            r"binder:logging\.output\.user is not set",
+        ),
+        # An institution certificate that is not there.
+        ({"tls": {"source": "institution"}}, {}, r"tls\.source is 'institution'"),
+    ],
+)
+def test_secret_dependent_settings_fail_before_any_resource(overrides, material, message):
+    """check_release_secrets (run by __main__ before any resource) and the Releases component
+    (before registering anything) apply the same checks."""
+    from tools.mockrun import Recording, run_program
+
+    cfg = config(**overrides)
+    given = {k: pulumi.Output.secret(v) for k, v in material.items()}
+    with pytest.raises(ConfigError, match=message):
+        check_release_secrets(cfg, SecretMaterial(**given))
+    recording = Recording()
+    secrets = fake_secrets(logging_password="logging_password" in material)
+
+    def program():
+        Releases("releases", ReleasesArgs(config=cfg, stack="gcp", secrets=secrets))
+
+    with pytest.raises(ConfigError, match=message):
+        run_program(program, recording=recording)
+    assert recording.resources == []
+
+
+def test_secret_dependent_settings_pass_when_given():
+    cfg = config(logging=LOGGING_WITH_ACCOUNT, tls={"source": "institution"})
+    s = pulumi.Output.secret
+    check_release_secrets(
+        cfg,
+        SecretMaterial(tls_certificate=s("c"), tls_key=s("k"), logging_password=s("pw")),
+    )
+    # Switched off, logging needs nothing.
+    check_release_secrets(
+        config(logging={**LOGGING_WITH_ACCOUNT, "enabled": False}), SecretMaterial()
+    )
+
+
+def test_whole_program_reports_a_logging_account_without_password_before_any_resource():
+    """Used to fail only inside the Logging component, after every other resource (cluster,
+    bootstrap, secrets, BinderHub...) had been registered."""
+    from tools.mockrun import Recording
+
+    recording = Recording()
+    with pytest.raises(ConfigError) as raised:
+        run_stack("gcp", overrides={"binder:logging": LOGGING_WITH_ACCOUNT}, recording=recording)
+    assert "binder:logging.output.user is set for the elasticsearch output" in str(raised.value)
+    assert "binder:loggingPassword" in str(raised.value)
+    assert recording.resources == []
+
+
+@pytest.mark.parametrize(
+    ("release", "text", "message"),
+    [
+        ("grafana", "persistence: [unclosed\n", "malformed YAML"),
+        ("fluentd", "output:\n  password: hunter2\n", "plaintext credential"),
+        ("binderhub", "a: ENC[AES256_GCM,data:xx]\nsops:\n  version: 3\n", "SOPS-encrypted"),
+    ],
+)
+def test_whole_program_reports_a_bad_values_file_before_any_resource(
+    tmp_path, monkeypatch, release, text, message
+):
+    """Values files are read by check_release_config, not first inside the components."""
+    from components import values
+    from tools.mockrun import Recording
+
+    root = values_root_with(tmp_path, "gcp", {release: text})
+    monkeypatch.setattr(values, "HELM_CONFIGS", root)
+    recording = Recording()
+    with pytest.raises(ConfigError) as raised:
+        run_stack("gcp", recording=recording)
+    assert message in str(raised.value)
+    assert f"gcp/{release}.yaml" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+    assert recording.resources == []
+    # The check reads only the enabled releases' files.
+    cfg = config(monitoring={"enabled": False}, logging={"enabled": False})
+    if release in ("grafana", "fluentd"):
+        check_release_config(cfg, stack="gcp", values_root=root)
 
 
 # ---- the whole program, per stack --------------------------------------------------------
