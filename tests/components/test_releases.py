@@ -336,31 +336,33 @@ LOGGING_WITH_ACCOUNT = {
 
 
 @pytest.mark.parametrize(
-    ("overrides", "material", "message"),
+    ("overrides", "logging_password", "message"),
     [
         # A logging account without its password.
-        ({"logging": LOGGING_WITH_ACCOUNT}, {}, r"binder:logging\.output\.user is set"),
+        ({"logging": LOGGING_WITH_ACCOUNT}, False, r"binder:logging\.output\.user is set"),
         # A logging password without the account.
         (
             {"logging": {"enabled": True, "output": {"type": "opensearch", "host": "os.x.org"}}},
-            {"logging_password": "pw"},
+            True,
             r"binder:logging\.output\.user is not set",
         ),
         # An institution certificate that is not there.
-        ({"tls": {"source": "institution"}}, {}, r"tls\.source is 'institution'"),
+        ({"tls": {"source": "institution"}}, False, r"tls\.source is 'institution'"),
     ],
 )
-def test_secret_dependent_settings_fail_before_any_resource(overrides, material, message):
+def test_secret_dependent_settings_fail_before_any_resource(overrides, logging_password, message):
     """check_release_secrets (run by __main__ before any resource) and the Releases component
     (before registering anything) apply the same checks."""
     from tools.mockrun import Recording, run_program
 
     cfg = config(**overrides)
-    given = {k: pulumi.Output.secret(v) for k, v in material.items()}
+    material = SecretMaterial(
+        logging_password=pulumi.Output.secret("pw") if logging_password else None
+    )
     with pytest.raises(ConfigError, match=message):
-        check_release_secrets(cfg, SecretMaterial(**given))
+        check_release_secrets(cfg, material)
     recording = Recording()
-    secrets = fake_secrets(logging_password="logging_password" in material)
+    secrets = fake_secrets(logging_password=logging_password)
 
     def program():
         Releases("releases", ReleasesArgs(config=cfg, stack="gcp", secrets=secrets))
