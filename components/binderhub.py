@@ -294,10 +294,19 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     if scheduling:
         computed["jupyterhub"]["scheduling"] = scheduling
     if args.prometheus_namespace:
+        # Our Prometheus scrapes the hub and BinderHub with named jobs (components.monitoring);
+        # switch off the scrape annotation both charts put on their Service, or the chart's
+        # catch-all `kubernetes-service-endpoints` job scrapes them a second time. z2jh adds
+        # `prometheus.io/scrape: "true"` only when hub.service.annotations has no such key
+        # (https://github.com/jupyterhub/zero-to-jupyterhub-k8s/blob/4.2.0/jupyterhub/templates/hub/service.yaml);
+        # binderhub's values.yaml sets it in service.annotations. Without our monitoring the
+        # annotations stay, for a cluster's own Prometheus.
+        computed["service"]["annotations"] = {"prometheus.io/scrape": "false"}
         # z2jh's hub NetworkPolicy only admits pods labelled for hub access; let Prometheus
         # (another namespace) reach the hub's metrics port.
         # https://z2jh.jupyter.org/en/stable/administrator/security.html#kubernetes-network-policies
         computed["jupyterhub"]["hub"] = {
+            "service": {"annotations": {"prometheus.io/scrape": "false"}},
             "networkPolicy": {
                 "ingress": [
                     {

@@ -39,8 +39,12 @@ class CertManagerArgs:
     ingress_class: str
     """IngressClass that serves the HTTP-01 challenges (``binder:ingress.className``)."""
     email: str | None = None
-    """ACME account email (``binder:tls.email``): Let's Encrypt writes to it about expiring
-    certificates. Optional for ACME itself."""
+    """ACME account email (``binder:tls.email``), optional for ACME itself. Let's Encrypt no
+    longer sends certificate-expiry emails (they ended on 4 June 2025,
+    https://letsencrypt.org/2025/01/22/ending-expiration-emails/): renewal is cert-manager's
+    job, and a certificate that fails to renew shows in cert-manager's
+    ``certmanager_certificate_expiration_timestamp_seconds`` metric (scraped by our
+    Prometheus) and in ``tools/smoke.py``."""
     namespace: str = "cert-manager"
     """Namespace of the release."""
     namespace_resources: Sequence[pulumi.Resource] = ()

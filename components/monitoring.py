@@ -3,8 +3,16 @@
 As on mybinder.org and the BioExcel Binder, Prometheus (prometheus-community chart) keeps the
 metrics and Grafana (grafana-community chart) shows them. Prometheus gets two explicit scrape
 jobs, ``jupyterhub`` (the hub's ``/hub/metrics``) and ``binderhub`` (``/metrics``), found
-through the Kubernetes endpoints of the ``hub`` and ``binder`` Services
-(https://prometheus.io/docs/prometheus/latest/configuration/configuration/#kubernetes_sd_config).
+through the EndpointSlices of the ``hub`` and ``binder`` Services
+(https://prometheus.io/docs/prometheus/latest/configuration/configuration/#endpointslice).
+
+Each Service is scraped by exactly one job. Both charts also annotate their Service with
+``prometheus.io/scrape: "true"``, which the prometheus chart's catch-all
+``kubernetes-service-endpoints`` job follows -- so each target was scraped twice (double
+samples, double load). We keep the named jobs and set the annotation to ``"false"`` in the
+BinderHub values (:func:`components.binderhub.binderhub_values`): stable ``job`` labels
+(``up{job="jupyterhub"}``) for dashboards and alerts, discovery limited to the BinderHub
+namespace, and no dependence on what annotations a chart version happens to set.
 Grafana is provisioned with Prometheus as its default data source
 (https://grafana.com/docs/grafana/latest/administration/provisioning/#data-sources), its admin
 password comes from the secrets, and it gets an Ingress with TLS when
@@ -149,6 +157,14 @@ class Monitoring(pulumi.ComponentResource):
         self.register_outputs({"grafana_url": self.grafana_url})
 
 
+#: Prometheus service discovery role. ``endpointslice`` rather than ``endpoints``: the v1
+#: Endpoints API is deprecated since Kubernetes 1.33 (EndpointSlices are GA since 1.21, so
+#: every supported cluster has them), and the chart's own jobs already use it (its RBAC
+#: grants ``endpointslices``).
+#: https://kubernetes.io/blog/2025/04/24/endpoints-deprecation/
+SD_ROLE = "endpointslice"
+
+
 def scrape_jobs(binder_namespace: str) -> list[dict[str, Any]]:
     """Prometheus scrape jobs for JupyterHub and BinderHub.
 
@@ -161,7 +177,7 @@ def scrape_jobs(binder_namespace: str) -> list[dict[str, Any]]:
             "job_name": name,
             "metrics_path": path,
             "kubernetes_sd_configs": [
-                {"role": "endpoints", "namespaces": {"names": [binder_namespace]}}
+                {"role": SD_ROLE, "namespaces": {"names": [binder_namespace]}}
             ],
             "relabel_configs": [
                 {
@@ -169,6 +185,7 @@ def scrape_jobs(binder_namespace: str) -> list[dict[str, Any]]:
                     "regex": service,
                     "action": "keep",
                 },
+                {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
                 {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
             ],
         }

@@ -15,7 +15,8 @@ from components.config import (
 )
 from components.ingress_tls import IngressTls
 from components.releases import check_release_config
-from tests.chart_data import release_problems, schema_errors
+from components.values import coalesce
+from tests.chart_data import chart_dir, chart_values, release_problems, schema_errors
 from tests.k8s_validate import assert_valid_objects
 from tests.release_fixtures import (
     BASE_CONFIG,
@@ -299,6 +300,42 @@ def test_prometheus_may_reach_the_hub_metrics_only_with_monitoring():
     assert policy["ports"] == [{"port": 8081, "protocol": "TCP"}]
     hub = values_of(binderhub(prometheus_namespace=None))["jupyterhub"].get("hub", {})
     assert "networkPolicy" not in hub
+
+
+def test_scrape_annotations_off_only_with_our_prometheus():
+    """Our Prometheus scrapes hub and binder with named jobs; the charts' own
+    `prometheus.io/scrape: "true"` would have its catch-all job scrape them again."""
+    values = values_of(binderhub())
+    off = {"prometheus.io/scrape": "false"}
+    assert values["service"]["annotations"] == off
+    assert values["jupyterhub"]["hub"]["service"] == {"annotations": off}
+    # The binderhub chart's default that this overrides.
+    assert chart_values(charts.BINDERHUB)["service"]["annotations"] == {
+        "prometheus.io/scrape": "true"
+    }
+    # Without our monitoring, a cluster's own Prometheus may follow the annotations.
+    values = values_of(binderhub(prometheus_namespace=None))
+    assert "annotations" not in values["service"]
+    assert "service" not in values["jupyterhub"].get("hub", {})
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_binderhub_calls_the_hub_inside_the_cluster(stack):
+    """BinderHub -> hub API calls go to the hub Service (z2jh names it `hub`, port 8081), and
+    the binder pod carries the label the hub's NetworkPolicy admits."""
+    rendered = coalesce(
+        chart_values(charts.BINDERHUB),
+        values_of(binderhub(stack=stack)),
+        {"jupyterhub": chart_values(charts.JUPYTERHUB_SUBCHART)},
+    )
+    assert rendered["config"]["BinderHub"]["hub_url_local"] == "http://hub:8081"
+    assert rendered["config"]["BinderHub"]["hub_url"] == "https://hub.example.org"
+    assert rendered["deployment"]["labels"] == {"hub.jupyter.org/network-access-hub": "true"}
+    # ...which matters: the hub's NetworkPolicy is on.
+    assert rendered["jupyterhub"]["hub"]["networkPolicy"]["enabled"] is True
+    # The binderhub chart documents the key (commented out) under config.BinderHub.
+    text = (chart_dir(charts.BINDERHUB) / "values.yaml").read_text()
+    assert "# hub_url_local:" in text
 
 
 def test_depends_on_namespace_and_given_resources():

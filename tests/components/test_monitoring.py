@@ -10,7 +10,7 @@ from components import charts
 from components.config import MonitoringConfig
 from components.ingress_tls import IngressTls
 from components.monitoring import Monitoring, MonitoringArgs
-from tests.chart_data import chart_values, release_problems
+from tests.chart_data import chart_values, helm_values, release_problems
 from tests.release_fixtures import (
     NEEDLES,
     PLAINTEXTS,
@@ -73,13 +73,31 @@ def test_prometheus_scrapes_jupyterhub_and_binderhub():
     assert jobs["binderhub"]["metrics_path"] == "/metrics"
     for job, service in (("jupyterhub", "hub"), ("binderhub", "binder")):
         sd = jobs[job]["kubernetes_sd_configs"]
-        assert sd == [{"role": "endpoints", "namespaces": {"names": ["binder"]}}]
+        # EndpointSlices: the v1 Endpoints API is deprecated since Kubernetes 1.33.
+        assert sd == [{"role": "endpointslice", "namespaces": {"names": ["binder"]}}]
         keep = jobs[job]["relabel_configs"][0]
         assert keep["action"] == "keep"
         assert keep["regex"] == service
         assert keep["source_labels"] == ["__meta_kubernetes_service_name"]
+        targets = {r.get("target_label") for r in jobs[job]["relabel_configs"]}
+        assert {"namespace", "pod"} <= targets
     # The chart takes this key as a string (values.yaml default "").
     assert chart_values(charts.PROMETHEUS)["extraScrapeConfigs"] == ""
+    # ...and its own jobs use the same discovery role (so its RBAC covers endpointslices).
+    chart_jobs = chart_values(charts.PROMETHEUS)["scrapeConfigs"]
+    assert chart_jobs["kubernetes-service-endpoints"]["kubernetes_sd_configs"] == [
+        {"role": "endpointslice"}
+    ]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_grafana_upgrades_recreate_the_pod(stack):
+    """The volume is ReadWriteOnce: a RollingUpdate's new pod on another node would wait for
+    it forever (Multi-Attach error). Recreate, as rendered by Helm (no rollingUpdate left)."""
+    values = user_values(release_of(monitoring(stack), charts.GRAFANA))
+    assert values["persistence"]["enabled"] is True
+    assert chart_values(charts.GRAFANA)["deploymentStrategy"] == {"type": "RollingUpdate"}
+    assert helm_values(charts.GRAFANA, values)["deploymentStrategy"] == {"type": "Recreate"}
 
 
 def test_grafana_has_prometheus_as_default_datasource():
