@@ -3,11 +3,17 @@
     python -m tools.render ebi            # or: make render STACK=ebi
 
 The whole program runs on Pulumi's mock engine (:mod:`tools.mockrun`): no cloud credentials,
-no cluster, no Pulumi CLI, no SOPS key. It prints every resource the program registers, by
-type and name, as a tree (children under their parent component) with the resources each one
-depends on, and writes each ``kubernetes:helm.sh/v3:Release``'s values -- exactly the merged
-values the program hands to Helm -- to ``build/render/<stack>/<release>.yaml``, so a reviewer
-can diff a pull request's effect on the values without any credential.
+no cluster, no Pulumi CLI, no SOPS key, no kubeconfig. It prints every resource the program
+registers, by type and name, as a tree (children under their parent component) with the
+resources each one depends on and the provider each one goes through (``via cluster-k8s``),
+and writes each ``kubernetes:helm.sh/v3:Release``'s values -- exactly the merged values the
+program hands to Helm -- to ``build/render/<stack>/<release>.yaml``, so a reviewer can diff a
+pull request's effect on the values without any credential.
+
+A stack on an existing cluster (``binder:cluster.provider: existing``) would read a kubeconfig
+(``binder:kubeconfig``, ``kubeconfigPath``, ``$KUBECONFIG`` or ``~/.kube/config``); the render
+gives it a placeholder instead, whichever of those is configured, so it never reads a real
+one and needs none (:func:`placeholder_kubeconfig`).
 
 Secrets never appear: every value the program carries as a Pulumi secret (wrapped in the
 secret marker on the wire, see :attr:`tools.mockrun.Registered.wire`) is written as
@@ -22,7 +28,10 @@ a bug in the program. Stdout carries types, names, dependencies and output names
 from __future__ import annotations
 
 import argparse
+import base64
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +42,7 @@ import pulumi
 import yaml
 from pulumi.runtime import rpc
 
-from tools.mockrun import REPO, Recording, Registered, is_secret, stack_config
+from tools.mockrun import PROJECT, REPO, Recording, Registered, is_secret, stack_config
 from tools.mockrun import run_stack as _run_stack
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
@@ -128,6 +137,21 @@ def _label(urn: str, by_urn: Mapping[str, Registered]) -> str:
     return urn.rsplit("::", 1)[-1]  # not registered by the program (e.g. the stack)
 
 
+def provider_name(ref: str, by_urn: Mapping[str, Registered]) -> str | None:
+    """The provider a resource goes through, from its provider reference ``<urn>::<id>``.
+
+    ``None`` when the program named none (the engine's default provider for the package).
+    """
+    if not ref:
+        return None
+    urn = ref.rsplit("::", 1)[0]
+    found = by_urn.get(urn)
+    name = found.name if found is not None else urn.rsplit("::", 1)[-1]
+    if name.startswith("default"):
+        return f"default {urn.rsplit('::', 2)[-2].rsplit(':', 1)[-1]} provider"
+    return name
+
+
 def _flags(r: Registered) -> str:
     flags = []
     if r.protect:
@@ -146,8 +170,8 @@ def _flags(r: Registered) -> str:
 
 
 def plan_tree(recording: Recording) -> list[str]:
-    """One line per resource, indented under its parent, dependencies underneath; siblings
-    sorted by name."""
+    """One line per resource, indented under its parent, with its provider (``via X``) and
+    its dependencies underneath; siblings sorted by name."""
     by_urn = {r.urn: r for r in recording.resources}
     children: dict[str, list[Registered]] = {}
     roots: list[Registered] = []
@@ -160,7 +184,11 @@ def plan_tree(recording: Recording) -> list[str]:
 
     def walk(r: Registered, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└── " if last else "├── ")
-        lines.append(f"{prefix}{branch}{r.type}  {r.name}{_flags(r)}")
+        # Which provider (so which cluster or cloud account) each resource goes through: the
+        # in-cluster objects visibly depend on the cluster's provider, never the ambient one.
+        via = provider_name(r.provider, by_urn) if r.custom else None
+        shown = f"  via {via}" if via else ""
+        lines.append(f"{prefix}{branch}{r.type}  {r.name}{_flags(r)}{shown}")
         inner = prefix if top else prefix + ("    " if last else "│   ")
         kids = sorted(children.get(r.urn, []), key=_order)
         deps = [u for u in dict.fromkeys(r.dependencies) if u != r.parent]
@@ -365,10 +393,128 @@ def sops_placeholders() -> Iterator[None]:
         secrets_module.decrypt_file = saved
 
 
-def run_stack(stack: str) -> Recording:
-    """The whole program for ``Pulumi.<stack>.yaml`` on the mock engine, SOPS values stubbed."""
-    with sops_placeholders():
-        return _run_stack(stack)
+# --------------------------------------------------------------------------------------
+# Kubeconfigs, never read
+# --------------------------------------------------------------------------------------
+
+#: Where the placeholder kubeconfig points: a reserved name (RFC 2606), nothing answers there.
+PLACEHOLDER_SERVER = "https://kubernetes.render-placeholder.invalid:6443"
+PLACEHOLDER_CONTEXT = "render-placeholder"
+
+
+def placeholder_kubeconfig_text(context: str | None = None) -> str:
+    """A well-formed kubeconfig that grants nothing: a reserved hostname, a CA and a token
+    that are labels, not key material. ``context`` names its only context (the stack's
+    ``binder:cluster.context``, so the program selects it as it would the real one)."""
+    name = context or PLACEHOLDER_CONTEXT
+    ca = base64.b64encode(b"render placeholder: not a certificate\n").decode()
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": PLACEHOLDER_CONTEXT,
+                "cluster": {"server": PLACEHOLDER_SERVER, "certificate-authority-data": ca},
+            }
+        ],
+        "users": [{"name": PLACEHOLDER_CONTEXT, "user": {"token": "render-placeholder"}}],
+        "contexts": [
+            {"name": name, "context": {"cluster": PLACEHOLDER_CONTEXT, "user": PLACEHOLDER_CONTEXT}}
+        ],
+        "current-context": name,
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def _config_key(raw: Mapping[str, Any], key: str) -> str | None:
+    """The spelling of ``binder:<key>`` used in a stack file (the namespace may be left out)."""
+    for spelling in (f"{PROJECT}:{key}", key):
+        if spelling in raw:
+            return spelling
+    return None
+
+
+def _raw_stack_config(stack: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text()) or {}
+    raw = dict(document.get("config") or {})
+    for key, value in (overrides or {}).items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return raw
+
+
+@dataclass
+class KubeconfigStandIn:
+    """How the render replaces an existing cluster's kubeconfig (see
+    :func:`placeholder_kubeconfig`)."""
+
+    path: Path
+    """The placeholder file; ``$KUBECONFIG`` points at it during the run."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Stack config replaced for the run: ``kubeconfigPath`` -> the placeholder file; an
+    encrypted ``binder:kubeconfig`` removed (its placeholder comes through ``secrets``)."""
+    secrets: dict[str, str] = field(default_factory=dict)
+    """Secret config added for the run: ``binder:kubeconfig`` = the placeholder text."""
+    existing_cluster: bool = False
+
+
+@contextmanager
+def placeholder_kubeconfig(raw: Mapping[str, Any]) -> Iterator[KubeconfigStandIn]:
+    """Within the block, no real kubeconfig can be read: ``$KUBECONFIG`` names a placeholder
+    file, and for a stack on an existing cluster ``kubeconfigPath`` and an encrypted
+    ``binder:kubeconfig`` are replaced by the same placeholder (with the stack's ``context``).
+
+    A *plaintext* ``binder:kubeconfig`` is left alone: the program refuses it with its own
+    error, which the render must show rather than hide.
+    """
+    cluster_key = _config_key(raw, "cluster")
+    cluster = raw.get(cluster_key) if cluster_key else None
+    cluster = cluster if isinstance(cluster, dict) else {}
+    context = cluster.get("context") if isinstance(cluster.get("context"), str) else None
+    text = placeholder_kubeconfig_text(context)
+    saved = os.environ.get("KUBECONFIG")
+    with tempfile.TemporaryDirectory(prefix="render-kubeconfig-") as tmp:
+        path = Path(tmp) / "placeholder.kubeconfig"
+        path.write_text(text, encoding="utf-8")
+        stand_in = KubeconfigStandIn(path=path)
+        if cluster.get("provider") == "existing":
+            stand_in.existing_cluster = True
+            if cluster_key and "kubeconfigPath" in cluster:
+                stand_in.overrides[cluster_key] = {**cluster, "kubeconfigPath": str(path)}
+            secret_key = _config_key(raw, "kubeconfig")
+            value = raw.get(secret_key) if secret_key else None
+            if secret_key and isinstance(value, dict) and set(value) == {"secure"}:
+                stand_in.overrides[secret_key] = None
+                stand_in.secrets[f"{PROJECT}:kubeconfig"] = text
+        os.environ["KUBECONFIG"] = str(path)
+        try:
+            yield stand_in
+        finally:
+            if saved is None:
+                os.environ.pop("KUBECONFIG", None)
+            else:
+                os.environ["KUBECONFIG"] = saved
+
+
+def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Recording:
+    """The whole program for ``Pulumi.<stack>.yaml`` on the mock engine: SOPS values and any
+    kubeconfig replaced by placeholders. ``overrides`` change stack config keys (tests)."""
+    raw = _raw_stack_config(stack, overrides)
+    with sops_placeholders(), placeholder_kubeconfig(raw) as stand_in:
+        return _run_stack(
+            stack,
+            overrides={**(overrides or {}), **stand_in.overrides},
+            secrets=stand_in.secrets or None,
+        )
+
+
+def uses_existing_cluster(stack: str) -> bool:
+    raw = _raw_stack_config(stack, None)
+    key = _config_key(raw, "cluster")
+    cluster = raw.get(key) if key else None
+    return isinstance(cluster, dict) and cluster.get("provider") == "existing"
 
 
 # --------------------------------------------------------------------------------------
@@ -400,6 +546,11 @@ def main(argv: list[str] | None = None) -> int:
     config, secret_keys = stack_config(args.stack)
     result = render(recording, args.stack, args.out, [config[k] for k in secret_keys])
     print(result.text)
+    if uses_existing_cluster(args.stack):
+        print(
+            "note: existing cluster: a placeholder kubeconfig stood in for binder:kubeconfig / "
+            "kubeconfigPath / $KUBECONFIG / ~/.kube/config; none was read"
+        )
     if result.leaks:
         print(
             f"error: {len(result.leaks)} value(s) hold a secret's text outside a Pulumi secret; "

@@ -12,13 +12,22 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from pulumi_kubernetes.core.v1 import Namespace
+from pulumi_kubernetes import Provider
+from pulumi_kubernetes.core.v1 import ConfigMap, Namespace
 from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs
 
 from components.config import ConfigError
 from tools import render as render_module
-from tools.mockrun import SECRET_SIG, SIG_KEY, Recording, run_program, stack_config
-from tools.render import LEAK, REDACTED, RELEASE_TYPE, render, secret_texts
+from tools.mockrun import SECRET_SIG, SIG_KEY, Recording, is_secret, run_program, stack_config
+from tools.mockrun import run_stack as mock_run_stack
+from tools.render import (
+    LEAK,
+    PLACEHOLDER_SERVER,
+    REDACTED,
+    RELEASE_TYPE,
+    render,
+    secret_texts,
+)
 
 TOKEN = "s3cr3t-api-token-0123456789"
 CERT = "-----BEGIN CERTIFICATE-----\nSYNTHETIC-CERT-DATA\n-----END CERTIFICATE-----"
@@ -135,6 +144,40 @@ def test_dependencies_are_listed_by_name_and_type(synthetic: Recording, tmp_path
     assert "monitoring (App)" not in deps
 
 
+class Site(pulumi.ComponentResource):
+    """A component whose children inherit an explicit Kubernetes provider."""
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("binder:test:Site", name, None, opts)
+        ns = Namespace(f"{name}-ns", opts=pulumi.ResourceOptions(parent=self))
+        ConfigMap(f"{name}-cm", opts=pulumi.ResourceOptions(parent=ns))
+        self.register_outputs({})
+
+
+def test_each_resource_shows_the_provider_it_goes_through(tmp_path: Path) -> None:
+    def program() -> None:
+        k8s = Provider("cluster-k8s", kubeconfig=pulumi.Output.secret("apiVersion: v1"))
+        Site("site", opts=pulumi.ResourceOptions(providers={"kubernetes": k8s}))
+        Namespace("ambient")  # no provider named: the engine's default one
+
+    lines = render(run_program(program), "test", tmp_path).text.splitlines()
+    assert "└── kubernetes:core/v1:Namespace  site-ns  via cluster-k8s" in lines
+    # Inherited through two levels of parents.
+    assert "    └── kubernetes:core/v1:ConfigMap  site-cm  via cluster-k8s" in lines
+    # Neither a component nor the provider itself nor a default-provider resource says "via".
+    assert "binder:test:Site  site  [component]" in lines
+    assert "pulumi:providers:kubernetes  cluster-k8s" in lines
+    assert "kubernetes:core/v1:Namespace  ambient" in lines
+
+
+def test_provider_name_from_a_reference() -> None:
+    urn = "urn:pulumi:ebi::binder::binder:cluster:C$pulumi:providers:kubernetes::cluster-k8s"
+    assert render_module.provider_name(f"{urn}::04da6b54", {}) == "cluster-k8s"
+    default = "urn:pulumi:ebi::binder::pulumi:providers:openstack::default_5_0_0"
+    assert render_module.provider_name(f"{default}::id", {}) == "default openstack provider"
+    assert render_module.provider_name("", {}) is None
+
+
 def test_values_files_are_written_per_release_with_secrets_redacted(
     synthetic: Recording, tmp_path: Path
 ) -> None:
@@ -234,14 +277,12 @@ def test_placeholder_decrypt_keeps_keys_and_shapes_pem_values(tmp_path: Path) ->
         "registry:\n  username: ENC[AES256_GCM,data:abc,type:str]\n"
         "tls:\n  certificate: ENC[AES256_GCM,data:def,type:str]\n"
         "  key: ENC[AES256_GCM,data:ghi,type:str]\n"
-        "note_unencrypted: plain\n"
         "sops:\n  mac: ENC[AES256_GCM,data:x,type:str]\n  version: 3.11.0\n"
     )
     doc = render_module.placeholder_decrypt(path, "secrets.yaml")
     assert doc["registry"] == {"username": "render-placeholder-for-registry.username"}
     assert doc["tls"]["certificate"].startswith("-----BEGIN CERTIFICATE-----")
     assert "PRIVATE KEY-----" in doc["tls"]["key"]
-    assert doc["note_unencrypted"] == "plain"
     assert "sops" not in doc
 
 
@@ -258,15 +299,17 @@ def test_placeholder_decrypt_still_refuses_a_plaintext_file(tmp_path: Path) -> N
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", ["ebi", "gcp"])
+@pytest.mark.parametrize("stack", ["ebi", "gcp", "local"])
 def test_render_of_the_real_stacks(
     stack: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # No SOPS key at all: the render must not need one.
+    # No SOPS key and no kubeconfig at all: the render must need neither.
     for var in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(tmp_path / "no-such-key.txt"))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.kube/config either
     recorded: list[Recording] = []
     real_run = render_module.run_stack
 
@@ -285,6 +328,15 @@ def test_render_of_the_real_stacks(
     # The cluster sits under its component, and the kubernetes provider depends on it.
     assert any(line.startswith("binder:cluster") for line in lines)
     assert any(line.strip(" │").startswith("depends on: ") for line in lines)
+    # Every in-cluster object goes through the cluster's provider, and says so.
+    in_cluster = [r for r in rec.resources if r.custom and r.type.startswith("kubernetes:")]
+    assert in_cluster
+    for r in in_cluster:
+        (line,) = [x for x in lines if f"{r.type}  {r.name}" in x]
+        assert line.endswith("  via cluster-k8s"), line
+    existing = stack == "local"
+    noted = any(line.startswith("note: existing cluster: a placeholder") for line in lines)
+    assert noted is existing
     releases = rec.of_type(RELEASE_TYPE)
     files = _files(tmp_path / stack)
     assert len(files) == len(releases)
@@ -338,3 +390,87 @@ def test_plan_is_the_same_whatever_the_registration_order(tmp_path: Path) -> Non
     assert first.replace(str(tmp_path / "a"), "") == second.replace(str(tmp_path / "b"), "")
     roots = [line for line in first.splitlines() if line.startswith("binder:test:App")]
     assert roots == [f"binder:test:App  {n}  [component]" for n in ("alpha", "beta", "gamma")]
+
+
+# --------------------------------------------------------------------------------------
+# Kubeconfigs are never read
+# --------------------------------------------------------------------------------------
+
+LOCAL_CLUSTER = {"provider": "existing", "name": "local", "kubernetesVersion": "1.33"}
+
+
+def _used_kubeconfig(rec: Recording) -> dict[str, Any]:
+    """The kubeconfig the cluster's Kubernetes provider was given (a secret on the wire)."""
+    provider = rec.one("pulumi:providers:kubernetes")
+    assert is_secret(provider.wire["kubeconfig"])
+    return dict(yaml.safe_load(provider.inputs["kubeconfig"]))
+
+
+def _server(kubeconfig: dict[str, Any]) -> str:
+    (cluster,) = kubeconfig["clusters"]
+    return str(cluster["cluster"]["server"])
+
+
+def test_existing_cluster_renders_with_a_placeholder_whatever_kubeconfig_is_around(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A kubeconfig in $KUBECONFIG (tests/conftest.py points it at 127.0.0.1) and another in
+    # ~/.kube/config: the render reads neither.
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    (home / ".kube" / "config").write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod\n"
+        "contexts: [{name: prod, context: {cluster: prod, user: prod}}]\n"
+        "clusters: [{name: prod, cluster: {server: 'https://prod.example.org:6443'}}]\n"
+        "users: [{name: prod, user: {token: REAL-LOOKING-TOKEN}}]\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    before = render_module.os.environ.get("KUBECONFIG")
+    assert before, "tests/conftest.py sets $KUBECONFIG to a test file"
+    rec = render_module.run_stack("local")
+    used = _used_kubeconfig(rec)
+    assert _server(used) == PLACEHOLDER_SERVER
+    assert rec.outputs["cluster_endpoint"] == PLACEHOLDER_SERVER
+    assert "REAL-LOOKING-TOKEN" not in str(rec.outputs)
+    # $KUBECONFIG is back as it was; the placeholder file is gone.
+    assert render_module.os.environ.get("KUBECONFIG") == before
+
+
+def test_kubeconfig_path_and_context_get_the_placeholder_too(tmp_path: Path) -> None:
+    """`kubeconfigPath` names a file this machine does not have; the stack's `context` is
+    the placeholder's only context, so the program selects it as it would the real one."""
+    cluster = {**LOCAL_CLUSTER, "kubeconfigPath": str(tmp_path / "absent"), "context": "partner"}
+    rec = render_module.run_stack("local", overrides={"binder:cluster": cluster})
+    used = _used_kubeconfig(rec)
+    assert used["current-context"] == "partner"
+    assert _server(used) == PLACEHOLDER_SERVER
+    # The real program would have read kubeconfigPath: it fails without the stand-in.
+    with pytest.raises(ConfigError, match=r"binder:cluster.kubeconfigPath: cannot read"):
+        mock_run_stack("local", overrides={"binder:cluster": cluster})
+
+
+def test_an_encrypted_kubeconfig_secret_is_replaced_not_decrypted() -> None:
+    # A `secure:` value in the stack file: the render cannot and must not decrypt it.
+    rec = render_module.run_stack(
+        "local", overrides={"binder:kubeconfig": {"secure": "v1:c2FsdA==:ZW5jcnlwdGVk"}}
+    )
+    # (_used_kubeconfig also checks it stays a secret on the wire)
+    assert _server(_used_kubeconfig(rec)) == PLACEHOLDER_SERVER
+
+
+def test_a_plaintext_kubeconfig_in_the_stack_file_is_still_refused() -> None:
+    """The render replaces credentials it must not read; it does not hide the program's
+    refusal of a kubeconfig committed in plaintext."""
+    with pytest.raises(ConfigError, match="binder:kubeconfig is stored in plaintext"):
+        render_module.run_stack("local", overrides={"binder:kubeconfig": "apiVersion: v1"})
+
+
+def test_placeholder_kubeconfig_grants_nothing() -> None:
+    text = render_module.placeholder_kubeconfig_text("partner")
+    doc = yaml.safe_load(text)
+    assert doc["current-context"] == "partner"
+    assert _server(doc) == PLACEHOLDER_SERVER
+    assert PLACEHOLDER_SERVER.split("//")[1].split(":")[0].endswith(".invalid")  # RFC 2606
+    (user,) = doc["users"]
+    assert user["user"] == {"token": "render-placeholder"}
+    assert "BEGIN" not in text  # no key material of any kind
