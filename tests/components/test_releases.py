@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pulumi
 import pulumi_random
@@ -18,13 +19,14 @@ from components.releases import (
     check_release_secrets,
 )
 from components.secrets import SecretMaterial
-from tests.chart_data import release_problems
+from components.sops import decrypt_file
+from components.values import coalesce
+from tests.chart_data import chart_values, helm_values, release_problems
 from tests.components.test_cert_manager import EXTRA_SCHEMAS
 from tests.k8s_validate import assert_valid_objects
 from tests.release_fixtures import (
     BASE_CONFIG,
     CUSTOM_RESOURCE_ISSUER,
-    NEEDLES,
     PLAINTEXTS,
     RELEASE,
     charts_released,
@@ -136,6 +138,39 @@ def test_staging_issuer_is_the_one_binderhub_uses_and_waits_for():
     deps = release_of(rec, charts.BINDERHUB).dependencies
     assert issuers["letsencrypt-staging"] in deps
     assert issuers["letsencrypt-production"] not in deps
+
+
+def test_hub_and_binderhub_are_scraped_once():
+    """Our named jobs scrape the hub and BinderHub; the prometheus chart's annotation-driven
+    `kubernetes-service-endpoints` job must not pick their Services up a second time."""
+    import re
+
+    rec = releases()
+    prometheus = user_values(release_of(rec, charts.PROMETHEUS))
+    jobs = yaml.safe_load(prometheus["extraScrapeConfigs"])
+    assert {job["job_name"] for job in jobs} == {"jupyterhub", "binderhub"}
+    chart_job = helm_values(charts.PROMETHEUS, prometheus)["scrapeConfigs"][
+        "kubernetes-service-endpoints"
+    ]
+    assert chart_job["enabled"] is True  # it still scrapes what else is annotated
+    keep = chart_job["relabel_configs"][0]
+    assert keep["source_labels"] == ["__meta_kubernetes_service_annotation_prometheus_io_scrape"]
+    assert keep["action"] == "keep"
+    # YAML reads `regex: true` as a boolean; Prometheus gets the text, fully anchored.
+    regex = str(keep["regex"]).lower()
+    rendered = coalesce(
+        chart_values(charts.BINDERHUB),
+        user_values(release_of(rec, charts.BINDERHUB)),
+        {"jupyterhub": chart_values(charts.JUPYTERHUB_SUBCHART)},
+    )
+    binder = rendered["service"]["annotations"].get("prometheus.io/scrape", "")
+    # z2jh's hub Service template adds "true" unless hub.service.annotations has the key.
+    hub = rendered["jupyterhub"]["hub"]["service"]["annotations"].get("prometheus.io/scrape")
+    for service, annotation in (("binder", binder), ("hub", hub or "true")):
+        assert not re.fullmatch(regex, str(annotation)), f"{service} is scraped twice"
+    # With the charts' defaults alone, it would be.
+    default = chart_values(charts.BINDERHUB)["service"]["annotations"]["prometheus.io/scrape"]
+    assert re.fullmatch(regex, default)
 
 
 # ---- dependencies ------------------------------------------------------------------------
@@ -487,18 +522,59 @@ def test_stack_overrides_reach_the_releases(stack_run):
     assert grafana["persistence"]["enabled"] is True
 
 
+RANDOM = "random:index/randomPassword:RandomPassword"
+
+
+def _stack_secret_files(stack: str) -> list[str]:
+    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    return list(document["config"].get("binder:secretsFiles") or [])
+
+
+def _string_leaves(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _string_leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _string_leaves(item)]
+    return [value] if isinstance(value, str) else []
+
+
 def test_stack_secrets_never_in_plaintext(stack_run):
+    """The stack's own secrets -- every value of its SOPS files (decrypted here with the
+    TEST-ONLY key that tests/conftest.py points SOPS_AGE_KEY_FILE at) and the generated
+    tokens -- appear in no resource, output or log outside a secret marker. Non-vacuous:
+    each value the deployment uses is found in some resource's inputs."""
     stack, rec = stack_run
-    binderhub = release_of(rec, charts.BINDERHUB)
-    token = binderhub.inputs["values"]["jupyterhub"]["hub"]["services"]["binder"]["apiToken"]
-    proxy = binderhub.inputs["values"]["jupyterhub"]["proxy"]["secretToken"]
-    needles = [token, proxy, *NEEDLES]
-    for grafana in [r for r in rec.of_type(RELEASE) if r.inputs["chart"] == "grafana"]:
-        needles.append(grafana.inputs["values"]["adminPassword"])
-    assert all(len(n) >= 16 for n in needles[:2]), "tokens should be real secrets"
+    files = _stack_secret_files(stack)
+    documents = [decrypt_file(REPO / name, name) for name in files]
+    from_files = [leaf for document in documents for leaf in _string_leaves(document)]
+    # Later files override earlier ones key by key (components.secrets): those values are
+    # the ones that reach the releases.
+    used: dict[tuple[str, str], str] = {}
+    for document in documents:
+        for section, entries in document.items():
+            for key, value in (entries or {}).items():
+                used[(section, key)] = value
+    generated = {r.name: f"mock-random-{r.name}-" for r in rec.of_type(RANDOM)}
+    if stack != "local":
+        # The cloud stacks' example files: the registry account and Grafana's password.
+        assert {("registry", "password"), ("grafana", "adminPassword")} <= set(used), stack
+    assert {"secrets-proxy-secret-token", "secrets-hub-api-token"} <= set(generated), stack
+    needles = [*from_files, *generated.values()]
+    assert all(len(n) >= 12 for n in needles), "short needles would match by accident"
+    # What the deployment consumes: a generated Grafana password only with Grafana.
+    consumed = [*used.values()] + [
+        value
+        for name, value in generated.items()
+        if "grafana" not in name or "grafana" in charts_released(rec)
+    ]
+    for needle in consumed:
+        holders = [r.name for r in rec.resources if list(plaintext_leaks(r.inputs, [needle]))]
+        assert holders, f"{stack}: a secret never reaches any resource; the check is vacuous"
     for resource in rec.resources:
-        assert list(plaintext_leaks(resource.wire, needles)) == [], f"{stack}: {resource.name}"
+        leaks = list(plaintext_leaks(resource.wire, needles))
+        assert leaks == [], f"{stack}: {resource.type} {resource.name} at {leaks}"
     assert list(plaintext_leaks(rec.outputs_wire, needles)) == []
+    assert not [line for line in rec.logs if list(plaintext_leaks(line, needles))]
 
 
 def test_stack_raw_release_objects_validate(stack_run):
