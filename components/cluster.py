@@ -25,6 +25,7 @@ from components.config import (
     MagnumCluster,
     resolve_kubeconfig_path,
 )
+from components.secrets import check_config_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -172,14 +173,10 @@ def parse_kubeconfig(text: str, context: str | None, source: str, base_dir: Path
 def read_cluster_inputs(cluster: ClusterConfig) -> ClusterInputs:
     """Read and check everything the cluster needs, before any resource is registered."""
     if isinstance(cluster, ExistingCluster):
+        # A kubeconfig holds cluster credentials: refuse one stored without --secret.
+        check_config_secrets(["kubeconfig"])
         secret = pulumi.Config("binder").get_secret("kubeconfig")
         if secret is not None:
-            if not pulumi.runtime.is_config_secret("binder:kubeconfig"):
-                raise ConfigError(
-                    "binder:kubeconfig is stored in plaintext in Pulumi.<stack>.yaml. Remove it "
-                    "(and from git history), then set it encrypted: "
-                    "`pulumi config set --secret binder:kubeconfig < FILE`"
-                )
             return ClusterInputs(kubeconfig=secret)
         path = resolve_kubeconfig_path(cluster)
         try:

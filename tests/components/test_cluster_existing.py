@@ -87,7 +87,7 @@ def test_secret_kubeconfig_wins_over_files(tmp_path: Path) -> None:
 
 def test_plaintext_kubeconfig_in_the_stack_file_is_refused() -> None:
     recording = Recording()
-    with pytest.raises(ConfigError, match="binder:kubeconfig is stored in plaintext") as info:
+    with pytest.raises(ConfigError, match="binder:kubeconfig is set in plaintext") as info:
         run_stack(
             "local", overrides={"binder:kubeconfig": LOCAL_KUBECONFIG}, recording=recording
         )
