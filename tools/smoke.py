@@ -6,8 +6,10 @@
 
 Where the service is: ``--binder-url``/``--hub-url`` if given, else the stack outputs
 (``pulumi stack output --json --stack <stack>``, or ``--outputs-json FILE`` holding that
-JSON) under ``binder_url``/``hub_url`` (or ``*_host``), else the hostnames of
-``binder:binderhub`` in ``Pulumi.<stack>.yaml``.
+JSON) under ``binder_url``/``hub_url`` (or ``*_host``), else -- as a fallback, said so in the
+report -- the hostnames of ``binder:binderhub`` in ``Pulumi.<stack>.yaml``. Those say what
+*should* be deployed, not what is, so in CI (``CI=true``, as GitHub Actions sets it) or with
+``--no-stack-file-fallback`` that fallback is an error unless ``--allow-stack-file-fallback``.
 
 Checks, each PASS or FAIL with the reason:
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -60,6 +63,10 @@ HUB_KEYS = ("hub_url", "jupyterhub_url", "hubUrl", "hub_host", "jupyterhub_host"
 MAX_EVENTS = 20_000
 MAX_LINE = 1 << 20
 PULUMI_TIMEOUT = 120
+#: Most tries per check, and longest pause between two (``--attempts``, ``--retry-delay``):
+#: a run of the 4 checks waits at most 4 x 9 x 600 s, whatever is asked.
+MAX_ATTEMPTS = 10
+MAX_RETRY_DELAY = 600.0
 
 
 class UsageError(Exception):
@@ -92,8 +99,10 @@ def _first(outputs: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
-def pulumi_outputs(stack: str) -> tuple[dict[str, Any], str]:
-    """``pulumi stack output --json`` (secrets stay masked); ``({}, why)`` when unavailable."""
+def pulumi_outputs(stack: str) -> tuple[dict[str, Any], str | None]:
+    """``pulumi stack output --json`` (secrets stay masked): ``(outputs, None)``, or
+    ``({}, why)`` when they cannot be read, ``why`` completing "the stack outputs are
+    unavailable: ..."."""
     pulumi = shutil.which("pulumi")
     if pulumi is None:
         return {}, "the Pulumi CLI is not installed"
@@ -112,12 +121,25 @@ def pulumi_outputs(stack: str) -> tuple[dict[str, Any], str]:
         data = json.loads(proc.stdout or "{}")
     except json.JSONDecodeError:
         return {}, "`pulumi stack output --json` did not print JSON"
-    return (data if isinstance(data, dict) else {}), "stack outputs"
+    if not isinstance(data, dict):
+        return {}, "`pulumi stack output --json` did not print a JSON object"
+    return data, None
+
+
+def in_ci(environ: Mapping[str, str] | None = None) -> bool:
+    """``CI`` is set to a true value, as GitHub Actions and most CI systems do."""
+    value = (os.environ if environ is None else environ).get("CI", "")
+    return value.strip().lower() in {"true", "1", "yes"}
+
+
+def stack_file(stack: str) -> Path:
+    """``Pulumi.<stack>.yaml`` of a stack name, also of ``org/stack``."""
+    return REPO / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml"
 
 
 def stack_file_hosts(stack: str) -> tuple[str | None, str | None, str]:
     """``binder:binderhub.host``/``hubHost`` of ``Pulumi.<stack>.yaml`` as URLs."""
-    path = REPO / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml"
+    path = stack_file(stack)
     if not path.is_file():
         return None, None, f"{path.name} does not exist"
     config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
@@ -137,13 +159,20 @@ def locate(
     outputs_json: Path | None,
     binder_url: str | None,
     hub_url: str | None,
-    read_outputs: Callable[[str], tuple[dict[str, Any], str]] = pulumi_outputs,
+    read_outputs: Callable[[str], tuple[dict[str, Any], str | None]] = pulumi_outputs,
+    allow_fallback: bool = True,
 ) -> Target:
+    """Where the service is (see the module docstring for the order).
+
+    ``allow_fallback=False``: raise :class:`UsageError` rather than take hostnames from
+    ``Pulumi.<stack>.yaml`` when the outputs cannot be read or lack the URLs.
+    """
     sources: list[str] = []
     if binder_url or hub_url:
         sources.append("command line")
     if not (binder_url and hub_url):
         outputs: dict[str, Any] = {}
+        problem: str | None = None
         if outputs_json is not None:
             try:
                 outputs = json.loads(outputs_json.read_text())
@@ -153,7 +182,8 @@ def locate(
                 ) from None
             where = str(outputs_json)
         elif stack:
-            outputs, where = read_outputs(stack)
+            outputs, problem = read_outputs(stack)
+            where = f"the outputs of stack {stack}"
         else:
             raise UsageError(
                 "give a stack (python -m tools.smoke <stack>), --outputs-json FILE, or both "
@@ -165,10 +195,26 @@ def locate(
         binder_url = binder_url or (found_binder and _as_url(found_binder))
         hub_url = hub_url or (found_hub and _as_url(found_hub))
         if not (binder_url and hub_url) and stack:
+            missing = "/".join(
+                key for key, value in (("binder_url", binder_url), ("hub_url", hub_url))
+                if not value
+            )
+            why = (
+                f"the stack outputs are unavailable: {problem}" if problem
+                else f"no {missing} in {where}"
+            )
+            if not allow_fallback:
+                raise UsageError(
+                    f"cannot tell where the service is: {why}. Not falling back to the "
+                    f"hostnames in {stack_file(stack).name}: they say what should be "
+                    "deployed, not what is "
+                    "(refused in CI and with --no-stack-file-fallback). Fix the stack "
+                    "outputs (Pulumi CLI, backend, credentials), give --binder-url and "
+                    "--hub-url, or pass --allow-stack-file-fallback"
+                )
             file_binder, file_hub, name = stack_file_hosts(stack)
             if (file_binder and not binder_url) or (file_hub and not hub_url):
-                sources.append(f"{name} (no {'/'.join(BINDER_KEYS[:1] + HUB_KEYS[:1])} in "
-                               f"{where})")
+                sources.append(f"{name}, as a fallback: {why}")
             binder_url = binder_url or file_binder
             hub_url = hub_url or file_hub
     if not binder_url or not hub_url:
@@ -486,6 +532,32 @@ def run_checks(target: Target, opts: Options) -> list[Check]:
     return checks
 
 
+def _attempts(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_ATTEMPTS:
+        raise argparse.ArgumentTypeError(
+            f"{value} is outside 1..{MAX_ATTEMPTS}: every check is tried at most "
+            f"{MAX_ATTEMPTS} times so a run stays bounded; to wait longer for DNS or a "
+            "certificate, raise --retry-delay instead"
+        )
+    return value
+
+
+def _retry_delay(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= MAX_RETRY_DELAY:
+        raise argparse.ArgumentTypeError(
+            f"{value:g} is outside 0..{MAX_RETRY_DELAY:g} seconds"
+        )
+    return value
+
+
 def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     parser = argparse.ArgumentParser(
@@ -497,8 +569,24 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     parser.add_argument("--hub-url", help="JupyterHub URL (overrides the stack outputs)")
     parser.add_argument("--cafile", help="trust these CA certificates instead of the system's")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
-    parser.add_argument("--attempts", type=int, default=3, help="tries per check (default 3)")
-    parser.add_argument("--retry-delay", type=float, default=5.0, help="seconds between tries")
+    parser.add_argument(
+        "--attempts", type=_attempts, default=3, metavar="N",
+        help=f"tries per check, 1 to {MAX_ATTEMPTS} (default 3); a larger value is refused",
+    )
+    parser.add_argument(
+        "--retry-delay", type=_retry_delay, default=5.0, metavar="SECONDS",
+        help=f"seconds between tries, 0 to {MAX_RETRY_DELAY:g} (default 5)",
+    )
+    fallback = parser.add_mutually_exclusive_group()
+    fallback.add_argument(
+        "--allow-stack-file-fallback", action="store_true",
+        help="when the stack outputs cannot be read, use the hostnames of Pulumi.<stack>.yaml "
+        "even in CI (CI=true), where that is otherwise an error",
+    )
+    fallback.add_argument(
+        "--no-stack-file-fallback", action="store_true",
+        help="never use the hostnames of Pulumi.<stack>.yaml, as in CI",
+    )
     parser.add_argument(
         "--min-cert-days", type=int, default=7,
         help="fail when a certificate expires sooner (default 7)",
@@ -509,14 +597,20 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     )
     args = parser.parse_args(argv)
     opts = Options(
-        cafile=args.cafile, timeout=args.timeout, attempts=max(1, min(args.attempts, 10)),
-        retry_delay=max(0.0, args.retry_delay), min_cert_days=args.min_cert_days,
+        cafile=args.cafile, timeout=args.timeout, attempts=args.attempts,
+        retry_delay=args.retry_delay, min_cert_days=args.min_cert_days,
         launch=args.launch, launch_timeout=args.launch_timeout, out=out,
+    )
+    allow_fallback = args.allow_stack_file_fallback or not (
+        args.no_stack_file_fallback or in_ci()
     )
     try:
         if opts.launch:
             build_path(opts.launch)  # reject a malformed spec before any request
-        target = locate(args.stack, args.outputs_json, args.binder_url, args.hub_url)
+        target = locate(
+            args.stack, args.outputs_json, args.binder_url, args.hub_url,
+            allow_fallback=allow_fallback,
+        )
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

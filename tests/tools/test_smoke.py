@@ -436,18 +436,111 @@ def test_command_line_overrides_outputs(tmp_path: Path) -> None:
 def test_stack_file_is_the_fallback_when_the_stack_exports_no_urls() -> None:
     calls: list[str] = []
 
-    def outputs(stack: str) -> tuple[dict[str, Any], str]:
+    def outputs(stack: str) -> tuple[dict[str, Any], str | None]:
         calls.append(stack)
-        return {"cluster_name": "binder-ebi", "kubeconfig": "[secret]"}, "stack outputs"
+        return {"cluster_name": "binder-ebi", "kubeconfig": "[secret]"}, None
 
     target = smoke.locate("ebi", None, None, None, read_outputs=outputs)
     assert calls == ["ebi"]
     assert target.binder_url == "https://binder.ebi.example.org"
     assert target.hub_url == "https://hub.binder.ebi.example.org"
-    assert target.source.startswith("Pulumi.ebi.yaml")
+    assert target.source == (
+        "Pulumi.ebi.yaml, as a fallback: no binder_url/hub_url in the outputs of stack ebi"
+    )
     # `tls.source: none` means plain http.
     local = smoke.locate("local", None, None, None, read_outputs=lambda s: ({}, "x"))
     assert local.binder_url == "http://binder.127.0.0.1.nip.io"
+
+
+def test_fallback_report_says_why_the_stack_outputs_were_not_used() -> None:
+    target = smoke.locate(
+        "acme/ebi", None, None, None,
+        read_outputs=lambda s: ({}, "the Pulumi CLI is not installed"),
+    )
+    assert target.source == (
+        "Pulumi.ebi.yaml, as a fallback: the stack outputs are unavailable: "
+        "the Pulumi CLI is not installed"
+    )
+    # Only the missing URL falls back; the one the outputs have is used.
+    half = smoke.locate(
+        "ebi", None, None, None,
+        read_outputs=lambda s: ({"binder_url": "https://deployed.example.org"}, None),
+    )
+    assert half.binder_url == "https://deployed.example.org"
+    assert half.hub_url == "https://hub.binder.ebi.example.org"
+    assert half.source == (
+        "the outputs of stack ebi, Pulumi.ebi.yaml, as a fallback: "
+        "no hub_url in the outputs of stack ebi"
+    )
+
+
+def test_outputs_are_used_when_readable() -> None:
+    target = smoke.locate(
+        "ebi", None, None, None, allow_fallback=False,
+        read_outputs=lambda s: (
+            {"binder_url": "https://b.example.org", "hub_url": "https://h.example.org"}, None
+        ),
+    )
+    assert (target.binder_url, target.hub_url) == ("https://b.example.org", "https://h.example.org")
+    assert target.source == "the outputs of stack ebi"
+
+
+@pytest.mark.parametrize(
+    ("outputs", "why"),
+    [
+        (({}, "`pulumi stack output --stack ebi` failed: error: no stack named 'ebi' found"),
+         "the stack outputs are unavailable: `pulumi stack output --stack ebi` failed: "
+         "error: no stack named 'ebi' found"),
+        (({"cluster_name": "binder-ebi"}, None),
+         "no binder_url/hub_url in the outputs of stack ebi"),
+    ],
+)
+def test_fallback_can_be_refused(
+    outputs: tuple[dict[str, Any], str | None], why: str
+) -> None:
+    with pytest.raises(smoke.UsageError) as info:
+        smoke.locate("ebi", None, None, None, read_outputs=lambda s: outputs, allow_fallback=False)
+    message = str(info.value)
+    assert message.startswith(f"cannot tell where the service is: {why}. ")
+    assert "Not falling back to the hostnames in Pulumi.ebi.yaml" in message
+    assert "--allow-stack-file-fallback" in message
+
+
+def test_in_ci_a_failing_pulumi_stack_output_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No request is made: the service cannot be located (exit 2) before any check."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("CI", "true")
+    out = io.StringIO()
+    assert smoke.main(["ebi"], out=out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "error: cannot tell where the service is: the stack outputs are unavailable: "
+        "the Pulumi CLI is not installed. Not falling back"
+    )
+    assert out.getvalue() == ""
+    # Outside CI the same is refused on request.
+    monkeypatch.delenv("CI")
+    assert smoke.main(["ebi", "--no-stack-file-fallback"], out=out) == 2
+    assert "Not falling back to the hostnames in Pulumi.ebi.yaml" in capsys.readouterr().err
+
+
+def test_fallback_flags_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        smoke.main(["ebi", "--allow-stack-file-fallback", "--no-stack-file-fallback"])
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("", False),
+     ("false", False), ("0", False)],
+)
+def test_in_ci(value: str, expected: bool) -> None:
+    assert smoke.in_ci({"CI": value}) is expected
+    assert smoke.in_ci({}) is False
 
 
 def test_pulumi_cli_missing_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -455,6 +548,49 @@ def test_pulumi_cli_missing_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatc
     outputs, why = smoke.pulumi_outputs("ebi")
     assert outputs == {}
     assert why == "the Pulumi CLI is not installed"
+
+
+def test_pulumi_cli_failure_names_the_command_and_its_last_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "pulumi"
+    fake.write_text("#!/bin/sh\necho 'some progress' >&2\necho 'error: no stack named ebi' >&2\n"
+                    "exit 255\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    outputs, why = smoke.pulumi_outputs("ebi")
+    assert outputs == {}
+    assert why == "`pulumi stack output --stack ebi` failed: error: no stack named ebi"
+    fake.write_text("#!/bin/sh\necho '{\"binder_url\": \"https://b.example.org\"}'\n")
+    assert smoke.pulumi_outputs("ebi") == ({"binder_url": "https://b.example.org"}, None)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--attempts", "11"], "argument --attempts: 11 is outside 1..10"),
+        (["--attempts", "0"], "argument --attempts: 0 is outside 1..10"),
+        (["--attempts", "many"], "argument --attempts: 'many' is not a whole number"),
+        (["--retry-delay", "-1"], "argument --retry-delay: -1 is outside 0..600 seconds"),
+        (["--retry-delay", "nan"], "argument --retry-delay: nan is outside 0..600 seconds"),
+    ],
+)
+def test_out_of_range_retries_are_refused_not_capped(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        smoke.main(["--binder-url", "https://a", "--hub-url", "https://b", *argv])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_documents_the_limits(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        smoke.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "tries per check, 1 to 10 (default 3); a larger value is refused" in text
+    assert "--allow-stack-file-fallback" in text
+    assert "even in CI (CI=true)" in text
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
