@@ -553,3 +553,17 @@ def test_stack_check_needs_no_salt_with_pulumi_cloud(tmp_path: Path, backend: st
     )
     assert missing.returncode == 1
     assert f"({backend or 'Pulumi Cloud'})" in missing.output
+
+
+def test_the_sections_the_workflows_point_to_exist() -> None:
+    """The stack check's errors and the workflows' comments send operators to these."""
+    headings = {
+        line.lstrip("#").strip()
+        for line in (REPO / "docs" / "operations.md").read_text().splitlines()
+        if line.startswith("#")
+    }
+    for name in ALL:
+        text = (WORKFLOWS / name).read_text()
+        for section in re.findall(r"docs/operations\.md ['\"]([^'\"]+)['\"]", text):
+            assert any(h.startswith(section) for h in headings), f"{name}: no section {section}"
+    assert "Bootstrapping the CI stacks" in headings
