@@ -322,7 +322,7 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
                         "ports": [{"port": 8081, "protocol": "TCP"}],
                     }
                 ]
-            }
+            },
         }
     if hub.auth.enabled:
         computed["jupyterhub"] = values.merge(
