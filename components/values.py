@@ -67,7 +67,6 @@ _NOT_CREDENTIALS = frozenset(
         "pullsecrets",
         "envfromsecret",
         "envfromsecrets",
-        "envrendersecret",
         "configfromsecret",
         "automountserviceaccounttoken",
         "assertnoleakedsecrets",
