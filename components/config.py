@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -567,6 +568,11 @@ class UserAccount(Model):
     """Namespaces the role applies in (declared ones only). Omitted: cluster-wide."""
     token_generation: int | None = Field(default=None, ge=1)
     """ServiceAccounts only: bump to rotate the account's token (default 1)."""
+    may_read_deployer_token: bool = False
+    """Accept that this grant can obtain the deploy agent's token: ``admin``/``edit``
+    cluster-wide, in the deployer's namespace, or in a namespace whose chart ServiceAccounts
+    read Secrets everywhere (see :data:`SECRET_READER_NAMESPACES`). Such an identity is as
+    trusted as the deploy agent; without this flag ``load_config`` refuses the grant."""
 
     @model_validator(mode="after")
     def _check(self) -> UserAccount:
@@ -618,6 +624,77 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: ClusterRole names are path segments: no '/' or '%'. Allow what clusters use in practice.
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$")
 
+#: The namespaces the releases install into; the deploy agent's token must not live in one,
+#: where the release's users (and its ServiceAccounts) could read it.
+RELEASE_NAMESPACES: tuple[str, ...] = ("binder", "ingress", "cert-manager", "monitoring", "logging")
+
+#: Namespaces whose chart ServiceAccounts may read (or write) Secrets in EVERY namespace. The
+#: built-in ``edit``/``admin`` roles can run pods as any ServiceAccount of their namespace
+#: (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#user-facing-roles), so such a
+#: grant there reaches every Secret -- the deploy agent's token included. Checked from the
+#: pinned charts' ClusterRoles (see docs/access.md); only while the part is enabled.
+SECRET_READER_NAMESPACES: dict[str, str] = {
+    "ingress": "Traefik's ServiceAccount reads Secrets (TLS certificates) in every namespace",
+    "cert-manager": "cert-manager's ServiceAccount writes Secrets in every namespace",
+    "monitoring": "kube-state-metrics' ServiceAccount lists Secrets in every namespace",
+}
+
+#: ``kind.lower()`` of user subjects; user bindings are named ``binder:<kind>:<slug>``.
+_SUBJECT_KINDS = ("user", "group", "serviceaccount")
+
+#: Built-in roles that can read Secrets and run pods as any ServiceAccount of a namespace.
+SECRET_READING_ROLES: tuple[str, ...] = ("admin", "edit")
+
+
+def identity_slug(name: str) -> str:
+    """A DNS-label-safe form of an identity (``alice@example.org`` -> ``alice-example-org-<hash>``).
+
+    The bootstrap names a user's objects after it. An identity that is already a DNS label
+    (at most 40 characters) is kept as it is; any other gets a short hash of the full identity,
+    so that identities differing only in punctuation (``a.b@x`` / ``a-b@x``) stay distinct.
+    ``_access_problems`` checks that no two users get the same slug.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40].strip("-") or "x"
+    if slug != name:
+        slug += "-" + hashlib.sha256(name.encode()).hexdigest()[:6]
+    return slug
+
+
+def _secret_reader_namespaces(cfg: StackConfig) -> dict[str, str]:
+    enabled = {
+        "ingress": cfg.ingress.controller == "traefik",
+        "cert-manager": cfg.cert_manager.enabled,
+        "monitoring": cfg.monitoring.enabled,
+    }
+    return {ns: why for ns, why in SECRET_READER_NAMESPACES.items() if enabled[ns]}
+
+
+def _token_reach(cfg: StackConfig, user: UserAccount) -> list[str]:
+    """Why ``user``'s grant can obtain the deploy agent's token; empty if it cannot.
+
+    Only the built-in ``admin``/``edit`` roles are judged: a custom ClusterRole's rules are not
+    known here (declaring it in binder:customRoles is the operator's decision).
+    """
+    if user.role not in SECRET_READING_ROLES:
+        return []
+    if user.namespaces is None:
+        return [f"a cluster-wide '{user.role}' reads Secrets in every namespace"]
+    reasons = []
+    deployer_ns = cfg.deployer.namespace
+    if deployer_ns in user.namespaces:
+        reasons.append(
+            f"'{user.role}' in '{deployer_ns}' reads the token Secrets kept there "
+            "(binder:deployer.namespace)"
+        )
+    readers = _secret_reader_namespaces(cfg)
+    for namespace in user.namespaces:
+        if namespace in readers:
+            reasons.append(
+                f"'{user.role}' in '{namespace}' can run pods as its ServiceAccounts, and "
+                f"{readers[namespace]}"
+            )
+    return reasons
+
 
 def _access_problems(cfg: StackConfig) -> list[tuple[tuple[str | int, ...], str]]:
     """Checks of binder:namespaces / deployer / users / customRoles that span sections."""
@@ -639,6 +716,25 @@ def _access_problems(cfg: StackConfig) -> list[tuple[tuple[str | int, ...], str]
                 "own such as 'deployer'",
             )
         )
+    elif cfg.deployer.namespace in RELEASE_NAMESPACES:
+        problems.append(
+            (
+                ("deployer", "namespace"),
+                f"'{cfg.deployer.namespace}' is where a Helm release runs: its users and "
+                "ServiceAccounts could read the deploy agent's token there; use a namespace "
+                "of its own such as 'deployer'",
+            )
+        )
+    elif cfg.deployer.namespace in _SUBJECT_KINDS:
+        # The agent's ClusterRoleBinding is named binder:<namespace>:<name>, users' ones
+        # binder:<kind>:<identity>: these would collide.
+        problems.append(
+            (
+                ("deployer", "namespace"),
+                f"'{cfg.deployer.namespace}' would give the deploy agent's RBAC objects the "
+                "names of user bindings; use a namespace such as 'deployer'",
+            )
+        )
     for index, role in enumerate(cfg.custom_roles):
         if not _ROLE_NAME.match(role):
             problems.append(
@@ -655,6 +751,7 @@ def _access_problems(cfg: StackConfig) -> list[tuple[tuple[str | int, ...], str]
     declared = sorted(n for n in cfg.all_namespaces if n not in RESERVED_NAMESPACES)
     known_roles = [*BUILTIN_ROLES, *cfg.custom_roles]
     first_seen: dict[str, int] = {}
+    slugs: dict[str, int] = {}
     for index, user in enumerate(cfg.users):
         at = ("users", index)
         if user.name in first_seen:
@@ -668,6 +765,37 @@ def _access_problems(cfg: StackConfig) -> list[tuple[tuple[str | int, ...], str]
             )
         else:
             first_seen[user.name] = index
+            slug = identity_slug(user.name)
+            if slug in slugs:
+                # Practically only a name crafted to look like another's slug and hash.
+                other = cfg.users[slugs[slug]].name
+                problems.append(
+                    (
+                        (*at, "name"),
+                        f"'{user.name}' and binder:users[{slugs[slug]}] ('{other}') would get "
+                        f"the same object name '{slug}'; check both names for a typo",
+                    )
+                )
+            slugs.setdefault(slug, index)
+        reach = _token_reach(cfg, user)
+        if reach and not user.may_read_deployer_token:
+            problems.append(
+                (
+                    at,
+                    f"{'; '.join(reach)}, so this {user.kind} could obtain the deploy agent's "
+                    "token and act as it. Limit `namespaces` to where it needs to work, or set "
+                    "`mayReadDeployerToken: true` to accept that it is as trusted as the "
+                    "deploy agent",
+                )
+            )
+        elif user.may_read_deployer_token and not reach and user.role in BUILTIN_ROLES:
+            problems.append(
+                (
+                    (*at, "mayReadDeployerToken"),
+                    f"is set, but '{user.role}' here cannot read the deploy agent's token; "
+                    "remove it",
+                )
+            )
         if user.kind == "ServiceAccount" and user.name == cfg.deployer.name:
             problems.append(
                 (

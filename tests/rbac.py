@@ -7,7 +7,18 @@ ClusterRoles, Roles, ClusterRoleBindings and RoleBindings, with Kubernetes' sema
 * a ClusterRoleBinding grants its role's rules in every namespace and at cluster scope;
 * a RoleBinding grants them only for requests in its own namespace;
 * a rule matches when verb, API group and resource match (``*`` matches all) and, if it has
-  ``resourceNames``, the request names one of them (so ``create``/``list`` never match those).
+  ``resourceNames``, the request names one of them (so ``create``/``list`` never match those);
+* privilege-escalation prevention
+  (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#privilege-escalation-prevention-and-bootstrapping,
+  kubernetes/kubernetes ``pkg/registry/rbac/escalation_check.go``): writing a role needs
+  ``escalate`` on it (checked with the name in the URL: none on create) or every permission
+  it grants; creating or changing a binding needs ``bind`` on the *referenced* role (checked
+  with that role's name, also on create) or every permission the role grants
+  (:meth:`RbacModel.can_write_role`, :meth:`RbacModel.can_write_binding`);
+* tokens: a subject that can read a ServiceAccount's token Secret, create a Secret or a Pod in
+  its namespace, or impersonate it, can act as that ServiceAccount
+  (:meth:`RbacModel.tokens_reachable`, :meth:`RbacModel.reaches`). Only ServiceAccounts the
+  program registers are known; the charts' own ServiceAccounts are not modelled.
 
 Kubernetes' built-in ClusterRoles are not objects the program registers, and the aggregated
 rules of ``admin``/``edit``/``view`` cannot be evaluated offline. ``cluster-admin`` allows
@@ -69,6 +80,10 @@ def _build_model() -> dict[str, dict[tuple[str, str, str], bool]]:
         edit[(verb, "", "pods")] = True
         edit[(verb, "apps", "deployments")] = True
         edit[(verb, "", "secrets")] = True
+        # "allows accessing Secrets and running Pods as any ServiceAccount in the namespace"
+        # (edit; admin has everything edit has).
+        admin[(verb, "", "pods")] = True
+        admin[(verb, "", "secrets")] = True
         admin[(verb, "", "resourcequotas")] = False
         admin[(verb, "", "namespaces")] = False
         admin[(verb, "discovery.k8s.io", "endpointslices")] = False
@@ -76,6 +91,9 @@ def _build_model() -> dict[str, dict[tuple[str, str, str], bool]]:
             view[(verb, RBAC, resource)] = False
             edit[(verb, RBAC, resource)] = False
             admin[(verb, RBAC, resource)] = True
+    view[("impersonate", "", "serviceaccounts")] = False
+    edit[("impersonate", "", "serviceaccounts")] = True
+    admin[("impersonate", "", "serviceaccounts")] = True
     for model in (view, edit):
         # Neither touches RBAC at all, and both are namespace-scoped roles: nothing about
         # cluster-wide RBAC objects either, even when bound with a ClusterRoleBinding.
@@ -87,6 +105,13 @@ def _build_model() -> dict[str, dict[tuple[str, str, str], bool]]:
 
 #: What the docs say about the built-in user-facing roles (namespaced requests only).
 BUILTIN_MODEL = _build_model()
+
+#: cluster-admin's rules, as every cluster has them.
+CLUSTER_ADMIN_RULES: list[dict[str, Any]] = [
+    {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+    {"nonResourceURLs": ["*"], "verbs": ["*"]},
+]
+TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
 
 
 @dataclass(frozen=True)
@@ -114,10 +139,11 @@ class Binding:
     subjects: tuple[dict[str, Any], ...]
 
 
-def _matches(rule: dict[str, Any], verb: str, group: str, resource: str, name: str | None) -> bool:
-    def has(values: list[str], wanted: str) -> bool:
-        return "*" in values or wanted in values
+def has(values: list[str], wanted: str) -> bool:
+    return "*" in values or wanted in values
 
+
+def _matches(rule: dict[str, Any], verb: str, group: str, resource: str, name: str | None) -> bool:
     if not (
         has(rule.get("verbs", []), verb)
         and has(rule.get("apiGroups", []), group)
@@ -128,6 +154,40 @@ def _matches(rule: dict[str, Any], verb: str, group: str, resource: str, name: s
     return not names or (name is not None and name in names)
 
 
+def _covered(rules: list[dict[str, Any]], wanted: dict[str, Any]) -> bool:
+    """Whether ``rules`` grant everything ``wanted`` grants (Kubernetes' ``Covers``): each
+    (verb, group, resource, name) -- or (verb, URL) -- of ``wanted``, with its wildcards taken
+    literally, is allowed by one of ``rules``."""
+    verbs = wanted.get("verbs", [])
+    urls = wanted.get("nonResourceURLs") or []
+    if urls:
+        return all(
+            any(
+                has(r.get("verbs", []), verb)
+                and any(
+                    u == "*" or u == url or (u.endswith("*") and url.startswith(u[:-1]))
+                    for u in r.get("nonResourceURLs") or []
+                )
+                for r in rules
+            )
+            for verb in verbs
+            for url in urls
+        )
+    names = wanted.get("resourceNames") or [None]
+    return all(
+        any(
+            not r.get("nonResourceURLs")
+            and _matches(r, verb, group, resource, name)
+            and (name is not None or not r.get("resourceNames"))
+            for r in rules
+        )
+        for verb in verbs
+        for group in wanted.get("apiGroups", [])
+        for resource in wanted.get("resources", [])
+        for name in names
+    )
+
+
 class RbacModel:
     """The RBAC objects of one recording."""
 
@@ -135,8 +195,22 @@ class RbacModel:
         self.cluster_roles: dict[str, list[dict[str, Any]]] = {}
         self.roles: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.bindings: list[Binding] = []
+        self.service_accounts: set[Subject] = set()
+        #: Token Secrets by the ServiceAccount they belong to: ``(namespace, secret name)``.
+        self.token_secrets: dict[Subject, list[tuple[str, str]]] = {}
         for r in recording.resources:
             meta = r.inputs.get("metadata", {})
+            if r.type == "kubernetes:core/v1:ServiceAccount":
+                self.service_accounts.add(
+                    Subject("ServiceAccount", meta["name"], meta.get("namespace"))
+                )
+            elif r.type == "kubernetes:core/v1:Secret" and r.inputs.get("type") == (
+                TOKEN_SECRET_TYPE
+            ):
+                owner = (meta.get("annotations") or {})["kubernetes.io/service-account.name"]
+                self.token_secrets.setdefault(
+                    Subject("ServiceAccount", owner, meta["namespace"]), []
+                ).append((meta["namespace"], meta["name"]))
             kind = r.type.rpartition(":")[2] if r.type.startswith(f"kubernetes:{RBAC}/") else ""
             if kind == "ClusterRole":
                 if r.inputs.get("aggregationRule"):
@@ -202,3 +276,110 @@ class RbacModel:
             if self._role_allows(binding, verb, group, resource, name):
                 return True
         return False
+
+    # ---- privilege-escalation prevention -----------------------------------------------
+
+    def role_rules(
+        self, kind: str, name: str, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The rules of a role as the program defines it (or cluster-admin's)."""
+        if kind == "Role":
+            assert namespace is not None
+            return self.roles[(namespace, name)]
+        if name in self.cluster_roles:
+            return self.cluster_roles[name]
+        if name == "cluster-admin":
+            return CLUSTER_ADMIN_RULES
+        raise NotModelledError(f"the rules of ClusterRole '{name}' are not known")
+
+    def rules_of(self, subject: Subject, namespace: str | None) -> list[dict[str, Any]]:
+        """Every rule ``subject`` holds for requests in ``namespace`` (None: cluster scope)."""
+        rules: list[dict[str, Any]] = []
+        for binding in self.bindings_of(subject):
+            if binding.namespace is not None and binding.namespace != namespace:
+                continue
+            rules += self.role_rules(binding.role_kind, binding.role_name, binding.namespace)
+        return rules
+
+    def holds_all(
+        self, subject: Subject, rules: list[dict[str, Any]], namespace: str | None
+    ) -> bool:
+        """Whether ``subject`` already has every permission of ``rules`` in ``namespace``."""
+        own = self.rules_of(subject, namespace)
+        return all(_covered(own, rule) for rule in rules)
+
+    def can_write_role(
+        self,
+        subject: Subject,
+        verb: str,
+        name: str,
+        rules: list[dict[str, Any]],
+        namespace: str | None = None,
+    ) -> bool:
+        """Whether ``subject`` may ``create``/``update``/``patch`` a ClusterRole (Role, with
+        ``namespace``) named ``name`` to hold ``rules``: the verb, and ``escalate`` -- checked
+        with the URL's name, which a create has not -- or holding all of ``rules``."""
+        resource = "roles" if namespace else "clusterroles"
+        if not self.can(subject, verb, resource, RBAC, namespace, name=name):
+            return False
+        url_name = None if verb == "create" else name
+        if self.can(subject, "escalate", resource, RBAC, namespace, name=url_name):
+            return True
+        return self.holds_all(subject, rules, namespace)
+
+    def may_bind(
+        self, subject: Subject, role_kind: str, role_name: str, namespace: str | None = None
+    ) -> bool:
+        """Whether a binding (in ``namespace``; None for a ClusterRoleBinding) made by
+        ``subject`` may refer to this role: ``bind`` on the role's name, or all its rules."""
+        resource = "roles" if role_kind == "Role" else "clusterroles"
+        if self.can(subject, "bind", resource, RBAC, namespace, name=role_name):
+            return True
+        return self.holds_all(subject, self.role_rules(role_kind, role_name, namespace), namespace)
+
+    def can_write_binding(
+        self,
+        subject: Subject,
+        verb: str,
+        role_kind: str,
+        role_name: str,
+        namespace: str | None = None,
+        name: str | None = None,
+    ) -> bool:
+        """Whether ``subject`` may ``create``/``update`` a ClusterRoleBinding (RoleBinding,
+        with ``namespace``) called ``name`` that refers to ``role_kind``/``role_name``."""
+        resource = "rolebindings" if namespace else "clusterrolebindings"
+        return self.can(subject, verb, resource, RBAC, namespace, name=name) and self.may_bind(
+            subject, role_kind, role_name, namespace
+        )
+
+    # ---- tokens --------------------------------------------------------------------------
+
+    def tokens_reachable(self, subject: Subject) -> set[Subject]:
+        """The ServiceAccounts (known to the program) ``subject`` can act as, in one step."""
+        found = set()
+        for account in self.service_accounts | set(self.token_secrets):
+            if account == subject:
+                continue
+            ns = account.namespace
+            if (
+                any(
+                    self.can(subject, "get", "secrets", "", secret_ns, name=secret)
+                    for secret_ns, secret in self.token_secrets.get(account, [])
+                )
+                or self.can(subject, "create", "secrets", "", ns)
+                or self.can(subject, "create", "pods", "", ns)
+                or self.can(subject, "impersonate", "serviceaccounts", "", ns, name=account.name)
+            ):
+                found.add(account)
+        return found
+
+    def reaches(self, subject: Subject) -> set[Subject]:
+        """Every ServiceAccount ``subject`` can act as, following tokens step by step."""
+        seen: set[Subject] = set()
+        todo = [subject]
+        while todo:
+            for account in self.tokens_reachable(todo.pop()) - seen - {subject}:
+                seen.add(account)
+                todo.append(account)
+        return seen

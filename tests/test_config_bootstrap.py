@@ -18,11 +18,14 @@ MAGNUM = {
     "template": {
         "image": "fcos", "masterFlavor": "m", "flavor": "f", "externalNetwork": "ext",
         "keypair": "k",
+        # People and groups log in through Keystone (config refuses them otherwise).
+        "labels": {"keystone_auth_enabled": "true"},
     },
 }
 GKE = {
     "provider": "gke",
     "name": "test",
+    "securityGroup": "gke-security-groups@example.org",  # Google Groups for RBAC
     "corePool": {"machineType": "e2-standard-4", "autoscaling": {"minNodes": 1, "maxNodes": 3}},
     "userPool": {"machineType": "n2-highmem-4", "autoscaling": {"minNodes": 0, "maxNodes": 9}},
 }
@@ -62,7 +65,7 @@ def test_defaults_and_a_full_valid_configuration() -> None:
         customRoles=["binder-operator", "system:aggregate-to-view"],
         deployer={"name": "ci", "namespace": "ops", "tokenGeneration": 3},
         users=[
-            {"name": "alice", "role": "admin"},
+            {"name": "alice", "role": "admin", "mayReadDeployerToken": True},
             {"name": "ops", "kind": "Group", "role": "binder-operator", "namespaces": ["binder"]},
             {"name": "robot", "kind": "ServiceAccount", "role": "view", "tokenGeneration": 2},
         ],
@@ -75,7 +78,8 @@ def test_defaults_and_a_full_valid_configuration() -> None:
 def test_magnum_users_need_not_be_emails_but_gke_ones_must() -> None:
     parse(users=[{"name": "keystone-user", "role": "view"}])
     parse(GKE, users=[{"name": "alice@example.org", "role": "view"},
-                      {"name": "ops@example.org", "kind": "Group", "role": "edit"},
+                      {"name": "ops@example.org", "kind": "Group", "role": "edit",
+                       "namespaces": ["binder"]},
                       {"name": "robot", "kind": "ServiceAccount", "role": "view"}])
 
 
@@ -224,3 +228,98 @@ def test_all_user_problems_are_reported_at_once() -> None:
         "binder:users[1].namespaces[0]",
         "binder:users[1].name",
     ]
+
+
+# ---- the deploy agent's token (issue 2) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["admin", "edit"])
+def test_a_cluster_wide_admin_or_edit_must_be_acknowledged(role: str) -> None:
+    message = only_error(users=[{"name": "a", "role": "view"}, {"name": "ops", "role": role}])
+    assert message.startswith(
+        f"binder:users[1]: a cluster-wide '{role}' reads Secrets in every namespace, so this "
+        "User could obtain the deploy agent's token and act as it."
+    )
+    assert "Limit `namespaces`" in message
+    assert "`mayReadDeployerToken: true`" in message
+    parse(users=[{"name": "ops", "role": role, "mayReadDeployerToken": True}])
+
+
+def test_admin_or_edit_in_the_deployer_namespace_must_be_acknowledged() -> None:
+    user = {"name": "ops", "role": "edit", "namespaces": ["binder", "agents"]}
+    message = only_error(deployer={"namespace": "agents"}, users=[user])
+    assert message.startswith(
+        "binder:users[0]: 'edit' in 'agents' reads the token Secrets kept there "
+        "(binder:deployer.namespace)"
+    )
+    parse(deployer={"namespace": "agents"}, users=[{**user, "mayReadDeployerToken": True}])
+    # view cannot read Secrets: fine anywhere.
+    parse(users=[{"name": "ops", "role": "view", "namespaces": ["deployer"]}])
+
+
+@pytest.mark.parametrize(
+    ("namespace", "chart"),
+    [("ingress", "Traefik's"), ("cert-manager", "cert-manager's"),
+     ("monitoring", "kube-state-metrics'")],
+)
+def test_admin_or_edit_where_a_chart_reads_every_secret_must_be_acknowledged(
+    namespace: str, chart: str
+) -> None:
+    message = only_error(users=[{"name": "ops", "role": "admin", "namespaces": [namespace]}])
+    assert message.startswith(
+        f"binder:users[0]: 'admin' in '{namespace}' can run pods as its ServiceAccounts, and "
+        f"{chart} ServiceAccount"
+    )
+
+
+def test_a_switched_off_part_leaves_its_namespace_harmless() -> None:
+    user = {"name": "ops", "role": "edit", "namespaces": ["ingress"]}
+    parse(ingress={"controller": "none"}, namespaces={"ingress": {}}, users=[user])
+
+
+def test_the_acknowledgement_only_where_it_means_something() -> None:
+    message = only_error(users=[{"name": "ops", "role": "view", "mayReadDeployerToken": True}])
+    assert message == (
+        "binder:users[0].mayReadDeployerToken: is set, but 'view' here cannot read the deploy "
+        "agent's token; remove it"
+    )
+    user = {"name": "ops", "role": "edit", "namespaces": ["binder"], "mayReadDeployerToken": True}
+    assert only_error(users=[user]).startswith("binder:users[0].mayReadDeployerToken: is set")
+    # A custom ClusterRole's rules are unknown here: declaring it is the decision; the flag
+    # may be given as a note either way.
+    parse(customRoles=["ops-role"], users=[{"name": "ops", "role": "ops-role"}])
+    parse(customRoles=["ops-role"],
+          users=[{"name": "ops", "role": "ops-role", "mayReadDeployerToken": True}])
+
+
+@pytest.mark.parametrize(
+    "namespace", ["binder", "ingress", "cert-manager", "monitoring", "logging"]
+)
+def test_the_deployer_namespace_is_not_a_release_namespace(namespace: str) -> None:
+    assert only_error(deployer={"namespace": namespace}).startswith(
+        f"binder:deployer.namespace: '{namespace}' is where a Helm release runs: its users and "
+        "ServiceAccounts could read the deploy agent's token there"
+    )
+
+
+# ---- generated names (issue 3) ---------------------------------------------------------------
+
+
+def test_identities_whose_object_names_would_collide() -> None:
+    from components.config import identity_slug
+
+    slug = identity_slug("alice@example.org")
+    message = only_error(users=[{"name": "alice@example.org", "role": "view"},
+                                {"name": slug, "role": "view"}])
+    assert message.startswith(
+        f"binder:users[1].name: '{slug}' and binder:users[0] ('alice@example.org') would get "
+        f"the same object name '{slug}'"
+    )
+
+
+def test_the_deployer_namespace_cannot_shadow_user_binding_names() -> None:
+    assert only_error(deployer={"namespace": "group"}).startswith(
+        "binder:deployer.namespace: 'group' would give the deploy agent's RBAC objects the "
+        "names of user bindings"
+    )
+

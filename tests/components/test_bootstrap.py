@@ -15,10 +15,13 @@ import pytest
 import yaml
 
 from components.bootstrap import (
+    CHART_CLUSTER_OBJECTS,
     DEPLOYER_NAMESPACE_RULES,
     ClusterBootstrap,
     ClusterBootstrapArgs,
+    chart_cluster_objects,
     deployer_cluster_rules,
+    enabled_releases,
     kubeconfig_yaml,
     object_slug,
 )
@@ -40,12 +43,16 @@ CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-
 CLUSTER = {"provider": "magnum", "name": "test", "template": {
     "image": "fcos", "masterFlavor": "m", "flavor": "f", "externalNetwork": "ext",
     "keypair": "k",
+    # People and groups log in through Keystone (config refuses them otherwise).
+    "labels": {"keystone_auth_enabled": "true"},
 }}
 USERS = [
-    {"name": "binder-admins", "kind": "Group", "role": "admin"},
+    # Cluster-wide admin/edit reach every Secret, the deployer's token included: allowed only
+    # when acknowledged (docs/access.md).
+    {"name": "binder-admins", "kind": "Group", "role": "admin", "mayReadDeployerToken": True},
     {"name": "support", "kind": "Group", "role": "view", "namespaces": ["binder", "monitoring"]},
-    {"name": "alice", "kind": "User", "role": "edit", "namespaces": ["binder"]},
-    {"name": "bob", "kind": "User", "role": "edit"},
+    {"name": "alice", "kind": "User", "role": "edit", "namespaces": ["binder", "extra"]},
+    {"name": "bob", "kind": "User", "role": "edit", "mayReadDeployerToken": True},
     {"name": "ci-robot", "kind": "ServiceAccount", "role": "edit", "namespaces": ["binder"]},
     {"name": "metrics-reader", "kind": "ServiceAccount", "role": "binder-metrics"},
 ]
@@ -118,6 +125,8 @@ def rbac(rec: Recording) -> RbacModel:
 
 DEPLOYER = Subject("ServiceAccount", "deployer", "deployer")
 MANAGED = sorted({*DEFAULT_NAMESPACES, "extra"})
+#: Where the deployer works: not its own namespace (its and the ServiceAccount users' tokens).
+DEPLOYER_WORKS_IN = [ns for ns in MANAGED if ns != "deployer"]
 
 
 def urn_names(rec: Recording, urns: list[str]) -> set[str]:
@@ -135,7 +144,18 @@ def test_every_namespace_is_created_with_its_explicit_name(rec: Recording) -> No
     for r in rec.of_type(NS):
         # Explicit name: no Pulumi auto-naming suffix, so releases can refer to it.
         assert r.name == f"bootstrap-ns-{r.inputs['metadata']['name']}"
-        assert r.dependencies == []  # namespaces wait on nothing
+
+
+def test_namespaces_wait_only_for_the_deployers_cluster_role(rec: Recording) -> None:
+    """Issue 4: the role naming the namespaces the deployer may patch comes first, so a run by
+    the deployer that adds a namespace stops at that role instead of racing it."""
+    role = rec.one(CR, "bootstrap-deployer-cluster-role")
+    assert role.dependencies == []
+    for r in rec.of_type(NS):
+        assert r.dependencies == [role.urn], r.name
+    # With cluster-admin there is no such role, and nothing to wait for.
+    admin_rec, _ = run_bootstrap(stack_config(deployer={"clusterAdmin": True}))
+    assert all(r.dependencies == [] for r in admin_rec.of_type(NS))
 
 
 def test_namespace_labels_annotations_and_protect(rec: Recording) -> None:
@@ -280,9 +300,9 @@ def test_deployer_namespaced_rules_are_bound_only_in_managed_namespaces(
         for b in rbac.bindings_of(DEPLOYER)
         if b.role_name == "binder:deployer:deployer:namespaced"
     ]
-    # Only RoleBindings (never a ClusterRoleBinding), one per managed namespace.
+    # Only RoleBindings (never a ClusterRoleBinding), one per managed namespace but its own.
     assert None not in bound
-    assert sorted(str(ns) for ns in bound) == MANAGED
+    assert sorted(str(ns) for ns in bound) == DEPLOYER_WORKS_IN
 
 
 #: What `helm upgrade` of this project's charts, and managing the bootstrap itself, needs.
@@ -305,10 +325,10 @@ DEPLOYER_NEEDS = [
     ("get", "pods/log", "", "binder"),
     ("update", "resourcequotas", "", "binder"),
     ("update", "limitranges", "", "binder"),
-    ("create", "serviceaccounts", "", "deployer"),
-    # Cluster-scoped objects the charts ship.
+    ("create", "roles", RBAC, "cert-manager"),
+    ("escalate", "roles", RBAC, "cert-manager"),  # cert-manager's leases/tokenrequest Roles
+    # Cluster-scoped objects the charts ship: creating them (changing them: by name, below).
     ("create", "customresourcedefinitions", "apiextensions.k8s.io", None),
-    ("patch", "customresourcedefinitions", "apiextensions.k8s.io", None),
     ("create", "clusterroles", RBAC, None),
     ("create", "clusterrolebindings", RBAC, None),
     ("create", "validatingwebhookconfigurations", "admissionregistration.k8s.io", None),
@@ -317,7 +337,6 @@ DEPLOYER_NEEDS = [
     ("create", "priorityclasses", "scheduling.k8s.io", None),
     ("create", "clusterissuers", "cert-manager.io", None),
     ("list", "namespaces", "", None),
-    ("create", "namespaces", "", None),
 ]
 
 
@@ -328,13 +347,15 @@ def test_deployer_can_do_what_the_releases_need(
     assert rbac.can(DEPLOYER, verb, resource, group, namespace)
 
 
-def test_deployer_manages_only_its_own_namespaces(rbac: RbacModel) -> None:
-    for ns in MANAGED:
+def test_deployer_manages_only_the_namespaces_it_works_in(rbac: RbacModel) -> None:
+    for ns in DEPLOYER_WORKS_IN:
         assert rbac.can(DEPLOYER, "patch", "namespaces", "", None, name=ns)
         assert rbac.can(DEPLOYER, "delete", "namespaces", "", None, name=ns)
-    for ns in ("kube-system", "default", "someone-else"):
+    for ns in ("deployer", "kube-system", "default", "someone-else"):
         assert not rbac.can(DEPLOYER, "delete", "namespaces", "", None, name=ns)
         assert not rbac.can(DEPLOYER, "update", "namespaces", "", None, name=ns)
+    # A new namespace widens the deployer's own permissions: the admin credentials add it.
+    assert not rbac.can(DEPLOYER, "create", "namespaces")
 
 
 FORBIDDEN = [
@@ -354,6 +375,20 @@ FORBIDDEN = [
     ("create", "certificatesigningrequests", "certificates.k8s.io", None),
     ("deletecollection", "secrets", "", "binder"),
     ("create", "serviceaccounts/token", "", "binder"),
+    # Its own namespace holds its token and the ServiceAccount users' tokens.
+    ("get", "secrets", "", "deployer"),
+    ("list", "secrets", "", "deployer"),
+    ("create", "secrets", "", "deployer"),
+    ("create", "pods", "", "deployer"),
+    ("create", "serviceaccounts", "", "deployer"),
+    ("create", "rolebindings", RBAC, "deployer"),
+    # Changing cluster-scoped objects other than the charts' own (names asked: None).
+    ("patch", "customresourcedefinitions", "apiextensions.k8s.io", None),
+    ("update", "clusterroles", RBAC, None),
+    ("patch", "clusterrolebindings", RBAC, None),
+    ("patch", "mutatingwebhookconfigurations", "admissionregistration.k8s.io", None),
+    ("escalate", "clusterroles", RBAC, None),  # i.e. creating a role with more than it holds
+    ("bind", "clusterroles", RBAC, None),
 ]
 
 
@@ -364,18 +399,136 @@ def test_deployer_cannot_do_what_it_does_not_need(
     assert not rbac.can(DEPLOYER, verb, resource, group, namespace)
 
 
-def test_escalate_and_bind_are_exactly_the_documented_trade_off(rbac: RbacModel) -> None:
-    # docs/access.md: the deployer may grant the charts' RBAC, which means it could grant
-    # itself more. These are the only rules with those verbs, and only on (cluster)roles.
-    special = [
-        rule
-        for role in ("binder:deployer:deployer", "binder:deployer:deployer:namespaced")
-        for rule in rbac.cluster_roles[role]
-        if {"bind", "escalate"} & set(rule["verbs"])
+#: Chart objects of the default test stack (every part enabled).
+CHARTS = chart_cluster_objects(CHART_CLUSTER_OBJECTS)
+
+
+def test_bind_escalate_and_changes_only_on_the_charts_own_cluster_objects(
+    rbac: RbacModel,
+) -> None:
+    """Issue 1: every cluster-scoped rule that is not read/create names its objects."""
+    rules = rbac.cluster_roles["binder:deployer:deployer"]
+    for rule in rules:
+        risky = set(rule["verbs"]) - {"get", "list", "watch", "create"}
+        harmless = set(rule["resources"]) <= {"ingressclasses", "priorityclasses", "clusterissuers"}
+        if risky and not harmless:
+            assert rule.get("resourceNames"), rule
+    by_resource = {
+        (resource, verb): rule.get("resourceNames")
+        for rule in rules
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    for verb in ("bind", "escalate", "update", "patch", "delete"):
+        assert by_resource[("clusterroles", verb)] == sorted(CHARTS.cluster_roles)
+    for verb in ("update", "patch", "delete"):
+        assert by_resource[("clusterrolebindings", verb)] == sorted(CHARTS.cluster_role_bindings)
+        assert by_resource[("validatingwebhookconfigurations", verb)] == ["cert-manager-webhook"]
+    assert ("delete", "customresourcedefinitions") not in by_resource
+    # Namespaced roles: bind/escalate only where the namespaced role is bound.
+    namespaced = rbac.cluster_roles["binder:deployer:deployer:namespaced"]
+    assert {"apiGroups": [RBAC], "resources": ["roles"], "verbs": ["bind", "escalate"]} in [
+        {k: v for k, v in r.items() if v} for r in namespaced
     ]
-    assert special == [
-        {"apiGroups": [RBAC], "resources": ["clusterroles", "roles"], "verbs": ["bind", "escalate"]}
-    ]
+    assert not [r for r in namespaced if "clusterroles" in r["resources"]]
+
+
+#: Roles no deploy agent may hand out or rewrite, whatever the charts.
+NEVER = ["cluster-admin", "admin", "edit", "view", "system:node", "system:controller:token-cleaner",
+         "binder:deployer:deployer", "binder:deployer:deployer:namespaced", "someone-elses-role"]
+
+
+@pytest.mark.parametrize("role", NEVER)
+def test_deployer_cannot_bind_or_escalate_roles_the_charts_do_not_ship(
+    rbac: RbacModel, role: str
+) -> None:
+    assert role not in CHARTS.cluster_roles
+    for namespace in (None, "binder", "kube-system"):
+        assert not rbac.can(DEPLOYER, "bind", "clusterroles", RBAC, namespace, name=role)
+    assert not rbac.can(DEPLOYER, "escalate", "clusterroles", RBAC, None, name=role)
+    for verb in ("update", "patch", "delete"):
+        assert not rbac.can(DEPLOYER, verb, "clusterroles", RBAC, None, name=role)
+
+
+def test_deployer_cannot_make_itself_cluster_admin(rbac: RbacModel) -> None:
+    """Issue 1, modelled with escalation prevention (tests/rbac.py)."""
+    everything = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+    # bind cluster-admin: no `bind` on it, and it does not hold all of cluster-admin.
+    assert not rbac.may_bind(DEPLOYER, "ClusterRole", "cluster-admin")
+    # ... so it can neither create a ClusterRoleBinding to it (create is not name-limited,
+    # the bind check is) nor a RoleBinding to it in a namespace it manages.
+    assert rbac.can(DEPLOYER, "create", "clusterrolebindings", RBAC)
+    assert not rbac.can_write_binding(DEPLOYER, "create", "ClusterRole", "cluster-admin")
+    assert not rbac.can_write_binding(DEPLOYER, "create", "ClusterRole", "cluster-admin", "binder")
+    # Nor repoint its own binding, nor rewrite its own role or a built-in one.
+    assert not rbac.can_write_binding(
+        DEPLOYER, "update", "ClusterRole", "cluster-admin", name="binder:deployer:deployer"
+    )
+    for role in ("binder:deployer:deployer", "cluster-admin", "edit"):
+        assert not rbac.can_write_role(DEPLOYER, "patch", role, everything)
+    # A brand-new ClusterRole may hold only what the deployer holds: no `*`.
+    assert not rbac.can_write_role(DEPLOYER, "create", "new-role", everything)
+    own = rbac.cluster_roles["binder:deployer:deployer"][:2]
+    assert rbac.can_write_role(DEPLOYER, "create", "new-role", own)
+    # Nothing it can act as holds more either: it reaches no ServiceAccount of the program.
+    assert rbac.tokens_reachable(DEPLOYER) == set()
+
+
+def test_the_residual_path_docs_access_md_describes(rbac: RbacModel) -> None:
+    """What the restriction does NOT prevent (docs/access.md, "What is left"): upgrading the
+    charts means rewriting their ClusterRoles, so the deployer may escalate and bind those.
+    Rewriting one to grant everything and binding it gives everything. If this ever fails,
+    update docs/access.md."""
+    everything = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+    assert rbac.can_write_role(DEPLOYER, "patch", "prometheus-server", everything)
+    assert rbac.can_write_binding(DEPLOYER, "create", "ClusterRole", "prometheus-server")
+
+
+def test_chart_object_names_follow_the_pinned_release_names() -> None:
+    from components.releases import NAMESPACES
+
+    assert set(CHART_CLUSTER_OBJECTS) == {
+        "binderhub", "traefik", "cert-manager", "prometheus", "grafana", "fluentd"
+    }
+    assert CHART_CLUSTER_OBJECTS["traefik"].cluster_roles == (f"traefik-{NAMESPACES['ingress']}",)
+    assert CHART_CLUSTER_OBJECTS["prometheus"].cluster_roles == (
+        "prometheus-server", "prometheus-kube-state-metrics", "prometheus-prometheus-node-exporter"
+    )
+    assert set(CHART_CLUSTER_OBJECTS["binderhub"].cluster_roles) == {
+        "binderhub-image-cleaner", "binderhub-user-scheduler"
+    }
+    assert CHART_CLUSTER_OBJECTS["grafana"].cluster_role_bindings == (
+        "grafana-clusterrolebinding",
+    )
+    certs = CHART_CLUSTER_OBJECTS["cert-manager"]
+    assert "cert-manager-controller-certificates" in certs.cluster_role_bindings
+    assert "cert-manager-edit" in certs.cluster_roles  # aggregated, never bound
+    assert "cert-manager-edit" not in certs.cluster_role_bindings
+    for objects in CHART_CLUSTER_OBJECTS.values():
+        for name in (*objects.cluster_roles, *objects.cluster_role_bindings):
+            assert not name.startswith(("system:", "binder:")), name
+            assert name not in ("cluster-admin", "admin", "edit", "view")
+
+
+def test_only_enabled_releases_widen_the_deployer() -> None:
+    cfg = stack_config(
+        certManager={"enabled": False}, monitoring={"enabled": False}, logging={"enabled": False},
+        ingress={"controller": "none"}, users=[],
+    )
+    assert enabled_releases(cfg) == ["binderhub"]
+    rec, _ = run_bootstrap(cfg)
+    names = {
+        name
+        for rule in RbacModel(rec).cluster_roles["binder:deployer:deployer"]
+        for name in rule.get("resourceNames") or []
+    }
+    assert "binderhub-user-scheduler" in names
+    assert not [n for n in names if n.startswith(("cert-manager", "prometheus", "traefik"))]
+    # No part means no name list at all, never an empty one (which would mean "every name").
+    rules = RbacModel(rec).cluster_roles["binder:deployer:deployer"]
+    assert all(r.get("resourceNames") != [] for r in rules)
+    assert not [r for r in rules if "customresourcedefinitions" in r["resources"]
+                and "patch" in r["verbs"]]
 
 
 def test_rule_tables_are_what_the_cluster_roles_carry(rbac: RbacModel) -> None:
@@ -386,7 +539,7 @@ def test_rule_tables_are_what_the_cluster_roles_carry(rbac: RbacModel) -> None:
         [dict(r) for r in DEPLOYER_NAMESPACE_RULES]
     )
     assert strip(rbac.cluster_roles["binder:deployer:deployer"]) == strip(
-        deployer_cluster_rules(MANAGED)
+        deployer_cluster_rules(DEPLOYER_WORKS_IN, CHARTS)
     )
 
 
@@ -410,7 +563,7 @@ def test_user_bindings_reference_exactly_the_builtin_or_declared_roles(
     expected = {
         ("Group", "binder-admins"): {(None, "admin")},
         ("Group", "support"): {("binder", "view"), ("monitoring", "view")},
-        ("User", "alice"): {("binder", "edit")},
+        ("User", "alice"): {("binder", "edit"), ("extra", "edit")},
         ("User", "bob"): {(None, "edit")},
         ("ServiceAccount", "ci-robot"): {("binder", "edit")},
         ("ServiceAccount", "metrics-reader"): {(None, "binder-metrics")},
@@ -460,6 +613,64 @@ def test_admin_user_may_manage_rbac_in_namespaces_but_not_quotas(rbac: RbacModel
 def test_unmodelled_builtin_questions_fail_loudly(rbac: RbacModel) -> None:
     with pytest.raises(NotModelledError):
         rbac.can(Subject("Group", "support"), "get", "configmaps", "", "binder")
+    # A custom role's rules are not the program's: token reach cannot be guessed either.
+    with pytest.raises(NotModelledError):
+        rbac.tokens_reachable(Subject("ServiceAccount", "metrics-reader", "deployer"))
+
+
+# ---- issue 2: who can obtain whose token --------------------------------------------------
+
+SA_USERS = {
+    Subject("ServiceAccount", "ci-robot", "deployer"),
+    Subject("ServiceAccount", "metrics-reader", "deployer"),
+}
+
+
+def test_the_model_knows_the_token_secrets(rbac: RbacModel) -> None:
+    assert rbac.token_secrets[DEPLOYER] == [("deployer", "deployer-token-1")]
+    assert set(rbac.token_secrets) == {DEPLOYER, *SA_USERS}
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        Subject("Group", "support"),  # view in binder, monitoring
+        Subject("User", "alice"),  # edit in binder, extra
+        Subject("ServiceAccount", "ci-robot", "deployer"),  # edit in binder
+        DEPLOYER,  # works everywhere but in its own namespace
+    ],
+)
+def test_no_unacknowledged_grant_reaches_a_token(rbac: RbacModel, subject: Subject) -> None:
+    assert rbac.tokens_reachable(subject) == set()
+    assert rbac.reaches(subject) == set()
+    # ... and so not the deployer's powers either (one step further than `can`).
+    assert not rbac.can(subject, "get", "secrets", "", "deployer", name="deployer-token-1")
+
+
+@pytest.mark.parametrize(
+    "subject", [Subject("Group", "binder-admins"), Subject("User", "bob")]
+)
+def test_acknowledged_cluster_wide_grants_do_reach_the_deployer(
+    rbac: RbacModel, subject: Subject
+) -> None:
+    """What `mayReadDeployerToken: true` accepts, shown by the model: cluster-wide admin/edit
+    reads the token Secrets and so acts as the deployer and the ServiceAccount users."""
+    reached = rbac.tokens_reachable(subject)
+    assert reached == {DEPLOYER, *SA_USERS}
+    # One step further: through the token it gets what only the deployer holds.
+    assert rbac.can(DEPLOYER, "escalate", "clusterroles", RBAC, name="traefik-ingress")
+
+
+def test_an_edit_grant_in_the_deployer_namespace_would_reach_it() -> None:
+    # Config refuses it unless acknowledged (tests/test_config_bootstrap.py); the model shows
+    # why: edit there reads the token Secret, and could also mint a new one or run a pod.
+    users = [{"name": "carol", "role": "edit", "namespaces": ["deployer"],
+              "mayReadDeployerToken": True}]
+    rec, _ = run_bootstrap(stack_config(users=users))
+    rbac = RbacModel(rec)
+    carol = Subject("User", "carol")
+    assert rbac.can(carol, "get", "secrets", "", "deployer", name="deployer-token-1")
+    assert rbac.tokens_reachable(carol) == {DEPLOYER}
 
 
 def test_service_account_users_get_their_own_token_and_kubeconfig(rec: Recording) -> None:
@@ -497,6 +708,62 @@ def test_object_names_of_email_identities_are_safe_and_distinct() -> None:
     a, b = object_slug("a.b@example.org"), object_slug("a-b@example.org")
     assert a != b
     assert a.startswith("a-b-example-org-")
+
+
+# ---- issue 3: resource names are unambiguous ------------------------------------------------
+
+COLLIDING = {
+    "namespaces": {**NAMESPACES, "b-c": {}, "c": {}},
+    # Named `<prefix>-user-<slug>-<namespace>`, both were `bootstrap-user-a-b-c`.
+    "users": [
+        *USERS,
+        {"name": "a", "kind": "User", "role": "view", "namespaces": ["b-c"]},
+        {"name": "a-b", "kind": "User", "role": "view", "namespaces": ["c"]},
+    ],
+}
+
+
+def test_the_mock_engine_refuses_a_duplicate_urn_like_the_real_one() -> None:
+    import pulumi_kubernetes as k8s
+
+    def program() -> None:
+        for ns in ("x", "y"):
+            k8s.core.v1.Namespace("same", metadata={"name": ns})
+
+    recording = Recording()
+    with pytest.raises(AssertionError, match=r"Duplicate resource URN '.*::same'"):
+        run_program(program, recording=recording)
+    assert [r.name for r in recording.resources] == ["same"]
+
+
+def test_users_whose_old_binding_names_collided_each_get_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tools import mockrun
+
+    aliases: dict[str, list[str]] = {}
+    register = mockrun._RecordingMonitor.RegisterResource
+
+    def spy(self: Any, request: Any) -> Any:
+        # Name aliases only (the provider adds type aliases for older API versions).
+        aliases[request.name] = [a.spec.name for a in request.aliases if a.spec.name]
+        return register(self, request)
+
+    monkeypatch.setattr(mockrun._RecordingMonitor, "RegisterResource", spy)
+    rec, _ = run_bootstrap(stack_config(**COLLIDING))
+    bindings = {
+        r.name: (r.inputs["metadata"]["namespace"], r.inputs["subjects"][0]["name"])
+        for r in rec.of_type(RB)
+        if r.inputs["subjects"][0]["name"] in ("a", "a-b")
+    }
+    assert bindings == {"bootstrap-user-a:b-c": ("b-c", "a"), "bootstrap-user-a-b:c": ("c", "a-b")}
+    # The old, ambiguous name is an alias only where it was unique (here: nowhere) ...
+    assert aliases["bootstrap-user-a:b-c"] == aliases["bootstrap-user-a-b:c"] == []
+    # ... and existing stacks keep their other bindings instead of re-creating them.
+    assert aliases["bootstrap-user-support:binder"] == ["bootstrap-user-support-binder"]
+    # Every URN of the default stack is unique too (the monitor would have raised).
+    urns = [r.urn for r in rec.resources]
+    assert len(urns) == len(set(urns))
 
 
 # --------------------------------------------------------------------------------------
@@ -588,9 +855,10 @@ def test_only_namespaces_and_their_guard_rails_are_waited_on(stack: tuple[str, R
             continue
         waited = set(r.dependencies) & bootstrap_urns
         assert waited <= allowed, (r.name, urn_names(rec, sorted(waited - allowed)))
+    role = rec.one(CR, "bootstrap-deployer-cluster-role")
     for r in rec.resources:
         if r.type == NS and r.parent == component.urn:
-            assert r.dependencies == [], r.name
+            assert r.dependencies == [role.urn], r.name
 
 
 def test_bad_user_config_fails_before_any_resource(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -613,7 +881,7 @@ def test_bad_user_config_fails_before_any_resource(monkeypatch: pytest.MonkeyPat
 
 def test_gke_group_subjects_point_to_google_groups_for_rbac() -> None:
     gke = {
-        "provider": "gke", "name": "test",
+        "provider": "gke", "name": "test", "securityGroup": "gke-security-groups@example.org",
         "corePool": {"machineType": "e2", "autoscaling": {"minNodes": 1, "maxNodes": 2}},
         "userPool": {"machineType": "e2", "autoscaling": {"minNodes": 0, "maxNodes": 2}},
     }
