@@ -62,7 +62,10 @@ require-pulumi:
 # instead of failing half-way or prompting in CI.
 # `pulumi stack select --create` selects the stack, creating it in the backend the first time.
 define select_stack
-	@if [[ "$(PULUMI_BACKEND_URL)" == file://$(STATE_DIR) ]]; then mkdir -p "$(STATE_DIR)"; fi
+	@if [[ "$(PULUMI_BACKEND_URL)" == file://$(STATE_DIR) ]]; then \
+	  mkdir -p "$(STATE_DIR)"; \
+	  echo "note: local file backend .pulumi-state/ - CI cannot see this stack (docs/operations.md#bootstrapping-the-ci-stacks)"; \
+	fi
 	@case "$(PULUMI_BACKEND_URL)" in https://*) ;; *) \
 	  if [ -z "$${PULUMI_CONFIG_PASSPHRASE+x}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] \
 	     && ! grep -qE '^secretsprovider: *(gcpkms|awskms|azurekeyvault|hashivault)://' "Pulumi.$(STACK).yaml"; then \
