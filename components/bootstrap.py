@@ -508,15 +508,6 @@ class ClusterBootstrap(pulumi.ComponentResource):
         for user in args.users:
             self._user(user, legacy_names)
 
-        if args.cluster_provider == "gke" and any(u.kind == "Group" for u in args.users):
-            # Group subjects only match on GKE when Google Groups for RBAC is configured.
-            pulumi.log.info(
-                "binder:users has Google Groups: they match only if the GKE cluster has "
-                "Google Groups for RBAC (authenticatorGroupsConfig) set up; see "
-                "https://cloud.google.com/kubernetes-engine/docs/how-to/google-groups-rbac",
-                resource=self,
-            )
-
         self.register_outputs(
             {
                 "namespaces": {ns: r.metadata.name for ns, r in self.namespaces.items()},
