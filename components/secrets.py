@@ -14,7 +14,8 @@ turns every value into a secret ``Output`` at once, so everything derived from i
 state and in outputs (https://www.pulumi.com/docs/iac/concepts/secrets/). The
 :class:`Secrets` component then generates the tokens that were not given (``pulumi_random``,
 stable across runs because they are resources) and exposes :class:`DeploymentSecrets`, the typed
-interface the releases consume.
+interface the releases consume. The monitoring secrets (Grafana's admin password and the token
+Prometheus reads the hub's metrics with) exist only when ``binder:monitoring.enabled`` is on.
 """
 
 from __future__ import annotations
@@ -83,8 +84,13 @@ class DeploymentSecrets:
     """JupyterHub ``proxy.secretToken``; generated and kept stable when not given."""
     hub_api_token: pulumi.Output[str]
     """BinderHub -> JupyterHub API token; generated and kept stable when not given."""
-    grafana_admin_password: pulumi.Output[str]
-    """Grafana ``admin`` password; generated and kept stable when not given."""
+    grafana_admin_password: pulumi.Output[str] | None = None
+    """Grafana ``admin`` password; generated and kept stable when not given. None without
+    monitoring (``binder:monitoring.enabled: false``)."""
+    prometheus_metrics_token: pulumi.Output[str] | None = None
+    """API token of the hub service Prometheus scrapes ``/hub/metrics`` with (a role grants it
+    only the ``read:metrics`` scope); always generated and kept stable. None without
+    monitoring: nothing scrapes the hub then, and its metrics stay behind authentication."""
     registry: RegistryCredentials | None = None
     tls: TlsCertificate | None = None
     oauth: OAuthClient | None = None
@@ -226,6 +232,10 @@ class SecretMaterial:
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each given value came from, by attribute: a file path or ``binder:<key>``.
     Never a value."""
+    monitoring_enabled: bool = True
+    """``binder:monitoring.enabled``, copied by :func:`load_secret_material`: the
+    :class:`Secrets` component makes the monitoring secrets (Grafana's admin password,
+    Prometheus' metrics token) only when it is on. Not a secret."""
 
 
 # --------------------------------------------------------------------------------------
@@ -361,7 +371,9 @@ def load_secret_material(cfg: StackConfig) -> SecretMaterial:
             found[slot.attr] = pulumi.Output.secret(secret)
             sources[slot.attr] = f"binder:{slot.config_key}"
 
-    material = SecretMaterial(**found, sources=dict(sources))
+    material = SecretMaterial(
+        **found, sources=dict(sources), monitoring_enabled=cfg.monitoring.enabled
+    )
     _check_combinations(cfg, material)
     return material
 
@@ -407,6 +419,12 @@ def _check_combinations(cfg: StackConfig, material: SecretMaterial) -> None:
             f"'{tls_source or 'unset'}', so it is not used; set binder:tls.source to "
             "'institution' to use it."
         )
+    if material.grafana_admin_password is not None and not cfg.monitoring.enabled:
+        pulumi.log.warn(
+            "A Grafana admin password is given (from "
+            f"{material.sources.get('grafana_admin_password', 'the secrets')}) but "
+            "binder:monitoring.enabled is false, so there is no Grafana and it is not used."
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -421,8 +439,8 @@ class SecretsArgs:
     material: SecretMaterial
     """What the files and config gave, from :func:`load_secret_material`."""
     token_length: int = 64
-    """Length of generated tokens (proxy secret token, hub API token): 64 characters from
-    [A-Za-z0-9], about 380 bits."""
+    """Length of generated tokens (proxy secret token, hub API token, Prometheus' metrics
+    token): 64 characters from [A-Za-z0-9], about 380 bits."""
     password_length: int = 32
     """Length of a generated Grafana admin password."""
 
@@ -436,6 +454,10 @@ class Secrets(pulumi.ComponentResource):
     RandomId's resource ID is its value in base64url and IDs are stored in plaintext in state,
     while RandomPassword's ``result`` is a secret output and its ID is ``none``.
     https://www.pulumi.com/registry/packages/random/api-docs/randompassword/
+
+    The monitoring secrets are made only with monitoring on (``material.monitoring_enabled``):
+    a stack without Grafana has no Grafana password, and one without Prometheus no metrics
+    token (the hub's ``/hub/metrics`` then simply stays behind authentication).
     """
 
     deployment: DeploymentSecrets
@@ -453,6 +475,9 @@ class Secrets(pulumi.ComponentResource):
         ) -> pulumi.Output[str]:
             if value is not None:
                 return value
+            return generate(part, length)
+
+        def generate(part: str, length: int) -> pulumi.Output[str]:
             generated.append(part)
             password = random.RandomPassword(
                 f"{name}-{part}",
@@ -472,6 +497,7 @@ class Secrets(pulumi.ComponentResource):
         oauth = None
         if material.oauth_client_id is not None and material.oauth_client_secret is not None:
             oauth = OAuthClient(material.oauth_client_id, material.oauth_client_secret)
+        monitoring = material.monitoring_enabled
 
         self.deployment = DeploymentSecrets(
             proxy_secret_token=given_or_generated(
@@ -482,7 +508,14 @@ class Secrets(pulumi.ComponentResource):
             ),
             grafana_admin_password=given_or_generated(
                 material.grafana_admin_password, "grafana-admin-password", args.password_length
-            ),
+            )
+            if monitoring
+            else None,
+            # Only ever generated: it is shared by two of our own releases (the hub registers
+            # it, Prometheus presents it), so nobody needs to know or choose it.
+            prometheus_metrics_token=generate("prometheus-metrics-token", args.token_length)
+            if monitoring
+            else None,
             registry=registry,
             tls=tls,
             oauth=oauth,

@@ -68,13 +68,19 @@ def sops_key(tmp_path: Path, age_key: AgeKey, monkeypatch: pytest.MonkeyPatch) -
     return age_key
 
 
-def _cfg(files: list[str] | None = None, tls: dict[str, Any] | None = None) -> StackConfig:
+def _cfg(
+    files: list[str] | None = None,
+    tls: dict[str, Any] | None = None,
+    monitoring: bool | None = None,
+) -> StackConfig:
     raw: dict[str, Any] = {
         "cluster": {"provider": "existing", "name": "t"},
         "secretsFiles": files or [],
     }
     if tls is not None:
         raw["tls"] = tls
+    if monitoring is not None:
+        raw["monitoring"] = {"enabled": monitoring}
     return parse_config(raw)
 
 
@@ -98,7 +104,10 @@ def _export_material(cfg: StackConfig) -> Callable[[], None]:
 def _export_deployment(deployment: DeploymentSecrets) -> None:
     pulumi.export("proxy_secret_token", deployment.proxy_secret_token)
     pulumi.export("hub_api_token", deployment.hub_api_token)
-    pulumi.export("grafana_admin_password", deployment.grafana_admin_password)
+    if deployment.grafana_admin_password is not None:
+        pulumi.export("grafana_admin_password", deployment.grafana_admin_password)
+    if deployment.prometheus_metrics_token is not None:
+        pulumi.export("prometheus_metrics_token", deployment.prometheus_metrics_token)
     if deployment.registry:
         pulumi.export("registry_username", deployment.registry.username)
         pulumi.export("registry_password", deployment.registry.password)
@@ -137,7 +146,9 @@ def _error(cfg: StackConfig, secrets: dict[str, str] | None = None) -> str:
 def test_every_config_secret_is_read() -> None:
     # binder:kubeconfig is the cluster's; every other secret key is read here.
     assert SECRET_KEYS - {"kubeconfig"} == CONFIG_SECRET_KEYS
-    assert set(ATTRS) == {f for f in SecretMaterial.__dataclass_fields__ if f != "sources"}
+    assert set(ATTRS) == {
+        f for f in SecretMaterial.__dataclass_fields__ if f not in ("sources", "monitoring_enabled")
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -236,13 +247,14 @@ def test_whole_program_refuses_a_plaintext_config_secret_before_any_resource(
 
 
 def test_tokens_are_generated_when_none_given() -> None:
-    rec = _run(_component(_cfg()))
+    rec = _run(_component(_cfg()))  # monitoring is on by default
     component = rec.one("binder:secrets:Secrets", "secrets")
     generated = {r.name: r for r in rec.of_type(RANDOM)}
     assert set(generated) == {
         "secrets-proxy-secret-token",
         "secrets-hub-api-token",
         "secrets-grafana-admin-password",
+        "secrets-prometheus-metrics-token",
     }
     for res in generated.values():
         assert res.parent == component.urn
@@ -251,10 +263,46 @@ def test_tokens_are_generated_when_none_given() -> None:
         assert "keepers" not in res.inputs
     assert generated["secrets-proxy-secret-token"].inputs["length"] == 64
     assert generated["secrets-grafana-admin-password"].inputs["length"] == 32
-    for name in ("proxy_secret_token", "hub_api_token", "grafana_admin_password"):
+    assert generated["secrets-prometheus-metrics-token"].inputs["length"] == 64
+    for name in (
+        "proxy_secret_token",
+        "hub_api_token",
+        "grafana_admin_password",
+        "prometheus_metrics_token",
+    ):
         assert rec.secret_output(name)
+    assert (
+        rec.outputs["prometheus_metrics_token"]
+        == "mock-random-secrets-prometheus-metrics-token-" + "x" * 64
+    )
     assert rec.outputs["proxy_secret_token"] == "mock-random-secrets-proxy-secret-token-" + "x" * 64
     assert "registry_username" not in rec.outputs  # no account given: no registry credentials
+
+
+def test_without_monitoring_no_monitoring_secrets_are_generated() -> None:
+    """Pulumi.local.yaml has no monitoring: no Grafana password, no metrics token."""
+    rec = _run(_component(_cfg(monitoring=False)))
+    assert {r.name for r in rec.of_type(RANDOM)} == {
+        "secrets-proxy-secret-token",
+        "secrets-hub-api-token",
+    }
+    assert "grafana_admin_password" not in rec.outputs
+    assert "prometheus_metrics_token" not in rec.outputs
+
+
+def test_a_given_grafana_password_without_monitoring_is_unused_with_a_warning(
+    tmp_path: Path, sops_key: AgeKey
+) -> None:
+    path = sops_encrypt({"grafana": FULL["grafana"]}, tmp_path / "s.yaml", sops_key.public)
+    rec = _run(_component(_cfg([str(path)], monitoring=False)))
+    assert "grafana_admin_password" not in rec.outputs
+    warnings = [line for line in rec.logs if line.startswith("warn")]
+    assert any(
+        "A Grafana admin password is given (from " + str(path) + ")" in line
+        and "binder:monitoring.enabled is false" in line
+        for line in warnings
+    ), warnings
+    assert not any(FULL["grafana"]["adminPassword"] in line for line in rec.logs)
 
 
 def test_generated_tokens_are_stable_across_runs() -> None:
@@ -272,7 +320,9 @@ def test_generated_tokens_are_stable_across_runs() -> None:
 def test_given_tokens_are_not_generated(tmp_path: Path, sops_key: AgeKey) -> None:
     path = sops_encrypt(FULL, tmp_path / "s.yaml", sops_key.public)
     rec = _run(_component(_cfg([str(path)], tls={"source": "institution"})))
-    assert rec.of_type(RANDOM) == []
+    # Only Prometheus' metrics token, which cannot be given: it is ours, hub to Prometheus.
+    assert [r.name for r in rec.of_type(RANDOM)] == ["secrets-prometheus-metrics-token"]
+    assert rec.outputs["grafana_admin_password"] == "fx-grafana-pass-e87a"
     assert rec.outputs["proxy_secret_token"] == "fx-proxy-token-6d21"
     assert rec.outputs["oauth_client_secret"] == "fx-oauth-secret-b3d8"
     assert rec.outputs["logging_password"] == "fx-logging-pass-7a5c"
@@ -369,8 +419,10 @@ def test_unused_certificate_is_a_warning_without_values(tmp_path: Path, sops_key
     path = sops_encrypt({"tls": FULL["tls"]}, tmp_path / "s.yaml", sops_key.public)
     cfg = _cfg([str(path)], tls={"source": "letsencrypt", "email": "a@example.org"})
     rec = _run(_export_material(cfg))
-    assert any("A TLS certificate is given but binder:tls.source is 'letsencrypt'" in line
-               for line in rec.logs)
+    assert any(
+        "A TLS certificate is given but binder:tls.source is 'letsencrypt'" in line
+        for line in rec.logs
+    )
     assert not any("MIIfixture" in line for line in rec.logs)
 
 
@@ -463,7 +515,11 @@ def test_whole_program_never_leaks_a_secret(tmp_path: Path, sops_key: AgeKey) ->
         secrets={"binder:oauthClientSecret": config_secret},
     )
     needles = _all_needles(rec, [*given, config_secret])
-    assert len(rec.of_type(RANDOM)) == 2, "proxy and hub tokens are generated"
+    assert {r.name for r in rec.of_type(RANDOM)} == {
+        "secrets-proxy-secret-token",
+        "secrets-hub-api-token",
+        "secrets-prometheus-metrics-token",
+    }, "proxy, hub and metrics tokens are generated; the Grafana password is in the file"
     for res in rec.resources:
         leaks = list(plaintext_leaks(res.wire, needles))
         assert not leaks, f"{res.type} {res.name} has a secret in plaintext at {leaks}"
