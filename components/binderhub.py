@@ -52,6 +52,12 @@ AUTHENTICATORS: dict[str, tuple[str, str]] = {
 BINDER_HUB_CLIENT_ID = "service-binderhub"
 #: Where the hub's OAuth provider sends users back (OAuthenticator's default path).
 HUB_CALLBACK_PATH = "/hub/oauth_callback"
+#: The hub service Prometheus scrapes ``/hub/metrics`` as, and the role that lets it: the
+#: ``read:metrics`` scope and nothing else.
+#: https://jupyterhub.readthedocs.io/en/stable/rbac/scopes.html#available-scopes
+METRICS_SERVICE = "prometheus"
+METRICS_ROLE = "prometheus-metrics"
+METRICS_SCOPES = ("read:metrics",)
 
 
 def oauth_callback_url(tls: IngressTls, hub_host: str) -> str:
@@ -74,6 +80,20 @@ def check_oauth_client(auth: AuthConfig, has_client: bool, callback_url: str) ->
         "binder:secretsFiles (`sops <file>`; see docs/secrets.md),\n"
         "or set binder:binderhub.auth.type to 'none' for an anonymous Binder."
     )
+
+
+def check_metrics_token(prometheus_namespace: str | None, has_token: bool) -> None:
+    """With our Prometheus (monitoring on), the hub must know the token Prometheus scrapes its
+    metrics with; a ConfigError otherwise. Never reads a secret value."""
+    if prometheus_namespace and not has_token:
+        raise ConfigError(
+            "binder:monitoring.enabled is true (Prometheus in namespace "
+            f"'{prometheus_namespace}' scrapes the hub), but the deployment secrets have no "
+            "Prometheus metrics token: they were made for a configuration without monitoring. "
+            "Build them from this stack's configuration (components.secrets."
+            "load_secret_material(cfg), then the Secrets component), or set "
+            "binder:monitoring.enabled to false."
+        )
 
 
 def check_institution_certificate(tls_source: str, has_certificate: bool) -> None:
@@ -100,15 +120,17 @@ class BinderHubArgs:
     cluster: ClusterBase
     """``binder:cluster``: tells whether (and how) user nodes are labelled and tainted."""
     secrets: DeploymentSecrets
-    """Proxy token, binder->hub API token, registry credentials and, for an authenticated
-    hub, the OAuth client (secret Outputs)."""
+    """Proxy token, binder->hub API token, registry credentials, Prometheus' metrics token
+    (with monitoring) and, for an authenticated hub, the OAuth client (secret Outputs)."""
     tls: IngressTls
     """Certificate source for the two Ingresses."""
     ingress_class: str
     """IngressClass of the two Ingresses (``binder:ingress.className``)."""
     prometheus_namespace: str | None = None
     """Namespace of the Prometheus that scrapes the hub, let through the hub's NetworkPolicy;
-    None without monitoring."""
+    the hub then registers Prometheus' metrics token (``secrets.prometheus_metrics_token``,
+    required) as a service allowed ``read:metrics``. None without monitoring: no token, and
+    ``/hub/metrics`` stays behind authentication."""
     namespace: str = "binder"
     """Namespace of the release."""
     namespace_resources: Sequence[pulumi.Resource] = ()
@@ -137,8 +159,12 @@ class BinderHub(pulumi.ComponentResource):
             args.secrets.oauth is not None,
             oauth_callback_url(args.tls, args.binderhub.hub_host),
         )
-        # Backstops: releases.check_release_secrets runs both checks before any resource.
+        # Backstops: releases.check_release_secrets (and the Releases component) run these
+        # checks before any resource.
         check_institution_certificate(args.tls.source, args.secrets.tls is not None)
+        check_metrics_token(
+            args.prometheus_namespace, args.secrets.prometheus_metrics_token is not None
+        )
         super().__init__("binder:binderhub:BinderHub", name, None, opts)
         depends: list[pulumi.Resource] = list(args.depends_on)
         depends.extend(args.namespace_resources)
@@ -176,7 +202,11 @@ class BinderHub(pulumi.ComponentResource):
                 charts.BINDERHUB.release,
                 args.stack,
                 computed=binderhub_values(args),
-                secrets=binderhub_secret_values(args.secrets, args.binderhub.auth),
+                secrets=binderhub_secret_values(
+                    args.secrets,
+                    args.binderhub.auth,
+                    prometheus_namespace=args.prometheus_namespace,
+                ),
                 root=args.values_root,
             ),
             create_namespace=not args.namespace_resources,
@@ -307,6 +337,8 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
         # https://z2jh.jupyter.org/en/stable/administrator/security.html#kubernetes-network-policies
         computed["jupyterhub"]["hub"] = {
             "service": {"annotations": {"prometheus.io/scrape": "false"}},
+            # ...and let it in with its own token (the secret part is in layer 4).
+            "loadRoles": metrics_role_values(),
             "networkPolicy": {
                 "ingress": [
                     {
@@ -334,6 +366,26 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
             ),
         )
     return computed
+
+
+def metrics_role_values() -> dict[str, Any]:
+    """``jupyterhub.hub.loadRoles`` entry of the metrics service: ``read:metrics`` only.
+
+    The hub keeps ``/hub/metrics`` behind authentication (``authenticatePrometheus: true`` in
+    ``helm_configs/base/binderhub.yaml``, JupyterHub's default), and answers a token only if
+    its owner has that scope. The service itself is registered with its token in
+    :func:`binderhub_secret_values`; z2jh names it after its key under ``hub.services`` and
+    the role after its key under ``hub.loadRoles``.
+    https://jupyterhub.readthedocs.io/en/stable/reference/monitoring.html
+    https://z2jh.jupyter.org/en/stable/resources/reference.html#hub-loadroles
+    """
+    return {
+        METRICS_ROLE: {
+            "description": "Read the hub's Prometheus metrics (/hub/metrics), nothing else",
+            "scopes": list(METRICS_SCOPES),
+            "services": [METRICS_SERVICE],
+        }
+    }
 
 
 def authenticated_hub_values(
@@ -417,16 +469,30 @@ def authenticated_hub_values(
 
 
 def binderhub_secret_values(
-    secrets: DeploymentSecrets, auth: AuthConfig | None = None
+    secrets: DeploymentSecrets,
+    auth: AuthConfig | None = None,
+    *,
+    prometheus_namespace: str | None = None,
 ) -> dict[str, Any]:
-    """Layer 4: the proxy token, the binder->hub API token, the registry account and, for an
-    authenticated hub, the OAuth client (in the authenticator's ``hub.config`` section)."""
+    """Layer 4: the proxy token, the binder->hub API token, the registry account, with our
+    Prometheus (``prometheus_namespace``) its metrics token and, for an authenticated hub, the
+    OAuth client (in the authenticator's ``hub.config`` section)."""
+    services: dict[str, Any] = {
+        # The binderhub chart gives the same token to BinderHub and registers it with the
+        # hub as the `binder` service's token.
+        "binder": {"apiToken": secrets.hub_api_token},
+    }
+    if prometheus_namespace:
+        check_metrics_token(prometheus_namespace, secrets.prometheus_metrics_token is not None)
+        # z2jh registers hub.services.<name>.apiToken as that service's API token (and keeps
+        # it in the hub's Kubernetes Secret, never in a ConfigMap); the role of
+        # metrics_role_values grants it read:metrics. Prometheus presents the same token.
+        # https://z2jh.jupyter.org/en/stable/resources/reference.html#hub-services
+        services[METRICS_SERVICE] = {"apiToken": secrets.prometheus_metrics_token}
     layer: dict[str, Any] = {
         "jupyterhub": {
             "proxy": {"secretToken": secrets.proxy_secret_token},
-            # The binderhub chart gives the same token to BinderHub and registers it with
-            # the hub as the `binder` service's token.
-            "hub": {"services": {"binder": {"apiToken": secrets.hub_api_token}}},
+            "hub": {"services": services},
         }
     }
     if secrets.registry is not None:

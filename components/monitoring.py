@@ -13,6 +13,18 @@ samples, double load). We keep the named jobs and set the annotation to ``"false
 BinderHub values (:func:`components.binderhub.binderhub_values`): stable ``job`` labels
 (``up{job="jupyterhub"}``) for dashboards and alerts, discovery limited to the BinderHub
 namespace, and no dependence on what annotations a chart version happens to set.
+
+The hub's ``/hub/metrics`` is authenticated (JupyterHub's ``authenticate_prometheus``, on by
+default): the hub registers a ``prometheus`` service whose only role grants the
+``read:metrics`` scope (:func:`components.binderhub.metrics_role_values`), and Prometheus
+presents that service's token. The token is generated
+(``DeploymentSecrets.prometheus_metrics_token``), kept in the Kubernetes Secret
+``hub-metrics-token`` of the monitoring namespace, mounted into the Prometheus server and read
+by the ``jupyterhub`` job through ``authorization.credentials_file``: it is never in the
+Prometheus values or its configuration.
+https://jupyterhub.readthedocs.io/en/stable/reference/monitoring.html
+https://prometheus.io/docs/prometheus/latest/configuration/configuration/#scrape_config
+
 Grafana is provisioned with Prometheus as its default data source
 (https://grafana.com/docs/grafana/latest/administration/provisioning/#data-sources), its admin
 password comes from the secrets, and it gets an Ingress with TLS when
@@ -30,11 +42,20 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from components import charts, values
 from components.config import ConfigError, MonitoringConfig
 from components.ingress_tls import IngressTls, institution_tls_secret
 from components.secrets import DeploymentSecrets
+
+#: The Kubernetes Secret (in the monitoring namespace) that holds Prometheus' token for the
+#: hub's metrics, its key, and where the Prometheus server sees it.
+METRICS_TOKEN_SECRET = "hub-metrics-token"  # noqa: S105 (a Secret's name, not a secret)
+METRICS_TOKEN_KEY = "token"  # noqa: S105 (a key name)
+METRICS_TOKEN_DIR = "/etc/secrets/hub-metrics"  # noqa: S105 (a path)
+METRICS_TOKEN_FILE = f"{METRICS_TOKEN_DIR}/{METRICS_TOKEN_KEY}"
 
 
 def prometheus_url(namespace: str) -> str:
@@ -57,6 +78,33 @@ def check_grafana_certificate(
         )
 
 
+def check_monitoring_secrets(
+    secrets: DeploymentSecrets,
+) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    """``(Grafana's admin password, Prometheus' metrics token)``, which the
+    :class:`components.secrets.Secrets` component makes only for a stack with monitoring on; a
+    ConfigError naming what is missing otherwise. Never reads a secret value."""
+    password, token = secrets.grafana_admin_password, secrets.prometheus_metrics_token
+    if password is not None and token is not None:
+        return password, token
+    missing = [
+        what
+        for what, value in (
+            ("Grafana's admin password", password),
+            ("Prometheus' metrics token", token),
+        )
+        if value is None
+    ]
+    raise ConfigError(
+        "binder:monitoring.enabled is true, but the deployment secrets have no "
+        + " and no ".join(missing)
+        + ": they were made for a configuration without monitoring. Build them from this "
+        "stack's configuration (components.secrets.load_secret_material(cfg), which copies "
+        "binder:monitoring.enabled, then the Secrets component), or set "
+        "binder:monitoring.enabled to false."
+    )
+
+
 @dataclass(frozen=True)
 class MonitoringArgs:
     """Inputs of :class:`Monitoring`."""
@@ -66,7 +114,8 @@ class MonitoringArgs:
     config: MonitoringConfig
     """``binder:monitoring``: Grafana's hostname, Prometheus' retention."""
     secrets: DeploymentSecrets
-    """Grafana's admin password (and an institution certificate, if that is the source)."""
+    """Grafana's admin password, Prometheus' token for the hub's metrics (and an institution
+    certificate, if that is the source)."""
     tls: IngressTls
     """Certificate source for Grafana's Ingress."""
     ingress_class: str
@@ -87,17 +136,32 @@ class Monitoring(pulumi.ComponentResource):
 
     prometheus: pulumi.CustomResource
     grafana: pulumi.CustomResource
+    metrics_token: Secret
+    """The Secret ``hub-metrics-token`` the Prometheus server mounts."""
     grafana_url: pulumi.Output[str | None]
     """Public URL of Grafana, or None without ``grafanaHost``."""
 
     def __init__(
         self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        # Backstop: releases.check_release_secrets runs the same check before any resource.
+        # Backstops: the Releases component runs the same checks before any resource.
         check_grafana_certificate(args.config, args.tls.source, args.secrets.tls is not None)
+        admin_password, token = check_monitoring_secrets(args.secrets)
         needs_cert = bool(args.config.grafana_host) and args.tls.source == "institution"
         super().__init__("binder:monitoring:Monitoring", name, None, opts)
         depends = list(args.namespace_resources)
+        # The token as a Secret in Prometheus' namespace (a pod can mount only Secrets of its
+        # own namespace). string_data holds a secret Output: never plaintext in inputs or
+        # state. The Prometheus release waits for it, so the server never starts without it.
+        self.metrics_token = Secret(
+            f"{name}-hub-metrics-token",
+            SecretInitArgs(
+                metadata=ObjectMetaArgs(name=METRICS_TOKEN_SECRET, namespace=args.namespace),
+                type="Opaque",
+                string_data={METRICS_TOKEN_KEY: pulumi.Output.secret(token)},
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
         self.prometheus = charts.helm_release(
             f"{name}-prometheus",
             charts.PROMETHEUS,
@@ -117,8 +181,9 @@ class Monitoring(pulumi.ComponentResource):
             cleanup_on_fail=True,
             # Wait, so a broken monitoring stack fails `pulumi up` instead of going unnoticed.
             skip_await=False,
+            # The values name the token's Secret and file, never the token.
             holds_secrets=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*depends, self.metrics_token]),
         )
         grafana_depends = list(depends)
         if needs_cert and args.secrets.tls is not None:
@@ -139,7 +204,7 @@ class Monitoring(pulumi.ComponentResource):
                 charts.GRAFANA.release,
                 args.stack,
                 computed=grafana_values(args),
-                secrets={"adminPassword": args.secrets.grafana_admin_password},
+                secrets={"adminPassword": admin_password},
                 root=args.values_root,
             ),
             create_namespace=not args.namespace_resources,
@@ -169,7 +234,8 @@ def scrape_jobs(binder_namespace: str) -> list[dict[str, Any]]:
     """Prometheus scrape jobs for JupyterHub and BinderHub.
 
     Each keeps only the endpoints of its Service, so every replica is scraped (not one pod
-    behind the Service address at random).
+    behind the Service address at random). The hub's job authenticates with the token file
+    of :data:`METRICS_TOKEN_FILE`.
     """
 
     def job(name: str, service: str, path: str) -> dict[str, Any]:
@@ -190,18 +256,38 @@ def scrape_jobs(binder_namespace: str) -> list[dict[str, Any]]:
             ],
         }
 
+    hub = job("jupyterhub", "hub", "/hub/metrics")
+    # `Authorization: Bearer <token>`, the token read from the mounted Secret on each scrape
+    # (so a rotated token is picked up without a restart). The hub answers 403 without it.
+    # https://prometheus.io/docs/prometheus/latest/configuration/configuration/#scrape_config
+    hub["authorization"] = {"type": "Bearer", "credentials_file": METRICS_TOKEN_FILE}
     return [
         # z2jh's hub serves /hub/metrics on its `hub` Service (port 8081); BinderHub
         # serves /metrics on the `binder` Service.
-        job("jupyterhub", "hub", "/hub/metrics"),
+        hub,
         job("binderhub", "binder", "/metrics"),
     ]
 
 
 def prometheus_values(config: MonitoringConfig, binder_namespace: str) -> dict[str, Any]:
-    """Layer 3 of the Prometheus values: retention and the JupyterHub/BinderHub jobs."""
+    """Layer 3 of the Prometheus values: retention, the JupyterHub/BinderHub jobs and the
+    mount of the hub metrics token (``server.extraSecretMounts``, which the program owns: a
+    values file's list would be replaced, as Helm replaces lists)."""
     return {
-        "server": {"retention": config.retention},
+        "server": {
+            "retention": config.retention,
+            "extraSecretMounts": [
+                {
+                    "name": METRICS_TOKEN_SECRET,
+                    "secretName": METRICS_TOKEN_SECRET,
+                    "mountPath": METRICS_TOKEN_DIR,
+                    # The whole Secret as a directory, not one file through subPath: only
+                    # then does the kubelet update the file when the token changes.
+                    "subPath": "",
+                    "readOnly": True,
+                }
+            ],
+        },
         # The chart takes extra jobs as a YAML string appended to scrape_configs.
         "extraScrapeConfigs": yaml.safe_dump(scrape_jobs(binder_namespace), sort_keys=False),
     }

@@ -40,7 +40,12 @@ from components.config import (
 from components.ingress import IngressController, IngressControllerArgs
 from components.ingress_tls import IngressTls, cluster_issuer_name
 from components.logging import Logging, LoggingArgs, check_output_credentials
-from components.monitoring import Monitoring, MonitoringArgs, check_grafana_certificate
+from components.monitoring import (
+    Monitoring,
+    MonitoringArgs,
+    check_grafana_certificate,
+    check_monitoring_secrets,
+)
 from components.secrets import DeploymentSecrets, SecretMaterial
 
 #: Namespace of each release; the bootstrap creates namespaces of these names.
@@ -225,6 +230,10 @@ class Releases(pulumi.ComponentResource):
             has_certificate=args.secrets.tls is not None,
             has_logging_password=args.secrets.logging_password is not None,
         )
+        if cfg.monitoring.enabled:
+            # Grafana's password and Prometheus' metrics token (which BinderHub registers
+            # with the hub too) exist only if the secrets were made with monitoring on.
+            check_monitoring_secrets(args.secrets)
         super().__init__("binder:releases:Releases", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 

@@ -28,6 +28,7 @@ PLAINTEXTS = {
     "proxy": "test-proxy-token-0123456789",
     "hub_api": "test-hub-api-token-0123456789",
     "grafana": "test-grafana-password-0123",
+    "metrics": "test-prometheus-metrics-token-0123",
     "registry_user": "test-registry-user",
     "registry_password": "test-registry-password-0123",
     "tls_cert": "-----BEGIN CERTIFICATE-----\ntest-cert\n-----END CERTIFICATE-----\n",
@@ -45,13 +46,17 @@ def fake_secrets(
     tls: bool = False,
     logging_password: bool = False,
     oauth: bool = False,
+    monitoring: bool = True,
 ) -> DeploymentSecrets:
-    """A DeploymentSecrets of secret Outputs, as components.secrets hands them over."""
+    """A DeploymentSecrets of secret Outputs, as components.secrets hands them over; the
+    monitoring secrets (Grafana's password, Prometheus' metrics token) only with
+    ``monitoring``, as for a stack with ``binder:monitoring.enabled``."""
     s = pulumi.Output.secret
     return DeploymentSecrets(
         proxy_secret_token=s(PLAINTEXTS["proxy"]),
         hub_api_token=s(PLAINTEXTS["hub_api"]),
-        grafana_admin_password=s(PLAINTEXTS["grafana"]),
+        grafana_admin_password=s(PLAINTEXTS["grafana"]) if monitoring else None,
+        prometheus_metrics_token=s(PLAINTEXTS["metrics"]) if monitoring else None,
         registry=RegistryCredentials(
             username=s(PLAINTEXTS["registry_user"]), password=s(PLAINTEXTS["registry_password"])
         )

@@ -239,6 +239,7 @@ def test_tokens_are_secret_on_the_wire_and_never_plaintext():
     wire = rel.wire["values"]
     assert is_secret(wire["jupyterhub"]["proxy"]["secretToken"])
     assert is_secret(wire["jupyterhub"]["hub"]["services"]["binder"]["apiToken"])
+    assert is_secret(wire["jupyterhub"]["hub"]["services"]["prometheus"]["apiToken"])
     assert not is_secret(wire), "the non-secret values stay readable in a diff"
     # The values the provider echoes back are kept secret in the state as a whole.
     assert rel.additional_secret_outputs == ["values"]
@@ -300,6 +301,100 @@ def test_prometheus_may_reach_the_hub_metrics_only_with_monitoring():
     assert policy["ports"] == [{"port": 8081, "protocol": "TCP"}]
     hub = values_of(binderhub(prometheus_namespace=None))["jupyterhub"].get("hub", {})
     assert "networkPolicy" not in hub
+
+
+METRICS_ROLE = {
+    "description": "Read the hub's Prometheus metrics (/hub/metrics), nothing else",
+    "scopes": ["read:metrics"],
+    "services": ["prometheus"],
+}
+
+
+def _rendered(values):
+    """Our values as Helm renders them: binderhub chart, then the z2jh 4.2.0 subchart."""
+    return coalesce(
+        chart_values(charts.BINDERHUB),
+        values,
+        {"jupyterhub": chart_values(charts.JUPYTERHUB_SUBCHART)},
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("monitoring", [True, False], ids=["monitoring", "no-monitoring"])
+def test_hub_metrics_are_never_public(stack, monitoring):
+    """/hub/metrics (also https://<hubHost>/hub/metrics) needs a token with read:metrics, in
+    every stack, with or without our monitoring."""
+    rec = binderhub(
+        stack=stack,
+        prometheus_namespace="monitoring" if monitoring else None,
+        secrets=fake_secrets(monitoring=monitoring),
+    )
+    values = values_of(rec)
+    assert release_problems(charts.BINDERHUB, values) == []
+    assert _rendered(values)["jupyterhub"]["hub"]["authenticatePrometheus"] is True
+    # z2jh leaves it to JupyterHub (null), whose default is on: we do not depend on that.
+    assert chart_values(charts.JUPYTERHUB_SUBCHART)["hub"]["authenticatePrometheus"] is None
+
+
+def test_prometheus_gets_a_hub_service_allowed_read_metrics_only():
+    rec = binderhub()
+    rel = release_of(rec, charts.BINDERHUB)
+    hub = user_values(rel)["jupyterhub"]["hub"]
+    # The service (z2jh: hub.services.<name>.apiToken is its API token)...
+    assert hub["services"]["prometheus"] == {"apiToken": PLAINTEXTS["metrics"]}
+    assert is_secret(rel.wire["values"]["jupyterhub"]["hub"]["services"]["prometheus"]["apiToken"])
+    # ...and its only role: read:metrics, for that service alone.
+    assert hub["loadRoles"] == {"prometheus-metrics": METRICS_ROLE}
+    # The token is Prometheus' own, not the binder service's.
+    assert PLAINTEXTS["metrics"] != PLAINTEXTS["hub_api"]
+    # The binderhub chart's own role stays as it is (merged by Helm, not replaced).
+    rendered = _rendered(user_values(rel))["jupyterhub"]["hub"]
+    assert rendered["loadRoles"]["binder"] == {
+        "services": ["binder"],
+        "scopes": ["servers", "admin:users"],
+    }
+    assert rendered["loadRoles"]["prometheus-metrics"] == METRICS_ROLE
+    for resource in rec.resources:
+        assert list(plaintext_leaks(resource.wire, [PLAINTEXTS["metrics"]])) == [], resource.name
+
+
+def test_without_monitoring_no_metrics_service_and_no_token():
+    rec = binderhub(prometheus_namespace=None, secrets=fake_secrets(monitoring=False))
+    hub = values_of(rec)["jupyterhub"]["hub"]
+    assert set(hub["services"]) == {"binder"}
+    assert "loadRoles" not in hub
+    # A token handed over anyway is not registered: nothing would use it.
+    hub = values_of(binderhub(prometheus_namespace=None))["jupyterhub"]["hub"]
+    assert set(hub["services"]) == {"binder"}
+
+
+def test_monitoring_without_a_metrics_token_is_a_config_error_before_any_resource():
+    from tools.mockrun import Recording, run_program
+
+    hub, registry, _ = check_release_config(config())
+    recording = Recording()
+
+    def program():
+        BinderHub(
+            "bh",
+            BinderHubArgs(
+                stack="gcp",
+                binderhub=hub,
+                registry=registry,
+                cluster=config().cluster,
+                secrets=fake_secrets(monitoring=False),
+                tls=LETSENCRYPT,
+                ingress_class="traefik",
+                prometheus_namespace="monitoring",
+            ),
+        )
+
+    with pytest.raises(ConfigError) as raised:
+        run_program(program, recording=recording)
+    message = str(raised.value)
+    assert "binder:monitoring.enabled is true" in message
+    assert "no Prometheus metrics token" in message
+    assert recording.resources == []
 
 
 def test_scrape_annotations_off_only_with_our_prometheus():
@@ -449,7 +544,8 @@ def test_anonymous_by_default():
     # The chart's own `authenticator_class: "null"` and BinderSpawner stay in charge.
     assert "JupyterHub" not in hub.get("config", {})
     assert hub["services"]["binder"] == {"apiToken": PLAINTEXTS["hub_api"]}
-    assert "loadRoles" not in hub
+    # Anonymous: no role for users; only the metrics role of our Prometheus.
+    assert set(hub["loadRoles"]) == {"prometheus-metrics"}
     assert values["jupyterhub"]["cull"]["users"] is True
     assert "cmd" not in values["jupyterhub"]["singleuser"]
 
@@ -481,8 +577,11 @@ def test_github_auth_sets_binderhub_hub_and_service_as_documented():
         "oauth_redirect_uri": "https://binder.example.org/oauth_callback",
     }
     assert jupyterhub["hub"]["loadRoles"] == {
-        "user": {"scopes": ["self", "access:services!service=binder"]}
+        "user": {"scopes": ["self", "access:services!service=binder"]},
+        # ...merged with, not replacing, the metrics role.
+        "prometheus-metrics": METRICS_ROLE,
     }
+    assert jupyterhub["hub"]["services"]["prometheus"] == {"apiToken": PLAINTEXTS["metrics"]}
     # Users are people with accounts: idle servers stop, users stay.
     assert jupyterhub["cull"]["users"] is False
     assert jupyterhub["cull"]["enabled"] is True

@@ -7,10 +7,16 @@ import pytest
 import yaml
 
 from components import charts
-from components.config import MonitoringConfig
+from components.config import ConfigError, MonitoringConfig
 from components.ingress_tls import IngressTls
-from components.monitoring import Monitoring, MonitoringArgs
-from tests.chart_data import chart_values, helm_values, release_problems
+from components.monitoring import (
+    METRICS_TOKEN_DIR,
+    METRICS_TOKEN_FILE,
+    Monitoring,
+    MonitoringArgs,
+)
+from tests.chart_data import chart_dir, chart_values, helm_values, release_problems
+from tests.k8s_validate import assert_valid_objects
 from tests.release_fixtures import (
     NEEDLES,
     PLAINTEXTS,
@@ -22,7 +28,9 @@ from tests.release_fixtures import (
     user_values,
     values_root_with,
 )
-from tools.mockrun import is_secret, plaintext_leaks
+from tools.mockrun import Recording, is_secret, plaintext_leaks, run_program
+
+SECRET = "kubernetes:core/v1:Secret"
 
 LETSENCRYPT = IngressTls(source="letsencrypt", cluster_issuer="letsencrypt-staging")
 
@@ -71,6 +79,12 @@ def test_prometheus_scrapes_jupyterhub_and_binderhub():
     assert set(jobs) == {"jupyterhub", "binderhub"}
     assert jobs["jupyterhub"]["metrics_path"] == "/hub/metrics"
     assert jobs["binderhub"]["metrics_path"] == "/metrics"
+    # The hub answers only a token with read:metrics; BinderHub's /metrics is open.
+    assert jobs["jupyterhub"]["authorization"] == {
+        "type": "Bearer",
+        "credentials_file": "/etc/secrets/hub-metrics/token",
+    }
+    assert "authorization" not in jobs["binderhub"]
     for job, service in (("jupyterhub", "hub"), ("binderhub", "binder")):
         sd = jobs[job]["kubernetes_sd_configs"]
         # EndpointSlices: the v1 Endpoints API is deprecated since Kubernetes 1.33.
@@ -141,7 +155,7 @@ def test_no_grafana_host_no_ingress():
 
 def test_institution_certificate_in_the_monitoring_namespace():
     rec = monitoring(tls=IngressTls(source="institution"), secrets=fake_secrets(tls=True))
-    secret = rec.one("kubernetes:core/v1:Secret")
+    secret = rec.one(SECRET, "mon-tls")
     assert secret.inputs["metadata"] == {"name": "institution-tls", "namespace": "monitoring"}
     assert secret.urn in release_of(rec, charts.GRAFANA).dependencies
 
@@ -151,7 +165,9 @@ def test_release_options_and_no_dependency_between_the_two():
     prometheus = release_of(rec, charts.PROMETHEUS)
     grafana = release_of(rec, charts.GRAFANA)
     ns = rec.one("kubernetes:core/v1:Namespace").urn
-    assert prometheus.dependencies == [ns]
+    token = rec.one(SECRET, "mon-hub-metrics-token").urn
+    # Prometheus mounts the token's Secret, so it waits for it too.
+    assert sorted(prometheus.dependencies) == sorted([ns, token])
     assert grafana.dependencies == [ns]
     assert prometheus.inputs["atomic"] is True
     assert grafana.inputs["atomic"] is False  # database migrations
@@ -182,3 +198,86 @@ def test_unknown_keys_are_caught_without_a_strict_schema(tmp_path):
     assert any("persistance" in p for p in grafana), grafana
     prom = release_problems(charts.PROMETHEUS, user_values(release_of(rec, charts.PROMETHEUS)))
     assert any("server.retension" in p for p in prom), prom
+
+
+# ---- the hub's metrics, authenticated ------------------------------------------------------
+
+
+def test_hub_metrics_token_is_a_secret_in_the_monitoring_namespace():
+    rec = monitoring(ns=True)
+    secret = rec.one(SECRET, "mon-hub-metrics-token")
+    assert secret.inputs["metadata"] == {"name": "hub-metrics-token", "namespace": "monitoring"}
+    assert secret.inputs["type"] == "Opaque"
+    assert secret.inputs["stringData"] == {"token": PLAINTEXTS["metrics"]}
+    # Secret on the wire (the SDK marks all of stringData secret).
+    assert is_secret(secret.wire["stringData"])
+    assert secret.dependencies == [rec.one("kubernetes:core/v1:Namespace").urn]
+    # Strict kubernetes-validate (the Secret and the Namespace).
+    checked = assert_valid_objects(
+        rec, "1.33", select=lambda r: r.type.startswith("kubernetes:core")
+    )
+    assert "kubernetes:core/v1:Secret mon-hub-metrics-token" in checked
+    # The token is in no resource in plaintext: not in the Prometheus values (they only name
+    # the Secret and the file), nor anywhere else.
+    prometheus = release_of(rec, charts.PROMETHEUS)
+    assert PLAINTEXTS["metrics"] not in str(prometheus.inputs)
+    for resource in rec.resources:
+        assert list(plaintext_leaks(resource.wire, NEEDLES)) == [], resource.name
+
+
+def test_prometheus_mounts_the_token_where_the_hub_job_reads_it():
+    values = user_values(release_of(monitoring(), charts.PROMETHEUS))
+    (mount,) = values["server"]["extraSecretMounts"]
+    assert mount == {
+        "name": "hub-metrics-token",
+        "secretName": "hub-metrics-token",
+        "mountPath": METRICS_TOKEN_DIR,
+        "subPath": "",
+        "readOnly": True,
+    }
+    # The job's credentials_file is the Secret's key inside that directory.
+    (hub,) = [
+        j for j in yaml.safe_load(values["extraScrapeConfigs"]) if j["job_name"] == "jupyterhub"
+    ]
+    assert hub["authorization"]["credentials_file"] == METRICS_TOKEN_FILE
+    assert f"{mount['mountPath']}/token" == METRICS_TOKEN_FILE
+    # Our entry has exactly the fields of the chart's documented example (values.yaml gives
+    # it commented out under server.extraSecretMounts; its templates read those fields).
+    text = (chart_dir(charts.PROMETHEUS) / "values.yaml").read_text()
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "extraSecretMounts: []")
+    example_lines = []
+    for line in lines[start + 1 :]:
+        if not line.strip().startswith("#"):
+            break
+        example_lines.append(line.strip()[2:])
+    (example,) = yaml.safe_load("\n".join(example_lines))
+    assert set(mount) == set(example), example
+    # The chart's default is an empty list: ours is the only mount.
+    assert chart_values(charts.PROMETHEUS)["server"]["extraSecretMounts"] == []
+
+
+def test_monitoring_without_its_secrets_is_a_config_error_before_any_resource():
+    """Secrets made for a stack without monitoring have neither Grafana's password nor the
+    metrics token."""
+    recording = Recording()
+
+    def program():
+        Monitoring(
+            "mon",
+            MonitoringArgs(
+                stack="gcp",
+                config=MonitoringConfig(),
+                secrets=fake_secrets(monitoring=False),
+                tls=LETSENCRYPT,
+                ingress_class="traefik",
+            ),
+        )
+
+    with pytest.raises(ConfigError) as raised:
+        run_program(program, recording=recording)
+    message = str(raised.value)
+    assert "binder:monitoring.enabled is true" in message
+    assert "no Grafana's admin password and no Prometheus' metrics token" in message
+    assert "load_secret_material" in message
+    assert recording.resources == []

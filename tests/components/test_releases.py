@@ -104,12 +104,41 @@ def test_cert_manager_off():
 
 
 def test_monitoring_off():
-    rec = releases(config(monitoring={"enabled": False}))
+    rec = releases(config(monitoring={"enabled": False}), secrets=fake_secrets(monitoring=False))
     assert charts_released(rec) == ALL_CHARTS - {"prometheus", "grafana"}
     assert rec.outputs.get("grafana_url") is None
-    # No Prometheus, so no hole in the hub's NetworkPolicy for it.
-    hub = user_values(release_of(rec, charts.BINDERHUB))["jupyterhub"].get("hub", {})
+    # No Prometheus, so no hole in the hub's NetworkPolicy for it, no metrics service or
+    # role, and no token Secret; /hub/metrics stays behind authentication.
+    binderhub = user_values(release_of(rec, charts.BINDERHUB))
+    hub = binderhub["jupyterhub"].get("hub", {})
     assert "networkPolicy" not in hub
+    assert "loadRoles" not in hub
+    assert set(hub["services"]) == {"binder"}
+    assert rec.of_type("kubernetes:core/v1:Secret") == []
+    rendered = coalesce(
+        chart_values(charts.BINDERHUB),
+        binderhub,
+        {"jupyterhub": chart_values(charts.JUPYTERHUB_SUBCHART)},
+    )
+    assert rendered["jupyterhub"]["hub"]["authenticatePrometheus"] is True
+
+
+def test_monitoring_on_needs_its_secrets_before_any_resource():
+    """Secrets made without monitoring (no Grafana password, no metrics token) for a stack
+    with monitoring: refused before the ingress controller or anything else is registered."""
+    from tools.mockrun import Recording, run_program
+
+    recording = Recording()
+
+    def program():
+        Releases(
+            "releases",
+            ReleasesArgs(config=config(), stack="gcp", secrets=fake_secrets(monitoring=False)),
+        )
+
+    with pytest.raises(ConfigError, match=r"binder:monitoring\.enabled is true"):
+        run_program(program, recording=recording)
+    assert recording.resources == []
 
 
 def test_logging_off():
@@ -203,8 +232,10 @@ def test_monitoring_and_logging_do_not_wait_for_binderhub():
         r.inputs["metadata"]["name"]: r.urn for r in rec.of_type("kubernetes:core/v1:Namespace")
     }
     priority = rec.one("kubernetes:scheduling.k8s.io/v1:PriorityClass").urn
+    token = rec.one("kubernetes:core/v1:Secret", "releases-monitoring-hub-metrics-token").urn
     for pin, expected in (
-        (charts.PROMETHEUS, [namespaces["monitoring"]]),
+        # ...and Prometheus for the Secret of its hub metrics token, which it mounts.
+        (charts.PROMETHEUS, [namespaces["monitoring"], token]),
         (charts.GRAFANA, [namespaces["monitoring"]]),
         # ...and fluentd for its own PriorityClass, which its pods name.
         (charts.FLUENTD, [namespaces["logging"], priority]),
@@ -555,18 +586,19 @@ def test_stack_secrets_never_in_plaintext(stack_run):
             for key, value in (entries or {}).items():
                 used[(section, key)] = value
     generated = {r.name: f"mock-random-{r.name}-" for r in rec.of_type(RANDOM)}
+    tokens = {"secrets-proxy-secret-token", "secrets-hub-api-token"}
     if stack != "local":
         # The cloud stacks' example files: the registry account and Grafana's password.
         assert {("registry", "password"), ("grafana", "adminPassword")} <= set(used), stack
-    assert {"secrets-proxy-secret-token", "secrets-hub-api-token"} <= set(generated), stack
+        # With monitoring, Prometheus' token for the hub's metrics is generated too.
+        tokens.add("secrets-prometheus-metrics-token")
+    # Exactly these: Pulumi.local.yaml has no monitoring, so no Grafana password nor metrics
+    # token is made there.
+    assert set(generated) == tokens, stack
     needles = [*from_files, *generated.values()]
     assert all(len(n) >= 12 for n in needles), "short needles would match by accident"
-    # What the deployment consumes: a generated Grafana password only with Grafana.
-    consumed = [*used.values()] + [
-        value
-        for name, value in generated.items()
-        if "grafana" not in name or "grafana" in charts_released(rec)
-    ]
+    # What the deployment consumes: every value in force and every generated token.
+    consumed = [*used.values(), *generated.values()]
     for needle in consumed:
         holders = [r.name for r in rec.resources if list(plaintext_leaks(r.inputs, [needle]))]
         assert holders, f"{stack}: a secret never reaches any resource; the check is vacuous"
@@ -578,9 +610,10 @@ def test_stack_secrets_never_in_plaintext(stack_run):
 
 
 def test_stack_raw_release_objects_validate(stack_run):
-    """The raw objects of the releases (the ClusterIssuers; TLS/credential Secrets where the
-    stack has them) pass strict validation: kubernetes-validate for built-in kinds, the
-    ClusterIssuer subset schema of test_cert_manager for the CRD."""
+    """The raw objects of the releases (the ClusterIssuers; the hub metrics token Secret with
+    monitoring; TLS/credential Secrets where the stack has them) pass strict validation:
+    kubernetes-validate for built-in kinds, the ClusterIssuer subset schema of
+    test_cert_manager for the CRD."""
     stack, rec = stack_run
     raw = [
         r
@@ -601,3 +634,43 @@ def test_stack_raw_release_objects_validate(stack_run):
         rec, _stack_k8s_version(stack), EXTRA_SCHEMAS, select=lambda r: r in raw
     )
     assert len(checked) == len(raw)
+    assert "kubernetes:core/v1:Secret releases-monitoring-hub-metrics-token" in checked
+
+
+def test_stack_hub_metrics_token_reaches_hub_and_prometheus_as_a_secret(stack_run):
+    """The whole program: the generated metrics token is registered with the hub (BinderHub
+    values) and stored in the Secret Prometheus mounts -- the same value, a Pulumi secret in
+    both, and in no other resource. The jupyterhub scrape job reads it from that mount."""
+    stack, rec = stack_run
+    tokens = [r for r in rec.of_type(RANDOM) if r.name == "secrets-prometheus-metrics-token"]
+    binderhub = release_of(rec, charts.BINDERHUB)
+    services = user_values(binderhub)["jupyterhub"]["hub"]["services"]
+    if stack == "local":
+        assert tokens == []
+        assert set(services) == {"binder"}
+        assert not [r for r in rec.resources if r.name.endswith("hub-metrics-token")]
+        return
+    (token,) = tokens
+    value = f"mock-random-{token.name}-" + "x" * 64
+    assert services["prometheus"] == {"apiToken": value}
+    wire = binderhub.wire["values"]["jupyterhub"]["hub"]["services"]["prometheus"]["apiToken"]
+    assert is_secret(wire)
+    secret = rec.one("kubernetes:core/v1:Secret", "releases-monitoring-hub-metrics-token")
+    assert secret.inputs["metadata"] == {"name": "hub-metrics-token", "namespace": "monitoring"}
+    assert secret.inputs["stringData"] == {"token": value}
+    assert is_secret(secret.wire["stringData"])
+    holders = {r.name for r in rec.resources if list(plaintext_leaks(r.inputs, [value]))}
+    assert holders == {binderhub.name, secret.name}
+    # Both wait for the token (Pulumi tracks the RandomPassword behind the secret Output).
+    assert token.urn in binderhub.dependencies
+    assert token.urn in secret.dependencies
+    prometheus = user_values(release_of(rec, charts.PROMETHEUS))
+    (mount,) = prometheus["server"]["extraSecretMounts"]
+    assert mount["secretName"] == secret.inputs["metadata"]["name"]
+    (hub_job,) = [
+        job
+        for job in yaml.safe_load(prometheus["extraScrapeConfigs"])
+        if job["job_name"] == "jupyterhub"
+    ]
+    assert hub_job["authorization"]["credentials_file"] == f"{mount['mountPath']}/token"
+    assert secret.urn in release_of(rec, charts.PROMETHEUS).dependencies
