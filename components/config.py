@@ -1100,7 +1100,13 @@ class TlsConfig(Model):
     issuer: Literal["production", "staging"] = "production"
     """Let's Encrypt environment; ``staging`` for trying out a stack."""
     email: str | None = None
-    """ACME account email, required for Let's Encrypt."""
+    """Contact address of the ACME account (cert-manager's ClusterIssuer ``acme.email``).
+    ACME and cert-manager make it optional; this program requires it with ``source:
+    letsencrypt`` (a project decision: each stack names its operators' contact). Since
+    26 June 2025 Let's Encrypt no longer keeps it with the account nor sends expiry emails:
+    it forwards a new address to its (ISRG) mailing-list system. Watch renewals in
+    cert-manager's metrics and ``tools/smoke.py`` instead.
+    https://letsencrypt.org/2025/06/26/expiration-notification-service-has-ended/"""
 
     @model_validator(mode="after")
     def _email(self) -> TlsConfig:
