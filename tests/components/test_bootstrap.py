@@ -25,7 +25,7 @@ from components.bootstrap import (
     kubeconfig_yaml,
     object_slug,
 )
-from components.config import DEFAULT_NAMESPACES, StackConfig, parse_config
+from components.config import DEFAULT_NAMESPACES, ConfigError, StackConfig, parse_config
 from tests.k8s_validate import assert_valid_objects
 from tests.rbac import RBAC, NotModelledError, RbacModel, Subject
 from tools.mockrun import Recording, plaintext_leaks, run_program
@@ -862,7 +862,6 @@ def test_only_namespaces_and_their_guard_rails_are_waited_on(stack: tuple[str, R
 
 
 def test_bad_user_config_fails_before_any_resource(monkeypatch: pytest.MonkeyPatch) -> None:
-    from components.config import ConfigError
     from tools import mockrun
 
     made: list[Recording] = []
@@ -879,20 +878,25 @@ def test_bad_user_config_fails_before_any_resource(monkeypatch: pytest.MonkeyPat
     assert made[0].resources == []
 
 
-def test_gke_group_subjects_point_to_google_groups_for_rbac() -> None:
+def test_gke_group_subjects_need_google_groups_for_rbac() -> None:
     gke = {
         "provider": "gke", "name": "test", "securityGroup": "gke-security-groups@example.org",
         "corePool": {"machineType": "e2", "autoscaling": {"minNodes": 1, "maxNodes": 2}},
         "userPool": {"machineType": "e2", "autoscaling": {"minNodes": 0, "maxNodes": 2}},
     }
-    rec, _ = run_bootstrap(
-        parse_config({"cluster": gke, "users": [
-            {"name": "ops@example.org", "kind": "Group", "role": "view"}
-        ]})
-    )
-    assert any("google-groups-rbac" in line for line in rec.logs), rec.logs
-    rec, _ = run_bootstrap(stack_config())  # magnum: nothing to point out
-    assert not any("google-groups-rbac" in line for line in rec.logs)
+    users = [{"name": "ops@example.org", "kind": "Group", "role": "view"}]
+    rec, _ = run_bootstrap(parse_config({"cluster": gke, "users": users}))
+    subjects = [
+        s
+        for r in rec.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+        for s in r.inputs.get("subjects", [])
+        if s["name"] == "ops@example.org"
+    ]
+    assert subjects == [{"kind": "Group", "name": "ops@example.org", "apiGroup": RBAC}]
+    # Without Google Groups for RBAC the Group would match nobody: refused up front.
+    del gke["securityGroup"]
+    with pytest.raises(ConfigError, match=r"binder:users\[0\]\.kind"):
+        parse_config({"cluster": gke, "users": users})
 
 
 def test_every_release_waits_for_its_namespace(stack: tuple[str, Recording]) -> None:
