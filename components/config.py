@@ -1100,22 +1100,18 @@ class TlsConfig(Model):
     issuer: Literal["production", "staging"] = "production"
     """Let's Encrypt environment; ``staging`` for trying out a stack."""
     email: str | None = None
-    """Contact address of the ACME account (cert-manager's ClusterIssuer ``acme.email``).
-    ACME and cert-manager make it optional; this program requires it with ``source:
-    letsencrypt`` (a project decision: each stack names its operators' contact). Since
-    26 June 2025 Let's Encrypt no longer keeps it with the account nor sends expiry emails:
-    it forwards a new address to its (ISRG) mailing-list system. Watch renewals in
-    cert-manager's metrics and ``tools/smoke.py`` instead.
+    """Optional contact address of the ACME account (cert-manager's ClusterIssuer
+    ``acme.email``), as ACME and cert-manager have it. Since 26 June 2025 Let's Encrypt
+    neither keeps it with the account nor sends expiry emails, so nothing depends on it:
+    watch renewals in cert-manager's metrics and ``tools/smoke.py`` instead.
     https://letsencrypt.org/2025/06/26/expiration-notification-service-has-ended/"""
 
-    @model_validator(mode="after")
-    def _email(self) -> TlsConfig:
-        if self.source == "letsencrypt" and not self.email:
-            raise ValueError(
-                "email is required when source is 'letsencrypt'; set binder:tls.email "
-                "to the ACME account address"
-            )
-        return self
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError("must be an email address such as ops@example.org, or be left out")
+        return value
 
 
 class Toggle(Model):

@@ -180,8 +180,8 @@ BAD_INPUTS = [
         id="magnum-people-no-keystone",
     ),
     pytest.param(
-        "gcp", "tls", {"source": "letsencrypt"},
-        ["binder:tls", "email is required"], id="letsencrypt-without-email",
+        "gcp", "tls", {"source": "letsencrypt", "email": "ops-at-example.org"},
+        ["binder:tls.email", "must be an email address"], id="bad-acme-email",
     ),
 ]
 
