@@ -12,6 +12,8 @@ Safety rules:
 * so is a file with any value in clear (not ``ENC[...]``): every key of a secrets document is
   a secret, so sops options that leave some values readable (``--encrypted-regex``,
   ``unencrypted_suffix`` ...) are refused, as is a plaintext value pasted into the file;
+* these two rules (:mod:`components.sops_metadata`) are the same that ``make check-secrets``
+  and the pre-commit hook apply (tools/check_secrets.py);
 * each failure is a :class:`SecretsError` naming the file, what went wrong and the fix;
 * an error message never contains a decrypted value. sops' own report is quoted only for
   failures to get the data key, which happen before any value is decrypted. Its other messages
@@ -38,6 +40,17 @@ import yaml
 
 from components.config import ConfigError
 
+# The rules about the stored file, shared with tools/check_secrets.py (which runs with PyYAML
+# only). recipients, plaintext_paths and is_sops_document stay importable from this module.
+from components.sops_metadata import (
+    DEFAULT_UNENCRYPTED_SUFFIX,
+    has_mac,
+    is_sops_document,
+    partial_options,
+    plaintext_paths,
+    recipients,
+)
+
 #: Environment variable that overrides which sops binary runs.
 SOPS_ENV = "SOPS"
 
@@ -50,20 +63,6 @@ _EXIT_MAC_MISMATCH = 51
 _EXIT_MAC_NOT_FOUND = 52
 _EXIT_NO_FILE = 100
 _EXIT_COULD_NOT_RETRIEVE_KEY = 128
-
-#: How sops marks an encrypted value: ``ENC[AES256_GCM,data:...,iv:...,tag:...,type:str]``.
-_ENC_PREFIX = "ENC["
-
-#: Options recorded in a file's ``sops:`` metadata that leave some values unencrypted
-#: (https://getsops.io/docs/#encrypting-only-parts-of-a-file).
-_PARTIAL_OPTIONS = (
-    "encrypted_regex",
-    "encrypted_suffix",
-    "unencrypted_regex",
-    "unencrypted_suffix",
-)
-#: sops' default: keys ending in it are never encrypted, even without any option.
-_DEFAULT_UNENCRYPTED_SUFFIX = "_unencrypted"
 
 _FIX_TAMPERED = (
     "it was edited without sops, or tampered with. Restore it from git "
@@ -152,7 +151,7 @@ def read_encrypted(path: Path, name: str | None = None) -> dict[str, Any]:
             f"with `sops --encrypt --in-place {name}` (recipients come from .sops.yaml) and "
             "rotate any secret that was ever committed in plaintext."
         )
-    if "mac" not in document["sops"]:
+    if not has_mac(document["sops"]):
         raise SecretsError(
             f"Secrets file '{name}' has SOPS metadata without a MAC: "
             + _FIX_TAMPERED.format(file=name)
@@ -164,47 +163,9 @@ def read_encrypted(path: Path, name: str | None = None) -> dict[str, Any]:
     return document
 
 
-def _is_encrypted_leaf(node: Any) -> bool:
-    # sops stores null and "" as they are (they hold nothing to hide); every other scalar,
-    # numbers and booleans included, becomes an ENC[...] string.
-    return node is None or node == "" or (
-        isinstance(node, str) and node.startswith(_ENC_PREFIX) and node.endswith("]")
-    )
-
-
-def plaintext_paths(document: Mapping[str, Any]) -> list[str]:
-    """Key paths (``registry.password``, ``list[0]``) of values stored in clear.
-
-    Every value of a secrets document is a secret, so *any* value that is not ``ENC[...]``
-    counts, whatever the file's own sops options allow. Paths only: keys are never encrypted
-    by sops, values never leave this function.
-    """
-    found: list[str] = []
-
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                if not path and key == "sops":
-                    continue
-                walk(value, f"{path}.{key}" if path else str(key))
-        elif isinstance(node, list):
-            for index, value in enumerate(node):
-                walk(value, f"{path}[{index}]")
-        elif not _is_encrypted_leaf(node):
-            found.append(path or "<document>")
-
-    walk(document, "")
-    return found
-
-
 def _plaintext_message(name: str, paths: list[str], metadata: Mapping[str, Any]) -> str:
     """Why values of ``name`` are in clear and how to fix it; names options, never values."""
-    options = [
-        f"{option} '{metadata[option]}'"
-        for option in _PARTIAL_OPTIONS
-        if metadata.get(option)
-        and not (option == "unencrypted_suffix" and metadata[option] == _DEFAULT_UNENCRYPTED_SUFFIX)
-    ]
+    options = partial_options(metadata)
     leaf_keys = [p.rsplit(".", 1)[-1] for p in paths]
     if options:
         cause = (
@@ -214,9 +175,9 @@ def _plaintext_message(name: str, paths: list[str], metadata: Mapping[str, Any])
             f"plaintext to disk: `sops decrypt {name} | sops encrypt --filename-override "
             f"{name} > {name}.new && mv {name}.new {name}`."
         )
-    elif any(key.endswith(_DEFAULT_UNENCRYPTED_SUFFIX) for key in leaf_keys):
+    elif any(key.endswith(DEFAULT_UNENCRYPTED_SUFFIX) for key in leaf_keys):
         cause = (
-            f"sops never encrypts keys ending in `{_DEFAULT_UNENCRYPTED_SUFFIX}`, and a secrets "
+            f"sops never encrypts keys ending in `{DEFAULT_UNENCRYPTED_SUFFIX}`, and a secrets "
             f"file has no such key: remove them with `sops {name}`."
         )
     else:
@@ -232,44 +193,6 @@ def _plaintext_message(name: str, paths: list[str], metadata: Mapping[str, Any])
         + " Then rotate (change) those secrets: anyone with a copy of the file or of its git "
         "history can read them."
     )
-
-
-def is_sops_document(document: Any) -> bool:
-    """Whether a parsed YAML document carries SOPS metadata."""
-    return (
-        isinstance(document, Mapping)
-        and isinstance(document.get("sops"), Mapping)
-        and bool(document["sops"])
-    )
-
-
-def recipients(metadata: Mapping[str, Any]) -> list[str]:
-    """Every recipient (public key, KMS key, vault path) of a file's ``sops:`` metadata.
-
-    These are public identifiers, safe to print.
-    """
-    found: list[str] = []
-    groups: list[Mapping[str, Any]] = [metadata]
-    groups += [g for g in metadata.get("key_groups") or [] if isinstance(g, Mapping)]
-    fields = {
-        "age": "recipient",
-        "pgp": "fp",
-        "kms": "arn",
-        "gcp_kms": "resource_id",
-        "azure_kv": "vault_url",
-        "hc_vault": "vault_address",
-    }
-    for group in groups:
-        for kind, key in fields.items():
-            for entry in group.get(kind) or []:
-                if isinstance(entry, Mapping) and entry.get(key):
-                    label = str(entry[key])
-                    if kind == "azure_kv":
-                        label += f"/keys/{entry.get('name', '')}"
-                    elif kind == "hc_vault":
-                        label += f"/{entry.get('engine_path', '')}/keys/{entry.get('key_name', '')}"
-                    found.append(f"{kind}:{label}")
-    return found
 
 
 # --------------------------------------------------------------------------------------

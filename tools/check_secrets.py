@@ -33,12 +33,21 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import yaml
+
+# Stdlib only (no pulumi, pydantic or components.config): the pre-commit hook's virtualenv
+# has PyYAML alone. `python -m` from the repository root puts `components` on sys.path.
+from components.sops_metadata import (
+    has_mac,
+    is_sops_document,
+    partial_options,
+    plaintext_paths,
+    recipients,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_KEY_FILE = "tests/keys/TEST-ONLY-age-key.txt"
@@ -55,8 +64,6 @@ NAME_CHECK_EXEMPT = ("tests/",)
 COMMITTED_TEST_RECIPIENT = "age190rmkra0teuu5ggaxq32dt2fk2d87z9wdsve47rysmp90cfv6elsvxq8jz"
 #: Never walked when listing files without git.
 _SKIP_DIRS = {".git", "venv", ".venv", "node_modules", ".tools", "build", "__pycache__"}
-
-_ENC_PREFIX = "ENC["
 
 
 @dataclass
@@ -133,69 +140,6 @@ def committed_test_recipients(root: Path) -> set[str]:
     return keys
 
 
-def _recipients(metadata: Mapping[str, Any]) -> set[str]:
-    # The same reading as components.sops.recipients, kept local so the hook needs only PyYAML.
-    fields = {
-        "age": "recipient",
-        "pgp": "fp",
-        "kms": "arn",
-        "gcp_kms": "resource_id",
-        "azure_kv": "vault_url",
-        "hc_vault": "vault_address",
-    }
-    groups: list[Mapping[str, Any]] = [metadata]
-    groups += [g for g in metadata.get("key_groups") or [] if isinstance(g, Mapping)]
-    found = set()
-    for group in groups:
-        for kind, key in fields.items():
-            for entry in group.get(kind) or []:
-                if isinstance(entry, Mapping) and entry.get(key):
-                    found.add(f"{kind}:{entry[key]}")
-    return found
-
-
-def _encrypted_leaf(node: Any) -> bool:
-    # sops leaves null and "" as they are; every other value becomes ENC[...].
-    return node is None or node == "" or (isinstance(node, str) and node.startswith(_ENC_PREFIX))
-
-
-def _plaintext_paths(document: Mapping[str, Any]) -> Iterator[str]:
-    """Key paths of values stored in clear, whatever the file's own sops options allow."""
-
-    def walk(node: Any, path: str) -> Iterator[str]:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                if not path and key == "sops":
-                    continue
-                yield from walk(value, f"{path}.{key}" if path else str(key))
-        elif isinstance(node, list):
-            for index, value in enumerate(node):
-                yield from walk(value, f"{path}[{index}]")
-        elif not _encrypted_leaf(node):
-            yield path or "<document>"
-
-    yield from walk(document, "")
-
-
-#: sops options (recorded in the file's metadata) that leave values in clear.
-_PARTIAL_OPTIONS = (
-    "encrypted_regex",
-    "encrypted_suffix",
-    "unencrypted_regex",
-    "unencrypted_suffix",
-)
-
-
-def _partial_options(metadata: Mapping[str, Any]) -> list[str]:
-    return [
-        f"{option} '{metadata[option]}'"
-        for option in _PARTIAL_OPTIONS
-        if metadata.get(option)
-        # sops records its default suffix in every file; it matters only for such keys.
-        and not (option == "unencrypted_suffix" and metadata[option] == "_unencrypted")
-    ]
-
-
 def check_file(root: Path, rel: str, test_keys: set[str], report: Report) -> None:
     """Check one secrets-path file; add its problems to ``report``."""
     path = root / rel
@@ -211,18 +155,17 @@ def check_file(root: Path, rel: str, test_keys: set[str], report: Report) -> Non
         # The parser's message quotes a line of the file: not shown.
         report.errors.append(f"{rel}: not valid YAML, so not a SOPS file; {fix}")
         return
-    metadata = document.get("sops") if isinstance(document, Mapping) else None
-    if not isinstance(metadata, Mapping) or not metadata:
+    if not is_sops_document(document):
         report.errors.append(f"{rel}: not SOPS-encrypted (no top-level `sops:` metadata); {fix}")
         return
-    assert isinstance(document, Mapping)
-    if "mac" not in metadata:
+    metadata = document["sops"]
+    if not has_mac(metadata):
         report.errors.append(
             f"{rel}: SOPS metadata has no MAC (edited by hand?); re-create it with `sops {rel}`"
         )
-    plain = list(_plaintext_paths(document))
+    plain = plaintext_paths(document)
     if plain:
-        options = _partial_options(metadata)
+        options = partial_options(metadata)
         if options:
             fix = (
                 f"it was encrypted with the sops option {' and '.join(options)}: remove it "
@@ -236,18 +179,18 @@ def check_file(root: Path, rel: str, test_keys: set[str], report: Report) -> Non
             f"{rel}: value(s) not encrypted at {', '.join(plain)} (every value of a secrets "
             f"file is a secret); {fix}; and rotate those secrets"
         )
-    recipients = _recipients(metadata)
+    found = set(recipients(metadata))
     test_recipients = {f"age:{k}" for k in test_keys}
-    if not recipients:
+    if not found:
         report.errors.append(f"{rel}: SOPS metadata lists no recipient; re-create it with sops")
-    elif recipients & test_recipients and not rel.startswith(NAME_CHECK_EXEMPT):
+    elif found & test_recipients and not rel.startswith(NAME_CHECK_EXEMPT):
         # Whoever has the repository has the test key's private key, so the file is as good
         # as public, even when other recipients can open it too.
         rekey = (
             f"run `sops updatekeys {rel}` and then `sops rotate --in-place {rel}` (a new data "
             "key: the old one stays readable with the test key in git history)"
         )
-        if recipients <= test_recipients:
+        if found <= test_recipients:
             report.warnings.append(
                 f"{rel}: only the TEST-ONLY age key ({TEST_KEY_FILE}, private key in git) can "
                 "open it. Fine for the examples' fake values; before it holds a real secret, "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
 import sys
+import venv
 from pathlib import Path
 
 import pytest
@@ -176,6 +178,19 @@ def test_a_plaintext_value_inside_an_encrypted_file_is_refused(
     assert "value(s) not encrypted at registry.password" in err
 
 
+def test_a_cut_off_ciphertext_is_refused(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Not what sops writes (it would fail to decrypt it): judged as the program judges it.
+    path = _encrypt(repo, "helm_configs/ebi/secrets.yaml", keys[1].public)
+    text = re.sub(r"(password: ENC\[[^\]]*)\]", r"\1", path.read_text())
+    assert "password: ENC[AES256_GCM," in text
+    path.write_text(text)
+    code, err = _run(repo, capsys)
+    assert code == 1
+    assert "value(s) not encrypted at registry.password " in err
+
+
 def test_unencrypted_suffix_keys_are_refused(
     repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -296,5 +311,51 @@ def test_the_pre_commit_hook_refuses_a_plaintext_secret(tmp_path: Path) -> None:
     plain.write_text(f"password: {SECRET}\n")
     bad = subprocess.run([*command, str(plain)], cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 1
+    assert "leaked-secret.yaml: not SOPS-encrypted" in bad.stderr
+    assert SECRET not in bad.stderr
+
+
+def test_the_pre_commit_hook_runs_with_only_pyyaml(tmp_path: Path) -> None:
+    """pre-commit runs the hook in a virtualenv of its own holding PyYAML alone."""
+    hooks = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())["repos"]
+    hook = next(h for r in hooks if r["repo"] == "local" for h in r["hooks"])
+    assert hook["language"] == "python"
+    assert [d.split(">")[0].split("=")[0] for d in hook["additional_dependencies"]] == ["pyyaml"]
+    # Such a virtualenv, made offline: the PyYAML we run with, linked in, and nothing else.
+    env_dir = tmp_path / "hook-env"
+    venv.create(env_dir, with_pip=False)
+    python = str(env_dir / "bin" / "python")
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    installed = Path(yaml.__file__).parent.parent
+    for package in ("yaml", "_yaml"):
+        (Path(site) / package).symlink_to(installed / package)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    for absent in ("pulumi", "pydantic"):
+        probe = subprocess.run(
+            [python, "-c", f"import {absent}"], cwd=REPO, capture_output=True, text=True, env=env
+        )
+        assert probe.returncode == 1
+        assert f"No module named '{absent}'" in probe.stderr
+    command = [python if w == "python" else w for w in shlex.split(hook["entry"])]
+    ok = subprocess.run(
+        [*command, "helm_configs/ebi/secrets.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "WARNING helm_configs/ebi/secrets.yaml: only the TEST-ONLY age key" in ok.stderr
+    plain = tmp_path / "leaked-secret.yaml"
+    plain.write_text(f"password: {SECRET}\n")
+    bad = subprocess.run(
+        [*command, str(plain)], cwd=REPO, capture_output=True, text=True, env=env
+    )
+    assert bad.returncode == 1, bad.stderr
     assert "leaked-secret.yaml: not SOPS-encrypted" in bad.stderr
     assert SECRET not in bad.stderr
