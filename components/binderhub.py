@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -107,12 +106,11 @@ def check_institution_certificate(tls_source: str, has_certificate: bool) -> Non
         )
 
 
-@dataclass(frozen=True)
-class BinderHubArgs:
-    """Inputs of :class:`BinderHub`."""
+@dataclass(frozen=True, kw_only=True)
+class BinderHubArgs(charts.ReleasePlacement):
+    """Inputs of :class:`BinderHub`; where the release goes is
+    :class:`~components.charts.ReleasePlacement`'s."""
 
-    stack: str
-    """Stack name; selects ``helm_configs/<stack>/binderhub.yaml``."""
     binderhub: BinderHubConfig
     """``binder:binderhub``: public hosts, image builder, user pod resources, authentication."""
     registry: RegistryConfig
@@ -133,14 +131,9 @@ class BinderHubArgs:
     ``/hub/metrics`` stays behind authentication."""
     namespace: str = "binder"
     """Namespace of the release."""
-    namespace_resources: Sequence[pulumi.Resource] = ()
-    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
-    release waits for all of it. Empty: Helm creates the namespace."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What must exist first: the ingress controller's release and the ClusterIssuer.
     (Secrets from resources are waited for through their Outputs.)"""
-    values_root: Path | None = None
-    """``helm_configs`` directory; the repository's by default."""
 
 
 class BinderHub(pulumi.ComponentResource):
@@ -167,17 +160,10 @@ class BinderHub(pulumi.ComponentResource):
         )
         super().__init__("binder:binderhub:BinderHub", name, None, opts)
         depends: list[pulumi.Resource] = list(args.depends_on)
-        depends.extend(args.namespace_resources)
         if args.tls.source == "institution" and args.secrets.tls is not None:
             depends.append(
                 institution_tls_secret(
-                    f"{name}-tls",
-                    args.namespace,
-                    args.secrets.tls,
-                    pulumi.ResourceOptions(
-                        parent=self,
-                        depends_on=list(args.namespace_resources),
-                    ),
+                    f"{name}-tls", args.namespace, args.secrets.tls, args.in_namespace(self)
                 )
             )
         if args.secrets.registry is None:
@@ -194,22 +180,17 @@ class BinderHub(pulumi.ComponentResource):
                 "'github' or 'generic' to use it.",
                 resource=self,
             )
-        self.release = charts.helm_release(
+        self.release = args.helm_release(
             f"{name}-release",
             charts.BINDERHUB,
-            namespace=args.namespace,
-            values=values.release_values(
-                charts.BINDERHUB.release,
-                args.stack,
-                computed=binderhub_values(args),
-                secrets=binderhub_secret_values(
-                    args.secrets,
-                    args.binderhub.auth,
-                    prometheus_namespace=args.prometheus_namespace,
-                ),
-                root=args.values_root,
+            parent=self,
+            computed=binderhub_values(args),
+            secrets=binderhub_secret_values(
+                args.secrets,
+                args.binderhub.auth,
+                prometheus_namespace=args.prometheus_namespace,
             ),
-            create_namespace=not args.namespace_resources,
+            depends_on=depends,
             # The hub, proxy, binder and the dind DaemonSet pull their images on first
             # install; on a fresh (autoscaled) node that takes minutes.
             timeout=900,
@@ -222,7 +203,6 @@ class BinderHub(pulumi.ComponentResource):
             # Wait: "up" only succeeds once hub, proxy and binder are ready.
             skip_await=False,
             holds_secrets=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
         self.binder_url = pulumi.Output.from_input(args.tls.url(args.binderhub.host))
         self.hub_url = pulumi.Output.from_input(args.tls.url(args.binderhub.hub_host))

@@ -10,15 +10,13 @@ one the Ingresses use: staging has generous rate limits, for trying out a new st
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components import charts, values
+from components import charts
 from components.ingress_tls import cluster_issuer_name
 
 #: ACME directories of Let's Encrypt (https://letsencrypt.org/docs/staging-environment/).
@@ -30,12 +28,11 @@ ACME_SERVERS: dict[Environment, str] = {
 }
 
 
-@dataclass(frozen=True)
-class CertManagerArgs:
-    """Inputs of :class:`CertManager`."""
+@dataclass(frozen=True, kw_only=True)
+class CertManagerArgs(charts.ReleasePlacement):
+    """Inputs of :class:`CertManager`; where the release goes is
+    :class:`~components.charts.ReleasePlacement`'s."""
 
-    stack: str
-    """Stack name; selects ``helm_configs/<stack>/cert-manager.yaml``."""
     ingress_class: str
     """IngressClass that serves the HTTP-01 challenges (``binder:ingress.className``)."""
     email: str | None = None
@@ -47,11 +44,6 @@ class CertManagerArgs:
     Prometheus) and in ``tools/smoke.py``."""
     namespace: str = "cert-manager"
     """Namespace of the release."""
-    namespace_resources: Sequence[pulumi.Resource] = ()
-    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
-    release waits for all of it. Empty: Helm creates the namespace."""
-    values_root: Path | None = None
-    """``helm_configs`` directory; the repository's by default."""
 
 
 class CertManager(pulumi.ComponentResource):
@@ -65,18 +57,11 @@ class CertManager(pulumi.ComponentResource):
         self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("binder:cert_manager:CertManager", name, None, opts)
-        depends = list(args.namespace_resources)
-        self.release = charts.helm_release(
+        self.release = args.helm_release(
             f"{name}-release",
             charts.CERT_MANAGER,
-            namespace=args.namespace,
-            values=values.release_values(
-                charts.CERT_MANAGER.release,
-                args.stack,
-                computed=cert_manager_values(),
-                root=args.values_root,
-            ),
-            create_namespace=not args.namespace_resources,
+            parent=self,
+            computed=cert_manager_values(),
             # Pulling three images and the startupapicheck Job (it waits for the webhook)
             # take a few minutes on a fresh node.
             timeout=600,
@@ -88,7 +73,6 @@ class CertManager(pulumi.ComponentResource):
             # is what orders them after it.
             skip_await=False,
             holds_secrets=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
         self.issuers = {
             env: CustomResource(

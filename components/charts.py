@@ -13,10 +13,15 @@ https://www.pulumi.com/registry/packages/kubernetes/api-docs/helm/v3/release/
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pulumi
 from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs, RepositoryOptsArgs
+
+from components import values
 
 
 @dataclass(frozen=True)
@@ -135,3 +140,67 @@ def helm_release(
         ),
         opts=opts,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleasePlacement:
+    """Where a component's Helm release(s) go: the base of every release component's ``Args``.
+
+    Keyword-only, so that each component's own fields (required ones included) can follow,
+    and each component re-declares ``namespace`` with its own default.
+    """
+
+    stack: str
+    """Stack name; selects the values files ``helm_configs/<stack>/<release>.yaml``."""
+    namespace: str
+    """Namespace of the component's release(s) and of the objects made for them."""
+    namespace_resources: Sequence[pulumi.Resource] = ()
+    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
+    release waits for all of it. Empty: Helm creates the namespace."""
+    values_root: Path | None = None
+    """``helm_configs`` directory; the repository's by default (tests point elsewhere)."""
+
+    def in_namespace(
+        self, parent: pulumi.Resource, *depends_on: pulumi.Resource
+    ) -> pulumi.ResourceOptions:
+        """Options of a child of ``parent`` in :attr:`namespace`: it waits for the namespace
+        (:attr:`namespace_resources`) and for ``depends_on``."""
+        return pulumi.ResourceOptions(
+            parent=parent, depends_on=[*self.namespace_resources, *depends_on]
+        )
+
+    def helm_release(
+        self,
+        name: str,
+        pin: ChartPin,
+        *,
+        parent: pulumi.Resource,
+        computed: values.Layer,
+        secrets: Mapping[str, Any] | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+        timeout: int,
+        atomic: bool,
+        cleanup_on_fail: bool,
+        skip_await: bool,
+        holds_secrets: bool,
+    ) -> Release:
+        """:func:`helm_release` of ``pin`` in this placement: values from the base and stack
+        files, ``computed`` and ``secrets`` (:func:`components.values.release_values`); Helm
+        creates the namespace only if the bootstrap does not; the release waits for the
+        namespace and ``depends_on``. The behaviour options stay required, so each call site
+        chooses (and comments) them."""
+        return helm_release(
+            name,
+            pin,
+            namespace=self.namespace,
+            values=values.release_values(
+                pin.release, self.stack, computed=computed, secrets=secrets, root=self.values_root
+            ),
+            create_namespace=not self.namespace_resources,
+            timeout=timeout,
+            atomic=atomic,
+            cleanup_on_fail=cleanup_on_fail,
+            skip_await=skip_await,
+            holds_secrets=holds_secrets,
+            opts=self.in_namespace(parent, *depends_on),
+        )

@@ -9,35 +9,27 @@ component is not created and the Ingresses just name ``binder:ingress.className`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi_kubernetes.core.v1 import Service
 
-from components import charts, values
+from components import charts
 from components.config import IngressConfig
 
 
-@dataclass(frozen=True)
-class IngressControllerArgs:
-    """Inputs of :class:`IngressController`."""
+@dataclass(frozen=True, kw_only=True)
+class IngressControllerArgs(charts.ReleasePlacement):
+    """Inputs of :class:`IngressController`; where the release goes is
+    :class:`~components.charts.ReleasePlacement`'s."""
 
     config: IngressConfig
     """``binder:ingress``: the controller and the IngressClass name."""
-    stack: str
-    """Stack name; selects ``helm_configs/<stack>/traefik.yaml``."""
     redirect_to_https: bool
     """Redirect plain HTTP to HTTPS (on when the stack has TLS)."""
     namespace: str = "ingress"
     """Namespace of the release."""
-    namespace_resources: Sequence[pulumi.Resource] = ()
-    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
-    release waits for all of it. Empty: Helm creates the namespace."""
-    values_root: Path | None = None
-    """``helm_configs`` directory; the repository's by default (tests point elsewhere)."""
 
 
 class IngressController(pulumi.ComponentResource):
@@ -51,16 +43,11 @@ class IngressController(pulumi.ComponentResource):
         self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("binder:ingress:IngressController", name, None, opts)
-        computed = traefik_values(args.config, redirect_to_https=args.redirect_to_https)
-        depends = list(args.namespace_resources)
-        self.release = charts.helm_release(
+        self.release = args.helm_release(
             f"{name}-release",
             charts.TRAEFIK,
-            namespace=args.namespace,
-            values=values.release_values(
-                charts.TRAEFIK.release, args.stack, computed=computed, root=args.values_root
-            ),
-            create_namespace=not args.namespace_resources,
+            parent=self,
+            computed=traefik_values(args.config, redirect_to_https=args.redirect_to_https),
             # A cloud load balancer (Octavia on OpenStack, a GCP forwarding rule) can take
             # several minutes to get its address; Helm waits for it (LoadBalancer Services
             # count as ready only with an address).
@@ -73,7 +60,6 @@ class IngressController(pulumi.ComponentResource):
             # Wait, so that "ready" means the Service has its external address (exported).
             skip_await=False,
             holds_secrets=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
         # The chart names the Service after the release (release name contains "traefik").
         # Reading it back after the release is the pattern of the provider's docs

@@ -24,9 +24,7 @@ Logging does not wait for BinderHub.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -34,7 +32,7 @@ from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from pulumi_kubernetes.scheduling.v1 import PriorityClass
 
-from components import charts, values
+from components import charts
 from components.config import ConfigError, LoggingConfig, LoggingOutput
 from components.secrets import DeploymentSecrets
 
@@ -53,23 +51,17 @@ PRIORITY_VALUE = 1_000_000
 _VARIANTS = {"elasticsearch": "elasticsearch8", "opensearch": "opensearch"}
 
 
-@dataclass(frozen=True)
-class LoggingArgs:
-    """Inputs of :class:`Logging`."""
+@dataclass(frozen=True, kw_only=True)
+class LoggingArgs(charts.ReleasePlacement):
+    """Inputs of :class:`Logging`; where the release goes is
+    :class:`~components.charts.ReleasePlacement`'s."""
 
-    stack: str
-    """Stack name; selects ``helm_configs/<stack>/fluentd.yaml``."""
     config: LoggingConfig
     """``binder:logging``: where the logs go."""
     secrets: DeploymentSecrets
     """The output's password (``loggingPassword``), if it needs one."""
     namespace: str = "logging"
     """Namespace of the release."""
-    namespace_resources: Sequence[pulumi.Resource] = ()
-    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
-    release waits for all of it. Empty: Helm creates the namespace."""
-    values_root: Path | None = None
-    """``helm_configs`` directory; the repository's by default."""
 
 
 class Logging(pulumi.ComponentResource):
@@ -83,7 +75,6 @@ class Logging(pulumi.ComponentResource):
         # Backstop: releases.check_release_secrets runs the same check before any resource.
         check_output_credentials(output, password is not None)
         super().__init__("binder:logging:Logging", name, None, opts)
-        depends = list(args.namespace_resources)
         priority = PriorityClass(
             f"{name}-priority",
             metadata=ObjectMetaArgs(name=PRIORITY_CLASS),
@@ -97,7 +88,7 @@ class Logging(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         # Pods naming a PriorityClass that does not exist yet are rejected.
-        depends.append(priority)
+        depends: list[pulumi.Resource] = [priority]
         uses_password = output.type != "stdout" and password is not None
         if uses_password and password is not None:
             depends.append(
@@ -108,23 +99,15 @@ class Logging(pulumi.ComponentResource):
                         type="Opaque",
                         string_data={"password": pulumi.Output.secret(password)},
                     ),
-                    opts=pulumi.ResourceOptions(
-                        parent=self,
-                        depends_on=list(args.namespace_resources),
-                    ),
+                    opts=args.in_namespace(self),
                 )
             )
-        self.release = charts.helm_release(
+        self.release = args.helm_release(
             f"{name}-release",
             charts.FLUENTD,
-            namespace=args.namespace,
-            values=values.release_values(
-                charts.FLUENTD.release,
-                args.stack,
-                computed=fluentd_values(output, with_password=uses_password),
-                root=args.values_root,
-            ),
-            create_namespace=not args.namespace_resources,
+            parent=self,
+            computed=fluentd_values(output, with_password=uses_password),
+            depends_on=depends,
             timeout=300,
             # Nothing to roll back to that is better: a failed logging upgrade is fixed forward.
             atomic=False,
@@ -134,7 +117,6 @@ class Logging(pulumi.ComponentResource):
             # service's critical path.
             skip_await=True,
             holds_secrets=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
         self.register_outputs({"output": output.type})
 

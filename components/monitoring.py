@@ -35,9 +35,7 @@ Monitoring does not wait for BinderHub: its scrape jobs find the Services whenev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -45,7 +43,7 @@ import yaml
 from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
-from components import charts, values
+from components import charts
 from components.config import ConfigError, MonitoringConfig
 from components.ingress_tls import IngressTls, institution_tls_secret
 from components.secrets import DeploymentSecrets
@@ -105,12 +103,11 @@ def check_monitoring_secrets(
     )
 
 
-@dataclass(frozen=True)
-class MonitoringArgs:
-    """Inputs of :class:`Monitoring`."""
+@dataclass(frozen=True, kw_only=True)
+class MonitoringArgs(charts.ReleasePlacement):
+    """Inputs of :class:`Monitoring`; where the releases go is
+    :class:`~components.charts.ReleasePlacement`'s."""
 
-    stack: str
-    """Stack name; selects ``helm_configs/<stack>/{prometheus,grafana}.yaml``."""
     config: MonitoringConfig
     """``binder:monitoring``: Grafana's hostname, Prometheus' retention."""
     secrets: DeploymentSecrets
@@ -124,11 +121,6 @@ class MonitoringArgs:
     """Where the ``hub`` and ``binder`` Services are."""
     namespace: str = "monitoring"
     """Namespace of both releases."""
-    namespace_resources: Sequence[pulumi.Resource] = ()
-    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
-    release waits for all of it. Empty: Helm creates the namespace."""
-    values_root: Path | None = None
-    """``helm_configs`` directory; the repository's by default."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -149,7 +141,6 @@ class Monitoring(pulumi.ComponentResource):
         admin_password, token = check_monitoring_secrets(args.secrets)
         needs_cert = bool(args.config.grafana_host) and args.tls.source == "institution"
         super().__init__("binder:monitoring:Monitoring", name, None, opts)
-        depends = list(args.namespace_resources)
         # The token as a Secret in Prometheus' namespace (a pod can mount only Secrets of its
         # own namespace). string_data holds a secret Output: never plaintext in inputs or
         # state. The Prometheus release waits for it, so the server never starts without it.
@@ -160,19 +151,14 @@ class Monitoring(pulumi.ComponentResource):
                 type="Opaque",
                 string_data={METRICS_TOKEN_KEY: pulumi.Output.secret(token)},
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            opts=args.in_namespace(self),
         )
-        self.prometheus = charts.helm_release(
+        self.prometheus = args.helm_release(
             f"{name}-prometheus",
             charts.PROMETHEUS,
-            namespace=args.namespace,
-            values=values.release_values(
-                charts.PROMETHEUS.release,
-                args.stack,
-                computed=prometheus_values(args.config, args.binder_namespace),
-                root=args.values_root,
-            ),
-            create_namespace=not args.namespace_resources,
+            parent=self,
+            computed=prometheus_values(args.config, args.binder_namespace),
+            depends_on=[self.metrics_token],
             # The server's volume is provisioned and attached first (Cinder, PD): minutes.
             timeout=600,
             # Prometheus keeps no state a rollback could break; a failed upgrade goes back to
@@ -183,31 +169,22 @@ class Monitoring(pulumi.ComponentResource):
             skip_await=False,
             # The values name the token's Secret and file, never the token.
             holds_secrets=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*depends, self.metrics_token]),
         )
-        grafana_depends = list(depends)
+        grafana_depends: list[pulumi.Resource] = []
         if needs_cert and args.secrets.tls is not None:
             grafana_depends.append(
                 institution_tls_secret(
-                    f"{name}-tls",
-                    args.namespace,
-                    args.secrets.tls,
-                    pulumi.ResourceOptions(parent=self, depends_on=depends),
+                    f"{name}-tls", args.namespace, args.secrets.tls, args.in_namespace(self)
                 )
             )
         # No dependency on Prometheus: Grafana only needs its URL, which is fixed.
-        self.grafana = charts.helm_release(
+        self.grafana = args.helm_release(
             f"{name}-grafana",
             charts.GRAFANA,
-            namespace=args.namespace,
-            values=values.release_values(
-                charts.GRAFANA.release,
-                args.stack,
-                computed=grafana_values(args),
-                secrets={"adminPassword": admin_password},
-                root=args.values_root,
-            ),
-            create_namespace=not args.namespace_resources,
+            parent=self,
+            computed=grafana_values(args),
+            secrets={"adminPassword": admin_password},
+            depends_on=grafana_depends,
             timeout=600,
             # No rollback: Grafana migrates its database on start, and an older Grafana may
             # not start on the newer schema. Fix forward instead.
@@ -215,7 +192,6 @@ class Monitoring(pulumi.ComponentResource):
             cleanup_on_fail=True,
             skip_await=False,
             holds_secrets=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=grafana_depends),
         )
         host = args.config.grafana_host
         self.grafana_url = pulumi.Output.from_input(args.tls.url(host) if host else None)

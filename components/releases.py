@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import pulumi
 
@@ -178,6 +179,15 @@ def _ingress_tls(tls: TlsConfig) -> IngressTls:
     )
 
 
+class _Placement(TypedDict):
+    """The :class:`components.charts.ReleasePlacement` fields of one component's Args."""
+
+    stack: str
+    namespace: str
+    namespace_resources: list[pulumi.Resource]
+    values_root: Path | None
+
+
 @dataclass(frozen=True)
 class ReleasesArgs:
     """Inputs of :class:`Releases`."""
@@ -237,41 +247,34 @@ class Releases(pulumi.ComponentResource):
         super().__init__("binder:releases:Releases", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        def ns(release: str) -> tuple[str, list[pulumi.Resource]]:
+        def placed(release: str) -> _Placement:
             namespace = NAMESPACES[release]
             given = args.namespaces.get(namespace, [])
-            return namespace, [given] if isinstance(given, pulumi.Resource) else list(given)
+            return _Placement(
+                stack=args.stack,
+                namespace=namespace,
+                namespace_resources=[given] if isinstance(given, pulumi.Resource) else list(given),
+                values_root=args.values_root,
+            )
 
         class_name = cfg.ingress.class_name
 
         self.ingress = None
         if cfg.ingress.controller == "traefik":
-            namespace, namespace_resources = ns("ingress")
             self.ingress = IngressController(
                 f"{name}-ingress",
                 IngressControllerArgs(
-                    config=cfg.ingress,
-                    stack=args.stack,
-                    redirect_to_https=tls.enabled,
-                    namespace=namespace,
-                    namespace_resources=namespace_resources,
-                    values_root=args.values_root,
+                    **placed("ingress"), config=cfg.ingress, redirect_to_https=tls.enabled
                 ),
                 child,
             )
 
         self.cert_manager = None
         if cfg.cert_manager.enabled:
-            namespace, namespace_resources = ns("cert-manager")
             self.cert_manager = CertManager(
                 f"{name}-cert-manager",
                 CertManagerArgs(
-                    stack=args.stack,
-                    ingress_class=class_name,
-                    email=tls_config.email,
-                    namespace=namespace,
-                    namespace_resources=namespace_resources,
-                    values_root=args.values_root,
+                    **placed("cert-manager"), ingress_class=class_name, email=tls_config.email
                 ),
                 child,
             )
@@ -281,12 +284,11 @@ class Releases(pulumi.ComponentResource):
             binder_depends.append(self.ingress.release)
         if tls.source == "letsencrypt" and self.cert_manager is not None:
             binder_depends.append(self.cert_manager.issuers[tls_config.issuer])
-        namespace, namespace_resources = ns("binderhub")
         monitoring_namespace = NAMESPACES["monitoring"] if cfg.monitoring.enabled else None
         self.binderhub = BinderHub(
             f"{name}-binderhub",
             BinderHubArgs(
-                stack=args.stack,
+                **placed("binderhub"),
                 binderhub=binderhub,
                 registry=registry,
                 cluster=cfg.cluster,
@@ -294,46 +296,31 @@ class Releases(pulumi.ComponentResource):
                 tls=tls,
                 ingress_class=class_name,
                 prometheus_namespace=monitoring_namespace,
-                namespace=namespace,
-                namespace_resources=namespace_resources,
                 depends_on=binder_depends,
-                values_root=args.values_root,
             ),
             child,
         )
 
         self.monitoring = None
         if cfg.monitoring.enabled:
-            namespace, namespace_resources = ns("monitoring")
             self.monitoring = Monitoring(
                 f"{name}-monitoring",
                 MonitoringArgs(
-                    stack=args.stack,
+                    **placed("monitoring"),
                     config=cfg.monitoring,
                     secrets=args.secrets,
                     tls=tls,
                     ingress_class=class_name,
                     binder_namespace=NAMESPACES["binderhub"],
-                    namespace=namespace,
-                    namespace_resources=namespace_resources,
-                    values_root=args.values_root,
                 ),
                 child,
             )
 
         self.logging = None
         if cfg.logging.enabled:
-            namespace, namespace_resources = ns("logging")
             self.logging = Logging(
                 f"{name}-logging",
-                LoggingArgs(
-                    stack=args.stack,
-                    config=cfg.logging,
-                    secrets=args.secrets,
-                    namespace=namespace,
-                    namespace_resources=namespace_resources,
-                    values_root=args.values_root,
-                ),
+                LoggingArgs(**placed("logging"), config=cfg.logging, secrets=args.secrets),
                 child,
             )
 
