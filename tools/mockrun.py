@@ -264,29 +264,27 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.stack_urn = ""
 
     def RegisterResource(self, request: Any) -> Any:
+        if request.type == "pulumi:pulumi:Stack":
+            # Registered twice on purpose (see run_program); never recorded.
+            response = super().RegisterResource(request)
+            self.stack_urn = response.urn
+            return response
         # The real engine refuses a second resource with the same URN (type + name under the
         # same parent type chain) in the middle of `pulumi up`; the SDK's MockMonitor does
         # not, so check here with the engine's wording (pulumi/pkg/resource/deploy).
         # Registrations run on several threads at once: claim the URN with one atomic
-        # dict.setdefault (a single call under the GIL) rather than test-then-add. The root
-        # Stack is registered twice on purpose (see run_program).
-        if request.type != "pulumi:pulumi:Stack":
-            urn = self.make_urn(request.parent, request.type, request.name)
-            claimed: dict[str, object] = self.__dict__.setdefault("_claimed_urns", {})
-            marker = object()
-            if claimed.setdefault(urn, marker) is not marker:
-                raise AssertionError(
-                    f"Duplicate resource URN '{urn}'; try giving it a unique name"
-                )
-        response = super().RegisterResource(request)
-        if request.type == "pulumi:pulumi:Stack":
-            self.stack_urn = response.urn
-            return response
+        # dict.setdefault (a single call under the GIL) rather than test-then-add, and record
+        # the winner at once, so the recording is complete whichever thread fails first.
+        urn = self.make_urn(request.parent, request.type, request.name)
+        claimed: dict[str, object] = self.__dict__.setdefault("_claimed_urns", {})
+        marker = object()
+        if claimed.setdefault(urn, marker) is not marker:
+            raise AssertionError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
         wire = _struct(request.object)
         timeouts = request.customTimeouts
         self.recording.resources.append(
             Registered(
-                urn=response.urn,
+                urn=urn,
                 type=request.type,
                 name=request.name,
                 custom=bool(request.custom),
@@ -311,6 +309,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                 additional_secret_outputs=list(request.additionalSecretOutputs),
             )
         )
+        response = super().RegisterResource(request)
+        if response.urn != urn:
+            raise AssertionError(f"mock engine URN {response.urn} differs from {urn}")
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
