@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from components.config import (
     ConfigError,
@@ -61,8 +62,21 @@ def test_committed_stacks_parse(stack: str) -> None:
 
 def test_models_are_frozen() -> None:
     cfg = parse_config(stack_binder_config("gcp"))
-    with pytest.raises(Exception, match="frozen"):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.cluster.name = "other"  # type: ignore[misc]
+
+
+def test_clusters_are_protected_unless_said_otherwise() -> None:
+    """The safe default: a stack file that says nothing about protect gets protection."""
+    for stack in ("ebi", "gcp"):
+        raw = with_change(stack, "cluster.protect", _DELETE)
+        cluster = parse_config(raw).cluster
+        assert cluster.protect is True, stack
+    gke = parse_config(with_change("gcp", "cluster.protect", _DELETE)).cluster
+    assert isinstance(gke, GkeCluster)
+    assert gke.deletion_protection is None  # follows protect (see cluster_gke.py)
+    # Nothing is created for an existing cluster, so there is nothing to protect.
+    assert parse_config(stack_binder_config("local")).cluster.protect is False
 
 
 def test_magnum_defaults_and_labels_are_strings() -> None:

@@ -40,6 +40,8 @@ def test_every_credential_output_is_secret(stack_run: tuple[str, Recording]) -> 
 def test_one_kubernetes_provider_from_the_cluster(stack_run: tuple[str, Recording]) -> None:
     _, rec = stack_run
     provider = rec.one("pulumi:providers:kubernetes")
+    # Server-side apply: the charts' controllers co-own fields without update fights.
+    assert provider.inputs["enableServerSideApply"] in (True, "true")
     cluster_component = next(r for r in rec.resources if r.type.startswith("binder:cluster"))
     assert provider.parent == cluster_component.urn
     # Every in-cluster object goes through that provider, never the ambient kubeconfig.

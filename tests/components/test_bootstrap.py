@@ -155,6 +155,7 @@ def test_namespaces_wait_only_for_the_deployers_cluster_role(rec: Recording) -> 
         assert r.dependencies == [role.urn], r.name
     # With cluster-admin there is no such role, and nothing to wait for.
     admin_rec, _ = run_bootstrap(stack_config(deployer={"clusterAdmin": True}))
+    assert admin_rec.of_type(NS), "the namespaces are still created"
     assert all(r.dependencies == [] for r in admin_rec.of_type(NS))
 
 

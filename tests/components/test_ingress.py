@@ -59,6 +59,29 @@ def test_release_is_pinned_and_its_options_deliberate():
     assert rel.type == "kubernetes:helm.sh/v3:Release"
 
 
+@pytest.mark.parametrize(
+    ("stack", "traffic_policy", "replicas"),
+    [
+        # Keep client IPs (BinderHub logs and rate-limits by them) where the LB allows it.
+        ("gcp", "Local", 2),
+        # Octavia's amphora and local load balancers lose the client address with Local.
+        ("ebi", "Cluster", 2),
+        ("local", "Cluster", 1),
+        # The base file alone, for a new environment without overrides.
+        ("no-overrides", "Local", 2),
+    ],
+)
+def test_public_entry_point_settings(stack, traffic_policy, replicas):
+    """Per-environment entry point: the traffic policy each load balancer supports, two
+    replicas to survive a node drain (one locally), and only standard Ingress objects served
+    (no Traefik CRDs)."""
+    assert set(STACKS) == {"ebi", "gcp", "local", "no-overrides"}  # every stack is listed
+    values = user_values(release_of(controller(stack), charts.TRAEFIK))
+    assert values["service"]["spec"]["externalTrafficPolicy"] == traffic_policy
+    assert values["deployment"]["replicas"] == replicas
+    assert values["providers"]["kubernetesCRD"]["enabled"] is False
+
+
 def test_ingress_class_and_https_redirect():
     values = user_values(release_of(controller(redirect=True), charts.TRAEFIK))
     assert values["ingressClass"] == {"enabled": True, "isDefaultClass": False, "name": "traefik"}

@@ -114,6 +114,17 @@ def test_grafana_upgrades_recreate_the_pod(stack):
     assert helm_values(charts.GRAFANA, values)["deploymentStrategy"] == {"type": "Recreate"}
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_grafana_is_read_only_to_the_public(stack):
+    """Anonymous visitors may look (like grafana.mybinder.org) but never edit, and nobody can
+    sign themselves up: only the admin account from the secrets can change dashboards."""
+    ini = helm_values(charts.GRAFANA, user_values(release_of(monitoring(stack), charts.GRAFANA)))[
+        "grafana.ini"
+    ]
+    assert ini["users"]["allow_sign_up"] is False
+    assert ini["auth.anonymous"]["org_role"] == "Viewer"
+
+
 def test_grafana_has_prometheus_as_default_datasource():
     values = user_values(release_of(monitoring(), charts.GRAFANA))
     (source,) = values["datasources"]["datasources.yaml"]["datasources"]
