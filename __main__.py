@@ -6,16 +6,16 @@ as a ConfigError before the first resource is registered.
 
 import pulumi
 
-from components.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
-from components.cluster import create_cluster, read_cluster_inputs
-from components.config import load_config
-from components.releases import (
+from components.access.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
+from components.cluster.base import create_cluster, read_cluster_inputs
+from components.config.stack import load_config
+from components.releases.releases import (
     Releases,
     ReleasesArgs,
     check_release_config,
     check_release_secrets,
 )
-from components.secrets import Secrets, SecretsArgs, load_secret_material
+from components.secrets.material import Secrets, SecretsArgs, load_secret_material
 
 cfg = load_config()
 # Release settings that span sections, and every release's values files, before any

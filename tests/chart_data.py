@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.charts import ChartPin
-from components.values import coalesce
+from components.releases.charts import ChartPin
+from components.releases.values import coalesce
 
 # jsonschema ships no type stubs (see tests/k8s_validate.py).
 jsonschema: Any = importlib.import_module("jsonschema")
@@ -153,7 +153,7 @@ def release_problems(pin: ChartPin, user: Mapping[str, Any]) -> list[str]:
     would render with, and -- for charts without a strict schema -- keys the chart does not
     know. For BinderHub its ``jupyterhub`` part is also checked against the JupyterHub
     subchart's own (strict) schema, which the binderhub schema leaves open."""
-    from components import charts
+    from components.releases import charts
 
     user = normalise(user)
     problems: list[str] = []

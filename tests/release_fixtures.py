@@ -9,9 +9,9 @@ from typing import Any
 
 import pulumi
 
-from components.charts import ChartPin
-from components.config import StackConfig, parse_config
-from components.secrets import (
+from components.config.stack import StackConfig, parse_config
+from components.releases.charts import ChartPin
+from components.secrets.material import (
     DeploymentSecrets,
     OAuthClient,
     RegistryCredentials,
@@ -48,7 +48,7 @@ def fake_secrets(
     oauth: bool = False,
     monitoring: bool = True,
 ) -> DeploymentSecrets:
-    """A DeploymentSecrets of secret Outputs, as components.secrets hands them over; the
+    """A DeploymentSecrets of secret Outputs, as components.secrets.material hands them over; the
     monitoring secrets (Grafana's password, Prometheus' metrics token) only with
     ``monitoring``, as for a stack with ``binder:monitoring.enabled``."""
     s = pulumi.Output.secret
@@ -134,7 +134,7 @@ def namespace(name: str) -> pulumi.Resource:
 
 def values_root_with(tmp_path: Path, stack: str, files: Mapping[str, str]) -> Path:
     """A copy of helm_configs/base (no secrets files) plus ``<stack>/<release>.yaml`` files."""
-    from components.values import HELM_CONFIGS
+    from components.releases.values import HELM_CONFIGS
 
     root = tmp_path / "helm_configs"
     (root / "base").mkdir(parents=True)

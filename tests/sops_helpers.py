@@ -17,7 +17,7 @@ import pytest
 import yaml
 from pyrage import x25519
 
-from components.sops import find_sops
+from components.secrets.sops import find_sops
 
 #: The sops the program would run, resolved before any test changes $SOPS or $PATH.
 SOPS = find_sops()

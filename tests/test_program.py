@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from components.config import ConfigError
+from components.config.stack import ConfigError
 from tests.conftest import REPO
 from tools.mockrun import Recording, run_stack, stack_config
 

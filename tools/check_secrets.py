@@ -39,9 +39,9 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-# Stdlib only (no pulumi, pydantic or components.config): the pre-commit hook's virtualenv
+# Stdlib only (no pulumi, pydantic or components.config.stack): the pre-commit hook's virtualenv
 # has PyYAML alone. `python -m` from the repository root puts `components` on sys.path.
-from components.sops_metadata import (
+from components.secrets.stored_files import (
     has_mac,
     is_sops_document,
     partial_options,

@@ -1,6 +1,7 @@
 """Fetch the upstream chart data the tests validate against, with the Helm CLI.
 
-For every chart pinned in ``components/charts.py`` (each release, plus the JupyterHub subchart
+For every chart pinned in ``components/releases/charts.py`` (each release, plus the JupyterHub
+subchart
 that BinderHub depends on), run::
 
     helm pull <chart> --repo <repo> --version <version> --untar --untardir <tmp>
@@ -26,7 +27,8 @@ generates (shared/charts/README.md). The tests depend on neither spelling.
 The JupyterHub subchart comes from its own repository entry (``JUPYTERHUB_SUBCHART``), not from
 inside the BinderHub tarball: there it is a nested ``charts/jupyterhub-<version>.tgz`` that
 ``helm dependency update`` downloaded from the same repository at the same version, and a
-test (tests/components/test_charts.py) checks that the BinderHub ``Chart.yaml`` pins exactly
+test (tests/components/releases/test_charts.py) checks that the BinderHub ``Chart.yaml`` pins
+exactly
 that version.
 
 Exit status: 0 all present, 1 a chart could not be fetched, 2 Helm missing or bad arguments.
@@ -46,8 +48,8 @@ from typing import TextIO
 
 import yaml
 
-from components import charts
-from components.charts import ChartPin
+from components.releases import charts
+from components.releases.charts import ChartPin
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DEST = REPO.parent / "shared" / "charts"
@@ -114,7 +116,7 @@ def _pull(helm: str, pin: ChartPin, untardir: Path) -> Path:
         raise FetchError(
             f"`helm pull` of {where} failed (exit {proc.returncode}):\n  {detail}\n"
             f"  Check that {pin.repo.rstrip('/')}/index.yaml is reachable and lists "
-            f"{pin.chart} {pin.version} (the pin in components/charts.py)."
+            f"{pin.chart} {pin.version} (the pin in components/releases/charts.py)."
         )
     chart_dir = untardir / pin.chart
     if not (chart_dir / "Chart.yaml").is_file():

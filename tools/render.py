@@ -368,12 +368,13 @@ def _placeholders(value: Any, path: str) -> Any:
 
 
 def placeholder_decrypt(path: Path, name: str | None = None) -> dict[str, Any]:
-    """Stand-in for :func:`components.sops.decrypt_file` that never decrypts.
+    """Stand-in for :func:`components.secrets.sops.decrypt_file` that never decrypts.
 
-    The file is still checked to be a SOPS document (:func:`components.sops.read_encrypted`);
+    The file is still checked to be a SOPS document
+    (:func:`components.secrets.sops.read_encrypted`);
     its keys, stored in the clear, are kept and every encrypted value becomes a placeholder.
     """
-    from components.sops import read_encrypted
+    from components.secrets.sops import read_encrypted
 
     document = read_encrypted(path, name)
     document.pop("sops", None)
@@ -383,7 +384,7 @@ def placeholder_decrypt(path: Path, name: str | None = None) -> dict[str, Any]:
 @contextmanager
 def sops_placeholders() -> Iterator[None]:
     """Within the block, the program reads SOPS files through :func:`placeholder_decrypt`."""
-    import components.secrets as secrets_module
+    import components.secrets.material as secrets_module
 
     saved: Callable[..., dict[str, Any]] = secrets_module.decrypt_file
     secrets_module.decrypt_file = placeholder_decrypt

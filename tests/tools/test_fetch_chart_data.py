@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import charts
-from components.charts import ChartPin
+from components.releases import charts
+from components.releases.charts import ChartPin
 from tests.chart_data import CHARTS_DIR, chart_dir
 from tools import fetch_chart_data as fcd
 
@@ -153,7 +153,7 @@ def expected_files(pin: ChartPin) -> set[str]:
 
 def test_every_chart_the_tests_read_is_fetched():
     """The releases and the JupyterHub subchart, each once; no ChartPin of
-    components/charts.py is left out (a new pin is fetched without touching the tool)."""
+    components/releases/charts.py is left out (a new pin is fetched without touching the tool)."""
     pins = fcd.pinned_charts()
     assert {(p.chart, p.version) for p in pins} == EXPECTED_DIRS
     assert len(pins) == len(EXPECTED_DIRS)

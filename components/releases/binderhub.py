@@ -1,0 +1,493 @@
+"""BinderHub and its JupyterHub, from the BinderHub Helm chart.
+
+Modelled on public deployments (mybinder.org-deploy, the BioExcel Binder): BinderHub and its
+hub each get a public hostname behind the ingress controller, with TLS; built images are
+pushed to a registry (DockerHub by default); user pods run on the user node pool when the
+cluster has one. The service is anonymous unless ``binder:binderhub.auth`` asks for logins
+through an OAuth provider (GitHub, or an institution's OIDC). Docs:
+https://binderhub.readthedocs.io/en/latest/zero-to-binderhub/,
+https://binderhub.readthedocs.io/en/latest/authentication.html and
+https://z2jh.jupyter.org/en/stable/resources/reference.html.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import pulumi
+
+from components.config.stack import (
+    NODE_PURPOSE_LABEL,
+    USER_TAINT_KEY,
+    USER_TAINT_VALUE,
+    AuthConfig,
+    BinderHubConfig,
+    ClusterBase,
+    ConfigError,
+    RegistryConfig,
+)
+from components.releases import charts, values
+from components.releases.ingress_tls import IngressTls, institution_tls_secret
+from components.secrets.material import DeploymentSecrets
+
+#: Hosts that mean DockerHub; there, images are named ``<account>/<name>`` without a host.
+DOCKERHUB_HOSTS = frozenset(
+    {"registry.hub.docker.com", "index.docker.io", "docker.io", "registry-1.docker.io"}
+)
+
+#: ``binder:binderhub.auth.type`` -> (JupyterHub ``authenticator_class`` entry point, the
+#: OAuthenticator class whose ``hub.config`` section configures it).
+#: https://oauthenticator.readthedocs.io/en/latest/reference/api/gen/oauthenticator.github.html
+#: https://oauthenticator.readthedocs.io/en/latest/reference/api/gen/oauthenticator.generic.html
+AUTHENTICATORS: dict[str, tuple[str, str]] = {
+    "github": ("github", "GitHubOAuthenticator"),
+    "generic": ("generic-oauth", "GenericOAuthenticator"),
+}
+#: OAuth client id of the BinderHub service *at the hub* (JupyterHub is BinderHub's OAuth
+#: provider). Internal to the hub and not a credential; the chart hands it to BinderHub.
+BINDER_HUB_CLIENT_ID = "service-binderhub"
+#: Where the hub's OAuth provider sends users back (OAuthenticator's default path).
+HUB_CALLBACK_PATH = "/hub/oauth_callback"
+#: The hub service Prometheus scrapes ``/hub/metrics`` as, and the role that lets it: the
+#: ``read:metrics`` scope and nothing else.
+#: https://jupyterhub.readthedocs.io/en/stable/rbac/scopes.html#available-scopes
+METRICS_SERVICE = "prometheus"
+METRICS_ROLE = "prometheus-metrics"
+METRICS_SCOPES = ("read:metrics",)
+
+
+def oauth_callback_url(tls: IngressTls, hub_host: str) -> str:
+    """The callback URL to register with the OAuth provider."""
+    return tls.url(hub_host) + HUB_CALLBACK_PATH
+
+
+def check_oauth_client(auth: AuthConfig, has_client: bool, callback_url: str) -> None:
+    """An authenticated hub needs its OAuth client; a ConfigError naming the setting and the
+    two ways of giving the credentials otherwise. Never reads (or echoes) a secret value."""
+    if not auth.enabled or has_client:
+        return
+    raise ConfigError(
+        f"binder:binderhub.auth.type is '{auth.type}', but no OAuth client credentials were "
+        "given. Register an OAuth app with the provider (callback URL "
+        f"{callback_url}) and give its ID and secret as secrets, either\n"
+        "  pulumi config set --secret binder:oauthClientId <id> and "
+        "pulumi config set --secret binder:oauthClientSecret (reads the value from stdin), or\n"
+        "  `oauth: {clientId: ..., clientSecret: ...}` in a SOPS file listed in "
+        "binder:secretsFiles (`sops <file>`; see docs/secrets.md),\n"
+        "or set binder:binderhub.auth.type to 'none' for an anonymous Binder."
+    )
+
+
+def check_metrics_token(prometheus_namespace: str | None, has_token: bool) -> None:
+    """With our Prometheus (monitoring on), the hub must know the token Prometheus scrapes its
+    metrics with; a ConfigError otherwise. Never reads a secret value."""
+    if prometheus_namespace and not has_token:
+        raise ConfigError(
+            "binder:monitoring.enabled is true (Prometheus in namespace "
+            f"'{prometheus_namespace}' scrapes the hub), but the deployment secrets have no "
+            "Prometheus metrics token: they were made for a configuration without monitoring. "
+            "Build them from this stack's configuration (components.secrets.material."
+            "load_secret_material(cfg), then the Secrets component), or set "
+            "binder:monitoring.enabled to false."
+        )
+
+
+def check_institution_certificate(tls_source: str, has_certificate: bool) -> None:
+    """``tls.source: institution`` needs the certificate and key, for the BinderHub and hub
+    Ingresses; a ConfigError naming the settings otherwise. Never reads a secret value."""
+    if tls_source == "institution" and not has_certificate:
+        raise ConfigError(
+            "binder:tls.source is 'institution' but no certificate was given; set "
+            "binder:tlsCertificate and binder:tlsKey (`pulumi config set --secret`), or "
+            "tls.certificate/tls.key in a secrets file (binder:secretsFiles)"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BinderHubArgs(charts.ReleasePlacement):
+    """Inputs of :class:`BinderHub`; where the release goes is
+    :class:`~components.releases.charts.ReleasePlacement`'s."""
+
+    binderhub: BinderHubConfig
+    """``binder:binderhub``: public hosts, image builder, user pod resources, authentication."""
+    registry: RegistryConfig
+    """``binder:registry``: where built images are pushed."""
+    cluster: ClusterBase
+    """``binder:cluster``: tells whether (and how) user nodes are labelled and tainted."""
+    secrets: DeploymentSecrets
+    """Proxy token, binder->hub API token, registry credentials, Prometheus' metrics token
+    (with monitoring) and, for an authenticated hub, the OAuth client (secret Outputs)."""
+    tls: IngressTls
+    """Certificate source for the two Ingresses."""
+    ingress_class: str
+    """IngressClass of the two Ingresses (``binder:ingress.className``)."""
+    prometheus_namespace: str | None = None
+    """Namespace of the Prometheus that scrapes the hub, let through the hub's NetworkPolicy;
+    the hub then registers Prometheus' metrics token (``secrets.prometheus_metrics_token``,
+    required) as a service allowed ``read:metrics``. None without monitoring: no token, and
+    ``/hub/metrics`` stays behind authentication."""
+    namespace: str = "binder"
+    """Namespace of the release."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What must exist first: the ingress controller's release and the ClusterIssuer.
+    (Secrets from resources are waited for through their Outputs.)"""
+
+
+class BinderHub(pulumi.ComponentResource):
+    """The BinderHub release (BinderHub + JupyterHub) and, for an institution certificate,
+    its TLS Secret."""
+
+    release: pulumi.CustomResource
+    binder_url: pulumi.Output[str]
+    hub_url: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: BinderHubArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        check_oauth_client(
+            args.binderhub.auth,
+            args.secrets.oauth is not None,
+            oauth_callback_url(args.tls, args.binderhub.hub_host),
+        )
+        # Backstops: releases.check_release_secrets (and the Releases component) run these
+        # checks before any resource.
+        check_institution_certificate(args.tls.source, args.secrets.tls is not None)
+        check_metrics_token(
+            args.prometheus_namespace, args.secrets.prometheus_metrics_token is not None
+        )
+        super().__init__("binder:binderhub:BinderHub", name, None, opts)
+        depends: list[pulumi.Resource] = list(args.depends_on)
+        if args.tls.source == "institution" and args.secrets.tls is not None:
+            depends.append(
+                institution_tls_secret(
+                    f"{name}-tls", args.namespace, args.secrets.tls, args.in_namespace(self)
+                )
+            )
+        if args.secrets.registry is None:
+            pulumi.log.warn(
+                "No registry credentials (binder:registryUsername/registryPassword or "
+                "registry.username/password in a secrets file): BinderHub will push to "
+                f"{args.registry.url} anonymously, which only works for an open registry.",
+                resource=self,
+            )
+        if args.secrets.oauth is not None and not args.binderhub.auth.enabled:
+            pulumi.log.warn(
+                "An OAuth client is given (oauthClientId/oauthClientSecret) but "
+                "binder:binderhub.auth.type is 'none', so it is not used; set auth.type to "
+                "'github' or 'generic' to use it.",
+                resource=self,
+            )
+        self.release = args.helm_release(
+            f"{name}-release",
+            charts.BINDERHUB,
+            parent=self,
+            computed=binderhub_values(args),
+            secrets=binderhub_secret_values(
+                args.secrets,
+                args.binderhub.auth,
+                prometheus_namespace=args.prometheus_namespace,
+            ),
+            depends_on=depends,
+            # The hub, proxy, binder and the dind DaemonSet pull their images on first
+            # install; on a fresh (autoscaled) node that takes minutes.
+            timeout=900,
+            # No automatic rollback: the hub upgrades its database on start, and rolling back
+            # would start an older hub on the newer schema. A failed upgrade is left for a
+            # human to read the hub's logs and roll forward.
+            atomic=False,
+            # ...but objects a failed upgrade created are removed, so a retry starts clean.
+            cleanup_on_fail=True,
+            # Wait: "up" only succeeds once hub, proxy and binder are ready.
+            skip_await=False,
+            holds_secrets=True,
+        )
+        self.binder_url = pulumi.Output.from_input(args.tls.url(args.binderhub.host))
+        self.hub_url = pulumi.Output.from_input(args.tls.url(args.binderhub.hub_host))
+        self.register_outputs({"binder_url": self.binder_url, "hub_url": self.hub_url})
+
+
+def registry_values(registry: RegistryConfig) -> tuple[dict[str, Any], str]:
+    """``(registry values, image_prefix)`` for a registry URL and prefix.
+
+    On DockerHub images are ``<account>/<name>`` and the chart's default registry URL is
+    right; elsewhere the prefix starts with the registry host
+    (https://binderhub.readthedocs.io/en/latest/zero-to-binderhub/setup-registry.html).
+    """
+    host = urlparse(registry.url).netloc
+    if host in DOCKERHUB_HOSTS:
+        return {}, registry.prefix
+    prefix = (
+        registry.prefix if registry.prefix.startswith(f"{host}/") else f"{host}/{registry.prefix}"
+    )
+    return {"url": registry.url}, prefix
+
+
+def user_scheduling(cluster: ClusterBase) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(singleuser, scheduling)`` values placing user pods on the user pool, if any.
+
+    https://z2jh.jupyter.org/en/stable/administrator/optimization.html#using-a-dedicated-node-pool-for-users
+    """
+    selector = cluster.user_node_selector
+    singleuser: dict[str, Any] = {}
+    user_pods: dict[str, Any] = {}
+    if selector:
+        singleuser["nodeSelector"] = dict(selector)
+        if selector.get(NODE_PURPOSE_LABEL) == "user":
+            # z2jh's own affinity on the same label, required rather than preferred.
+            user_pods["nodeAffinity"] = {"matchNodePurpose": "require"}
+    if cluster.user_nodes_tainted:
+        user_pods["tolerations"] = [
+            {
+                "key": USER_TAINT_KEY,
+                "operator": "Equal",
+                "value": USER_TAINT_VALUE,
+                "effect": "NoSchedule",
+            }
+        ]
+    scheduling = {"userPods": user_pods} if user_pods else {}
+    return singleuser, scheduling
+
+
+def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
+    """Layer 3 of the BinderHub values: hosts, ingress + TLS, registry, scheduling."""
+    hub = args.binderhub
+    registry, image_prefix = registry_values(args.registry)
+    binderhub_config: dict[str, Any] = {
+        "hub_url": args.tls.url(hub.hub_host),
+        "use_registry": True,
+        "image_prefix": image_prefix,
+        # Set here, from binder:binderhub.auth, never in a values file: the BinderHub and
+        # JupyterHub halves below must agree.
+        "auth_enabled": hub.auth.enabled,
+    }
+    if hub.banner_message:
+        binderhub_config["banner_message"] = hub.banner_message
+    singleuser, scheduling = user_scheduling(args.cluster)
+    singleuser["cpu"] = {
+        "guarantee": hub.user_resources.cpu.guarantee,
+        "limit": hub.user_resources.cpu.limit,
+    }
+    singleuser["memory"] = {
+        "guarantee": hub.user_resources.memory.guarantee,
+        "limit": hub.user_resources.memory.limit,
+    }
+    annotations = args.tls.annotations()
+    computed: dict[str, Any] = {
+        "config": {"BinderHub": binderhub_config},
+        "imageBuilderType": hub.image_builder_type,
+        # Reached through the Ingress only.
+        "service": {"type": "ClusterIP"},
+        "ingress": {
+            "enabled": True,
+            "ingressClassName": args.ingress_class,
+            "hosts": [hub.host],
+            "annotations": annotations,
+            "tls": args.tls.tls("binder-tls", [hub.host]),
+        },
+        "jupyterhub": {
+            "proxy": {"service": {"type": "ClusterIP"}},
+            "ingress": {
+                "enabled": True,
+                "ingressClassName": args.ingress_class,
+                "hosts": [hub.hub_host],
+                "annotations": annotations,
+                "tls": args.tls.tls("hub-tls", [hub.hub_host]),
+            },
+            "singleuser": singleuser,
+        },
+    }
+    if registry:
+        computed["registry"] = registry
+    if scheduling:
+        computed["jupyterhub"]["scheduling"] = scheduling
+    if args.prometheus_namespace:
+        # Our Prometheus scrapes the hub and BinderHub with named jobs
+        # (components.releases.monitoring);
+        # switch off the scrape annotation both charts put on their Service, or the chart's
+        # catch-all `kubernetes-service-endpoints` job scrapes them a second time. z2jh adds
+        # `prometheus.io/scrape: "true"` only when hub.service.annotations has no such key
+        # (https://github.com/jupyterhub/zero-to-jupyterhub-k8s/blob/4.2.0/jupyterhub/templates/hub/service.yaml);
+        # binderhub's values.yaml sets it in service.annotations. Without our monitoring the
+        # annotations stay, for a cluster's own Prometheus.
+        computed["service"]["annotations"] = {"prometheus.io/scrape": "false"}
+        # z2jh's hub NetworkPolicy only admits pods labelled for hub access; let Prometheus
+        # (another namespace) reach the hub's metrics port.
+        # https://z2jh.jupyter.org/en/stable/administrator/security.html#kubernetes-network-policies
+        computed["jupyterhub"]["hub"] = {
+            "service": {"annotations": {"prometheus.io/scrape": "false"}},
+            # ...and let it in with its own token (the secret part is in layer 4).
+            "loadRoles": metrics_role_values(),
+            "networkPolicy": {
+                "ingress": [
+                    {
+                        "from": [
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {
+                                        "kubernetes.io/metadata.name": args.prometheus_namespace
+                                    }
+                                }
+                            }
+                        ],
+                        "ports": [{"port": 8081, "protocol": "TCP"}],
+                    }
+                ]
+            },
+        }
+    if hub.auth.enabled:
+        computed["jupyterhub"] = values.merge(
+            computed["jupyterhub"],
+            authenticated_hub_values(
+                hub.auth,
+                binder_url=args.tls.url(hub.host),
+                callback_url=oauth_callback_url(args.tls, hub.hub_host),
+            ),
+        )
+    return computed
+
+
+def metrics_role_values() -> dict[str, Any]:
+    """``jupyterhub.hub.loadRoles`` entry of the metrics service: ``read:metrics`` only.
+
+    The hub keeps ``/hub/metrics`` behind authentication (``authenticatePrometheus: true`` in
+    ``helm_configs/base/binderhub.yaml``, JupyterHub's default), and answers a token only if
+    its owner has that scope. The service itself is registered with its token in
+    :func:`binderhub_secret_values`; z2jh names it after its key under ``hub.services`` and
+    the role after its key under ``hub.loadRoles``.
+    https://jupyterhub.readthedocs.io/en/stable/reference/monitoring.html
+    https://z2jh.jupyter.org/en/stable/resources/reference.html#hub-loadroles
+    """
+    return {
+        METRICS_ROLE: {
+            "description": "Read the hub's Prometheus metrics (/hub/metrics), nothing else",
+            "scopes": list(METRICS_SCOPES),
+            "services": [METRICS_SERVICE],
+        }
+    }
+
+
+def authenticated_hub_values(
+    auth: AuthConfig, *, binder_url: str, callback_url: str
+) -> dict[str, Any]:
+    """The ``jupyterhub:`` values of an authenticated BinderHub, without the OAuth client.
+
+    Follows BinderHub's "Enabling authentication"
+    (https://binderhub.readthedocs.io/en/latest/authentication.html): the hub logs users in
+    through the OAuth provider and is itself BinderHub's OAuth provider (the ``binder``
+    service's client); users keep their accounts (no culling of users), and user servers run
+    ``jupyterhub-singleuser`` so that they check the hub's login too. The authenticator's
+    settings are OAuthenticator's (https://oauthenticator.readthedocs.io/en/latest/).
+    """
+    entry_point, authenticator_class = AUTHENTICATORS[auth.type]
+    authenticator: dict[str, Any] = {"oauth_callback_url": callback_url}
+    if auth.allow_all:
+        authenticator["allow_all"] = True
+    if auth.allowed_users:
+        authenticator["allowed_users"] = list(auth.allowed_users)
+    if auth.admin_users:
+        authenticator["admin_users"] = list(auth.admin_users)
+    if auth.type == "github":
+        scopes = auth.scopes
+        if scopes is None:
+            # Private organization memberships are only visible with read:org.
+            scopes = ["read:org"] if auth.allowed_organizations else []
+        if auth.allowed_organizations:
+            authenticator["allowed_organizations"] = list(auth.allowed_organizations)
+    else:
+        scopes = auth.scopes if auth.scopes is not None else ["openid", "profile", "email"]
+        authenticator.update(
+            {
+                "authorize_url": auth.authorize_url,
+                "token_url": auth.token_url,
+                "userdata_url": auth.userdata_url,
+                "username_claim": auth.username_claim,
+            }
+        )
+        if auth.login_service:
+            authenticator["login_service"] = auth.login_service
+        if auth.allowed_groups:
+            # oauthenticator >= 17: groups come from the userinfo claims kept in auth_state
+            # under `oauth_user`, and only count when the authenticator manages groups.
+            authenticator.update(
+                {
+                    "manage_groups": True,
+                    "auth_state_groups_key": f"oauth_user.{auth.groups_claim}",
+                    "allowed_groups": list(auth.allowed_groups),
+                }
+            )
+    if scopes:
+        authenticator["scope"] = list(scopes)
+    return {
+        # Authenticated users are people with accounts: stop idle servers, keep the users.
+        "cull": {"users": False},
+        "hub": {
+            "config": {
+                "BinderSpawner": {"auth_enabled": True},
+                "JupyterHub": {
+                    "authenticator_class": entry_point,
+                    # Back to BinderHub after login, not to a (not yet started) server.
+                    "redirect_to_server": False,
+                },
+                authenticator_class: authenticator,
+            },
+            "services": {
+                "binder": {
+                    "oauth_client_id": BINDER_HUB_CLIENT_ID,
+                    "oauth_no_confirm": True,
+                    "oauth_redirect_uri": f"{binder_url}/oauth_callback",
+                }
+            },
+            # Users may reach their own servers and the binder service, nothing else.
+            "loadRoles": {
+                "user": {"scopes": ["self", "access:services!service=binder"]},
+            },
+        },
+        "singleuser": {"cmd": "jupyterhub-singleuser"},
+    }
+
+
+def binderhub_secret_values(
+    secrets: DeploymentSecrets,
+    auth: AuthConfig | None = None,
+    *,
+    prometheus_namespace: str | None = None,
+) -> dict[str, Any]:
+    """Layer 4: the proxy token, the binder->hub API token, the registry account, with our
+    Prometheus (``prometheus_namespace``) its metrics token and, for an authenticated hub, the
+    OAuth client (in the authenticator's ``hub.config`` section)."""
+    services: dict[str, Any] = {
+        # The binderhub chart gives the same token to BinderHub and registers it with the
+        # hub as the `binder` service's token.
+        "binder": {"apiToken": secrets.hub_api_token},
+    }
+    if prometheus_namespace:
+        check_metrics_token(prometheus_namespace, secrets.prometheus_metrics_token is not None)
+        # z2jh registers hub.services.<name>.apiToken as that service's API token (and keeps
+        # it in the hub's Kubernetes Secret, never in a ConfigMap); the role of
+        # metrics_role_values grants it read:metrics. Prometheus presents the same token.
+        # https://z2jh.jupyter.org/en/stable/resources/reference.html#hub-services
+        services[METRICS_SERVICE] = {"apiToken": secrets.prometheus_metrics_token}
+    layer: dict[str, Any] = {
+        "jupyterhub": {
+            "proxy": {"secretToken": secrets.proxy_secret_token},
+            "hub": {"services": services},
+        }
+    }
+    if secrets.registry is not None:
+        layer["registry"] = {
+            "username": secrets.registry.username,
+            "password": secrets.registry.password,
+        }
+    if auth is not None and auth.enabled and secrets.oauth is not None:
+        # z2jh stores hub.config in the hub's Kubernetes Secret, not in a ConfigMap.
+        _, authenticator_class = AUTHENTICATORS[auth.type]
+        layer["jupyterhub"]["hub"]["config"] = {
+            authenticator_class: {
+                "client_id": secrets.oauth.client_id,
+                "client_secret": secrets.oauth.client_secret,
+            }
+        }
+    return layer

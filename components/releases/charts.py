@@ -1,0 +1,207 @@
+"""Every Helm chart the program installs: repository, version and release name, pinned here.
+
+This is the ONLY place chart versions live. To upgrade a chart, bump its pin below, put the new
+upstream data (``Chart.yaml``, ``values.yaml``, ``values.schema.json``) beside the repository
+in ``../shared/charts/<chart>/<version>/`` and run the tests: every release's final values are
+validated against the pinned chart's own schema (see ``docs/releases.md``).
+
+Each release is a ``kubernetes.helm.v3.Release`` (Helm run by the provider), not a
+``helm.v4.Chart`` (templates rendered by Pulumi): JupyterHub relies on Helm hooks
+(``pre-install``/``pre-upgrade`` image pullers, hub DB upgrade) that ``Chart`` does not run.
+https://www.pulumi.com/registry/packages/kubernetes/api-docs/helm/v3/release/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs, RepositoryOptsArgs
+
+from components.releases import values
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    """One upstream chart at one exact version."""
+
+    chart: str
+    """Chart name in its repository."""
+    version: str
+    """Exact chart version; never a range, so a run never picks up an unreviewed chart."""
+    repo: str
+    """Helm repository URL the provider downloads the chart from."""
+    release: str
+    """Helm release name; also the name of its values files ``helm_configs/*/<release>.yaml``.
+    Fixed, because other objects are found by the names it gives (``prometheus-server``,
+    the ``traefik`` Service)."""
+
+
+#: BinderHub publishes development builds only; this one pins JupyterHub chart 4.2.0.
+#: https://github.com/jupyterhub/binderhub/tree/main/helm-chart
+BINDERHUB = ChartPin(
+    chart="binderhub",
+    version="1.0.0-0.dev.git.3958.haf9ca8b1",
+    repo="https://jupyterhub.github.io/helm-chart/",
+    release="binderhub",
+)
+#: The subchart BINDERHUB depends on; not installed on its own, used to validate the
+#: ``jupyterhub:`` part of the BinderHub values (the binderhub schema leaves it open).
+JUPYTERHUB_SUBCHART = ChartPin(
+    chart="jupyterhub",
+    version="4.2.0",
+    repo="https://jupyterhub.github.io/helm-chart/",
+    release="binderhub",
+)
+#: ingress-nginx was retired upstream in March 2026; Traefik is the controller.
+TRAEFIK = ChartPin(
+    chart="traefik", version="41.3.0", repo="https://traefik.github.io/charts", release="traefik"
+)
+#: CRDs are installed by the chart itself (``crds.enabled``), so they follow its version.
+CERT_MANAGER = ChartPin(
+    chart="cert-manager",
+    version="v1.21.1",
+    repo="https://charts.jetstack.io",
+    release="cert-manager",
+)
+PROMETHEUS = ChartPin(
+    chart="prometheus",
+    version="29.27.0",
+    repo="https://prometheus-community.github.io/helm-charts",
+    release="prometheus",
+)
+#: The chart moved from grafana/helm-charts to grafana-community on 2026-01-30.
+GRAFANA = ChartPin(
+    chart="grafana",
+    version="12.11.1",
+    repo="https://grafana-community.github.io/helm-charts",
+    release="grafana",
+)
+FLUENTD = ChartPin(
+    chart="fluentd", version="0.6.0", repo="https://fluent.github.io/helm-charts", release="fluentd"
+)
+
+#: Every chart installed as a release (the JupyterHub subchart comes with BinderHub).
+RELEASES: tuple[ChartPin, ...] = (BINDERHUB, TRAEFIK, CERT_MANAGER, PROMETHEUS, GRAFANA, FLUENTD)
+
+#: Helm keeps one Secret per revision, each holding the full values (tokens included):
+#: bound the history so old credentials do not pile up in the cluster.
+MAX_HISTORY = 10
+
+
+def helm_release(
+    name: str,
+    pin: ChartPin,
+    *,
+    namespace: str,
+    values: pulumi.Input[dict],
+    create_namespace: bool,
+    timeout: int,
+    atomic: bool,
+    cleanup_on_fail: bool,
+    skip_await: bool,
+    holds_secrets: bool,
+    opts: pulumi.ResourceOptions,
+) -> Release:
+    """A ``helm.v3.Release`` of ``pin``. Every behaviour option is a required argument so that
+    each call site chooses (and comments) it deliberately.
+
+    ``allow_null_values`` is on: a ``null`` in our values must reach Helm, which then deletes
+    that key from the chart's defaults (https://helm.sh/docs/chart_template_guide/values_files/).
+
+    ``holds_secrets``: the values carry secret leaves. The provider echoes ``values`` back as
+    an output; marking that whole output secret keeps tokens out of the state in plaintext
+    even if a provider version drops nested secret markers
+    (https://github.com/pulumi/pulumi-kubernetes/issues/2003).
+    """
+    if holds_secrets:
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["values"])
+        )
+    return Release(
+        name,
+        ReleaseArgs(
+            name=pin.release,
+            chart=pin.chart,
+            version=pin.version,
+            repository_opts=RepositoryOptsArgs(repo=pin.repo),
+            namespace=namespace,
+            create_namespace=create_namespace,
+            values=values,
+            allow_null_values=True,
+            timeout=timeout,
+            atomic=atomic,
+            cleanup_on_fail=cleanup_on_fail,
+            skip_await=skip_await,
+            max_history=MAX_HISTORY,
+        ),
+        opts=opts,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleasePlacement:
+    """Where a component's Helm release(s) go: the base of every release component's ``Args``.
+
+    Keyword-only, so that each component's own fields (required ones included) can follow,
+    and each component re-declares ``namespace`` with its own default.
+    """
+
+    stack: str
+    """Stack name; selects the values files ``helm_configs/<stack>/<release>.yaml``."""
+    namespace: str
+    """Namespace of the component's release(s) and of the objects made for them."""
+    namespace_resources: Sequence[pulumi.Resource] = ()
+    """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
+    release waits for all of it. Empty: Helm creates the namespace."""
+    values_root: Path | None = None
+    """``helm_configs`` directory; the repository's by default (tests point elsewhere)."""
+
+    def in_namespace(
+        self, parent: pulumi.Resource, *depends_on: pulumi.Resource
+    ) -> pulumi.ResourceOptions:
+        """Options of a child of ``parent`` in :attr:`namespace`: it waits for the namespace
+        (:attr:`namespace_resources`) and for ``depends_on``."""
+        return pulumi.ResourceOptions(
+            parent=parent, depends_on=[*self.namespace_resources, *depends_on]
+        )
+
+    def helm_release(
+        self,
+        name: str,
+        pin: ChartPin,
+        *,
+        parent: pulumi.Resource,
+        computed: values.Layer,
+        secrets: Mapping[str, Any] | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+        timeout: int,
+        atomic: bool,
+        cleanup_on_fail: bool,
+        skip_await: bool,
+        holds_secrets: bool,
+    ) -> Release:
+        """:func:`helm_release` of ``pin`` in this placement: values from the base and stack
+        files, ``computed`` and ``secrets`` (:func:`components.releases.values.release_values`);
+        Helm
+        creates the namespace only if the bootstrap does not; the release waits for the
+        namespace and ``depends_on``. The behaviour options stay required, so each call site
+        chooses (and comments) them."""
+        return helm_release(
+            name,
+            pin,
+            namespace=self.namespace,
+            values=values.release_values(
+                pin.release, self.stack, computed=computed, secrets=secrets, root=self.values_root
+            ),
+            create_namespace=not self.namespace_resources,
+            timeout=timeout,
+            atomic=atomic,
+            cleanup_on_fail=cleanup_on_fail,
+            skip_await=skip_await,
+            holds_secrets=holds_secrets,
+            opts=self.in_namespace(parent, *depends_on),
+        )

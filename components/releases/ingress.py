@@ -1,0 +1,121 @@
+"""The ingress controller: Traefik, installed from its Helm chart.
+
+ingress-nginx was retired upstream in March 2026; Traefik serves standard ``Ingress`` objects
+through its ``kubernetesIngress`` provider and an ``IngressClass`` of its own
+(https://doc.traefik.io/traefik/reference/install-configuration/providers/kubernetes/kubernetes-ingress/).
+A cluster that brings its own controller sets ``binder:ingress.controller: none``; then this
+component is not created and the Ingresses just name ``binder:ingress.className``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.core.v1 import Service
+
+from components.config.stack import IngressConfig
+from components.releases import charts
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngressControllerArgs(charts.ReleasePlacement):
+    """Inputs of :class:`IngressController`; where the release goes is
+    :class:`~components.releases.charts.ReleasePlacement`'s."""
+
+    config: IngressConfig
+    """``binder:ingress``: the controller and the IngressClass name."""
+    redirect_to_https: bool
+    """Redirect plain HTTP to HTTPS (on when the stack has TLS)."""
+    namespace: str = "ingress"
+    """Namespace of the release."""
+
+
+class IngressController(pulumi.ComponentResource):
+    """Traefik as the cluster's ingress controller, with a LoadBalancer Service."""
+
+    release: pulumi.CustomResource
+    external_address: pulumi.Output[str | None]
+    """IP or hostname of the controller's LoadBalancer, once the cloud has assigned one."""
+
+    def __init__(
+        self, name: str, args: IngressControllerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("binder:ingress:IngressController", name, None, opts)
+        self.release = args.helm_release(
+            f"{name}-release",
+            charts.TRAEFIK,
+            parent=self,
+            computed=traefik_values(args.config, redirect_to_https=args.redirect_to_https),
+            # A cloud load balancer (Octavia on OpenStack, a GCP forwarding rule) can take
+            # several minutes to get its address; Helm waits for it (LoadBalancer Services
+            # count as ready only with an address).
+            timeout=600,
+            # A half-installed controller serves nothing: roll back a failed upgrade to the
+            # last working revision, and remove a failed first install.
+            atomic=True,
+            # atomic implies it; stated for readers: remove objects a failed upgrade created.
+            cleanup_on_fail=True,
+            # Wait, so that "ready" means the Service has its external address (exported).
+            skip_await=False,
+            holds_secrets=False,
+        )
+        # The chart names the Service after the release (release name contains "traefik").
+        # Reading it back after the release is the pattern of the provider's docs
+        # (https://www.pulumi.com/registry/packages/kubernetes/api-docs/helm/v3/release/).
+        # The ID comes from the release status, so during preview it is unknown and so is
+        # the address: nothing is read from a cluster that does not exist yet.
+        status: Any = self.release.status
+        service = Service.get(
+            f"{name}-service",
+            pulumi.Output.concat(status.namespace, "/", status.name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
+        self.external_address = service.status.apply(load_balancer_address)
+        self.register_outputs({"external_address": self.external_address})
+
+
+def traefik_values(config: IngressConfig, *, redirect_to_https: bool) -> dict[str, Any]:
+    """Layer 3 of the Traefik values: the IngressClass, the Service, HTTPS redirection."""
+    computed: dict[str, Any] = {
+        # An IngressClass of our name, handled by this Traefik; not the cluster default, so
+        # Ingresses of other controllers are left alone.
+        "ingressClass": {"enabled": True, "isDefaultClass": False, "name": config.class_name},
+    }
+    if config.load_balancer_ip:
+        computed["service"] = {"spec": {"loadBalancerIP": config.load_balancer_ip}}
+    if redirect_to_https:
+        # Let's Encrypt follows the redirect of an HTTP-01 challenge to HTTPS and does not
+        # check the certificate there (https://letsencrypt.org/docs/challenge-types/).
+        computed["ports"] = {
+            "web": {
+                "http": {
+                    "redirections": {
+                        "entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}
+                    }
+                }
+            }
+        }
+    return computed
+
+
+def load_balancer_address(status: Any) -> str | None:
+    """First IP (or hostname) of a Service's ``status.loadBalancer.ingress``."""
+    if status is None:
+        return None
+    lb = _field(status, "load_balancer", "loadBalancer")
+    ingress = _field(lb, "ingress", "ingress") or []
+    for entry in ingress:
+        address = _field(entry, "ip", "ip") or _field(entry, "hostname", "hostname")
+        if address:
+            return str(address)
+    return None
+
+
+def _field(obj: Any, attr: str, key: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(key, obj.get(attr))
+    return getattr(obj, attr, None)

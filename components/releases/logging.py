@@ -1,0 +1,202 @@
+"""Logging: Fluentd on every node, collecting every container's log.
+
+The fluentd chart (https://github.com/fluent/helm-charts/tree/main/charts/fluentd) runs a
+DaemonSet that tails ``/var/log/containers/*.log`` on its node and enriches each record with
+its pod's Kubernetes metadata. It tolerates every taint, so it also runs on the tainted user
+pool. The output (``binder:logging.output``) is stdout by default (read with ``kubectl logs``),
+or an Elasticsearch / OpenSearch endpoint; the endpoint's password comes from the secrets,
+into a Kubernetes Secret that the pods read as an environment variable -- it never appears in
+the Helm values or the fluentd configuration.
+
+Fluentd pods get our own PriorityClass, ``binder-node-critical`` (:data:`PRIORITY_CLASS`):
+they should preempt ordinary pods on a full node (losing logs hides incidents), but the
+built-in ``system-node-critical`` is not ours to use. Kubernetes lets a cluster limit the
+``system-*-critical`` classes to namespaces holding a ResourceQuota scoped to them
+(https://kubernetes.io/docs/concepts/policy/resource-quotas/#limit-priority-class-consumption-by-default),
+and GKE does so, with such a quota (``gcp-critical-pods``) in ``kube-system`` only: the
+DaemonSet's pods in ``logging`` would be rejected ("insufficient quota to match these scopes:
+[{PriorityClass In [system-node-critical system-cluster-critical]}]",
+https://github.com/open-policy-agent/gatekeeper/issues/1120), while ``skip_await`` let the
+release report success.
+
+Logging does not wait for BinderHub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+from pulumi_kubernetes.scheduling.v1 import PriorityClass
+
+from components.config.stack import ConfigError, LoggingConfig, LoggingOutput
+from components.releases import charts
+from components.secrets.material import DeploymentSecrets
+
+#: Secret (in the release's namespace) and environment variable carrying the password.
+CREDENTIALS_SECRET = "fluentd-output-credentials"  # noqa: S105 (a name)
+PASSWORD_ENV = "FLUENT_OUTPUT_PASSWORD"  # noqa: S105 (a variable name)
+
+#: PriorityClass of the fluentd pods. Its value is above every pod of the deployment (z2jh's
+#: user pods run at 0 and below) and far below the system classes (2000000000+), so fluentd
+#: preempts user pods, never the cluster's own; user-defined classes may go up to 1000000000.
+#: https://kubernetes.io/docs/concepts/scheduling-eviction/pod-priority-preemption/#priorityclass
+PRIORITY_CLASS = "binder-node-critical"
+PRIORITY_VALUE = 1_000_000
+
+#: Image variant of fluent/fluentd-kubernetes-daemonset with the output's plugin.
+_VARIANTS = {"elasticsearch": "elasticsearch8", "opensearch": "opensearch"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoggingArgs(charts.ReleasePlacement):
+    """Inputs of :class:`Logging`; where the release goes is
+    :class:`~components.releases.charts.ReleasePlacement`'s."""
+
+    config: LoggingConfig
+    """``binder:logging``: where the logs go."""
+    secrets: DeploymentSecrets
+    """The output's password (``loggingPassword``), if it needs one."""
+    namespace: str = "logging"
+    """Namespace of the release."""
+
+
+class Logging(pulumi.ComponentResource):
+    """The Fluentd release and, for an authenticated output, its credentials Secret."""
+
+    release: pulumi.CustomResource
+
+    def __init__(self, name: str, args: LoggingArgs, opts: pulumi.ResourceOptions | None = None):
+        output = args.config.output
+        password = args.secrets.logging_password
+        # Backstop: releases.check_release_secrets runs the same check before any resource.
+        check_output_credentials(output, password is not None)
+        super().__init__("binder:logging:Logging", name, None, opts)
+        priority = PriorityClass(
+            f"{name}-priority",
+            metadata=ObjectMetaArgs(name=PRIORITY_CLASS),
+            value=PRIORITY_VALUE,
+            global_default=False,
+            preemption_policy="PreemptLowerPriority",
+            description=(
+                "Fluentd log collectors of the BinderHub deployment: run before user pods "
+                "on a full node."
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Pods naming a PriorityClass that does not exist yet are rejected.
+        depends: list[pulumi.Resource] = [priority]
+        uses_password = output.type != "stdout" and password is not None
+        if uses_password and password is not None:
+            depends.append(
+                Secret(
+                    f"{name}-credentials",
+                    SecretInitArgs(
+                        metadata=ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=args.namespace),
+                        type="Opaque",
+                        string_data={"password": pulumi.Output.secret(password)},
+                    ),
+                    opts=args.in_namespace(self),
+                )
+            )
+        self.release = args.helm_release(
+            f"{name}-release",
+            charts.FLUENTD,
+            parent=self,
+            computed=fluentd_values(output, with_password=uses_password),
+            depends_on=depends,
+            timeout=300,
+            # Nothing to roll back to that is better: a failed logging upgrade is fixed forward.
+            atomic=False,
+            cleanup_on_fail=True,
+            # Do not wait: a DaemonSet on an autoscaling pool (nodes coming and going, each
+            # pulling the image) can stay "not ready" for long, and logs are not on the
+            # service's critical path.
+            skip_await=True,
+            holds_secrets=False,
+        )
+        self.register_outputs({"output": output.type})
+
+
+def check_output_credentials(output: LoggingOutput, has_password: bool) -> None:
+    """The output's account and its password come together; a ConfigError naming the setting
+    otherwise. Pure (looks only at whether a password is given, never at it): called by
+    ``releases.check_release_secrets`` before any resource, and by :class:`Logging`."""
+    if output.type == "stdout":
+        return
+    if output.user and not has_password:
+        raise ConfigError(
+            f"binder:logging.output.user is set for the {output.type} output but there is no "
+            "password; set the secret binder:loggingPassword (`pulumi config set --secret "
+            "binder:loggingPassword`) or logging.password in a secrets file "
+            "(binder:secretsFiles), or remove binder:logging.output.user"
+        )
+    if has_password and not output.user:
+        raise ConfigError(
+            "a logging password is given (binder:loggingPassword or logging.password in a "
+            f"secrets file) but binder:logging.output.user is not set; set the {output.type} "
+            "account name it belongs to"
+        )
+
+
+def output_config(output: LoggingOutput, *, with_password: bool) -> str:
+    """The ``04_outputs.conf`` of the chart: where the ``@OUTPUT`` label sends records.
+
+    Fluentd's own logs are routed to ``@FLUENT_LOG`` by the chart's filters, so writing to
+    stdout does not feed them back into the pipeline.
+    """
+    if output.type == "stdout":
+        body = "    @type stdout"
+    else:
+        lines = [
+            # https://github.com/uken/fluent-plugin-elasticsearch#configuration
+            # https://github.com/fluent/fluent-plugin-opensearch#configuration
+            f"    @type {output.type}",
+            f'    host "{output.host}"',
+            f"    port {output.port}",
+            f"    scheme {output.scheme}",
+            "    logstash_format true",
+            f'    logstash_prefix "{output.index_prefix}"',
+            "    include_tag_key true",
+            "    verify_es_version_at_startup false" if output.type == "elasticsearch" else "",
+        ]
+        if output.user:
+            lines.append(f'    user "{output.user}"')
+        if with_password:
+            # Read from the environment when fluentd starts; never written in the config.
+            lines.append(f"    password \"#{{ENV['{PASSWORD_ENV}']}}\"")
+        lines += [
+            "    <buffer>",
+            "      @type file",
+            "      path /var/log/fluentd-buffers/output.buffer",
+            "      flush_interval 10s",
+            "      retry_max_interval 60s",
+            "      overflow_action drop_oldest_chunk",
+            "    </buffer>",
+        ]
+        body = "\n".join(line for line in lines if line)
+    return f"<label @OUTPUT>\n  <match **>\n{body}\n  </match>\n</label>"
+
+
+def fluentd_values(output: LoggingOutput, *, with_password: bool) -> dict[str, Any]:
+    """Layer 3 of the fluentd values: a DaemonSet everywhere, and its output."""
+    computed: dict[str, Any] = {
+        "kind": "DaemonSet",
+        "priorityClassName": PRIORITY_CLASS,
+        # Every node, including the tainted user pool and control-plane nodes that run pods.
+        "tolerations": [{"operator": "Exists"}],
+        "fileConfigs": {"04_outputs.conf": output_config(output, with_password=with_password)},
+    }
+    if output.type in _VARIANTS:
+        computed["variant"] = _VARIANTS[output.type]
+    if with_password:
+        computed["env"] = [
+            {
+                "name": PASSWORD_ENV,
+                "valueFrom": {"secretKeyRef": {"name": CREDENTIALS_SECRET, "key": "password"}},
+            }
+        ]
+    return computed

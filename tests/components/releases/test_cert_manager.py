@@ -1,0 +1,181 @@
+"""cert-manager and the Let's Encrypt ClusterIssuers (components/releases/cert_manager.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.releases import charts
+from components.releases.cert_manager import (
+    ACME_SERVERS,
+    ENVIRONMENTS,
+    CertManager,
+    CertManagerArgs,
+)
+from tests.chart_data import release_problems
+from tests.k8s_validate import UnvalidatedObjectError, assert_valid_objects, validate_object
+from tests.release_fixtures import (
+    CUSTOM_RESOURCE_ISSUER,
+    STACKS,
+    namespace,
+    release_of,
+    run,
+    user_values,
+    values_root_with,
+)
+
+#: The part of cert-manager's ClusterIssuer (cert-manager.io/v1) that we use, strictly.
+#: cert-manager's CRD (its openAPIV3Schema) is not available offline -- it is not in
+#: shared/charts (the chart renders it from templates) nor in kubernetes-validate, which only
+#: knows built-in kinds -- so the structure is asserted against this subset, written from
+#: https://cert-manager.io/docs/reference/api-docs/#acme.cert-manager.io/v1.ACMEIssuer
+_STR = {"type": "string", "minLength": 1}
+CLUSTER_ISSUER_SUBSET = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "cert-manager.io/v1"},
+        "kind": {"const": "ClusterIssuer"},
+        "metadata": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            # Cluster-scoped: no namespace.
+            "properties": {"name": _STR},
+        },
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["acme"],
+            "properties": {
+                "acme": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["server", "privateKeySecretRef", "solvers"],
+                    "properties": {
+                        "server": {"enum": list(ACME_SERVERS.values())},
+                        "email": _STR,
+                        "privateKeySecretRef": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name"],
+                            "properties": {"name": _STR, "key": _STR},
+                        },
+                        "solvers": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["http01"],
+                                "properties": {
+                                    "http01": {
+                                        "type": "object",
+                                        "additionalProperties": False,
+                                        "required": ["ingress"],
+                                        "properties": {
+                                            "ingress": {
+                                                "type": "object",
+                                                "additionalProperties": False,
+                                                "required": ["ingressClassName"],
+                                                "properties": {"ingressClassName": _STR},
+                                            }
+                                        },
+                                    }
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    },
+}
+EXTRA_SCHEMAS = {("cert-manager.io/v1", "ClusterIssuer"): CLUSTER_ISSUER_SUBSET}
+
+
+def cert_manager(
+    stack="gcp", email="ops@example.org", ingress_class="traefik", ns=False, root=None
+):
+    def program():
+        CertManager(
+            "cm",
+            CertManagerArgs(
+                stack=stack,
+                ingress_class=ingress_class,
+                email=email,
+                namespace_resources=[namespace("cert-manager")] if ns else [],
+                values_root=root,
+            ),
+        )
+
+    return run(program)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_final_values_validate_against_the_cert_manager_schema(stack):
+    values = user_values(release_of(cert_manager(stack), charts.CERT_MANAGER))
+    assert release_problems(charts.CERT_MANAGER, values) == []
+
+
+def test_release_installs_its_crds_and_is_pinned():
+    rel = release_of(cert_manager(), charts.CERT_MANAGER)
+    values = user_values(rel)
+    assert values["crds"] == {"enabled": True, "keep": True}
+    assert "installCRDs" not in values  # the deprecated switch
+    assert rel.inputs["version"] == "v1.21.1"
+    assert rel.inputs["repositoryOpts"] == {"repo": "https://charts.jetstack.io"}
+    assert rel.inputs["name"] == "cert-manager"
+    assert rel.inputs["namespace"] == "cert-manager"
+    assert rel.inputs["atomic"] is True
+    assert rel.inputs["skipAwait"] is False
+
+
+def test_two_cluster_issuers_after_the_release():
+    rec = cert_manager(ingress_class="public")
+    rel = release_of(rec, charts.CERT_MANAGER)
+    issuers = {r.inputs["metadata"]["name"]: r for r in rec.of_type(CUSTOM_RESOURCE_ISSUER)}
+    assert set(issuers) == {"letsencrypt-production", "letsencrypt-staging"}
+    for env in ENVIRONMENTS:
+        issuer = f"letsencrypt-{env}"
+        acme = issuers[issuer].inputs["spec"]["acme"]
+        assert acme["server"] == ACME_SERVERS[env]
+        assert acme["email"] == "ops@example.org"
+        assert acme["solvers"] == [{"http01": {"ingress": {"ingressClassName": "public"}}}]
+        assert rel.urn in issuers[issuer].dependencies
+        assert "namespace" not in issuers[issuer].inputs["metadata"]
+    assert ACME_SERVERS["staging"].startswith("https://acme-staging-v02.")
+
+
+def test_cluster_issuers_pass_strict_structure_validation():
+    rec = cert_manager(ns=True)
+    checked = assert_valid_objects(rec, "1.33", extra_schemas=EXTRA_SCHEMAS)
+    # The Namespace (built-in, real schema) and both issuers (subset schema) were checked.
+    assert len(checked) == 3
+
+
+def test_cluster_issuer_has_no_builtin_schema_so_it_is_not_silently_passed():
+    rec = cert_manager()
+    issuer = rec.of_type(CUSTOM_RESOURCE_ISSUER)[0]
+    with pytest.raises(UnvalidatedObjectError, match="extra_schemas"):
+        validate_object(issuer.type, issuer.inputs, "1.33")
+
+
+def test_subset_schema_rejects_a_misspelt_field():
+    rec = cert_manager()
+    issuer = rec.of_type(CUSTOM_RESOURCE_ISSUER)[0]
+    bad = {**issuer.inputs, "spec": {"acme": {**issuer.inputs["spec"]["acme"], "emial": "x"}}}
+    with pytest.raises(AssertionError, match="emial"):
+        validate_object(issuer.type, bad, "1.33", EXTRA_SCHEMAS)
+
+
+def test_email_is_optional_for_acme():
+    rec = cert_manager(email=None)
+    for issuer in rec.of_type(CUSTOM_RESOURCE_ISSUER):
+        assert "email" not in issuer.inputs["spec"]["acme"]
+
+
+def test_unknown_key_in_a_values_file_is_caught(tmp_path):
+    root = values_root_with(tmp_path, "typo", {"cert-manager": "crd:\n  enabled: true\n"})
+    values = user_values(release_of(cert_manager("typo", root=root), charts.CERT_MANAGER))
+    assert any("crd" in p for p in release_problems(charts.CERT_MANAGER, values))
