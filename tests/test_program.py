@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from components.config.stack import ConfigError
+from components.config.base import ConfigError
 from tests.conftest import REPO
 from tools.mockrun import Recording, run_stack, stack_config
 

@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-# Stdlib only (no pulumi, pydantic or components.config.stack): the pre-commit hook's virtualenv
+# Stdlib only (no pulumi, pydantic or components.config): the pre-commit hook's virtualenv
 # has PyYAML alone. `python -m` from the repository root puts `components` on sys.path.
 from components.secrets.stored_files import (
     has_mac,

@@ -35,7 +35,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.config.stack import (
+from components.config.access import (
     BUILTIN_ROLES,
     DeployerConfig,
     NamespaceConfig,

@@ -17,9 +17,9 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 import yaml
 
-from components.config.stack import (
+from components.config.base import ConfigError
+from components.config.cluster import (
     ClusterConfig,
-    ConfigError,
     ExistingCluster,
     GkeCluster,
     MagnumCluster,

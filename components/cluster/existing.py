@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 
 from components.cluster.base import KubernetesCluster, parse_kubeconfig
-from components.config.stack import ExistingCluster
+from components.config.cluster import ExistingCluster
 
 
 @dataclass(frozen=True)

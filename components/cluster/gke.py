@@ -17,7 +17,7 @@ import pulumi_gcp as gcp
 import yaml
 
 from components.cluster.base import KubernetesCluster, merge_labels
-from components.config.stack import (
+from components.config.cluster import (
     NODE_PURPOSE_LABEL,
     USER_TAINT_KEY,
     USER_TAINT_VALUE,

@@ -23,7 +23,7 @@ import pulumi
 import pulumi_openstack as openstack
 
 from components.cluster.base import KubernetesCluster, merge_labels
-from components.config.stack import Autoscaling, MagnumCluster
+from components.config.cluster import Autoscaling, MagnumCluster
 
 #: Label Magnum's Heat driver puts on every node of a node group: ``role`` of the group.
 #: https://docs.openstack.org/magnum/latest/user/#node-groups

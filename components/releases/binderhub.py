@@ -19,16 +19,14 @@ from urllib.parse import urlparse
 
 import pulumi
 
-from components.config.stack import (
+from components.config.base import ConfigError
+from components.config.cluster import (
     NODE_PURPOSE_LABEL,
     USER_TAINT_KEY,
     USER_TAINT_VALUE,
-    AuthConfig,
-    BinderHubConfig,
     ClusterBase,
-    ConfigError,
-    RegistryConfig,
 )
+from components.config.releases import AuthConfig, BinderHubConfig, RegistryConfig
 from components.releases import charts, values
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.secrets.material import DeploymentSecrets

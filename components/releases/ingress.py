@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.core.v1 import Service
 
-from components.config.stack import IngressConfig
+from components.config.releases import IngressConfig
 from components.releases import charts
 
 

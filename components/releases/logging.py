@@ -32,7 +32,8 @@ from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from pulumi_kubernetes.scheduling.v1 import PriorityClass
 
-from components.config.stack import ConfigError, LoggingConfig, LoggingOutput
+from components.config.base import ConfigError
+from components.config.releases import LoggingConfig, LoggingOutput
 from components.releases import charts
 from components.secrets.material import DeploymentSecrets
 

@@ -43,7 +43,8 @@ import yaml
 from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
-from components.config.stack import ConfigError, MonitoringConfig
+from components.config.base import ConfigError
+from components.config.releases import MonitoringConfig
 from components.releases import charts
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.secrets.material import DeploymentSecrets

@@ -22,13 +22,9 @@ from typing import TypedDict
 
 import pulumi
 
-from components.config.stack import (
-    BinderHubConfig,
-    ConfigError,
-    RegistryConfig,
-    StackConfig,
-    TlsConfig,
-)
+from components.config.base import ConfigError
+from components.config.releases import BinderHubConfig, RegistryConfig, TlsConfig
+from components.config.stack import StackConfig
 from components.releases import charts, values
 from components.releases.binderhub import (
     BinderHub,

@@ -36,7 +36,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from components.config.stack import ConfigError
+from components.config.base import ConfigError
 
 #: ``helm_configs/`` of this repository.
 HELM_CONFIGS = Path(__file__).resolve().parents[2] / "helm_configs"

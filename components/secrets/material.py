@@ -30,7 +30,8 @@ import pulumi
 import pulumi_random as random
 from pydantic import Field, StrictStr, ValidationError, field_validator
 
-from components.config.stack import Model, StackConfig
+from components.config.base import Model
+from components.config.stack import StackConfig
 from components.secrets.sops import SecretsError, decrypt_file
 
 __all__ = [

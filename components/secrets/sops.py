@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from components.config.stack import ConfigError
+from components.config.base import ConfigError
 
 # The rules about the stored file, shared with tools/check_secrets.py (which runs with PyYAML
 # only). recipients, plaintext_paths and is_sops_document stay importable from this module.

@@ -16,7 +16,7 @@ from pulumi_kubernetes import Provider
 from pulumi_kubernetes.core.v1 import ConfigMap, Namespace
 from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs
 
-from components.config.stack import ConfigError
+from components.config.base import ConfigError
 from tools import render as render_module
 from tools.mockrun import SECRET_SIG, SIG_KEY, Recording, is_secret, run_program, stack_config
 from tools.mockrun import run_stack as mock_run_stack

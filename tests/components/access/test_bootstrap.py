@@ -25,7 +25,9 @@ from components.access.bootstrap import (
     kubeconfig_yaml,
     object_slug,
 )
-from components.config.stack import DEFAULT_NAMESPACES, ConfigError, StackConfig, parse_config
+from components.config.access import DEFAULT_NAMESPACES
+from components.config.base import ConfigError
+from components.config.stack import StackConfig, parse_config
 from tests.k8s_validate import assert_valid_objects
 from tests.rbac import RBAC, NotModelledError, RbacModel, Subject
 from tools.mockrun import Recording, plaintext_leaks, run_program

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config.stack import ConfigError
+from components.config.base import ConfigError
 from tests.conftest import LOCAL_KUBECONFIG
 from tools.mockrun import Recording, run_stack
 

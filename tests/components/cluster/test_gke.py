@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from components.cluster.gke import AUTH_PLUGIN, GkeKubernetesCluster, GkeKubernetesClusterArgs
-from components.config.stack import GkeCluster, parse_config
+from components.config.cluster import GkeCluster
+from components.config.stack import parse_config
 from tests.components.config.test_stack import stack_binder_config, with_change
 from tools.mockrun import Recording, run_program
 

@@ -8,7 +8,8 @@ import pulumi
 import pytest
 
 from components.cluster.magnum import MagnumKubernetesCluster, MagnumKubernetesClusterArgs
-from components.config.stack import MagnumCluster, parse_config
+from components.config.cluster import MagnumCluster
+from components.config.stack import parse_config
 from tests.components.config.test_stack import stack_binder_config, with_change
 from tools.mockrun import Recording, run_program
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from components.config.stack import ConfigError, StackConfig, parse_config
+from components.config.base import ConfigError
+from components.config.stack import StackConfig, parse_config
 
 MAGNUM = {
     "provider": "magnum",
@@ -306,7 +307,7 @@ def test_the_deployer_namespace_is_not_a_release_namespace(namespace: str) -> No
 
 
 def test_identities_whose_object_names_would_collide() -> None:
-    from components.config.stack import identity_slug
+    from components.config.access import identity_slug
 
     slug = identity_slug("alice@example.org")
     message = only_error(users=[{"name": "alice@example.org", "role": "view"},

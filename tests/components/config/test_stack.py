@@ -11,14 +11,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from components.config.stack import (
-    ConfigError,
-    ExistingCluster,
-    GkeCluster,
-    MagnumCluster,
-    StackConfig,
-    parse_config,
-)
+from components.config.base import ConfigError
+from components.config.cluster import ExistingCluster, GkeCluster, MagnumCluster
+from components.config.stack import StackConfig, parse_config
 from tests.conftest import REPO
 
 
@@ -235,7 +230,7 @@ def test_several_problems_are_reported_together() -> None:
 
 
 def test_kubeconfig_path_expands_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from components.config.stack import resolve_kubeconfig_path
+    from components.config.cluster import resolve_kubeconfig_path
 
     monkeypatch.setenv("HOME", str(tmp_path))
     cluster = parse_config(with_change("local", "cluster.kubeconfigPath", "~/kc")).cluster

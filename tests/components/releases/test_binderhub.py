@@ -5,12 +5,9 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.config.stack import (
-    NODE_PURPOSE_LABEL,
-    USER_TAINT_KEY,
-    ConfigError,
-    StackConfig,
-)
+from components.config.base import ConfigError
+from components.config.cluster import NODE_PURPOSE_LABEL, USER_TAINT_KEY
+from components.config.stack import StackConfig
 from components.releases import charts
 from components.releases.binderhub import BinderHub, BinderHubArgs
 from components.releases.ingress_tls import IngressTls

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.config.stack import IngressConfig
+from components.config.releases import IngressConfig
 from components.releases import charts
 from components.releases.ingress import (
     IngressController,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.config.stack import ConfigError, LoggingConfig, LoggingOutput
+from components.config.base import ConfigError
+from components.config.releases import LoggingConfig, LoggingOutput
 from components.releases import charts
 from components.releases.logging import (
     CREDENTIALS_SECRET,

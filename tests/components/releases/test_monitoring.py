@@ -6,7 +6,8 @@ import pulumi
 import pytest
 import yaml
 
-from components.config.stack import ConfigError, MonitoringConfig
+from components.config.base import ConfigError
+from components.config.releases import MonitoringConfig
 from components.releases import charts
 from components.releases.ingress_tls import IngressTls
 from components.releases.monitoring import (

@@ -10,7 +10,7 @@ import pulumi_random
 import pytest
 import yaml
 
-from components.config.stack import ConfigError
+from components.config.base import ConfigError
 from components.releases import charts
 from components.releases.releases import (
     Releases,

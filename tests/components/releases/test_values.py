@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config.stack import ConfigError
+from components.config.base import ConfigError
 from components.releases import charts, values
 from tests.chart_data import chart_values, helm_values, release_problems
 from tools.mockrun import is_secret, plaintext_leaks, run_program

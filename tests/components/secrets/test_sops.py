@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from components.config.stack import ConfigError
+from components.config.base import ConfigError
 from components.secrets import sops
 from components.secrets.sops import (
     SecretsError,

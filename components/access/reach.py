@@ -1,0 +1,223 @@
+"""Who can obtain what: the RBAC reach analysis of ``binder:users`` and ``binder:deployer``.
+
+Checks that span the access sections and the enabled releases: reserved or undeclared
+namespaces, duplicate users, unknown roles, and -- the core of it -- which ``admin``/``edit``
+grants can reach the deploy agent's token (directly, or by running pods as a chart's
+ServiceAccount that reads Secrets everywhere). Pure functions of the parsed configuration;
+:class:`components.config.stack.StackConfig` runs them while it validates.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING
+
+from components.config.access import (
+    BUILTIN_ROLES,
+    EMAIL,
+    RELEASE_NAMESPACES,
+    RESERVED_NAMESPACES,
+    ROLE_NAME,
+    UserAccount,
+    identity_slug,
+)
+
+if TYPE_CHECKING:
+    from components.config.stack import StackConfig
+
+#: Namespaces whose chart ServiceAccounts may read (or write) Secrets in EVERY namespace. The
+#: built-in ``edit``/``admin`` roles can run pods as any ServiceAccount of their namespace
+#: (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#user-facing-roles), so such a
+#: grant there reaches every Secret -- the deploy agent's token included. Checked from the
+#: pinned charts' ClusterRoles (see docs/access.md); only while the part is enabled.
+SECRET_READER_NAMESPACES: dict[str, str] = {
+    "ingress": "Traefik's ServiceAccount reads Secrets (TLS certificates) in every namespace",
+    "cert-manager": "cert-manager's ServiceAccount writes Secrets in every namespace",
+    "monitoring": "kube-state-metrics' ServiceAccount lists Secrets in every namespace",
+}
+
+#: ``kind.lower()`` of user subjects; user bindings are named ``binder:<kind>:<slug>``.
+_SUBJECT_KINDS = ("user", "group", "serviceaccount")
+
+#: Built-in roles that can read Secrets and run pods as any ServiceAccount of a namespace.
+SECRET_READING_ROLES: tuple[str, ...] = ("admin", "edit")
+
+
+def _secret_reader_namespaces(cfg: StackConfig) -> dict[str, str]:
+    enabled = {
+        "ingress": cfg.ingress.controller == "traefik",
+        "cert-manager": cfg.cert_manager.enabled,
+        "monitoring": cfg.monitoring.enabled,
+    }
+    return {ns: why for ns, why in SECRET_READER_NAMESPACES.items() if enabled[ns]}
+
+
+def _token_reach(cfg: StackConfig, user: UserAccount) -> list[str]:
+    """Why ``user``'s grant can obtain the deploy agent's token; empty if it cannot.
+
+    Only the built-in ``admin``/``edit`` roles are judged: a custom ClusterRole's rules are not
+    known here (declaring it in binder:customRoles is the operator's decision).
+    """
+    if user.role not in SECRET_READING_ROLES:
+        return []
+    if user.namespaces is None:
+        return [f"a cluster-wide '{user.role}' reads Secrets in every namespace"]
+    reasons = []
+    deployer_ns = cfg.deployer.namespace
+    if deployer_ns in user.namespaces:
+        reasons.append(
+            f"'{user.role}' in '{deployer_ns}' reads the token Secrets kept there "
+            "(binder:deployer.namespace)"
+        )
+    readers = _secret_reader_namespaces(cfg)
+    for namespace in user.namespaces:
+        if namespace in readers:
+            reasons.append(
+                f"'{user.role}' in '{namespace}' can run pods as its ServiceAccounts, and "
+                f"{readers[namespace]}"
+            )
+    return reasons
+
+
+def access_problems(cfg: StackConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Checks of binder:namespaces / deployer / users / customRoles that span sections."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for namespace in cfg.namespaces:
+        if namespace in RESERVED_NAMESPACES:
+            problems.append(
+                (
+                    ("namespaces", namespace),
+                    "is a namespace every cluster already has; this program only manages "
+                    "namespaces it creates, so remove it",
+                )
+            )
+    if cfg.deployer.namespace in RESERVED_NAMESPACES:
+        problems.append(
+            (
+                ("deployer", "namespace"),
+                f"'{cfg.deployer.namespace}' is a system namespace; use a namespace of its "
+                "own such as 'deployer'",
+            )
+        )
+    elif cfg.deployer.namespace in RELEASE_NAMESPACES:
+        problems.append(
+            (
+                ("deployer", "namespace"),
+                f"'{cfg.deployer.namespace}' is where a Helm release runs: its users and "
+                "ServiceAccounts could read the deploy agent's token there; use a namespace "
+                "of its own such as 'deployer'",
+            )
+        )
+    elif cfg.deployer.namespace in _SUBJECT_KINDS:
+        # The agent's ClusterRoleBinding is named binder:<namespace>:<name>, users' ones
+        # binder:<kind>:<identity>: these would collide.
+        problems.append(
+            (
+                ("deployer", "namespace"),
+                f"'{cfg.deployer.namespace}' would give the deploy agent's RBAC objects the "
+                "names of user bindings; use a namespace such as 'deployer'",
+            )
+        )
+    for index, role in enumerate(cfg.custom_roles):
+        if not ROLE_NAME.match(role):
+            problems.append(
+                (
+                    ("customRoles", index),
+                    f"'{role}' is not a valid ClusterRole name (letters, digits, '-', '.', "
+                    "':', '_'; no '/')",
+                )
+            )
+        elif role in BUILTIN_ROLES:
+            problems.append(
+                (("customRoles", index), f"'{role}' is built in; remove it from customRoles")
+            )
+    declared = sorted(n for n in cfg.all_namespaces if n not in RESERVED_NAMESPACES)
+    known_roles = [*BUILTIN_ROLES, *cfg.custom_roles]
+    first_seen: dict[str, int] = {}
+    slugs: dict[str, int] = {}
+    for index, user in enumerate(cfg.users):
+        at = ("users", index)
+        if user.name in first_seen:
+            problems.append(
+                (
+                    (*at, "name"),
+                    f"'{user.name}' is already binder:users[{first_seen[user.name]}]; give each "
+                    "identity one entry (for a second role, use a Group or a custom ClusterRole "
+                    "in binder:customRoles)",
+                )
+            )
+        else:
+            first_seen[user.name] = index
+            slug = identity_slug(user.name)
+            if slug in slugs:
+                # Practically only a name crafted to look like another's slug and hash.
+                other = cfg.users[slugs[slug]].name
+                problems.append(
+                    (
+                        (*at, "name"),
+                        f"'{user.name}' and binder:users[{slugs[slug]}] ('{other}') would get "
+                        f"the same object name '{slug}'; check both names for a typo",
+                    )
+                )
+            slugs.setdefault(slug, index)
+        reach = _token_reach(cfg, user)
+        if reach and not user.may_read_deployer_token:
+            problems.append(
+                (
+                    at,
+                    f"{'; '.join(reach)}, so this {user.kind} could obtain the deploy agent's "
+                    "token and act as it. Limit `namespaces` to where it needs to work, or set "
+                    "`mayReadDeployerToken: true` to accept that it is as trusted as the "
+                    "deploy agent",
+                )
+            )
+        elif user.may_read_deployer_token and not reach and user.role in BUILTIN_ROLES:
+            problems.append(
+                (
+                    (*at, "mayReadDeployerToken"),
+                    f"is set, but '{user.role}' here cannot read the deploy agent's token; "
+                    "remove it",
+                )
+            )
+        if user.kind == "ServiceAccount" and user.name == cfg.deployer.name:
+            problems.append(
+                (
+                    (*at, "name"),
+                    f"'{user.name}' is the deployer's ServiceAccount (binder:deployer.name); "
+                    "choose another name",
+                )
+            )
+        if user.role not in known_roles and user.role.strip():
+            close = difflib.get_close_matches(user.role, known_roles, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            problems.append(
+                (
+                    (*at, "role"),
+                    f"unknown role '{user.role}'; {hint}use admin, edit or view, or declare "
+                    "the custom ClusterRole's name in binder:customRoles",
+                )
+            )
+        for ns_index, namespace in enumerate(user.namespaces or []):
+            if namespace not in declared:
+                problems.append(
+                    (
+                        (*at, "namespaces", ns_index),
+                        f"namespace '{namespace}' is not declared; add it to "
+                        f"binder:namespaces or use one of {', '.join(declared)}",
+                    )
+                )
+        gke_identity = cfg.cluster.provider == "gke" and user.kind in ("User", "Group")
+        if gke_identity and not EMAIL.match(user.name):
+            what, example = (
+                ("Google account", "alice@example.org")
+                if user.kind == "User"
+                else ("Google Group", "binder-admins@example.org")
+            )
+            problems.append(
+                (
+                    (*at, "name"),
+                    f"on GKE a {user.kind} is a {what}, named by its email address "
+                    f"(e.g. '{example}'); use the email",
+                )
+            )
+    return problems

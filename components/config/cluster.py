@@ -1,0 +1,314 @@
+"""``binder:cluster``: the cluster of a stack, a discriminated union on ``provider``.
+
+OpenStack Magnum, Google Kubernetes Engine, or an existing cluster given by kubeconfig. The
+components that build them live in :mod:`components.cluster`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from components.config.base import DnsLabel, Model
+
+_K8S_VERSION = re.compile(r"^1\.(\d+)$")
+
+#: Label that z2jh uses to place hub/proxy ("core") and user pods ("user").
+#: https://z2jh.jupyter.org/en/stable/administrator/optimization.html#using-a-dedicated-node-pool-for-users
+NODE_PURPOSE_LABEL = "hub.jupyter.org/node-purpose"
+#: Taint key that z2jh's user pods tolerate by default (``scheduling.userPods.tolerations``).
+USER_TAINT_KEY = "hub.jupyter.org/dedicated"
+USER_TAINT_VALUE = "user"
+
+
+class Taint(Model):
+    """A node taint, in Kubernetes terms."""
+
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class Autoscaling(Model):
+    """Autoscaler bounds of a node pool. The autoscaler owns the node count in between."""
+
+    min_nodes: int = Field(ge=0)
+    max_nodes: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_nodes > self.max_nodes:
+            raise ValueError(
+                f"minNodes ({self.min_nodes}) is greater than maxNodes ({self.max_nodes}); "
+                "set minNodes <= maxNodes"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------
+# binder:cluster — a discriminated union on ``provider``
+# --------------------------------------------------------------------------------------
+
+
+class ClusterBase(Model):
+    """Settings shared by every cluster provider."""
+
+    name: DnsLabel
+    """Cluster name, also the prefix of its node groups/pools."""
+
+    kubernetes_version: str = "1.33"
+    """Kubernetes minor version the stack targets (``1.33``). Raw objects are validated
+    against this version's schemas, and GKE/Magnum are asked for it."""
+
+    protect: bool = True
+    """Protect the cluster and its node pools from ``pulumi destroy``. Turn off only for
+    throwaway stacks."""
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _minor_version(cls, value: str) -> str:
+        if not _K8S_VERSION.match(value):
+            raise ValueError(f"must be a Kubernetes minor version such as '1.33', not '{value}'")
+        return value
+
+    @property
+    def has_user_pool(self) -> bool:
+        """Whether user pods get nodes of their own."""
+        return bool(self.user_node_selector)
+
+    @property
+    def user_node_selector(self) -> dict[str, str]:
+        """Node labels that identify the user pool; empty when there is none."""
+        return {}
+
+    @property
+    def user_nodes_tainted(self) -> bool:
+        """Whether the user pool carries the z2jh taint ``hub.jupyter.org/dedicated=user``."""
+        return False
+
+
+# ---- OpenStack Magnum ----------------------------------------------------------------
+
+
+class MagnumTemplate(Model):
+    """The Magnum ClusterTemplate: the image, flavors and network of every node."""
+
+    image: str
+    """Glance image of the nodes, e.g. ``fedora-coreos-40``."""
+    master_flavor: str
+    flavor: str
+    external_network: str
+    """External network name or ID, for floating IPs and the API load balancer."""
+    keypair: str
+    """Nova keypair injected into the nodes."""
+    docker_volume_size: int = Field(default=50, ge=1)
+    network_driver: Literal["calico", "flannel", "cilium"] = "calico"
+    volume_driver: str | None = "cinder"
+    dns_nameserver: str | None = None
+    master_lb_enabled: bool = True
+    floating_ip_enabled: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Magnum labels (``kube_tag``, ``auto_scaling_enabled``, ``boot_volume_size`` ...).
+    https://docs.openstack.org/magnum/latest/user/#labels"""
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _stringify_labels(cls, value: Any) -> Any:
+        # Magnum labels are strings; YAML gives ``true``/``50``, which users expect to work.
+        if isinstance(value, Mapping):
+            return {
+                str(k): (str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in value.items()
+            }
+        return value
+
+
+class MagnumNodeGroup(Model):
+    """An extra Magnum NodeGroup, e.g. a pool for user pods."""
+
+    name: DnsLabel
+    flavor: str | None = None
+    """Defaults to the template's flavor."""
+    node_count: int = Field(default=1, ge=0)
+    autoscaling: Autoscaling | None = None
+    docker_volume_size: int | None = Field(default=None, ge=1)
+    purpose: Literal["core", "user"] | None = None
+    """``user`` labels and taints the group for user pods, as z2jh expects."""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class MagnumCluster(ClusterBase):
+    """``provider: magnum`` — a cluster on OpenStack Magnum (EMBL-EBI)."""
+
+    provider: Literal["magnum"]
+    template: MagnumTemplate
+    master_count: int = Field(default=1, ge=1)
+    node_count: int = Field(default=2, ge=1)
+    autoscaling: Autoscaling | None = None
+    """Bounds of the default worker group; sets Magnum's ``min_node_count``/``max_node_count``
+    labels and hands the node count to the autoscaler."""
+    floating_ip_enabled: bool | None = None
+    create_timeout: int = Field(default=60, ge=10)
+    """Minutes Magnum may take to create the cluster."""
+    node_groups: list[MagnumNodeGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> MagnumCluster:
+        names = [g.name for g in self.node_groups]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(
+                f"nodeGroups has duplicate names {dupes}; give each group its own name"
+            )
+        tag = self.template.labels.get("kube_tag")
+        if tag and not tag.lstrip("v").startswith(f"{self.kubernetes_version}."):
+            raise ValueError(
+                f"template.labels.kube_tag '{tag}' does not match kubernetesVersion "
+                f"'{self.kubernetes_version}'; make them agree"
+            )
+        return self
+
+    @property
+    def user_node_selector(self) -> dict[str, str]:
+        # Magnum cannot label or taint a node group's nodes with our own labels; its Heat
+        # driver labels them `magnum.openstack.org/role=<role>`, and the user group's role
+        # is "user". https://docs.openstack.org/magnum/latest/user/#node-groups
+        if any(g.purpose == "user" for g in self.node_groups):
+            return {"magnum.openstack.org/role": "user"}
+        return {}
+
+
+# ---- Google Kubernetes Engine ----------------------------------------------------------
+
+
+class GkeNodePool(Model):
+    """A GKE node pool (``core`` or ``user``)."""
+
+    machine_type: str
+    autoscaling: Autoscaling
+    disk_size_gb: int = Field(default=100, ge=10)
+    disk_type: Literal["pd-standard", "pd-balanced", "pd-ssd"] = "pd-balanced"
+    spot: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra node labels; ``hub.jupyter.org/node-purpose`` is set by the program."""
+    taints: list[Taint] = Field(default_factory=list)
+    """Extra taints; the user pool always carries the z2jh user taint."""
+
+    @field_validator("labels")
+    @classmethod
+    def _purpose_is_ours(cls, value: dict[str, str]) -> dict[str, str]:
+        if NODE_PURPOSE_LABEL in value:
+            raise ValueError(
+                f"'{NODE_PURPOSE_LABEL}' is set by the program (core/user) and user pods are "
+                "placed by it; remove it from labels"
+            )
+        return value
+
+
+class GkeNetwork(Model):
+    """VPC settings of the GKE cluster."""
+
+    network: str = "default"
+    subnetwork: str | None = None
+    pods_secondary_range: str | None = None
+    services_secondary_range: str | None = None
+    private_nodes: bool = False
+    """Nodes without public IPs. They reach registries and repositories through Cloud NAT."""
+    cloud_nat: bool | None = None
+    """With ``privateNodes``, required: ``true`` creates a Cloud Router and NAT for the
+    cluster's region; ``false`` says the VPC already has one (it is managed with the VPC).
+    Private nodes without NAT can pull no public image and fetch no repository."""
+    master_ipv4_cidr_block: str = "172.16.0.32/28"
+    """Control-plane range, used only with ``privateNodes``."""
+    master_authorized_networks: list[str] = Field(default_factory=list)
+    """CIDRs allowed to reach the API server. Empty: no restriction."""
+
+    @model_validator(mode="after")
+    def _egress(self) -> GkeNetwork:
+        if self.private_nodes and self.cloud_nat is None:
+            raise ValueError(
+                "privateNodes needs egress through Cloud NAT: set cloudNat to true to create "
+                "one, or to false if the VPC already has one"
+            )
+        return self
+
+
+class GkeCluster(ClusterBase):
+    """``provider: gke`` — a GKE cluster with a core pool and a user pool."""
+
+    provider: Literal["gke"]
+    location: str | None = None
+    """Region (regional cluster) or zone (zonal cluster). Defaults to ``gcp:region``."""
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"
+    workload_identity: bool = True
+    deletion_protection: bool | None = None
+    """GKE's own deletion protection. Defaults to ``protect``."""
+    security_group: str | None = None
+    """``gke-security-groups@<your-domain>``: turns on Google Groups for RBAC, so that
+    ``kind: Group`` users (Google Groups) match. Required when there are such users.
+    https://cloud.google.com/kubernetes-engine/docs/how-to/google-groups-rbac"""
+    network: GkeNetwork = Field(default_factory=GkeNetwork)
+    core_pool: GkeNodePool
+    user_pool: GkeNodePool
+
+    @property
+    def user_node_selector(self) -> dict[str, str]:
+        return {NODE_PURPOSE_LABEL: "user"}
+
+    @property
+    def user_nodes_tainted(self) -> bool:
+        return True
+
+
+# ---- An existing cluster -----------------------------------------------------------
+
+
+class ExistingCluster(ClusterBase):
+    """``provider: existing`` — a cluster someone else runs, given by kubeconfig.
+
+    The kubeconfig comes from the secret ``binder:kubeconfig`` if set, else from
+    ``kubeconfigPath``, else from ``$KUBECONFIG`` or ``~/.kube/config`` as kubectl does.
+    """
+
+    provider: Literal["existing"]
+    protect: bool = False
+    kubeconfig_path: str | None = None
+    context: str | None = None
+    """Context to use; defaults to the kubeconfig's ``current-context``."""
+    user_nodes: dict[str, str] = Field(default_factory=dict)
+    """Labels of nodes reserved for user pods, if the site has such nodes."""
+    user_nodes_taint: bool = False
+    """Whether those nodes carry the z2jh taint ``hub.jupyter.org/dedicated=user:NoSchedule``."""
+
+    @property
+    def user_node_selector(self) -> dict[str, str]:
+        return dict(self.user_nodes)
+
+    @property
+    def user_nodes_tainted(self) -> bool:
+        return self.user_nodes_taint and bool(self.user_nodes)
+
+
+ClusterConfig = Annotated[
+    MagnumCluster | GkeCluster | ExistingCluster, Field(discriminator="provider")
+]
+
+
+def resolve_kubeconfig_path(cluster: ExistingCluster) -> Path:
+    """The kubeconfig file of an existing cluster, as kubectl would find it."""
+    if cluster.kubeconfig_path:
+        return Path(os.path.expandvars(cluster.kubeconfig_path)).expanduser()
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        # kubectl merges a list; we use its first entry, which is where kubectl writes.
+        return Path(env.split(os.pathsep)[0]).expanduser()
+    return Path("~/.kube/config").expanduser()
