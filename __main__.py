@@ -7,7 +7,8 @@ as a ConfigError before the first resource is registered.
 import pulumi
 
 from components.access.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
-from components.cluster.base import create_cluster, read_cluster_inputs
+from components.cluster.create import create_cluster
+from components.cluster.kubeconfig import read_cluster_inputs
 from components.config.stack import load_config
 from components.releases.releases import (
     Releases,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pulumi
 
-from components.cluster.base import KubernetesCluster, parse_kubeconfig
+from components.cluster.base import KubernetesCluster
+from components.cluster.kubeconfig import parse_kubeconfig
 from components.config.cluster import ExistingCluster
 
 

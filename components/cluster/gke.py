@@ -283,9 +283,7 @@ class GkeKubernetesCluster(KubernetesCluster):
                 oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
                 # Pods reach Google APIs as their Kubernetes service account, not the node's.
                 workload_metadata_config=(
-                    gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
-                        mode="GKE_METADATA"
-                    )
+                    gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA")
                     if args.config.workload_identity
                     else None
                 ),

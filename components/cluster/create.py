@@ -1,0 +1,57 @@
+"""Create the cluster component of the configured provider, importing only its SDK."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pulumi
+
+from components.config.base import ConfigError
+from components.config.cluster import (
+    ClusterConfig,
+    GkeCluster,
+    MagnumCluster,
+)
+
+if TYPE_CHECKING:
+    pass
+from components.cluster.base import KubernetesCluster
+from components.cluster.kubeconfig import ClusterInputs
+
+
+def create_cluster(
+    name: str,
+    cluster: ClusterConfig,
+    inputs: ClusterInputs,
+    opts: pulumi.ResourceOptions | None = None,
+) -> KubernetesCluster:
+    """Create the component for the configured provider; import only its SDK."""
+    if isinstance(cluster, MagnumCluster):
+        from components.cluster.magnum import (
+            MagnumKubernetesCluster,
+            MagnumKubernetesClusterArgs,
+        )
+
+        return MagnumKubernetesCluster(name, MagnumKubernetesClusterArgs(config=cluster), opts)
+    if isinstance(cluster, GkeCluster):
+        from components.cluster.gke import GkeKubernetesCluster, GkeKubernetesClusterArgs
+
+        if not (inputs.gcp_project and inputs.gcp_location):
+            raise ConfigError("GKE needs gcp:project and a location; see read_cluster_inputs")
+        return GkeKubernetesCluster(
+            name,
+            GkeKubernetesClusterArgs(
+                config=cluster, project=inputs.gcp_project, location=inputs.gcp_location
+            ),
+            opts,
+        )
+    from components.cluster.existing import (
+        ExistingKubernetesCluster,
+        ExistingKubernetesClusterArgs,
+    )
+
+    if inputs.kubeconfig is None:
+        raise ConfigError("an existing cluster needs a kubeconfig; see read_cluster_inputs")
+    return ExistingKubernetesCluster(
+        name, ExistingKubernetesClusterArgs(config=cluster, kubeconfig=inputs.kubeconfig), opts
+    )
