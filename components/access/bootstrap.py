@@ -27,388 +27,38 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
 from components.config.access import (
-    BUILTIN_ROLES,
     DeployerConfig,
     NamespaceConfig,
     UserAccount,
-    identity_slug,
 )
-from components.releases.charts import (
-    BINDERHUB,
-    CERT_MANAGER,
-    FLUENTD,
-    GRAFANA,
-    PROMETHEUS,
-    TRAEFIK,
-)
-from components.releases.releases import NAMESPACES as RELEASE_NAMESPACES
 
 if TYPE_CHECKING:
     from components.config.stack import StackConfig
 
-RBAC_GROUP = "rbac.authorization.k8s.io"
-TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"  # noqa: S105 (a type, not a secret)
-SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "binder"}
-
-#: Verbs Helm (and Pulumi's server-side apply) use to manage an object's whole life cycle.
-#: Not ``deletecollection``: neither tool issues it.
-MANAGE = ("get", "list", "watch", "create", "update", "patch", "delete")
-READ = ("get", "list", "watch")
-
-Rule = dict[str, list[str]]
-
-
-def _rule(groups: Sequence[str], resources: Sequence[str], verbs: Sequence[str]) -> Rule:
-    return {"apiGroups": list(groups), "resources": list(resources), "verbs": list(verbs)}
-
-
-#: What the deployer may do in each namespace this program manages: everything a Helm
-#: release of BinderHub/JupyterHub, traefik, cert-manager, prometheus, grafana and fluentd
-#: creates there, plus the release records Helm keeps as Secrets in the release's namespace.
-#: Bound with a RoleBinding per managed namespace, so it grants nothing in kube-system or in
-#: other tenants' namespaces.
-DEPLOYER_NAMESPACE_RULES: tuple[Rule, ...] = (
-    # Helm stores each release revision as a Secret in the release namespace
-    # (https://helm.sh/docs/topics/advanced/#storage-backends); charts ship ConfigMaps,
-    # Secrets, Services, ServiceAccounts, PVCs (hub DB, prometheus, grafana) and hook Pods.
-    _rule(
-        [""],
-        [
-            "configmaps",
-            "secrets",
-            "services",
-            "serviceaccounts",
-            "persistentvolumeclaims",
-            "pods",
-            "resourcequotas",
-            "limitranges",
-        ],
-        MANAGE,
-    ),
-    # Read-only: `helm --wait` and Pulumi's await logic follow these; events and logs are
-    # what a CI agent shows when a rollout fails. Writing Endpoints is deliberately absent
-    # (CVE-2021-25740, also removed from the built-in `edit` role).
-    _rule([""], ["endpoints", "events", "pods/log"], READ),
-    _rule(["discovery.k8s.io"], ["endpointslices"], READ),
-    _rule(["events.k8s.io"], ["events"], READ),
-    _rule(["apps"], ["deployments", "statefulsets", "daemonsets"], MANAGE),
-    _rule(["apps"], ["replicasets", "controllerrevisions"], READ),
-    _rule(["batch"], ["jobs", "cronjobs"], MANAGE),
-    _rule(["networking.k8s.io"], ["ingresses", "networkpolicies"], MANAGE),
-    _rule(["policy"], ["poddisruptionbudgets"], MANAGE),
-    _rule(["autoscaling"], ["horizontalpodautoscalers"], MANAGE),
-    # Charts ship Roles/RoleBindings for their own pods (hub, user-scheduler, grafana sidecar).
-    _rule([RBAC_GROUP], ["roles", "rolebindings"], MANAGE),
-    # ... some with permissions the deployer does not hold (cert-manager's `leases` and
-    # `serviceaccounts/token` Roles), which needs `escalate`/`bind` on Roles. Not limited by
-    # name: a Role only grants inside its namespace, i.e. inside a managed namespace, where
-    # the deployer already controls every ServiceAccount (it creates their pods). Binding a
-    # *ClusterRole* from a RoleBinding is checked against `clusterroles`, which is limited
-    # to the charts' own names (deployer_cluster_rules).
-    _rule([RBAC_GROUP], ["roles"], ["bind", "escalate"]),
-    # Custom resources of the CRDs this project installs: cert-manager Certificates/Issuers
-    # and traefik's IngressRoute & co.
-    _rule(["cert-manager.io"], ["certificates", "certificaterequests", "issuers"], MANAGE),
-    _rule(
-        ["traefik.io"],
-        [
-            "ingressroutes",
-            "ingressroutetcps",
-            "ingressrouteudps",
-            "middlewares",
-            "middlewaretcps",
-            "serverstransports",
-            "serverstransporttcps",
-            "tlsoptions",
-            "tlsstores",
-            "traefikservices",
-        ],
-        MANAGE,
-    ),
+from components.access.chart_objects import (
+    ChartClusterObjects,
+    chart_cluster_objects,
+    enabled_releases,
 )
-
-
-def _helm_fullname(release: str, chart: str) -> str:
-    """The ``<chart>.fullname`` most charts (and subcharts) derive their object names from:
-    the release name if it already contains the chart name, else ``<release>-<chart>``."""
-    name = release if chart in release else f"{release}-{chart}"
-    return name[:63].rstrip("-")
-
-
-@dataclass(frozen=True)
-class ChartClusterObjects:
-    """Cluster-scoped objects, by name, that the pinned charts create with this project's
-    values. The deployer may change, bind or escalate these and no others."""
-
-    cluster_roles: tuple[str, ...] = ()
-    cluster_role_bindings: tuple[str, ...] = ()
-    webhook_configurations: tuple[str, ...] = ()
-    """Names shared by the Mutating- and ValidatingWebhookConfiguration."""
-    crds: tuple[str, ...] = ()
-    """CRDs the chart installs as templates (Helm upgrades those; ``crds/`` directories are
-    installed once, with the admin credentials, and never upgraded by Helm)."""
-
-    def __add__(self, other: ChartClusterObjects) -> ChartClusterObjects:
-        return ChartClusterObjects(
-            *(
-                tuple(sorted({*getattr(self, f), *getattr(other, f)}))
-                for f in ("cluster_roles", "cluster_role_bindings", "webhook_configurations",
-                          "crds")
-            )
-        )
-
-
-def _binderhub_objects() -> ChartClusterObjects:
-    release = BINDERHUB.release
-    # binderhub chart templates/rbac.yaml: `{{ .Release.Name }}-image-cleaner` (imageCleaner
-    # is on); jupyterhub subchart _helpers-names.tpl `jupyterhub.user-scheduler.fullname`:
-    # `{{ .Release.Name }}-user-scheduler` while jupyterhub.fullnameOverride is "" (default).
-    names = (f"{release}-image-cleaner", f"{release}-user-scheduler")
-    return ChartClusterObjects(cluster_roles=names, cluster_role_bindings=names)
-
-
-def _traefik_objects() -> ChartClusterObjects:
-    # templates/_helpers.tpl `traefik.clusterRoleName`: `<fullname>-<release namespace>`, for
-    # the ClusterRole and its binding (rbac.namespaced false, rbac.aggregateTo empty).
-    name = f"{_helm_fullname(TRAEFIK.release, TRAEFIK.chart)}-{RELEASE_NAMESPACES['ingress']}"
-    return ChartClusterObjects(cluster_roles=(name,), cluster_role_bindings=(name,))
-
-
-def _cert_manager_objects() -> ChartClusterObjects:
-    full = _helm_fullname(CERT_MANAGER.release, CERT_MANAGER.chart)
-    # templates/rbac.yaml, cainjector-rbac.yaml, webhook-rbac.yaml: each controller's
-    # ClusterRole has a ClusterRoleBinding of the same name ...
-    bound = (
-        f"{full}-cainjector",
-        f"{full}-controller-issuers",
-        f"{full}-controller-clusterissuers",
-        f"{full}-controller-certificates",
-        f"{full}-controller-orders",
-        f"{full}-controller-challenges",
-        f"{full}-controller-ingress-shim",
-        f"{full}-controller-approve:cert-manager-io",
-        f"{full}-controller-certificatesigningrequests",
-        f"{full}-webhook:subjectaccessreviews",
-    )
-    # ... and three unbound ones aggregate into the built-in view/edit/admin roles
-    # (global.rbac.aggregateClusterRoles, on by default).
-    aggregated = (f"{full}-cluster-view", f"{full}-view", f"{full}-edit")
-    return ChartClusterObjects(
-        cluster_roles=bound + aggregated,
-        cluster_role_bindings=bound,
-        # webhook-mutating-webhook.yaml / webhook-validating-webhook.yaml: `webhook.fullname`.
-        webhook_configurations=(f"{full}-webhook",),
-        # crds.enabled (set by the program): the CRDs are chart templates.
-        crds=(
-            "certificaterequests.cert-manager.io",
-            "certificates.cert-manager.io",
-            "challenges.acme.cert-manager.io",
-            "clusterissuers.cert-manager.io",
-            "issuers.cert-manager.io",
-            "orders.acme.cert-manager.io",
-        ),
-    )
-
-
-def _prometheus_objects() -> ChartClusterObjects:
-    release = PROMETHEUS.release
-    # templates/clusterrole(binding).yaml `prometheus.server.fullname`; the
-    # kube-state-metrics and prometheus-node-exporter subcharts name theirs `<fullname>`.
-    names = (
-        f"{_helm_fullname(release, PROMETHEUS.chart)}-server",
-        _helm_fullname(release, "kube-state-metrics"),
-        _helm_fullname(release, "prometheus-node-exporter"),
-    )
-    return ChartClusterObjects(cluster_roles=names, cluster_role_bindings=names)
-
-
-def _grafana_objects() -> ChartClusterObjects:
-    full = _helm_fullname(GRAFANA.release, GRAFANA.chart)
-    # templates/clusterrole.yaml / clusterrolebinding.yaml (rbac.namespaced false).
-    return ChartClusterObjects(
-        cluster_roles=(f"{full}-clusterrole",),
-        cluster_role_bindings=(f"{full}-clusterrolebinding",),
-    )
-
-
-def _fluentd_objects() -> ChartClusterObjects:
-    full = _helm_fullname(FLUENTD.release, FLUENTD.chart)
-    return ChartClusterObjects(cluster_roles=(full,), cluster_role_bindings=(full,))
-
-
-#: The cluster-scoped RBAC, webhooks and CRDs each release's chart creates, by release name.
-#: Kept by hand from the pinned charts' templates (the chart data beside the repository holds
-#: no templates). When a chart pin changes, render it (``helm template <release> <chart>
-#: --version <pin> -n <namespace> -f helm_configs/base/<release>.yaml | grep -A3 -E
-#: 'kind: (ClusterRole|ClusterRoleBinding|MutatingWebhookConfiguration|
-#: ValidatingWebhookConfiguration|CustomResourceDefinition)$'``) and update the entry; a
-#: missing name shows up as "forbidden" when the deploy agent upgrades that release.
-CHART_CLUSTER_OBJECTS: dict[str, ChartClusterObjects] = {
-    BINDERHUB.release: _binderhub_objects(),
-    TRAEFIK.release: _traefik_objects(),
-    CERT_MANAGER.release: _cert_manager_objects(),
-    PROMETHEUS.release: _prometheus_objects(),
-    GRAFANA.release: _grafana_objects(),
-    FLUENTD.release: _fluentd_objects(),
-}
-
-
-def enabled_releases(cfg: StackConfig) -> list[str]:
-    """The Helm releases a stack installs (components/releases/releases.py creates the same set)."""
-    enabled = {
-        BINDERHUB.release: True,
-        TRAEFIK.release: cfg.ingress.controller == "traefik",
-        CERT_MANAGER.release: cfg.cert_manager.enabled,
-        PROMETHEUS.release: cfg.monitoring.enabled,
-        GRAFANA.release: cfg.monitoring.enabled,
-        FLUENTD.release: cfg.logging.enabled,
-    }
-    return [release for release, on in enabled.items() if on]
-
-
-def chart_cluster_objects(releases: Iterable[str]) -> ChartClusterObjects:
-    """What the charts of ``releases`` create cluster-wide, merged."""
-    total = ChartClusterObjects()
-    for release in releases:
-        total += CHART_CLUSTER_OBJECTS[release]
-    return total
-
-
-def _named(
-    groups: Sequence[str], resources: Sequence[str], verbs: Sequence[str], names: Sequence[str]
-) -> list[Rule]:
-    # An EMPTY resourceNames list means "every name": never emit one.
-    return [{**_rule(groups, resources, verbs), "resourceNames": sorted(names)}] if names else []
-
-
-def deployer_cluster_rules(
-    managed_namespaces: Sequence[str], charts: ChartClusterObjects
-) -> list[Rule]:
-    """Cluster-scoped permissions of the deployer, bound with a ClusterRoleBinding.
-
-    ``create`` cannot be limited by name (the name is not known when the request is
-    authorized: https://kubernetes.io/docs/reference/access-authn-authz/rbac/#referring-to-resources),
-    so every kind the charts create cluster-wide is creatable; changing and deleting is limited
-    to the names in ``charts``, and to the ``managed_namespaces``.
-    """
-    admission = "admissionregistration.k8s.io"
-    webhooks = ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"]
-    return [
-        _rule([""], ["namespaces"], READ),
-        # No `create`: a new namespace widens the deployer's own permissions (this role's
-        # resourceNames, a RoleBinding in it), which only the admin credentials may do.
-        *_named([""], ["namespaces"], ["update", "patch", "delete"], managed_namespaces),
-        # cert-manager (crds.enabled) installs CRDs. No `delete`: deleting a CRD deletes every
-        # object of that kind in the cluster; Helm keeps CRDs on uninstall.
-        _rule(["apiextensions.k8s.io"], ["customresourcedefinitions"], (*READ, "create")),
-        *_named(["apiextensions.k8s.io"], ["customresourcedefinitions"], ["update", "patch"],
-                charts.crds),
-        # Every chart here ships ClusterRoles and ClusterRoleBindings. Creating is open (see
-        # above), but a new ClusterRole may only hold what the deployer holds itself, and a
-        # new binding may only refer to a role the deployer holds or may `bind`.
-        _rule([RBAC_GROUP], ["clusterroles", "clusterrolebindings"], (*READ, "create")),
-        # RBAC escalation prevention lets a subject write a role with permissions it lacks
-        # only with `escalate`, and bind one only with `bind`. The charts' roles grant what
-        # the deployer does not hold (cluster-wide Secret reads, nodes/proxy, ...), and every
-        # chart upgrade rewrites them (at least their labels). So: `escalate`, `bind` and
-        # changes ONLY on the charts' own roles -- never cluster-admin, admin/edit/view,
-        # system:* or the deployer's own roles. docs/access.md says what this does and does
-        # not prevent.
-        *_named([RBAC_GROUP], ["clusterroles"],
-                ["update", "patch", "delete", "bind", "escalate"], charts.cluster_roles),
-        *_named([RBAC_GROUP], ["clusterrolebindings"], ["update", "patch", "delete"],
-                charts.cluster_role_bindings),
-        # cert-manager's webhook (the cainjector keeps its CA bundle up to date).
-        _rule([admission], webhooks, (*READ, "create")),
-        *_named([admission], webhooks, ["update", "patch", "delete"],
-                charts.webhook_configurations),
-        # traefik's IngressClass; z2jh's PriorityClasses (scheduling.podPriority); fluentd's.
-        _rule(["networking.k8s.io"], ["ingressclasses"], MANAGE),
-        _rule(["scheduling.k8s.io"], ["priorityclasses"], MANAGE),
-        # The Let's Encrypt ClusterIssuers of the TLS setup.
-        _rule(["cert-manager.io"], ["clusterissuers"], MANAGE),
-    ]
-
-
-def object_slug(name: str) -> str:
-    """A DNS-label-safe form of an identity (``alice@example.org`` -> ``alice-example-org-…``).
-
-    When the mapping loses information, a short hash keeps distinct identities distinct
-    (:func:`components.config.stack.identity_slug`, which ``load_config`` checks for clashes).
-    """
-    return identity_slug(name)
-
-
-def kubeconfig_yaml(
-    *,
-    cluster_name: str,
-    endpoint: str,
-    ca_data: str,
-    user: str,
-    token: str,
-    namespace: str | None,
-) -> str:
-    """A self-contained kubeconfig with a bearer token (usable by kubectl/helm/pulumi as is).
-
-    https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/
-    """
-    cluster: dict[str, Any] = {"server": endpoint}
-    if ca_data:
-        cluster["certificate-authority-data"] = ca_data
-    context: dict[str, Any] = {"cluster": cluster_name, "user": user}
-    if namespace:
-        context["namespace"] = namespace
-    context_name = f"{user}@{cluster_name}"
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster_name, "cluster": cluster}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": context_name, "context": context}],
-        "current-context": context_name,
-        "preferences": {},
-    }
-    return yaml.safe_dump(document, sort_keys=False)
-
-
-def _meta(
-    name: pulumi.Input[str],
-    namespace: pulumi.Input[str] | None = None,
-    annotations: Mapping[str, pulumi.Input[str]] | None = None,
-    labels: Mapping[str, str] | None = None,
-) -> k8s.meta.v1.ObjectMetaArgs:
-    return k8s.meta.v1.ObjectMetaArgs(
-        name=name,
-        namespace=namespace,
-        labels={**MANAGED_BY, **(labels or {})},
-        annotations=dict(annotations) if annotations else None,
-    )
-
-
-def _cluster_role_ref(name: pulumi.Input[str]) -> k8s.rbac.v1.RoleRefArgs:
-    return k8s.rbac.v1.RoleRefArgs(api_group=RBAC_GROUP, kind="ClusterRole", name=name)
-
-
-def _policy_rules(rules: Sequence[Rule]) -> list[k8s.rbac.v1.PolicyRuleArgs]:
-    return [
-        k8s.rbac.v1.PolicyRuleArgs(
-            api_groups=rule["apiGroups"],
-            resources=rule["resources"],
-            verbs=rule["verbs"],
-            resource_names=rule.get("resourceNames"),
-        )
-        for rule in rules
-    ]
+from components.access.deployer_rules import DEPLOYER_NAMESPACE_RULES, deployer_cluster_rules
+from components.access.objects import (
+    RBAC_GROUP,
+    SA_NAME_ANNOTATION,
+    TOKEN_SECRET_TYPE,
+    cluster_role_ref,
+    kubeconfig_yaml,
+    meta,
+    object_slug,
+    policy_rules,
+)
 
 
 class _ClusterLike(Protocol):
@@ -548,7 +198,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{self._prefix}-ns-{ns}",
             # An explicit name, not auto-naming: releases and users refer to it.
-            metadata=_meta(ns, labels=cfg.labels, annotations=cfg.annotations),
+            metadata=meta(ns, labels=cfg.labels, annotations=cfg.annotations),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=cfg.protect,
@@ -563,7 +213,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
             guards.append(
                 k8s.core.v1.ResourceQuota(
                     f"{self._prefix}-quota-{ns}",
-                    metadata=_meta("quota", namespace.metadata.name),
+                    metadata=meta("quota", namespace.metadata.name),
                     spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=dict(cfg.quota.hard)),
                     opts=in_ns,
                 )
@@ -572,7 +222,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
             guards.append(
                 k8s.core.v1.LimitRange(
                     f"{self._prefix}-limits-{ns}",
-                    metadata=_meta("limits", namespace.metadata.name),
+                    metadata=meta("limits", namespace.metadata.name),
                     spec=k8s.core.v1.LimitRangeSpecArgs(
                         limits=[
                             k8s.core.v1.LimitRangeItemArgs(
@@ -600,7 +250,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
         namespace = self.namespaces[self._args.deployer.namespace]
         account = k8s.core.v1.ServiceAccount(
             f"{self._prefix}-{part}-sa",
-            metadata=_meta(sa_name, namespace.metadata.name),
+            metadata=meta(sa_name, namespace.metadata.name),
             # The agent talks to the API server from outside; no pod mounts this account.
             automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
@@ -609,7 +259,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
             f"{self._prefix}-{part}-token",
             # A new name per generation: bumping it replaces the Secret (create the new, then
             # delete the old), and deleting a token Secret revokes its token.
-            metadata=_meta(
+            metadata=meta(
                 f"{sa_name}-token-{generation}",
                 account.metadata.namespace,
                 annotations={SA_NAME_ANNOTATION: account.metadata.name},
@@ -667,8 +317,8 @@ class ClusterBootstrap(pulumi.ComponentResource):
     def _deployer_cluster_role(self) -> k8s.rbac.v1.ClusterRole:
         return k8s.rbac.v1.ClusterRole(
             f"{self._prefix}-deployer-cluster-role",
-            metadata=_meta(self._deployer_base_name()),
-            rules=_policy_rules(
+            metadata=meta(self._deployer_base_name()),
+            rules=policy_rules(
                 deployer_cluster_rules(self._deployer_namespaces, self._args.chart_objects)
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -685,8 +335,8 @@ class ClusterBootstrap(pulumi.ComponentResource):
             # Opt-in only (binder:deployer.clusterAdmin): the agent can do anything.
             k8s.rbac.v1.ClusterRoleBinding(
                 f"{self._prefix}-deployer-cluster-admin",
-                metadata=_meta(f"{base_name}:cluster-admin"),
-                role_ref=_cluster_role_ref("cluster-admin"),
+                metadata=meta(f"{base_name}:cluster-admin"),
+                role_ref=cluster_role_ref("cluster-admin"),
                 subjects=[subject],
                 opts=opts,
             )
@@ -694,8 +344,8 @@ class ClusterBootstrap(pulumi.ComponentResource):
 
         k8s.rbac.v1.ClusterRoleBinding(
             f"{self._prefix}-deployer-cluster-binding",
-            metadata=_meta(base_name),
-            role_ref=_cluster_role_ref(cluster_role.metadata.name),
+            metadata=meta(base_name),
+            role_ref=cluster_role_ref(cluster_role.metadata.name),
             subjects=[subject],
             opts=opts,
         )
@@ -704,16 +354,16 @@ class ClusterBootstrap(pulumi.ComponentResource):
         # namespace, whose Secrets are the deployer's and the ServiceAccount users' tokens.
         namespaced_role = k8s.rbac.v1.ClusterRole(
             f"{self._prefix}-deployer-namespace-role",
-            metadata=_meta(f"{base_name}:namespaced"),
-            rules=_policy_rules(DEPLOYER_NAMESPACE_RULES),
+            metadata=meta(f"{base_name}:namespaced"),
+            rules=policy_rules(DEPLOYER_NAMESPACE_RULES),
             opts=opts,
         )
         for ns in self._deployer_namespaces:
             namespace = self.namespaces[ns]
             k8s.rbac.v1.RoleBinding(
                 f"{self._prefix}-deployer-binding-{ns}",
-                metadata=_meta(base_name, namespace.metadata.name),
-                role_ref=_cluster_role_ref(namespaced_role.metadata.name),
+                metadata=meta(base_name, namespace.metadata.name),
+                role_ref=cluster_role_ref(namespaced_role.metadata.name),
                 subjects=[subject],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
             )
@@ -743,12 +393,12 @@ class ClusterBootstrap(pulumi.ComponentResource):
 
         # admin/edit/view are Kubernetes' user-facing ClusterRoles of the same name; any other
         # role is a ClusterRole declared in binder:customRoles (checked by load_config).
-        role_ref = _cluster_role_ref(user.role)
+        role_ref = cluster_role_ref(user.role)
         object_name = f"binder:{user.kind.lower()}:{slug}"
         if user.namespaces is None:
             k8s.rbac.v1.ClusterRoleBinding(
                 f"{self._prefix}-{part}",
-                metadata=_meta(object_name),
+                metadata=meta(object_name),
                 role_ref=role_ref,
                 subjects=[subject],
                 opts=pulumi.ResourceOptions(parent=self),
@@ -761,7 +411,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
             legacy = self._legacy_binding_name(user, ns)
             k8s.rbac.v1.RoleBinding(
                 f"{self._prefix}-{part}:{ns}",
-                metadata=_meta(object_name, namespace.metadata.name),
+                metadata=meta(object_name, namespace.metadata.name),
                 role_ref=role_ref,
                 subjects=[subject],
                 opts=pulumi.ResourceOptions(
@@ -772,18 +422,3 @@ class ClusterBootstrap(pulumi.ComponentResource):
                     aliases=[pulumi.Alias(name=legacy)] if legacy_names[legacy] == 1 else None,
                 ),
             )
-
-
-__all__ = [
-    "BUILTIN_ROLES",
-    "CHART_CLUSTER_OBJECTS",
-    "DEPLOYER_NAMESPACE_RULES",
-    "ChartClusterObjects",
-    "ClusterBootstrap",
-    "ClusterBootstrapArgs",
-    "chart_cluster_objects",
-    "deployer_cluster_rules",
-    "enabled_releases",
-    "kubeconfig_yaml",
-    "object_slug",
-]

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pulumi
 
+from components.cluster.base import KubernetesCluster
+from components.cluster.kubeconfig import ClusterInputs
 from components.config.base import ConfigError
 from components.config.cluster import (
     ClusterConfig,
     GkeCluster,
     MagnumCluster,
 )
-
-if TYPE_CHECKING:
-    pass
-from components.cluster.base import KubernetesCluster
-from components.cluster.kubeconfig import ClusterInputs
 
 
 def create_cluster(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 import yaml
@@ -22,9 +22,6 @@ from components.config.cluster import (
     resolve_kubeconfig_path,
 )
 from components.secrets.material import check_config_secrets
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,15 @@ FLUENTD = ChartPin(
 )
 
 #: Every chart installed as a release (the JupyterHub subchart comes with BinderHub).
+#: Namespace of each release; the bootstrap creates namespaces of these names.
+NAMESPACES = {
+    "binderhub": "binder",
+    "ingress": "ingress",
+    "cert-manager": "cert-manager",
+    "monitoring": "monitoring",
+    "logging": "logging",
+}
+
 RELEASES: tuple[ChartPin, ...] = (BINDERHUB, TRAEFIK, CERT_MANAGER, PROMETHEUS, GRAFANA, FLUENTD)
 
 #: Helm keeps one Secret per revision, each holding the full values (tokens included):

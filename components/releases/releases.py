@@ -45,15 +45,6 @@ from components.releases.monitoring import (
 )
 from components.secrets.material import DeploymentSecrets, SecretMaterial
 
-#: Namespace of each release; the bootstrap creates namespaces of these names.
-NAMESPACES = {
-    "binderhub": "binder",
-    "ingress": "ingress",
-    "cert-manager": "cert-manager",
-    "monitoring": "monitoring",
-    "logging": "logging",
-}
-
 
 def enabled_releases(cfg: StackConfig) -> list[charts.ChartPin]:
     """The charts this configuration installs, in the order :class:`Releases` creates them."""
@@ -245,7 +236,7 @@ class Releases(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         def placed(release: str) -> _Placement:
-            namespace = NAMESPACES[release]
+            namespace = charts.NAMESPACES[release]
             given = args.namespaces.get(namespace, [])
             return _Placement(
                 stack=args.stack,
@@ -281,7 +272,7 @@ class Releases(pulumi.ComponentResource):
             binder_depends.append(self.ingress.release)
         if tls.source == "letsencrypt" and self.cert_manager is not None:
             binder_depends.append(self.cert_manager.issuers[tls_config.issuer])
-        monitoring_namespace = NAMESPACES["monitoring"] if cfg.monitoring.enabled else None
+        monitoring_namespace = charts.NAMESPACES["monitoring"] if cfg.monitoring.enabled else None
         self.binderhub = BinderHub(
             f"{name}-binderhub",
             BinderHubArgs(
@@ -308,7 +299,7 @@ class Releases(pulumi.ComponentResource):
                     secrets=args.secrets,
                     tls=tls,
                     ingress_class=class_name,
-                    binder_namespace=NAMESPACES["binderhub"],
+                    binder_namespace=charts.NAMESPACES["binderhub"],
                 ),
                 child,
             )

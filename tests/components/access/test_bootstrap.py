@@ -14,17 +14,14 @@ import pulumi
 import pytest
 import yaml
 
-from components.access.bootstrap import (
+from components.access.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
+from components.access.chart_objects import (
     CHART_CLUSTER_OBJECTS,
-    DEPLOYER_NAMESPACE_RULES,
-    ClusterBootstrap,
-    ClusterBootstrapArgs,
     chart_cluster_objects,
-    deployer_cluster_rules,
     enabled_releases,
-    kubeconfig_yaml,
-    object_slug,
 )
+from components.access.deployer_rules import DEPLOYER_NAMESPACE_RULES, deployer_cluster_rules
+from components.access.objects import kubeconfig_yaml, object_slug
 from components.config.access import DEFAULT_NAMESPACES
 from components.config.base import ConfigError
 from components.config.stack import StackConfig, parse_config
@@ -488,7 +485,7 @@ def test_the_residual_path_docs_access_md_describes(rbac: RbacModel) -> None:
 
 
 def test_chart_object_names_follow_the_pinned_release_names() -> None:
-    from components.releases.releases import NAMESPACES
+    from components.releases.charts import NAMESPACES
 
     assert set(CHART_CLUSTER_OBJECTS) == {
         "binderhub", "traefik", "cert-manager", "prometheus", "grafana", "fluentd"

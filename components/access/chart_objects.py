@@ -1,0 +1,176 @@
+"""What the pinned charts create cluster-wide, by release.
+
+The deploy agent may bind, escalate or change only these ClusterRoles, and change only these
+ClusterRoleBindings, webhook configurations and CRDs. Names follow each chart's templates at
+the version pinned in :mod:`components.releases.charts`; docs/access.md says how to update them
+when a chart is upgraded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from components.releases.charts import (
+    BINDERHUB,
+    CERT_MANAGER,
+    FLUENTD,
+    GRAFANA,
+    PROMETHEUS,
+    TRAEFIK,
+)
+from components.releases.charts import NAMESPACES as RELEASE_NAMESPACES
+
+if TYPE_CHECKING:
+    from components.config.stack import StackConfig
+
+
+def helm_fullname(release: str, chart: str) -> str:
+    """The ``<chart>.fullname`` most charts (and subcharts) derive their object names from:
+    the release name if it already contains the chart name, else ``<release>-<chart>``."""
+    name = release if chart in release else f"{release}-{chart}"
+    return name[:63].rstrip("-")
+
+
+@dataclass(frozen=True)
+class ChartClusterObjects:
+    """Cluster-scoped objects, by name, that the pinned charts create with this project's
+    values. The deployer may change, bind or escalate these and no others."""
+
+    cluster_roles: tuple[str, ...] = ()
+    cluster_role_bindings: tuple[str, ...] = ()
+    webhook_configurations: tuple[str, ...] = ()
+    """Names shared by the Mutating- and ValidatingWebhookConfiguration."""
+    crds: tuple[str, ...] = ()
+    """CRDs the chart installs as templates (Helm upgrades those; ``crds/`` directories are
+    installed once, with the admin credentials, and never upgraded by Helm)."""
+
+    def __add__(self, other: ChartClusterObjects) -> ChartClusterObjects:
+        return ChartClusterObjects(
+            *(
+                tuple(sorted({*getattr(self, f), *getattr(other, f)}))
+                for f in (
+                    "cluster_roles",
+                    "cluster_role_bindings",
+                    "webhook_configurations",
+                    "crds",
+                )
+            )
+        )
+
+
+def _binderhub_objects() -> ChartClusterObjects:
+    release = BINDERHUB.release
+    # binderhub chart templates/rbac.yaml: `{{ .Release.Name }}-image-cleaner` (imageCleaner
+    # is on); jupyterhub subchart _helpers-names.tpl `jupyterhub.user-scheduler.fullname`:
+    # `{{ .Release.Name }}-user-scheduler` while jupyterhub.fullnameOverride is "" (default).
+    names = (f"{release}-image-cleaner", f"{release}-user-scheduler")
+    return ChartClusterObjects(cluster_roles=names, cluster_role_bindings=names)
+
+
+def _traefik_objects() -> ChartClusterObjects:
+    # templates/_helpers.tpl `traefik.clusterRoleName`: `<fullname>-<release namespace>`, for
+    # the ClusterRole and its binding (rbac.namespaced false, rbac.aggregateTo empty).
+    name = f"{helm_fullname(TRAEFIK.release, TRAEFIK.chart)}-{RELEASE_NAMESPACES['ingress']}"
+    return ChartClusterObjects(cluster_roles=(name,), cluster_role_bindings=(name,))
+
+
+def _cert_manager_objects() -> ChartClusterObjects:
+    full = helm_fullname(CERT_MANAGER.release, CERT_MANAGER.chart)
+    # templates/rbac.yaml, cainjector-rbac.yaml, webhook-rbac.yaml: each controller's
+    # ClusterRole has a ClusterRoleBinding of the same name ...
+    bound = (
+        f"{full}-cainjector",
+        f"{full}-controller-issuers",
+        f"{full}-controller-clusterissuers",
+        f"{full}-controller-certificates",
+        f"{full}-controller-orders",
+        f"{full}-controller-challenges",
+        f"{full}-controller-ingress-shim",
+        f"{full}-controller-approve:cert-manager-io",
+        f"{full}-controller-certificatesigningrequests",
+        f"{full}-webhook:subjectaccessreviews",
+    )
+    # ... and three unbound ones aggregate into the built-in view/edit/admin roles
+    # (global.rbac.aggregateClusterRoles, on by default).
+    aggregated = (f"{full}-cluster-view", f"{full}-view", f"{full}-edit")
+    return ChartClusterObjects(
+        cluster_roles=bound + aggregated,
+        cluster_role_bindings=bound,
+        # webhook-mutating-webhook.yaml / webhook-validating-webhook.yaml: `webhook.fullname`.
+        webhook_configurations=(f"{full}-webhook",),
+        # crds.enabled (set by the program): the CRDs are chart templates.
+        crds=(
+            "certificaterequests.cert-manager.io",
+            "certificates.cert-manager.io",
+            "challenges.acme.cert-manager.io",
+            "clusterissuers.cert-manager.io",
+            "issuers.cert-manager.io",
+            "orders.acme.cert-manager.io",
+        ),
+    )
+
+
+def _prometheus_objects() -> ChartClusterObjects:
+    release = PROMETHEUS.release
+    # templates/clusterrole(binding).yaml `prometheus.server.fullname`; the
+    # kube-state-metrics and prometheus-node-exporter subcharts name theirs `<fullname>`.
+    names = (
+        f"{helm_fullname(release, PROMETHEUS.chart)}-server",
+        helm_fullname(release, "kube-state-metrics"),
+        helm_fullname(release, "prometheus-node-exporter"),
+    )
+    return ChartClusterObjects(cluster_roles=names, cluster_role_bindings=names)
+
+
+def _grafana_objects() -> ChartClusterObjects:
+    full = helm_fullname(GRAFANA.release, GRAFANA.chart)
+    # templates/clusterrole.yaml / clusterrolebinding.yaml (rbac.namespaced false).
+    return ChartClusterObjects(
+        cluster_roles=(f"{full}-clusterrole",),
+        cluster_role_bindings=(f"{full}-clusterrolebinding",),
+    )
+
+
+def _fluentd_objects() -> ChartClusterObjects:
+    full = helm_fullname(FLUENTD.release, FLUENTD.chart)
+    return ChartClusterObjects(cluster_roles=(full,), cluster_role_bindings=(full,))
+
+
+#: The cluster-scoped RBAC, webhooks and CRDs each release's chart creates, by release name.
+#: Kept by hand from the pinned charts' templates (the chart data beside the repository holds
+#: no templates). When a chart pin changes, render it (``helm template <release> <chart>
+#: --version <pin> -n <namespace> -f helm_configs/base/<release>.yaml | grep -A3 -E
+#: 'kind: (ClusterRole|ClusterRoleBinding|MutatingWebhookConfiguration|
+#: ValidatingWebhookConfiguration|CustomResourceDefinition)$'``) and update the entry; a
+#: missing name shows up as "forbidden" when the deploy agent upgrades that release.
+CHART_CLUSTER_OBJECTS: dict[str, ChartClusterObjects] = {
+    BINDERHUB.release: _binderhub_objects(),
+    TRAEFIK.release: _traefik_objects(),
+    CERT_MANAGER.release: _cert_manager_objects(),
+    PROMETHEUS.release: _prometheus_objects(),
+    GRAFANA.release: _grafana_objects(),
+    FLUENTD.release: _fluentd_objects(),
+}
+
+
+def enabled_releases(cfg: StackConfig) -> list[str]:
+    """The Helm releases a stack installs (components/releases/releases.py creates the same set)."""
+    enabled = {
+        BINDERHUB.release: True,
+        TRAEFIK.release: cfg.ingress.controller == "traefik",
+        CERT_MANAGER.release: cfg.cert_manager.enabled,
+        PROMETHEUS.release: cfg.monitoring.enabled,
+        GRAFANA.release: cfg.monitoring.enabled,
+        FLUENTD.release: cfg.logging.enabled,
+    }
+    return [release for release, on in enabled.items() if on]
+
+
+def chart_cluster_objects(releases: Iterable[str]) -> ChartClusterObjects:
+    """What the charts of ``releases`` create cluster-wide, merged."""
+    total = ChartClusterObjects()
+    for release in releases:
+        total += CHART_CLUSTER_OBJECTS[release]
+    return total
