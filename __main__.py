@@ -16,7 +16,8 @@ from components.releases.releases import (
     check_release_config,
     check_release_secrets,
 )
-from components.secrets.material import Secrets, SecretsArgs, load_secret_material
+from components.secrets.deployment import Secrets, SecretsArgs
+from components.secrets.material import load_secret_material
 
 cfg = load_config()
 # Release settings that span sections, and every release's values files, before any

@@ -11,7 +11,7 @@ import pulumi
 
 from components.config.stack import StackConfig, parse_config
 from components.releases.charts import ChartPin
-from components.secrets.material import (
+from components.secrets.deployment import (
     DeploymentSecrets,
     OAuthClient,
     RegistryCredentials,

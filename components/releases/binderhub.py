@@ -29,7 +29,7 @@ from components.config.cluster import (
 from components.config.releases import AuthConfig, BinderHubConfig, RegistryConfig
 from components.releases import charts, values
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
-from components.secrets.material import DeploymentSecrets
+from components.secrets.deployment import DeploymentSecrets
 
 #: Hosts that mean DockerHub; there, images are named ``<account>/<name>`` without a host.
 DOCKERHUB_HOSTS = frozenset(

@@ -21,7 +21,7 @@ import pulumi
 from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
-from components.secrets.material import TlsCertificate
+from components.secrets.deployment import TlsCertificate
 
 #: Annotation read by cert-manager's ingress-shim.
 CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"

@@ -35,7 +35,7 @@ from pulumi_kubernetes.scheduling.v1 import PriorityClass
 from components.config.base import ConfigError
 from components.config.releases import LoggingConfig, LoggingOutput
 from components.releases import charts
-from components.secrets.material import DeploymentSecrets
+from components.secrets.deployment import DeploymentSecrets
 
 #: Secret (in the release's namespace) and environment variable carrying the password.
 CREDENTIALS_SECRET = "fluentd-output-credentials"  # noqa: S105 (a name)

@@ -47,7 +47,7 @@ from components.config.base import ConfigError
 from components.config.releases import MonitoringConfig
 from components.releases import charts
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
-from components.secrets.material import DeploymentSecrets
+from components.secrets.deployment import DeploymentSecrets
 
 #: The Kubernetes Secret (in the monitoring namespace) that holds Prometheus' token for the
 #: hub's metrics, its key, and where the Prometheus server sees it.

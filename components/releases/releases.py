@@ -43,7 +43,8 @@ from components.releases.monitoring import (
     check_grafana_certificate,
     check_monitoring_secrets,
 )
-from components.secrets.material import DeploymentSecrets, SecretMaterial
+from components.secrets.deployment import DeploymentSecrets
+from components.secrets.material import SecretMaterial
 
 
 def enabled_releases(cfg: StackConfig) -> list[charts.ChartPin]:

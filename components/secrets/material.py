@@ -24,193 +24,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
 
 import pulumi
-import pulumi_random as random
-from pydantic import Field, StrictStr, ValidationError, field_validator
 
-from components.config.base import Model
 from components.config.stack import StackConfig
+from components.secrets.document import CONFIG_SECRET_KEYS, SLOTS, Slot, parse_document
 from components.secrets.sops import SecretsError, decrypt_file
-
-__all__ = [
-    "DeploymentSecrets",
-    "OAuthClient",
-    "RegistryCredentials",
-    "SecretMaterial",
-    "Secrets",
-    "SecretsArgs",
-    "SecretsDocument",
-    "SecretsError",
-    "TlsCertificate",
-    "check_config_secrets",
-    "load_secret_material",
-]
-
-
-# --------------------------------------------------------------------------------------
-# The interface other components code against
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RegistryCredentials:
-    """Account BinderHub pushes built images with."""
-
-    username: pulumi.Output[str]
-    password: pulumi.Output[str]
-
-
-@dataclass(frozen=True)
-class TlsCertificate:
-    """An institution-provided certificate (PEM), the alternative to Let's Encrypt."""
-
-    certificate: pulumi.Output[str]
-    key: pulumi.Output[str]
-
-
-@dataclass(frozen=True)
-class OAuthClient:
-    """OAuth client of an authenticated hub."""
-
-    client_id: pulumi.Output[str]
-    client_secret: pulumi.Output[str]
-
-
-@dataclass(frozen=True)
-class DeploymentSecrets:
-    """Every secret the releases consume. Each field is a secret ``Output``."""
-
-    proxy_secret_token: pulumi.Output[str]
-    """JupyterHub ``proxy.secretToken``; generated and kept stable when not given."""
-    hub_api_token: pulumi.Output[str]
-    """BinderHub -> JupyterHub API token; generated and kept stable when not given."""
-    grafana_admin_password: pulumi.Output[str] | None = None
-    """Grafana ``admin`` password; generated and kept stable when not given. None without
-    monitoring (``binder:monitoring.enabled: false``)."""
-    prometheus_metrics_token: pulumi.Output[str] | None = None
-    """API token of the hub service Prometheus scrapes ``/hub/metrics`` with (a role grants it
-    only the ``read:metrics`` scope); always generated and kept stable. None without
-    monitoring: nothing scrapes the hub then, and its metrics stay behind authentication."""
-    registry: RegistryCredentials | None = None
-    tls: TlsCertificate | None = None
-    oauth: OAuthClient | None = None
-    logging_password: pulumi.Output[str] | None = None
-
-
-# --------------------------------------------------------------------------------------
-# The decrypted SOPS document
-# --------------------------------------------------------------------------------------
-
-#: A secret value: a non-empty string. Numbers and booleans are refused rather than converted,
-#: because YAML would already have changed them (``0123`` reads as 83, ``yes`` as true).
-SecretValue = Annotated[StrictStr, Field(min_length=1)]
-
-
-class RegistrySecrets(Model):
-    """``registry:`` -- the account BinderHub pushes images with (DockerHub by default)."""
-
-    username: SecretValue | None = None
-    password: SecretValue | None = None
-    """Password or access token."""
-
-
-class JupyterHubSecrets(Model):
-    """``jupyterhub:`` -- tokens shared by the hub, its proxy and BinderHub."""
-
-    proxy_secret_token: SecretValue | None = None
-    """z2jh ``proxy.secretToken``; e.g. ``openssl rand -hex 32``. Generated when absent."""
-    hub_api_token: SecretValue | None = None
-    """BinderHub's API token at the hub. Generated when absent."""
-
-
-class GrafanaSecrets(Model):
-    """``grafana:``"""
-
-    admin_password: SecretValue | None = None
-    """Password of Grafana's ``admin`` user. Generated when absent."""
-
-
-class TlsSecrets(Model):
-    """``tls:`` -- an institution-provided certificate, used with ``binder:tls.source:
-    institution``."""
-
-    certificate: SecretValue | None = None
-    """PEM certificate chain (leaf first)."""
-    key: SecretValue | None = None
-    """PEM private key of the certificate."""
-
-    @field_validator("certificate")
-    @classmethod
-    def _pem_certificate(cls, value: str) -> str:
-        if "-----BEGIN CERTIFICATE-----" not in value:
-            raise ValueError("is not a PEM certificate (no '-----BEGIN CERTIFICATE-----' line)")
-        return value
-
-    @field_validator("key")
-    @classmethod
-    def _pem_key(cls, value: str) -> str:
-        if "-----BEGIN" not in value or "PRIVATE KEY-----" not in value:
-            raise ValueError("is not a PEM private key (no '-----BEGIN ... PRIVATE KEY-----' line)")
-        return value
-
-
-class OAuthSecrets(Model):
-    """``oauth:`` -- the OAuth client of an authenticated hub."""
-
-    client_id: SecretValue | None = None
-    client_secret: SecretValue | None = None
-
-
-class LoggingSecrets(Model):
-    """``logging:`` -- credentials of the log store (Elasticsearch/OpenSearch)."""
-
-    password: SecretValue | None = None
-
-
-class SecretsDocument(Model):
-    """A decrypted secrets file. Every section and key is optional; unknown keys are errors."""
-
-    registry: RegistrySecrets | None = None
-    jupyterhub: JupyterHubSecrets | None = None
-    grafana: GrafanaSecrets | None = None
-    tls: TlsSecrets | None = None
-    oauth: OAuthSecrets | None = None
-    logging: LoggingSecrets | None = None
-
-
-# --------------------------------------------------------------------------------------
-# One table for every secret: its place in a file, its config key, its attribute
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Slot:
-    attr: str
-    """Attribute of :class:`SecretMaterial`."""
-    section: str
-    key: str
-    """``section.key`` in a secrets file (camelCase)."""
-    config_key: str
-    """``binder:<config_key>`` Pulumi config secret."""
-
-
-_SLOTS: tuple[_Slot, ...] = (
-    _Slot("registry_username", "registry", "username", "registryUsername"),
-    _Slot("registry_password", "registry", "password", "registryPassword"),
-    _Slot("proxy_secret_token", "jupyterhub", "proxySecretToken", "proxySecretToken"),
-    _Slot("hub_api_token", "jupyterhub", "hubApiToken", "hubApiToken"),
-    _Slot("grafana_admin_password", "grafana", "adminPassword", "grafanaAdminPassword"),
-    _Slot("tls_certificate", "tls", "certificate", "tlsCertificate"),
-    _Slot("tls_key", "tls", "key", "tlsKey"),
-    _Slot("oauth_client_id", "oauth", "clientId", "oauthClientId"),
-    _Slot("oauth_client_secret", "oauth", "clientSecret", "oauthClientSecret"),
-    _Slot("logging_password", "logging", "password", "loggingPassword"),
-)
-
-#: Config secrets this module reads (``binder:kubeconfig`` belongs to the cluster).
-CONFIG_SECRET_KEYS: frozenset[str] = frozenset(s.config_key for s in _SLOTS)
 
 
 @dataclass(frozen=True)
@@ -238,66 +57,6 @@ class SecretMaterial:
     """``binder:monitoring.enabled``, copied by :func:`load_secret_material`: the
     :class:`Secrets` component makes the monitoring secrets (Grafana's admin password,
     Prometheus' metrics token) only when it is on. Not a secret."""
-
-
-# --------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------
-
-_MESSAGES = {
-    "string_type": "must be a string; quote the value in the file",
-    "string_too_short": "is empty; give a value or remove the key",
-    "model_type": "must be a mapping of keys",
-    "model_attributes_type": "must be a mapping of keys",
-}
-
-
-def _format_document_error(name: str, error: ValidationError) -> str:
-    lines = []
-    for err in error.errors(include_input=False, include_url=False):
-        path = ".".join(str(p) for p in err["loc"]) or "<document>"
-        if err["type"] == "extra_forbidden":
-            parent = err["loc"][:-1]
-            model: type[Model] = SecretsDocument
-            for part in parent:
-                sub = model.model_fields.get(_snake(str(part)))
-                model = _model_of(sub.annotation) if sub else model
-            known = ", ".join(sorted(f.alias or n for n, f in model.model_fields.items()))
-            msg = f"unknown key (known keys here: {known}); remove it or fix its spelling"
-        else:
-            msg = _MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
-        lines.append(f"  {name}: {path}: {msg}")
-    return "\n".join(lines)
-
-
-def _snake(camel: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
-
-
-def _model_of(annotation: Any) -> type[Model]:
-    for arg in getattr(annotation, "__args__", ()):
-        if isinstance(arg, type) and issubclass(arg, Model):
-            return arg
-    return SecretsDocument
-
-
-def parse_document(name: str, plaintext: Mapping[str, Any]) -> dict[tuple[str, str], str]:
-    """Validate a decrypted document; return its values keyed by ``(section, key)``."""
-    try:
-        document = SecretsDocument.model_validate(dict(plaintext))
-    except ValidationError as exc:
-        raise SecretsError(
-            f"Secrets file '{name}' does not match the expected layout (docs/secrets.md):\n"
-            + _format_document_error(name, exc)
-            + f"\n  Edit it with `sops {name}`."
-        ) from None
-    values: dict[tuple[str, str], str] = {}
-    for slot in _SLOTS:
-        section = getattr(document, slot.section)
-        value = getattr(section, _snake(slot.key)) if section is not None else None
-        if value is not None:
-            values[(slot.section, slot.key)] = value
-    return values
 
 
 def _resolve(path: str) -> Path:
@@ -351,7 +110,7 @@ def load_secret_material(cfg: StackConfig) -> SecretMaterial:
     check_config_secrets(CONFIG_SECRET_KEYS)
     found: dict[str, pulumi.Output[str]] = {}
     sources: dict[str, str] = {}
-    by_place = {(s.section, s.key): s for s in _SLOTS}
+    by_place = {(s.section, s.key): s for s in SLOTS}
     for name in cfg.secrets_files:
         plaintext = decrypt_file(_resolve(name), name)
         try:
@@ -367,7 +126,7 @@ def load_secret_material(cfg: StackConfig) -> SecretMaterial:
         del values
 
     config = pulumi.Config("binder")
-    for slot in _SLOTS:
+    for slot in SLOTS:
         secret = config.get_secret(slot.config_key)
         if secret is not None:
             found[slot.attr] = pulumi.Output.secret(secret)
@@ -380,7 +139,7 @@ def load_secret_material(cfg: StackConfig) -> SecretMaterial:
     return material
 
 
-def _where(slot: _Slot) -> str:
+def _where(slot: Slot) -> str:
     return (
         f"`{slot.section}.{slot.key}` in a secrets file (`sops <file>`) or "
         f"`pulumi config set --secret binder:{slot.config_key}`"
@@ -389,7 +148,7 @@ def _where(slot: _Slot) -> str:
 
 def _check_combinations(cfg: StackConfig, material: SecretMaterial) -> None:
     """Values that only make sense together; reported by name, never by value."""
-    slots = {s.attr: s for s in _SLOTS}
+    slots = {s.attr: s for s in SLOTS}
     problems = []
     for first, second, what in (
         ("registry_username", "registry_password", "registry account"),
@@ -427,101 +186,3 @@ def _check_combinations(cfg: StackConfig, material: SecretMaterial) -> None:
             f"{material.sources.get('grafana_admin_password', 'the secrets')}) but "
             "binder:monitoring.enabled is false, so there is no Grafana and it is not used."
         )
-
-
-# --------------------------------------------------------------------------------------
-# The component
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class SecretsArgs:
-    """Inputs of :class:`Secrets`."""
-
-    material: SecretMaterial
-    """What the files and config gave, from :func:`load_secret_material`."""
-    token_length: int = 64
-    """Length of generated tokens (proxy secret token, hub API token, Prometheus' metrics
-    token): 64 characters from [A-Za-z0-9], about 380 bits."""
-    password_length: int = 32
-    """Length of a generated Grafana admin password."""
-
-
-class Secrets(pulumi.ComponentResource):
-    """Completes the given secrets with generated ones and exposes them typed.
-
-    Tokens that were not given are ``random.RandomPassword`` children: their value is made once
-    and kept in state (encrypted), so it is stable across runs; no ``keepers``, so nothing
-    regenerates them by accident. ``RandomPassword`` rather than ``RandomId`` on purpose: a
-    RandomId's resource ID is its value in base64url and IDs are stored in plaintext in state,
-    while RandomPassword's ``result`` is a secret output and its ID is ``none``.
-    https://www.pulumi.com/registry/packages/random/api-docs/randompassword/
-
-    The monitoring secrets are made only with monitoring on (``material.monitoring_enabled``):
-    a stack without Grafana has no Grafana password, and one without Prometheus no metrics
-    token (the hub's ``/hub/metrics`` then simply stays behind authentication).
-    """
-
-    deployment: DeploymentSecrets
-    """The secrets the releases consume."""
-
-    def __init__(
-        self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        super().__init__("binder:secrets:Secrets", name, None, opts)
-        material = args.material
-        generated: list[str] = []
-
-        def given_or_generated(
-            value: pulumi.Output[str] | None, part: str, length: int
-        ) -> pulumi.Output[str]:
-            if value is not None:
-                return value
-            return generate(part, length)
-
-        def generate(part: str, length: int) -> pulumi.Output[str]:
-            generated.append(part)
-            password = random.RandomPassword(
-                f"{name}-{part}",
-                random.RandomPasswordArgs(length=length, special=False),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            # `result` is a secret output of the provider; say so here as well, so no code
-            # path (nor a mock engine) ever sees it as plain.
-            return pulumi.Output.secret(password.result)
-
-        registry = None
-        if material.registry_username is not None and material.registry_password is not None:
-            registry = RegistryCredentials(material.registry_username, material.registry_password)
-        tls = None
-        if material.tls_certificate is not None and material.tls_key is not None:
-            tls = TlsCertificate(material.tls_certificate, material.tls_key)
-        oauth = None
-        if material.oauth_client_id is not None and material.oauth_client_secret is not None:
-            oauth = OAuthClient(material.oauth_client_id, material.oauth_client_secret)
-        monitoring = material.monitoring_enabled
-
-        self.deployment = DeploymentSecrets(
-            proxy_secret_token=given_or_generated(
-                material.proxy_secret_token, "proxy-secret-token", args.token_length
-            ),
-            hub_api_token=given_or_generated(
-                material.hub_api_token, "hub-api-token", args.token_length
-            ),
-            grafana_admin_password=given_or_generated(
-                material.grafana_admin_password, "grafana-admin-password", args.password_length
-            )
-            if monitoring
-            else None,
-            # Only ever generated: it is shared by two of our own releases (the hub registers
-            # it, Prometheus presents it), so nobody needs to know or choose it.
-            prometheus_metrics_token=generate("prometheus-metrics-token", args.token_length)
-            if monitoring
-            else None,
-            registry=registry,
-            tls=tls,
-            oauth=oauth,
-            logging_password=material.logging_password,
-        )
-        # Names only: the values stay in the resources that hold them.
-        self.register_outputs({"generated": generated, "given": sorted(material.sources)})

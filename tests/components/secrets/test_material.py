@@ -16,17 +16,10 @@ import yaml
 
 import tools.mockrun as mockrun
 from components.config.stack import SECRET_KEYS, StackConfig, load_config, parse_config
-from components.secrets.material import (
-    CONFIG_SECRET_KEYS,
-    DeploymentSecrets,
-    SecretMaterial,
-    Secrets,
-    SecretsArgs,
-    SecretsError,
-    load_secret_material,
-    parse_document,
-)
-from components.secrets.sops import decrypt_file
+from components.secrets.deployment import DeploymentSecrets, Secrets, SecretsArgs
+from components.secrets.document import CONFIG_SECRET_KEYS, parse_document
+from components.secrets.material import SecretMaterial, load_secret_material
+from components.secrets.sops import SecretsError, decrypt_file
 from tests.conftest import REPO, TEST_AGE_KEY
 from tests.sops_helpers import AgeKey, isolate_sops, make_age_key, sops_encrypt
 from tools.mockrun import Recording, is_secret, plaintext_leaks, run_program, run_stack

@@ -1,0 +1,163 @@
+"""The secrets the releases consume: typed secret Outputs, completed with generated tokens.
+
+:class:`DeploymentSecrets` is the interface other components code against. The
+:class:`Secrets` component builds it from the loaded material
+(:func:`components.secrets.material.load_secret_material`), generating the tokens that were not
+given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+
+from components.secrets.material import SecretMaterial
+
+# --------------------------------------------------------------------------------------
+# The interface other components code against
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryCredentials:
+    """Account BinderHub pushes built images with."""
+
+    username: pulumi.Output[str]
+    password: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class TlsCertificate:
+    """An institution-provided certificate (PEM), the alternative to Let's Encrypt."""
+
+    certificate: pulumi.Output[str]
+    key: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """OAuth client of an authenticated hub."""
+
+    client_id: pulumi.Output[str]
+    client_secret: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class DeploymentSecrets:
+    """Every secret the releases consume. Each field is a secret ``Output``."""
+
+    proxy_secret_token: pulumi.Output[str]
+    """JupyterHub ``proxy.secretToken``; generated and kept stable when not given."""
+    hub_api_token: pulumi.Output[str]
+    """BinderHub -> JupyterHub API token; generated and kept stable when not given."""
+    grafana_admin_password: pulumi.Output[str] | None = None
+    """Grafana ``admin`` password; generated and kept stable when not given. None without
+    monitoring (``binder:monitoring.enabled: false``)."""
+    prometheus_metrics_token: pulumi.Output[str] | None = None
+    """API token of the hub service Prometheus scrapes ``/hub/metrics`` with (a role grants it
+    only the ``read:metrics`` scope); always generated and kept stable. None without
+    monitoring: nothing scrapes the hub then, and its metrics stay behind authentication."""
+    registry: RegistryCredentials | None = None
+    tls: TlsCertificate | None = None
+    oauth: OAuthClient | None = None
+    logging_password: pulumi.Output[str] | None = None
+
+
+# --------------------------------------------------------------------------------------
+# The component
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SecretsArgs:
+    """Inputs of :class:`Secrets`."""
+
+    material: SecretMaterial
+    """What the files and config gave, from :func:`load_secret_material`."""
+    token_length: int = 64
+    """Length of generated tokens (proxy secret token, hub API token, Prometheus' metrics
+    token): 64 characters from [A-Za-z0-9], about 380 bits."""
+    password_length: int = 32
+    """Length of a generated Grafana admin password."""
+
+
+class Secrets(pulumi.ComponentResource):
+    """Completes the given secrets with generated ones and exposes them typed.
+
+    Tokens that were not given are ``random.RandomPassword`` children: their value is made once
+    and kept in state (encrypted), so it is stable across runs; no ``keepers``, so nothing
+    regenerates them by accident. ``RandomPassword`` rather than ``RandomId`` on purpose: a
+    RandomId's resource ID is its value in base64url and IDs are stored in plaintext in state,
+    while RandomPassword's ``result`` is a secret output and its ID is ``none``.
+    https://www.pulumi.com/registry/packages/random/api-docs/randompassword/
+
+    The monitoring secrets are made only with monitoring on (``material.monitoring_enabled``):
+    a stack without Grafana has no Grafana password, and one without Prometheus no metrics
+    token (the hub's ``/hub/metrics`` then simply stays behind authentication).
+    """
+
+    deployment: DeploymentSecrets
+    """The secrets the releases consume."""
+
+    def __init__(
+        self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("binder:secrets:Secrets", name, None, opts)
+        material = args.material
+        generated: list[str] = []
+
+        def given_or_generated(
+            value: pulumi.Output[str] | None, part: str, length: int
+        ) -> pulumi.Output[str]:
+            if value is not None:
+                return value
+            return generate(part, length)
+
+        def generate(part: str, length: int) -> pulumi.Output[str]:
+            generated.append(part)
+            password = random.RandomPassword(
+                f"{name}-{part}",
+                random.RandomPasswordArgs(length=length, special=False),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            # `result` is a secret output of the provider; say so here as well, so no code
+            # path (nor a mock engine) ever sees it as plain.
+            return pulumi.Output.secret(password.result)
+
+        registry = None
+        if material.registry_username is not None and material.registry_password is not None:
+            registry = RegistryCredentials(material.registry_username, material.registry_password)
+        tls = None
+        if material.tls_certificate is not None and material.tls_key is not None:
+            tls = TlsCertificate(material.tls_certificate, material.tls_key)
+        oauth = None
+        if material.oauth_client_id is not None and material.oauth_client_secret is not None:
+            oauth = OAuthClient(material.oauth_client_id, material.oauth_client_secret)
+        monitoring = material.monitoring_enabled
+
+        self.deployment = DeploymentSecrets(
+            proxy_secret_token=given_or_generated(
+                material.proxy_secret_token, "proxy-secret-token", args.token_length
+            ),
+            hub_api_token=given_or_generated(
+                material.hub_api_token, "hub-api-token", args.token_length
+            ),
+            grafana_admin_password=given_or_generated(
+                material.grafana_admin_password, "grafana-admin-password", args.password_length
+            )
+            if monitoring
+            else None,
+            # Only ever generated: it is shared by two of our own releases (the hub registers
+            # it, Prometheus presents it), so nobody needs to know or choose it.
+            prometheus_metrics_token=generate("prometheus-metrics-token", args.token_length)
+            if monitoring
+            else None,
+            registry=registry,
+            tls=tls,
+            oauth=oauth,
+            logging_password=material.logging_password,
+        )
+        # Names only: the values stay in the resources that hold them.
+        self.register_outputs({"generated": generated, "given": sorted(material.sources)})
