@@ -132,6 +132,23 @@ def namespace(name: str) -> pulumi.Resource:
     return Namespace(f"ns-{name}", metadata=ObjectMetaArgs(name=name))
 
 
+def file_values(stack: str = "gcp", root: Path | None = None) -> dict[str, tuple[Any, ...]]:
+    """Layers 1 and 2 (base and ``stack`` values files) of every pinned release, read as the
+    plan reads them (:func:`components.releases.values.file_layers`)."""
+    from components.releases import charts, values
+
+    return {
+        pin.release: tuple(values.file_layers(pin.release, stack, root)) for pin in charts.RELEASES
+    }
+
+
+def release_plan(cfg: StackConfig | None = None, stack: str = "gcp", root: Path | None = None):
+    """The releases' plan of ``cfg`` (default :func:`config`) for ``stack``."""
+    from components.releases.plan import plan_releases
+
+    return plan_releases(cfg or config(), stack, values_root=root)
+
+
 def values_root_with(tmp_path: Path, stack: str, files: Mapping[str, str]) -> Path:
     """A copy of helm_configs/base (no secrets files) plus ``<stack>/<release>.yaml`` files."""
     from components.releases.values import HELM_CONFIGS

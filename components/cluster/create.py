@@ -6,7 +6,6 @@ import pulumi
 
 from components.cluster.base import KubernetesCluster
 from components.cluster.kubeconfig import ClusterInputs
-from components.config.base import ConfigError
 from components.config.cluster import (
     ClusterConfig,
     GkeCluster,
@@ -32,7 +31,7 @@ def create_cluster(
         from components.cluster.gke import GkeKubernetesCluster, GkeKubernetesClusterArgs
 
         if not (inputs.gcp_project and inputs.gcp_location):
-            raise ConfigError("GKE needs gcp:project and a location; see read_cluster_inputs")
+            raise ValueError("GKE needs gcp:project and a location: pass the plan's ClusterInputs")
         return GkeKubernetesCluster(
             name,
             GkeKubernetesClusterArgs(
@@ -46,7 +45,7 @@ def create_cluster(
     )
 
     if inputs.kubeconfig is None:
-        raise ConfigError("an existing cluster needs a kubeconfig; see read_cluster_inputs")
+        raise ValueError("an existing cluster needs a kubeconfig: pass the plan's ClusterInputs")
     return ExistingKubernetesCluster(
         name, ExistingKubernetesClusterArgs(config=cluster, kubeconfig=inputs.kubeconfig), opts
     )

@@ -38,9 +38,8 @@ class ExistingKubernetesCluster(KubernetesCluster):
     ) -> None:
         super().__init__("binder:cluster_existing:ExistingKubernetesCluster", name, None, opts)
         cfg = args.config
-        # A file-based kubeconfig was checked and reduced before any resource was registered;
-        # one from the secret binder:kubeconfig can only be read here, inside the secret.
-        # File references in it resolve against the project directory.
+        # The plan checked and reduced the kubeconfig (file or secret) before any resource;
+        # parsing the reduced text again only derives the endpoint and CA, inside the secret.
         reduced = args.kubeconfig.apply(
             lambda text: parse_kubeconfig(text, cfg.context, "binder:kubeconfig", Path.cwd())
         )

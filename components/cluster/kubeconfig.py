@@ -122,9 +122,14 @@ def read_cluster_inputs(cluster: ClusterConfig) -> ClusterInputs:
     if isinstance(cluster, ExistingCluster):
         # A kubeconfig holds cluster credentials: refuse one stored without --secret.
         check_config_secrets(["kubeconfig"])
-        secret = pulumi.Config("binder").get_secret("kubeconfig")
-        if secret is not None:
-            return ClusterInputs(kubeconfig=secret)
+        if pulumi.Config("binder").get_secret("kubeconfig") is not None:
+            # Checked and reduced here, before any resource, like a file: the engine hands the
+            # program its config in memory, so the plaintext is read once for parsing and
+            # only the reduced text leaves, as a secret. File references in it resolve
+            # against the project directory.
+            text = pulumi.runtime.get_config("binder:kubeconfig") or ""
+            reduced = parse_kubeconfig(text, cluster.context, "binder:kubeconfig", Path.cwd())
+            return ClusterInputs(kubeconfig=pulumi.Output.secret(reduced.text))
         path = resolve_kubeconfig_path(cluster)
         try:
             text = path.read_text()

@@ -79,20 +79,6 @@ def check_oauth_client(auth: AuthConfig, has_client: bool, callback_url: str) ->
     )
 
 
-def check_metrics_token(prometheus_namespace: str | None, has_token: bool) -> None:
-    """With our Prometheus (monitoring on), the hub must know the token Prometheus scrapes its
-    metrics with; a ConfigError otherwise. Never reads a secret value."""
-    if prometheus_namespace and not has_token:
-        raise ConfigError(
-            "binder:monitoring.enabled is true (Prometheus in namespace "
-            f"'{prometheus_namespace}' scrapes the hub), but the deployment secrets have no "
-            "Prometheus metrics token: they were made for a configuration without monitoring. "
-            "Build them from this stack's configuration (components.secrets.material."
-            "load_secret_material(cfg), then the Secrets component), or set "
-            "binder:monitoring.enabled to false."
-        )
-
-
 def check_institution_certificate(tls_source: str, has_certificate: bool) -> None:
     """``tls.source: institution`` needs the certificate and key, for the BinderHub and hub
     Ingresses; a ConfigError naming the settings otherwise. Never reads a secret value."""
@@ -145,17 +131,6 @@ class BinderHub(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: BinderHubArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        check_oauth_client(
-            args.binderhub.auth,
-            args.secrets.oauth is not None,
-            oauth_callback_url(args.tls, args.binderhub.hub_host),
-        )
-        # Backstops: releases.check_release_secrets (and the Releases component) run these
-        # checks before any resource.
-        check_institution_certificate(args.tls.source, args.secrets.tls is not None)
-        check_metrics_token(
-            args.prometheus_namespace, args.secrets.prometheus_metrics_token is not None
-        )
         super().__init__("binder:binderhub:BinderHub", name, None, opts)
         depends: list[pulumi.Resource] = list(args.depends_on)
         if args.tls.source == "institution" and args.secrets.tls is not None:
@@ -462,7 +437,12 @@ def binderhub_secret_values(
         "binder": {"apiToken": secrets.hub_api_token},
     }
     if prometheus_namespace:
-        check_metrics_token(prometheus_namespace, secrets.prometheus_metrics_token is not None)
+        if secrets.prometheus_metrics_token is None:
+            # The plan builds the secrets with monitoring whenever Prometheus is on.
+            raise ValueError(
+                "Prometheus scrapes the hub, but the deployment secrets have no metrics token: "
+                "build them from the same plan as the releases"
+            )
         # z2jh registers hub.services.<name>.apiToken as that service's API token (and keeps
         # it in the hub's Kubernetes Secret, never in a ConfigMap); the role of
         # metrics_role_values grants it read:metrics. Prometheus presents the same token.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -159,15 +158,15 @@ class ReleasePlacement:
     and each component re-declares ``namespace`` with its own default.
     """
 
-    stack: str
-    """Stack name; selects the values files ``helm_configs/<stack>/<release>.yaml``."""
+    file_values: Mapping[str, Sequence[values.Values]]
+    """Layers 1 and 2 of each release's values (``helm_configs/base/<release>.yaml``, then
+    ``helm_configs/<stack>/<release>.yaml``), by release name, as the plan read and checked
+    them (:attr:`components.releases.plan.ReleasesPlan.file_values`)."""
     namespace: str
     """Namespace of the component's release(s) and of the objects made for them."""
     namespace_resources: Sequence[pulumi.Resource] = ()
     """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
     release waits for all of it. Empty: Helm creates the namespace."""
-    values_root: Path | None = None
-    """``helm_configs`` directory; the repository's by default (tests point elsewhere)."""
 
     def in_namespace(
         self, parent: pulumi.Resource, *depends_on: pulumi.Resource
@@ -195,8 +194,7 @@ class ReleasePlacement:
     ) -> Release:
         """:func:`helm_release` of ``pin`` in this placement: values from the base and stack
         files, ``computed`` and ``secrets`` (:func:`components.releases.values.release_values`);
-        Helm
-        creates the namespace only if the bootstrap does not; the release waits for the
+        Helm creates the namespace only if the bootstrap does not; the release waits for the
         namespace and ``depends_on``. The behaviour options stay required, so each call site
         chooses (and comments) them."""
         return helm_release(
@@ -204,7 +202,7 @@ class ReleasePlacement:
             pin,
             namespace=self.namespace,
             values=values.release_values(
-                pin.release, self.stack, computed=computed, secrets=secrets, root=self.values_root
+                self.file_values[pin.release], computed=computed, secrets=secrets
             ),
             create_namespace=not self.namespace_resources,
             timeout=timeout,

@@ -73,8 +73,6 @@ class Logging(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoggingArgs, opts: pulumi.ResourceOptions | None = None):
         output = args.config.output
         password = args.secrets.logging_password
-        # Backstop: releases.check_release_secrets runs the same check before any resource.
-        check_output_credentials(output, password is not None)
         super().__init__("binder:logging:Logging", name, None, opts)
         priority = PriorityClass(
             f"{name}-priority",
@@ -125,7 +123,7 @@ class Logging(pulumi.ComponentResource):
 def check_output_credentials(output: LoggingOutput, has_password: bool) -> None:
     """The output's account and its password come together; a ConfigError naming the setting
     otherwise. Pure (looks only at whether a password is given, never at it): called by
-    ``releases.check_release_secrets`` before any resource, and by :class:`Logging`."""
+    :func:`components.releases.plan.check_release_secrets` before any resource."""
     if output.type == "stdout":
         return
     if output.user and not has_password:

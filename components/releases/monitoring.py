@@ -77,32 +77,21 @@ def check_grafana_certificate(
         )
 
 
-def check_monitoring_secrets(
+def monitoring_secrets(
     secrets: DeploymentSecrets,
 ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
     """``(Grafana's admin password, Prometheus' metrics token)``, which the
-    :class:`components.secrets.material.Secrets` component makes only for a stack with monitoring
-    on; a
-    ConfigError naming what is missing otherwise. Never reads a secret value."""
+    :class:`components.secrets.deployment.Secrets` component makes whenever the plan has
+    monitoring on. Secrets built for another plan are a programming error (ValueError), not a
+    configuration problem."""
     password, token = secrets.grafana_admin_password, secrets.prometheus_metrics_token
-    if password is not None and token is not None:
-        return password, token
-    missing = [
-        what
-        for what, value in (
-            ("Grafana's admin password", password),
-            ("Prometheus' metrics token", token),
+    if password is None or token is None:
+        raise ValueError(
+            "monitoring is on, but the deployment secrets were made without monitoring (no "
+            "Grafana admin password or Prometheus metrics token); build them from the same "
+            "plan (Secrets(SecretsArgs(material=plan.secrets)))"
         )
-        if value is None
-    ]
-    raise ConfigError(
-        "binder:monitoring.enabled is true, but the deployment secrets have no "
-        + " and no ".join(missing)
-        + ": they were made for a configuration without monitoring. Build them from this "
-        "stack's configuration (components.secrets.material.load_secret_material(cfg), which "
-        "copies binder:monitoring.enabled, then the Secrets component), or set "
-        "binder:monitoring.enabled to false."
-    )
+    return password, token
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,8 +128,7 @@ class Monitoring(pulumi.ComponentResource):
         self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         # Backstops: the Releases component runs the same checks before any resource.
-        check_grafana_certificate(args.config, args.tls.source, args.secrets.tls is not None)
-        admin_password, token = check_monitoring_secrets(args.secrets)
+        admin_password, token = monitoring_secrets(args.secrets)
         needs_cert = bool(args.config.grafana_host) and args.tls.source == "institution"
         super().__init__("binder:monitoring:Monitoring", name, None, opts)
         # The token as a Secret in Prometheus' namespace (a pod can mount only Secrets of its

@@ -17,174 +17,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 
-from components.config.base import ConfigError
-from components.config.releases import BinderHubConfig, RegistryConfig, TlsConfig
-from components.config.stack import StackConfig
-from components.releases import charts, values
-from components.releases.binderhub import (
-    BinderHub,
-    BinderHubArgs,
-    check_institution_certificate,
-    check_oauth_client,
-    oauth_callback_url,
-)
+from components.releases import charts
+from components.releases.binderhub import BinderHub, BinderHubArgs
 from components.releases.cert_manager import CertManager, CertManagerArgs
 from components.releases.ingress import IngressController, IngressControllerArgs
-from components.releases.ingress_tls import IngressTls, cluster_issuer_name
-from components.releases.logging import Logging, LoggingArgs, check_output_credentials
-from components.releases.monitoring import (
-    Monitoring,
-    MonitoringArgs,
-    check_grafana_certificate,
-    check_monitoring_secrets,
-)
+from components.releases.logging import Logging, LoggingArgs
+from components.releases.monitoring import Monitoring, MonitoringArgs
+from components.releases.plan import ReleasesPlan
 from components.secrets.deployment import DeploymentSecrets
-from components.secrets.material import SecretMaterial
-
-
-def enabled_releases(cfg: StackConfig) -> list[charts.ChartPin]:
-    """The charts this configuration installs, in the order :class:`Releases` creates them."""
-    pins = []
-    if cfg.ingress.controller == "traefik":
-        pins.append(charts.TRAEFIK)
-    if cfg.cert_manager.enabled:
-        pins.append(charts.CERT_MANAGER)
-    pins.append(charts.BINDERHUB)
-    if cfg.monitoring.enabled:
-        pins += [charts.PROMETHEUS, charts.GRAFANA]
-    if cfg.logging.enabled:
-        pins.append(charts.FLUENTD)
-    return pins
-
-
-def check_release_config(
-    cfg: StackConfig, *, stack: str | None = None, values_root: Path | None = None
-) -> tuple[BinderHubConfig, RegistryConfig, TlsConfig]:
-    """The settings the releases cannot do without, or a ConfigError naming them.
-
-    With ``stack``, the values files of every enabled release (``helm_configs/base`` and
-    ``helm_configs/<stack>``) are read and checked too: malformed YAML, a SOPS file or a
-    plaintext credential is reported here rather than halfway through the deployment.
-
-    Call it right after ``load_config()`` to fail before any resource is registered. It
-    registers nothing; it only reads the values files.
-    """
-    problems = []
-    if cfg.binderhub is None:
-        problems.append(
-            "  binder:binderhub: missing; set at least `host` and `hubHost` (the public "
-            "hostnames of BinderHub and of its JupyterHub)"
-        )
-    if cfg.registry is None:
-        problems.append(
-            "  binder:registry: missing; set at least `prefix` (e.g. `myorg/binder-` on "
-            "DockerHub) and, for another registry, `url`"
-        )
-    if cfg.tls is None:
-        problems.append(
-            "  binder:tls: missing; set `source: letsencrypt` (with `email`), "
-            "`source: institution` (with the secrets tlsCertificate/tlsKey) or `source: none`"
-        )
-    elif cfg.tls.source == "letsencrypt" and not cfg.cert_manager.enabled:
-        problems.append(
-            "  binder:tls.source is 'letsencrypt', which needs cert-manager, but "
-            "binder:certManager.enabled is false; set binder:certManager.enabled to true "
-            "(Pulumi.local.yaml turns it off), or use tls.source 'institution' or 'none'"
-        )
-    if (
-        cfg.monitoring.enabled
-        and cfg.binderhub is not None
-        and cfg.monitoring.grafana_host
-        in (
-            cfg.binderhub.host,
-            cfg.binderhub.hub_host,
-        )
-    ):
-        problems.append(
-            "  binder:monitoring.grafanaHost: must differ from binder:binderhub.host and hubHost"
-        )
-    if stack is not None:
-        for pin in enabled_releases(cfg):
-            try:
-                values.file_layers(pin.release, stack, values_root)
-            except ConfigError as exc:
-                problems.append(f"  {exc}")
-    if problems or cfg.binderhub is None or cfg.registry is None or cfg.tls is None:
-        raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))
-    return cfg.binderhub, cfg.registry, cfg.tls
-
-
-def check_release_secrets(cfg: StackConfig, material: SecretMaterial) -> None:
-    """Release settings that need a secret, checked against what the secrets files and config
-    gave (:func:`components.secrets.material.load_secret_material`); a ConfigError naming the
-    setting.
-
-    Call it right after ``load_secret_material`` to fail before any resource is registered.
-    Looks only at whether a secret is given, never at its value. Runs the same checks as the
-    components (which keep them as a backstop), on the material instead of the finished
-    :class:`DeploymentSecrets`.
-    """
-    binderhub, _, tls = check_release_config(cfg)
-    _check_secrets_present(
-        cfg,
-        binderhub,
-        tls,
-        has_oauth_client=(
-            material.oauth_client_id is not None and material.oauth_client_secret is not None
-        ),
-        has_certificate=material.tls_certificate is not None and material.tls_key is not None,
-        has_logging_password=material.logging_password is not None,
-    )
-
-
-def _check_secrets_present(
-    cfg: StackConfig,
-    binderhub: BinderHubConfig,
-    tls: TlsConfig,
-    *,
-    has_oauth_client: bool,
-    has_certificate: bool,
-    has_logging_password: bool,
-) -> None:
-    check_oauth_client(
-        binderhub.auth, has_oauth_client, oauth_callback_url(_ingress_tls(tls), binderhub.hub_host)
-    )
-    check_institution_certificate(tls.source, has_certificate)
-    if cfg.monitoring.enabled:
-        check_grafana_certificate(cfg.monitoring, tls.source, has_certificate)
-    if cfg.logging.enabled:
-        check_output_credentials(cfg.logging.output, has_logging_password)
-
-
-def _ingress_tls(tls: TlsConfig) -> IngressTls:
-    return IngressTls(
-        source=tls.source,
-        cluster_issuer=cluster_issuer_name(tls.issuer) if tls.source == "letsencrypt" else None,
-    )
 
 
 class _Placement(TypedDict):
     """The :class:`components.releases.charts.ReleasePlacement` fields of one component's Args."""
 
-    stack: str
     namespace: str
     namespace_resources: list[pulumi.Resource]
-    values_root: Path | None
+    file_values: Mapping[str, Sequence[Any]]
 
 
 @dataclass(frozen=True)
 class ReleasesArgs:
     """Inputs of :class:`Releases`."""
 
-    config: StackConfig
-    """The whole stack configuration."""
-    stack: str
-    """Stack name; selects ``helm_configs/<stack>/``."""
+    plan: ReleasesPlan
+    """The releases' part of the plan (:func:`components.releases.plan.plan_releases`):
+    settings and values files, already checked."""
     secrets: DeploymentSecrets
     """Every secret the releases consume (secret Outputs)."""
     namespaces: Mapping[str, pulumi.Resource | Sequence[pulumi.Resource]] = field(
@@ -193,8 +54,6 @@ class ReleasesArgs:
     """What the bootstrap made of each namespace, by name (``bootstrap.ready_for(ns)``: the
     Namespace and its guard rails); each release waits for its own. A release whose namespace
     is not in the mapping lets Helm create it."""
-    values_root: Path | None = None
-    """``helm_configs`` directory; the repository's by default."""
 
 
 class Releases(pulumi.ComponentResource):
@@ -214,25 +73,22 @@ class Releases(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ReleasesArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        cfg = args.config
-        # The same checks as check_release_config/check_release_secrets, so that this
-        # component alone also fails before registering anything.
-        binderhub, registry, tls_config = check_release_config(
-            cfg, stack=args.stack, values_root=args.values_root
-        )
-        tls = _ingress_tls(tls_config)
-        _check_secrets_present(
-            cfg,
-            binderhub,
-            tls_config,
-            has_oauth_client=args.secrets.oauth is not None,
-            has_certificate=args.secrets.tls is not None,
-            has_logging_password=args.secrets.logging_password is not None,
-        )
-        if cfg.monitoring.enabled:
-            # Grafana's password and Prometheus' metrics token (which BinderHub registers
-            # with the hub too) exist only if the secrets were made with monitoring on.
-            check_monitoring_secrets(args.secrets)
+        plan = args.plan
+        cfg = plan.config
+        binderhub, registry = plan.binderhub, plan.registry
+        tls_config, tls = plan.tls, plan.ingress_tls
+        if cfg.monitoring.enabled and (
+            args.secrets.grafana_admin_password is None
+            or args.secrets.prometheus_metrics_token is None
+        ):
+            # Not a configuration problem (the plan checked those): the secrets were built
+            # for another plan. Grafana's password and Prometheus' metrics token exist only if
+            # the Secrets component was given material loaded with monitoring on.
+            raise ValueError(
+                "binder:monitoring.enabled is true, but the deployment secrets were made "
+                "without monitoring; build them from the same plan (Secrets(SecretsArgs("
+                "material=plan.secrets)))"
+            )
         super().__init__("binder:releases:Releases", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -240,10 +96,9 @@ class Releases(pulumi.ComponentResource):
             namespace = charts.NAMESPACES[release]
             given = args.namespaces.get(namespace, [])
             return _Placement(
-                stack=args.stack,
                 namespace=namespace,
                 namespace_resources=[given] if isinstance(given, pulumi.Resource) else list(given),
-                values_root=args.values_root,
+                file_values=plan.file_values,
             )
 
         class_name = cfg.ingress.class_name

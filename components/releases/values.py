@@ -29,7 +29,7 @@ plaintext value under a key that names a credential (:func:`credential_paths`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -342,19 +342,18 @@ def file_layers(release: str, stack: str, root: Path | None = None) -> list[Valu
 
 
 def release_values(
-    release: str,
-    stack: str,
+    files: Sequence[Values],
     *,
     computed: Layer = None,
     secrets: Mapping[str, Any] | None = None,
-    root: Path | None = None,
 ) -> pulumi.Input[Values]:
-    """The final values of ``release``: base file, stack file, ``computed``, ``secrets``.
+    """The final values of a release: its values ``files`` (base, then stack: see
+    :func:`file_layers`), ``computed``, ``secrets``.
 
     ``secrets`` is wrapped with :func:`secret_layer`, so every leaf of it is a secret.
     """
     return merge_layers(
-        *file_layers(release, stack, root),
+        *files,
         computed,
         secret_layer(secrets) if secrets else None,
     )

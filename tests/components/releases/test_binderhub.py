@@ -11,19 +11,22 @@ from components.config.stack import StackConfig
 from components.releases import charts
 from components.releases.binderhub import BinderHub, BinderHubArgs
 from components.releases.ingress_tls import IngressTls
-from components.releases.releases import check_release_config
+from components.releases.plan import check_release_secrets
 from components.releases.values import coalesce
+from components.secrets.material import SecretMaterial
 from tests.chart_data import chart_dir, chart_values, release_problems, schema_errors
 from tests.k8s_validate import assert_valid_objects
 from tests.release_fixtures import (
     BASE_CONFIG,
     NEEDLES,
     PLAINTEXTS,
+    RELEASE,
     STACKS,
     config,
     fake_secrets,
     namespace,
     release_of,
+    release_plan,
     run,
     user_values,
     values_root_with,
@@ -43,7 +46,8 @@ def binderhub(
     prometheus_namespace="monitoring",
     root=None,
 ):
-    hub, registry, _ = check_release_config(cfg or config())
+    plan = release_plan(cfg or config(), stack, root)
+    hub, registry = plan.binderhub, plan.registry
     cluster = (cfg or config()).cluster
 
     def program():
@@ -51,7 +55,7 @@ def binderhub(
         component = BinderHub(
             "bh",
             BinderHubArgs(
-                stack=stack,
+                file_values=plan.file_values,
                 binderhub=hub,
                 registry=registry,
                 cluster=cluster,
@@ -61,7 +65,6 @@ def binderhub(
                 prometheus_namespace=prometheus_namespace,
                 namespace_resources=[namespace("binder")] if depends else [],
                 depends_on=extra,
-                values_root=root,
             ),
         )
         pulumi.export("binder_url", component.binder_url)
@@ -182,9 +185,10 @@ def test_institution_certificate_is_a_tls_secret_both_ingresses_use():
     )
 
 
-def test_institution_source_without_a_certificate_is_a_config_error():
+def test_institution_source_without_a_certificate_is_a_config_error_in_the_plan():
+    plan = release_plan(config(tls={"source": "institution"}))
     with pytest.raises(ConfigError, match="tlsCertificate"):
-        binderhub(tls=IngressTls(source="institution"), secrets=fake_secrets(tls=False))
+        check_release_secrets(plan, SecretMaterial())
 
 
 def test_plain_http_without_tls():
@@ -365,19 +369,22 @@ def test_without_monitoring_no_metrics_service_and_no_token():
     assert set(hub["services"]) == {"binder"}
 
 
-def test_monitoring_without_a_metrics_token_is_a_config_error_before_any_resource():
+def test_monitoring_without_a_metrics_token_is_a_wiring_error_not_a_config_error():
+    """The plan builds the secrets with monitoring whenever Prometheus is on, so secrets
+    without a metrics token next to a Prometheus namespace can only come from wiring the
+    component by hand: a ValueError, and no Helm release."""
     from tools.mockrun import Recording, run_program
 
-    hub, registry, _ = check_release_config(config())
+    plan = release_plan(config())
     recording = Recording()
 
     def program():
         BinderHub(
             "bh",
             BinderHubArgs(
-                stack="gcp",
-                binderhub=hub,
-                registry=registry,
+                file_values=plan.file_values,
+                binderhub=plan.binderhub,
+                registry=plan.registry,
                 cluster=config().cluster,
                 secrets=fake_secrets(monitoring=False),
                 tls=LETSENCRYPT,
@@ -386,12 +393,10 @@ def test_monitoring_without_a_metrics_token_is_a_config_error_before_any_resourc
             ),
         )
 
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(ValueError, match="no metrics token") as raised:
         run_program(program, recording=recording)
-    message = str(raised.value)
-    assert "binder:monitoring.enabled is true" in message
-    assert "no Prometheus metrics token" in message
-    assert recording.resources == []
+    assert not isinstance(raised.value, ConfigError)
+    assert recording.of_type(RELEASE) == []
 
 
 def test_scrape_annotations_off_only_with_our_prometheus():
@@ -660,35 +665,22 @@ def test_oauth_client_is_secret_on_the_wire_and_never_plaintext(auth):
     assert not any(n in line for line in rec.logs for n in OAUTH_NEEDLES)
 
 
-def test_auth_without_an_oauth_client_is_a_config_error_before_any_resource():
-    from tools.mockrun import Recording, run_program
-
-    hub, registry, _ = check_release_config(with_auth(GITHUB_AUTH))
-    recording = Recording()
-
-    def program():
-        BinderHub(
-            "bh",
-            BinderHubArgs(
-                stack="gcp",
-                binderhub=hub,
-                registry=registry,
-                cluster=config().cluster,
-                secrets=fake_secrets(oauth=False),
-                tls=LETSENCRYPT,
-                ingress_class="traefik",
-            ),
-        )
-
+def test_auth_without_an_oauth_client_is_a_config_error_in_the_plan():
+    """Checked by the plan (check_release_secrets, before any resource), on what the secrets
+    files and config gave; the message says how to give the client."""
+    plan = release_plan(with_auth(GITHUB_AUTH))
     with pytest.raises(ConfigError) as raised:
-        run_program(program, recording=recording)
+        check_release_secrets(plan, SecretMaterial())
     message = str(raised.value)
     assert "binder:binderhub.auth.type is 'github'" in message
     assert "binder:oauthClientId" in message
     assert "binder:oauthClientSecret" in message
     assert "oauth: {clientId: ..., clientSecret: ...}" in message
     assert "https://hub.example.org/hub/oauth_callback" in message
-    assert recording.resources == []
+    given = SecretMaterial(
+        oauth_client_id=pulumi.Output.secret("id"), oauth_client_secret=pulumi.Output.secret("s")
+    )
+    check_release_secrets(plan, given)
 
 
 def test_unused_oauth_client_is_a_warning_and_stays_out_of_the_values():

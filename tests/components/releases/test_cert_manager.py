@@ -16,6 +16,7 @@ from tests.k8s_validate import UnvalidatedObjectError, assert_valid_objects, val
 from tests.release_fixtures import (
     CUSTOM_RESOURCE_ISSUER,
     STACKS,
+    file_values,
     namespace,
     release_of,
     run,
@@ -101,11 +102,10 @@ def cert_manager(
         CertManager(
             "cm",
             CertManagerArgs(
-                stack=stack,
+                file_values=file_values(stack, root),
                 ingress_class=ingress_class,
                 email=email,
                 namespace_resources=[namespace("cert-manager")] if ns else [],
-                values_root=root,
             ),
         )
 

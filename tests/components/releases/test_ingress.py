@@ -15,6 +15,7 @@ from components.releases.ingress import (
 from tests.chart_data import release_problems
 from tests.release_fixtures import (
     STACKS,
+    file_values,
     namespace,
     release_of,
     run,
@@ -29,10 +30,9 @@ def controller(stack="gcp", redirect=True, config=None, ns=False, values_root=No
             "ingress",
             IngressControllerArgs(
                 config=config or IngressConfig(),
-                stack=stack,
+                file_values=file_values(stack, values_root),
                 redirect_to_https=redirect,
                 namespace_resources=[namespace("ingress")] if ns else [],
-                values_root=values_root,
             ),
         )
         pulumi.export("address", ic.external_address)

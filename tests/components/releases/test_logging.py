@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 
 from components.config.base import ConfigError
@@ -15,6 +16,8 @@ from components.releases.logging import (
     LoggingArgs,
     check_output_credentials,
 )
+from components.releases.plan import check_release_secrets
+from components.secrets.material import SecretMaterial
 from tests.chart_data import chart_values, release_problems
 from tests.k8s_validate import assert_valid_objects
 from tests.release_fixtures import (
@@ -23,8 +26,10 @@ from tests.release_fixtures import (
     STACKS,
     config,
     fake_secrets,
+    file_values,
     namespace,
     release_of,
+    release_plan,
     run,
     user_values,
     values_root_with,
@@ -45,11 +50,10 @@ def logging_(stack="gcp", config=None, secrets=None, ns=False, root=None):
         Logging(
             "log",
             LoggingArgs(
-                stack=stack,
+                file_values=file_values(stack, root),
                 config=LoggingConfig.model_validate(config or {}),
                 secrets=secrets or fake_secrets(),
                 namespace_resources=[namespace("logging")] if ns else [],
-                values_root=root,
             ),
         )
 
@@ -154,15 +158,18 @@ def test_no_values_file_picks_a_system_priority_class():
         assert not str(values.get("priorityClassName", "")).startswith("system-"), stack
 
 
-def test_user_without_password_is_a_config_error():
+def test_user_without_password_is_a_config_error_in_the_plan():
+    plan = release_plan(config(logging={"enabled": True, **ELASTIC}))
     with pytest.raises(ConfigError, match="loggingPassword"):
-        logging_(config=ELASTIC, secrets=fake_secrets(logging_password=False))
+        check_release_secrets(plan, SecretMaterial())
+    check_release_secrets(plan, SecretMaterial(logging_password=pulumi.Output.secret("pw")))
 
 
-def test_password_without_user_is_a_config_error():
-    config = {"output": {"type": "opensearch", "host": "os.example.org"}}
+def test_password_without_user_is_a_config_error_in_the_plan():
+    output = {"type": "opensearch", "host": "os.example.org"}
+    plan = release_plan(config(logging={"enabled": True, "output": output}))
     with pytest.raises(ConfigError, match=r"logging\.output\.user"):
-        logging_(config=config, secrets=fake_secrets(logging_password=True))
+        check_release_secrets(plan, SecretMaterial(logging_password=pulumi.Output.secret("pw")))
 
 
 def test_credentials_check_is_pure_and_names_the_settings():

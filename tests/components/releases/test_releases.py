@@ -12,12 +12,8 @@ import yaml
 
 from components.config.base import ConfigError
 from components.releases import charts
-from components.releases.releases import (
-    Releases,
-    ReleasesArgs,
-    check_release_config,
-    check_release_secrets,
-)
+from components.releases.plan import check_release_secrets, plan_releases
+from components.releases.releases import Releases, ReleasesArgs
 from components.releases.values import coalesce
 from components.secrets.material import SecretMaterial
 from components.secrets.sops import decrypt_file
@@ -56,8 +52,7 @@ def releases(cfg=None, *, secrets=None, namespaces=(), random_token=False):
         r = Releases(
             "releases",
             ReleasesArgs(
-                config=cfg,
-                stack="gcp",
+                plan=plan_releases(cfg, "gcp"),
                 secrets=given,
                 namespaces={k: [v] for k, v in ns.items()},
             ),
@@ -125,7 +120,9 @@ def test_monitoring_off():
 
 def test_monitoring_on_needs_its_secrets_before_any_resource():
     """Secrets made without monitoring (no Grafana password, no metrics token) for a stack
-    with monitoring: refused before the ingress controller or anything else is registered."""
+    with monitoring: refused before the ingress controller or anything else is registered.
+    The plan never builds such secrets, so it is a wiring error (ValueError), not a
+    configuration error."""
     from tools.mockrun import Recording, run_program
 
     recording = Recording()
@@ -133,11 +130,14 @@ def test_monitoring_on_needs_its_secrets_before_any_resource():
     def program():
         Releases(
             "releases",
-            ReleasesArgs(config=config(), stack="gcp", secrets=fake_secrets(monitoring=False)),
+            ReleasesArgs(
+                plan=plan_releases(config(), "gcp"), secrets=fake_secrets(monitoring=False)
+            ),
         )
 
-    with pytest.raises(ConfigError, match=r"binder:monitoring\.enabled is true"):
+    with pytest.raises(ValueError, match=r"binder:monitoring\.enabled is true") as raised:
         run_program(program, recording=recording)
+    assert not isinstance(raised.value, ConfigError)
     assert recording.resources == []
 
 
@@ -276,7 +276,7 @@ def test_cert_manager_and_traefik_wait_only_for_their_namespaces():
 def test_missing_or_contradictory_settings_are_config_errors(overrides, message):
     cfg = config(**overrides)
     with pytest.raises(ConfigError, match=message):
-        check_release_config(cfg)
+        plan_releases(cfg, "gcp")
     with pytest.raises(ConfigError, match=message):
         releases(cfg)
 
@@ -288,7 +288,9 @@ def test_config_error_is_raised_before_any_resource():
     cfg = config(registry=None)
 
     def program():
-        Releases("releases", ReleasesArgs(config=cfg, stack="gcp", secrets=fake_secrets()))
+        Releases(
+            "releases", ReleasesArgs(plan=plan_releases(cfg, "gcp"), secrets=fake_secrets())
+        )
 
     with pytest.raises(ConfigError):
         run_program(program, recording=recording)
@@ -296,7 +298,7 @@ def test_config_error_is_raised_before_any_resource():
 
 
 def test_whole_program_reports_release_settings_before_any_resource():
-    """__main__.py checks the release settings right after loading the config."""
+    """The plan checks the release settings right after loading the config."""
     from tools.mockrun import Recording
 
     recording = Recording()
@@ -309,26 +311,15 @@ GITHUB_AUTH = {"type": "github", "allowedOrganizations": ["bioexcel"]}
 
 
 def test_auth_needs_an_oauth_client_before_any_resource():
-    from tools.mockrun import Recording, run_program
-
     cfg = config(binderhub={**BASE_CONFIG["binderhub"], "auth": GITHUB_AUTH})
     # Pure check on what load_secret_material found (names only, no values needed).
     with pytest.raises(ConfigError, match=r"binder:binderhub\.auth\.type is 'github'"):
-        check_release_secrets(cfg, SecretMaterial())
-    check_release_secrets(config(), SecretMaterial())  # anonymous: nothing needed
+        check_release_secrets(plan_releases(cfg, "gcp"), SecretMaterial())
+    check_release_secrets(plan_releases(config(), "gcp"), SecretMaterial())  # anonymous
     client = SecretMaterial(
         oauth_client_id=pulumi.Output.secret("id"), oauth_client_secret=pulumi.Output.secret("s")
     )
-    check_release_secrets(cfg, client)
-    # The component checks too, before it registers anything.
-    recording = Recording()
-
-    def program():
-        Releases("releases", ReleasesArgs(config=cfg, stack="gcp", secrets=fake_secrets()))
-
-    with pytest.raises(ConfigError, match=r"binder:oauthClientId"):
-        run_program(program, recording=recording)
-    assert recording.resources == []
+    check_release_secrets(plan_releases(cfg, "gcp"), client)
 
 
 def test_whole_program_reports_a_missing_oauth_client_before_any_resource():
@@ -417,37 +408,27 @@ LOGGING_WITH_ACCOUNT = {
     ],
 )
 def test_secret_dependent_settings_fail_before_any_resource(overrides, logging_password, message):
-    """check_release_secrets (run by __main__ before any resource) and the Releases component
-    (before registering anything) apply the same checks."""
-    from tools.mockrun import Recording, run_program
-
+    """check_release_secrets, run by the plan before any resource: the only place these
+    settings are checked (the whole-program tests below show nothing is registered)."""
     cfg = config(**overrides)
     material = SecretMaterial(
         logging_password=pulumi.Output.secret("pw") if logging_password else None
     )
     with pytest.raises(ConfigError, match=message):
-        check_release_secrets(cfg, material)
-    recording = Recording()
-    secrets = fake_secrets(logging_password=logging_password)
-
-    def program():
-        Releases("releases", ReleasesArgs(config=cfg, stack="gcp", secrets=secrets))
-
-    with pytest.raises(ConfigError, match=message):
-        run_program(program, recording=recording)
-    assert recording.resources == []
+        check_release_secrets(plan_releases(cfg, "gcp"), material)
 
 
 def test_secret_dependent_settings_pass_when_given():
     cfg = config(logging=LOGGING_WITH_ACCOUNT, tls={"source": "institution"})
     s = pulumi.Output.secret
     check_release_secrets(
-        cfg,
+        plan_releases(cfg, "gcp"),
         SecretMaterial(tls_certificate=s("c"), tls_key=s("k"), logging_password=s("pw")),
     )
     # Switched off, logging needs nothing.
     check_release_secrets(
-        config(logging={**LOGGING_WITH_ACCOUNT, "enabled": False}), SecretMaterial()
+        plan_releases(config(logging={**LOGGING_WITH_ACCOUNT, "enabled": False}), "gcp"),
+        SecretMaterial(),
     )
 
 
@@ -475,7 +456,7 @@ def test_whole_program_reports_a_logging_account_without_password_before_any_res
 def test_whole_program_reports_a_bad_values_file_before_any_resource(
     tmp_path, monkeypatch, release, text, message
 ):
-    """Values files are read by check_release_config, not first inside the components."""
+    """Values files are read by the plan (plan_releases), not first inside the components."""
     from components.releases import values
     from tools.mockrun import Recording
 
@@ -491,7 +472,7 @@ def test_whole_program_reports_a_bad_values_file_before_any_resource(
     # The check reads only the enabled releases' files.
     cfg = config(monitoring={"enabled": False}, logging={"enabled": False})
     if release in ("grafana", "fluentd"):
-        check_release_config(cfg, stack="gcp", values_root=root)
+        plan_releases(cfg, "gcp", values_root=root)
 
 
 # ---- the whole program, per stack --------------------------------------------------------

@@ -135,7 +135,7 @@ def test_nulls_reach_the_release_as_nulls(tmp_path):
             charts.TRAEFIK,
             namespace="ingress",
             values=values.release_values(
-                "traefik", "st", computed={"ports": {"web": None}}, root=tmp_path
+                values.file_layers("traefik", "st", tmp_path), computed={"ports": {"web": None}}
             ),
             create_namespace=False,
             timeout=60,
@@ -176,11 +176,9 @@ def test_layer_order_and_secretness_on_the_wire(tmp_path):
 
     def program():
         merged = values.release_values(
-            "demo",
-            "st",
+            values.file_layers("demo", "st", tmp_path),
             computed={"c": "computed", "d": {"y": pulumi.Output.from_input(2)}},
             secrets={"token": "s3cr3t-value", "d": {"z": "s3cr3t-nested"}},
-            root=tmp_path,
         )
         pulumi.CustomResource("test:index:Thing", "thing", {"values": merged})
 

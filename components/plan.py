@@ -1,0 +1,54 @@
+"""The plan: one pure step from the stack's configuration to everything the components need.
+
+:func:`build_plan` reads the ``binder:`` configuration, the values files of the enabled
+releases, the cluster's inputs (a kubeconfig, or a cloud project and location) and the secret
+material (SOPS files and config secrets, each value a secret ``Output`` at once, never
+plaintext), and checks them together. Every :class:`~components.config.base.ConfigError` (and
+:class:`~components.secrets.sops.SecretsError`) of the program is raised here, once, before any
+resource is registered. The components then take their part of the frozen :class:`Plan` and
+only build resources; they do not check it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+
+from components.cluster.kubeconfig import ClusterInputs, read_cluster_inputs
+from components.config.stack import StackConfig, load_config
+from components.releases.plan import ReleasesPlan, check_release_secrets, plan_releases
+from components.secrets.material import SecretMaterial, load_secret_material
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the program builds from, validated."""
+
+    stack: str
+    """The stack's name."""
+    config: StackConfig
+    """The ``binder:`` configuration (frozen, unknown keys refused)."""
+    cluster: ClusterInputs
+    """What the cluster component needs beyond its config (kubeconfig, GCP project)."""
+    secrets: SecretMaterial
+    """The given secrets, each a secret ``Output``; missing tokens are generated later."""
+    releases: ReleasesPlan
+    """The releases' settings and their values files, read and checked."""
+
+
+def build_plan(stack: str | None = None, *, values_root: Path | None = None) -> Plan:
+    """The current stack's plan, or the first ConfigError/SecretsError that stops it.
+
+    Checks run from the cheapest to the one that runs sops: the configuration, the release
+    settings and values files, the cluster's inputs, the secret material, and last the release
+    settings that need a secret.
+    """
+    stack = stack or pulumi.get_stack()
+    cfg = load_config()
+    releases = plan_releases(cfg, stack, values_root=values_root)
+    cluster = read_cluster_inputs(cfg.cluster)
+    material = load_secret_material(cfg)
+    check_release_secrets(releases, material)
+    return Plan(stack=stack, config=cfg, cluster=cluster, secrets=material, releases=releases)

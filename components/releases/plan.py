@@ -1,0 +1,153 @@
+"""The releases' part of the plan: their settings and values files, validated once.
+
+:func:`plan_releases` checks the release settings that span sections (a registry, the TLS
+source and cert-manager, distinct hosts) and reads every enabled release's values files
+(``helm_configs/base`` then ``helm_configs/<stack>``), refusing malformed YAML, a SOPS file or a
+plaintext credential. :func:`check_release_secrets` checks the settings that need a secret
+(the OAuth client, an institution certificate, the logging password) against what the secrets
+files and config gave -- whether a secret is given, never its value.
+
+Both raise :class:`~components.config.base.ConfigError` and register nothing; they are called by
+:func:`components.plan.build_plan`, the only place release settings are checked. The release
+components take a :class:`ReleasesPlan` and only build resources from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from components.config.base import ConfigError
+from components.config.releases import BinderHubConfig, RegistryConfig, TlsConfig
+from components.config.stack import StackConfig
+from components.releases import charts, values
+from components.releases.binderhub import (
+    check_institution_certificate,
+    check_oauth_client,
+    oauth_callback_url,
+)
+from components.releases.ingress_tls import IngressTls, cluster_issuer_name
+from components.releases.logging import check_output_credentials
+from components.releases.monitoring import check_grafana_certificate
+from components.secrets.material import SecretMaterial
+
+
+@dataclass(frozen=True)
+class ReleasesPlan:
+    """Everything the release components need, already validated."""
+
+    stack: str
+    """Stack name (the values files were read for it)."""
+    config: StackConfig
+    """The whole stack configuration (ingress, cert-manager, monitoring, logging, cluster)."""
+    binderhub: BinderHubConfig
+    """``binder:binderhub``, present."""
+    registry: RegistryConfig
+    """``binder:registry``, present."""
+    tls: TlsConfig
+    """``binder:tls``, present and consistent with cert-manager."""
+    ingress_tls: IngressTls
+    """Where the Ingresses' certificates come from."""
+    enabled: tuple[charts.ChartPin, ...]
+    """The charts this configuration installs, in the order they are created."""
+    file_values: Mapping[str, tuple[values.Values, ...]]
+    """Layers 1 and 2 of each enabled release's values (base file, then the stack's file),
+    read and checked, by release name. Read-only."""
+
+
+def enabled_releases(cfg: StackConfig) -> tuple[charts.ChartPin, ...]:
+    """The charts this configuration installs, in the order :class:`Releases` creates them."""
+    pins = []
+    if cfg.ingress.controller == "traefik":
+        pins.append(charts.TRAEFIK)
+    if cfg.cert_manager.enabled:
+        pins.append(charts.CERT_MANAGER)
+    pins.append(charts.BINDERHUB)
+    if cfg.monitoring.enabled:
+        pins += [charts.PROMETHEUS, charts.GRAFANA]
+    if cfg.logging.enabled:
+        pins.append(charts.FLUENTD)
+    return tuple(pins)
+
+
+def ingress_tls(tls: TlsConfig) -> IngressTls:
+    """The Ingresses' certificate source for ``binder:tls``."""
+    return IngressTls(
+        source=tls.source,
+        cluster_issuer=cluster_issuer_name(tls.issuer) if tls.source == "letsencrypt" else None,
+    )
+
+
+def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = None) -> ReleasesPlan:
+    """The releases' plan, or one ConfigError listing every problem with the release settings
+    and the enabled releases' values files (``values_root``: the repository's
+    ``helm_configs`` by default). Registers nothing."""
+    problems = []
+    if cfg.binderhub is None:
+        problems.append(
+            "  binder:binderhub: missing; set at least `host` and `hubHost` (the public "
+            "hostnames of BinderHub and of its JupyterHub)"
+        )
+    if cfg.registry is None:
+        problems.append(
+            "  binder:registry: missing; set at least `prefix` (e.g. `myorg/binder-` on "
+            "DockerHub) and, for another registry, `url`"
+        )
+    if cfg.tls is None:
+        problems.append(
+            "  binder:tls: missing; set `source: letsencrypt` (with `email`), "
+            "`source: institution` (with the secrets tlsCertificate/tlsKey) or `source: none`"
+        )
+    elif cfg.tls.source == "letsencrypt" and not cfg.cert_manager.enabled:
+        problems.append(
+            "  binder:tls.source is 'letsencrypt', which needs cert-manager, but "
+            "binder:certManager.enabled is false; set binder:certManager.enabled to true "
+            "(Pulumi.local.yaml turns it off), or use tls.source 'institution' or 'none'"
+        )
+    if (
+        cfg.monitoring.enabled
+        and cfg.binderhub is not None
+        and cfg.monitoring.grafana_host in (cfg.binderhub.host, cfg.binderhub.hub_host)
+    ):
+        problems.append(
+            "  binder:monitoring.grafanaHost: must differ from binder:binderhub.host and hubHost"
+        )
+    enabled = enabled_releases(cfg)
+    file_values: dict[str, tuple[values.Values, ...]] = {}
+    for pin in enabled:
+        try:
+            file_values[pin.release] = tuple(values.file_layers(pin.release, stack, values_root))
+        except ConfigError as exc:
+            problems.append(f"  {exc}")
+    if problems or cfg.binderhub is None or cfg.registry is None or cfg.tls is None:
+        raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))
+    return ReleasesPlan(
+        stack=stack,
+        config=cfg,
+        binderhub=cfg.binderhub,
+        registry=cfg.registry,
+        tls=cfg.tls,
+        ingress_tls=ingress_tls(cfg.tls),
+        enabled=enabled,
+        file_values=MappingProxyType(file_values),
+    )
+
+
+def check_release_secrets(plan: ReleasesPlan, material: SecretMaterial) -> None:
+    """Release settings that need a secret, checked against what the secrets files and config
+    gave (:func:`components.secrets.material.load_secret_material`); a ConfigError naming the
+    setting. Looks only at whether a secret is given, never at its value."""
+    cfg = plan.config
+    has_certificate = material.tls_certificate is not None and material.tls_key is not None
+    check_oauth_client(
+        plan.binderhub.auth,
+        material.oauth_client_id is not None and material.oauth_client_secret is not None,
+        oauth_callback_url(plan.ingress_tls, plan.binderhub.hub_host),
+    )
+    check_institution_certificate(plan.tls.source, has_certificate)
+    if cfg.monitoring.enabled:
+        check_grafana_certificate(cfg.monitoring, plan.tls.source, has_certificate)
+    if cfg.logging.enabled:
+        check_output_credentials(cfg.logging.output, material.logging_password is not None)
