@@ -1,0 +1,1 @@
+"""The program's building blocks: the plan, then one package per capability."""

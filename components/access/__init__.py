@@ -1,0 +1,1 @@
+"""Cluster initialization and access: namespaces, the deploy agent, user accounts, RBAC."""

@@ -1,0 +1,1 @@
+"""The Kubernetes cluster of a stack: OpenStack Magnum, GKE or an existing cluster."""

@@ -1,0 +1,1 @@
+"""The ``binder:`` stack configuration as frozen pydantic models, one module per capability."""

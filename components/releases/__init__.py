@@ -1,0 +1,1 @@
+"""The Helm releases: chart pins, values layering, and one module per release."""
