@@ -42,6 +42,7 @@ import yaml
 # Stdlib only (no pulumi, pydantic or components.config): the pre-commit hook's virtualenv
 # has PyYAML alone. `python -m` from the repository root puts `components` on sys.path.
 from components.secrets.stored_files import (
+    TEST_ONLY_RECIPIENT,
     has_mac,
     is_sops_document,
     partial_options,
@@ -61,7 +62,11 @@ NAME_CHECK_EXEMPT = ("tests/",)
 #: Public key of the TEST-ONLY age key committed in this repository. Known here as well, so
 #: that deleting the key file does not silence the warning: its private key stays readable
 #: in git history.
-COMMITTED_TEST_RECIPIENT = "age190rmkra0teuu5ggaxq32dt2fk2d87z9wdsve47rysmp90cfv6elsvxq8jz"
+COMMITTED_TEST_RECIPIENT = TEST_ONLY_RECIPIENT
+#: Recipient keys of a .sops.yaml creation rule (https://getsops.io/docs/).
+RECIPIENT_KEYS = ("age", "pgp", "gcp_kms", "kms", "azure_keyvault", "hc_vault_transit_uri")
+#: How the committed .sops.yaml marks a recipient to replace (``age1REPLACE-WITH-...``).
+PLACEHOLDER = re.compile(r"REPLACE", re.IGNORECASE)
 #: Never walked when listing files without git.
 _SKIP_DIRS = {".git", "venv", ".venv", "node_modules", ".tools", "build", "__pycache__"}
 
@@ -86,10 +91,47 @@ def path_rules(root: Path) -> list[re.Pattern[str]]:
     rules = (document.get("creation_rules") or []) if isinstance(document, Mapping) else []
     patterns = []
     for rule in rules:
-        if isinstance(rule, Mapping) and rule.get("path_regex"):
+        # A rule without recipients (the catch-all at the end) makes sops refuse the path: it
+        # does not make the path a secrets file.
+        if isinstance(rule, Mapping) and rule.get("path_regex") and _has_recipients(rule):
             # sops matches with Go's regexp MatchString: a search, not a full match.
             patterns.append(re.compile(str(rule["path_regex"])))
     return patterns
+
+
+def placeholder_rules(root: Path) -> list[tuple[re.Pattern[str], list[str]]]:
+    """``(path_regex, placeholders)`` of each ``.sops.yaml`` rule that still names a
+    placeholder recipient (``age1REPLACE-...``), in rule order."""
+    config = root / SOPS_CONFIG
+    if not config.is_file():
+        return []
+    document = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    rules = (document.get("creation_rules") or []) if isinstance(document, Mapping) else []
+    found = []
+    for rule in rules:
+        if not (isinstance(rule, Mapping) and rule.get("path_regex")):
+            continue
+        named = []
+        for kind in RECIPIENT_KEYS:
+            value = rule.get(kind) or []
+            entries = value if isinstance(value, list) else str(value).split(",")
+            named += [str(e).strip() for e in entries if PLACEHOLDER.search(str(e))]
+        found.append((re.compile(str(rule["path_regex"])), named))
+    return found
+
+
+def placeholder_recipients(
+    rel: str, rules: Sequence[tuple[re.Pattern[str], list[str]]]
+) -> list[str]:
+    """Placeholder recipients of the first rule that matches ``rel`` (sops uses that one)."""
+    for pattern, named in rules:
+        if pattern.search(rel):
+            return named
+    return []
+
+
+def _has_recipients(rule: Mapping[str, object]) -> bool:
+    return any(rule.get(kind) for kind in RECIPIENT_KEYS) or bool(rule.get("key_groups"))
 
 
 def is_secrets_path(rel: str, rules: Sequence[re.Pattern[str]]) -> bool:
@@ -193,8 +235,9 @@ def check_file(root: Path, rel: str, test_keys: set[str], report: Report) -> Non
         if found <= test_recipients:
             report.warnings.append(
                 f"{rel}: only the TEST-ONLY age key ({TEST_KEY_FILE}, private key in git) can "
-                "open it. Fine for the examples' fake values; before it holds a real secret, "
-                f"replace that recipient by yours in {SOPS_CONFIG}, {rekey} (docs/secrets.md)"
+                "open it, and the program refuses to deploy it. Fine for the examples' fake "
+                "values (*.example.yaml); real secrets go in a new file made with `sops` for "
+                f"your recipients (the placeholders in {SOPS_CONFIG}; docs/secrets.md)"
             )
         else:
             report.warnings.append(
@@ -209,6 +252,7 @@ def check(root: Path, files: Iterable[str] | None = None) -> Report:
     """Check ``files`` (repo-relative or absolute; default: all files of the repo)."""
     root = root.resolve()
     rules = path_rules(root)
+    placeholders = placeholder_rules(root)
     test_keys = committed_test_recipients(root)
     report = Report()
     if files is None:
@@ -227,7 +271,27 @@ def check(root: Path, files: Iterable[str] | None = None) -> Report:
     for rel in candidates:
         if is_secrets_path(rel, rules):
             check_file(root, rel, test_keys, report)
+            named = placeholder_recipients(rel, placeholders)
+            if named:
+                report.warnings.append(
+                    f"{rel}: its rule in {SOPS_CONFIG} still names placeholder recipient(s) "
+                    f"{', '.join(named)}; put your operators' keys there, then `sops "
+                    f"updatekeys {rel}` (docs/secrets.md)"
+                )
     return report
+
+
+def stack_secrets_files(root: Path, stack: str) -> list[str]:
+    """``binder:secretsFiles`` of ``Pulumi.<stack>.yaml`` (repo-relative paths)."""
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise SystemExit(f"check-secrets: {path.name} does not exist (no stack '{stack}')")
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config = document.get("config") or {} if isinstance(document, Mapping) else {}
+    files = config.get("binder:secretsFiles") or []
+    if not isinstance(files, list):
+        raise SystemExit(f"check-secrets: {path.name}: binder:secretsFiles must be a list")
+    return [str(f) for f in files]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -238,9 +302,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--strict", action="store_true", help="fail on warnings too (files the test key opens)"
     )
+    parser.add_argument(
+        "--stack",
+        help="check the files of this stack's binder:secretsFiles (what a deploy decrypts)",
+    )
     parser.add_argument("--root", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    report = check(args.root, args.files or None)
+    files = list(args.files)
+    if args.stack:
+        listed = stack_secrets_files(args.root, args.stack)
+        missing = [f for f in listed if not (args.root / f).is_file()]
+        if missing:
+            print(
+                f"ERROR Pulumi.{args.stack}.yaml lists missing secrets file(s): "
+                f"{', '.join(missing)}",
+                file=sys.stderr,
+            )
+            return 1
+        files += [str(args.root / f) for f in listed]
+    report = check(args.root, files if (files or args.stack) else None)
     for warning in report.warnings:
         print(f"WARNING {warning}", file=sys.stderr)
     for error in report.errors:

@@ -44,8 +44,10 @@ from components.config.base import ConfigError
 # only). recipients, plaintext_paths and is_sops_document stay importable from this module.
 from components.secrets.stored_files import (
     DEFAULT_UNENCRYPTED_SUFFIX,
+    TEST_RUN_ENV,
     has_mac,
     is_sops_document,
+    only_test_recipient,
     partial_options,
     plaintext_paths,
     recipients,
@@ -208,6 +210,15 @@ def decrypt_file(path: Path, name: str | None = None) -> dict[str, Any]:
     """
     name = name or str(path)
     document = read_encrypted(path, name)
+    if only_test_recipient(document["sops"]) and os.environ.get(TEST_RUN_ENV) != "1":
+        raise SecretsError(
+            f"'{name}' is encrypted only to the TEST-ONLY age key, whose private key is in git: "
+            "anyone with the repository can read it, so it holds example values, not secrets. "
+            "Create your own secrets file with your operators' recipients (`sops "
+            "helm_configs/<stack>/secrets.yaml`, after replacing the placeholders in "
+            ".sops.yaml) and list it in binder:secretsFiles instead; see docs/secrets.md, "
+            "'The TEST-ONLY key and re-keying for production'."
+        )
     sops = find_sops()
     try:
         result = subprocess.run(

@@ -134,3 +134,18 @@ def recipients(metadata: Mapping[str, Any]) -> list[str]:
                         label += f"/{entry.get('engine_path', '')}/keys/{entry.get('key_name', '')}"
                     found.append(f"{kind}:{label}")
     return found
+
+
+#: Public key of the TEST-ONLY age key committed in this repository
+#: (tests/keys/TEST-ONLY-age-key.txt). Its private key is in git, so a file that only it can
+#: open is as good as public: fine for the examples' fake values, never for a real secret.
+TEST_ONLY_RECIPIENT = "age190rmkra0teuu5ggaxq32dt2fk2d87z9wdsve47rysmp90cfv6elsvxq8jz"
+
+#: Set (to 1) by the test suite only: the program then decrypts files that only the TEST-ONLY
+#: key can open. Never set it for a real deployment.
+TEST_RUN_ENV = "BINDER_TEST_RUN"
+
+
+def only_test_recipient(metadata: Mapping[str, Any]) -> bool:
+    """Whether the TEST-ONLY age key is the file's one and only recipient."""
+    return set(recipients(metadata)) == {f"age:{TEST_ONLY_RECIPIENT}"}

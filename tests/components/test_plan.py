@@ -162,3 +162,17 @@ def test_a_bad_values_file_fails_in_the_plan(
         run_stack("gcp", recording=recording)
     assert recording.resources == []
     assert "build_plan" in [f.name for f in traceback.extract_tb(raised.value.__traceback__)]
+
+
+def test_example_secrets_outside_the_tests_stop_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example stacks list *.example.yaml files, which only the TEST-ONLY key opens: a
+    real run (no BINDER_TEST_RUN) stops in the plan instead of deploying fake secrets."""
+    monkeypatch.delenv("BINDER_TEST_RUN", raising=False)
+    recording = Recording()
+    with pytest.raises(ConfigError) as raised:
+        run_stack("ebi", recording=recording)
+    assert "helm_configs/base/secrets.example.yaml' is encrypted only to the TEST-ONLY" in str(
+        raised.value
+    )
+    assert recording.resources == []
+    assert "build_plan" in [f.name for f in traceback.extract_tb(raised.value.__traceback__)]

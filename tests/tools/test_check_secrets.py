@@ -92,7 +92,8 @@ def test_encrypted_file_to_a_real_recipient_passes(
 
 
 @pytest.mark.parametrize(
-    "rel", ["helm_configs/ebi/secrets.yaml", "tests/fixtures/x.yaml", "ops/prod-secret.yaml"]
+    "rel",
+    ["helm_configs/ebi/secrets.yaml", "tests/fixtures/x.yaml", "ops/prod-secret.yaml"],
 )
 def test_plaintext_on_a_secrets_path_is_refused(
     repo: Path, rel: str, capsys: pytest.CaptureFixture[str]
@@ -119,7 +120,7 @@ def test_test_key_only_is_a_warning(
     code, err = _run(repo, capsys)
     assert code == 0
     assert "WARNING helm_configs/ebi/secrets.yaml: only the TEST-ONLY age key" in err
-    assert "sops updatekeys helm_configs/ebi/secrets.yaml" in err
+    assert "real secrets go in a new file made with `sops`" in err
     code, err = _run(repo, capsys, "--strict")
     assert code == 1
 
@@ -283,9 +284,9 @@ def test_this_repository_passes_and_warns_about_the_examples() -> None:
     assert report.errors == []
     warned = sorted(w.split(":", 1)[0] for w in report.warnings)
     assert warned == [
-        "helm_configs/base/secrets.yaml",
-        "helm_configs/ebi/secrets.yaml",
-        "helm_configs/gcp/secrets.yaml",
+        "helm_configs/base/secrets.example.yaml",
+        "helm_configs/ebi/secrets.example.yaml",
+        "helm_configs/gcp/secrets.example.yaml",
     ]
 
 
@@ -303,10 +304,13 @@ def test_the_pre_commit_hook_refuses_a_plaintext_secret(tmp_path: Path) -> None:
     command = [sys.executable if w == "python" else w for w in shlex.split(hook["entry"])]
     # The example files pass (with warnings); a plaintext *secret*.yaml is refused.
     ok = subprocess.run(
-        [*command, "helm_configs/ebi/secrets.yaml"], cwd=REPO, capture_output=True, text=True
+        [*command, "helm_configs/ebi/secrets.example.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert ok.returncode == 0, ok.stderr
-    assert "WARNING helm_configs/ebi/secrets.yaml" in ok.stderr
+    assert "WARNING helm_configs/ebi/secrets.example.yaml" in ok.stderr
     plain = tmp_path / "leaked-secret.yaml"
     plain.write_text(f"password: {SECRET}\n")
     bad = subprocess.run([*command, str(plain)], cwd=REPO, capture_output=True, text=True)
@@ -343,19 +347,76 @@ def test_the_pre_commit_hook_runs_with_only_pyyaml(tmp_path: Path) -> None:
         assert f"No module named '{absent}'" in probe.stderr
     command = [python if w == "python" else w for w in shlex.split(hook["entry"])]
     ok = subprocess.run(
-        [*command, "helm_configs/ebi/secrets.yaml"],
+        [*command, "helm_configs/ebi/secrets.example.yaml"],
         cwd=REPO,
         capture_output=True,
         text=True,
         env=env,
     )
     assert ok.returncode == 0, ok.stderr
-    assert "WARNING helm_configs/ebi/secrets.yaml: only the TEST-ONLY age key" in ok.stderr
+    assert "WARNING helm_configs/ebi/secrets.example.yaml: only the TEST-ONLY age key" in ok.stderr
     plain = tmp_path / "leaked-secret.yaml"
     plain.write_text(f"password: {SECRET}\n")
-    bad = subprocess.run(
-        [*command, str(plain)], cwd=REPO, capture_output=True, text=True, env=env
-    )
+    bad = subprocess.run([*command, str(plain)], cwd=REPO, capture_output=True, text=True, env=env)
     assert bad.returncode == 1, bad.stderr
     assert "leaked-secret.yaml: not SOPS-encrypted" in bad.stderr
     assert SECRET not in bad.stderr
+
+
+def test_placeholder_recipients_of_an_existing_file_are_a_warning(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A production rule still naming `age1REPLACE-...` for a file that exists."""
+    (repo / ".sops.yaml").write_text(
+        "creation_rules:\n"
+        "  - path_regex: ^helm_configs/[^/]+/secrets\\.ya?ml$\n"
+        "    age:\n"
+        "      - age1REPLACE-WITH-OPERATOR-AGE-PUBLIC-KEY\n"
+        "  - path_regex: .*\n"
+    )
+    code, err = _run(repo, capsys)
+    assert (code, err) == (0, "")  # no file on that rule yet: nothing to warn about
+    _encrypt(repo, "helm_configs/ebi/secrets.yaml", keys[1].public)
+    code, err = _run(repo, capsys)
+    assert code == 0
+    assert "placeholder recipient(s) age1REPLACE-WITH-OPERATOR-AGE-PUBLIC-KEY" in err
+    code, _ = _run(repo, capsys, "--strict")
+    assert code == 1
+    # The catch-all rule without recipients does not make every file a secrets path.
+    assert not is_secrets_path("README.md", path_rules(repo))
+
+
+def test_stack_option_checks_exactly_the_stack_files(
+    repo: Path, keys: tuple[AgeKey, AgeKey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _encrypt(repo, "helm_configs/ebi/secrets.yaml", keys[0].public)  # test key only
+    _encrypt(repo, "helm_configs/gcp/secrets.yaml", keys[1].public)
+    (repo / "Pulumi.gcp.yaml").write_text(
+        "config:\n  binder:secretsFiles:\n    - helm_configs/gcp/secrets.yaml\n"
+    )
+    (repo / "Pulumi.ebi.yaml").write_text(
+        "config:\n  binder:secretsFiles:\n    - helm_configs/ebi/secrets.yaml\n"
+    )
+    (repo / "Pulumi.none.yaml").write_text("config: {}\n")
+    (repo / "Pulumi.gone.yaml").write_text(
+        "config:\n  binder:secretsFiles:\n    - helm_configs/gone/secrets.yaml\n"
+    )
+    assert _run(repo, capsys, "--strict", "--stack", "gcp") == (0, "")
+    code, err = _run(repo, capsys, "--strict", "--stack", "ebi")
+    assert code == 1
+    assert "helm_configs/ebi/secrets.yaml: only the TEST-ONLY age key" in err
+    assert _run(repo, capsys, "--strict", "--stack", "none") == (0, "")
+    code, err = _run(repo, capsys, "--strict", "--stack", "gone")
+    assert code == 1
+    assert "lists missing secrets file(s): helm_configs/gone/secrets.yaml" in err
+
+
+def test_this_repositorys_example_stacks_fail_the_strict_deploy_check(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What the workflows run: the committed example stacks cannot pass it (fake secrets),
+    the local stack (no secrets files) can."""
+    for stack in ("ebi", "gcp"):
+        assert main(["--strict", "--stack", stack]) == 1
+    assert main(["--strict", "--stack", "local"]) == 0
+    capsys.readouterr()

@@ -178,9 +178,10 @@ def test_zizmor_auditor_persona_reports_nothing_not_even_low_findings(
     unignored = runs["zizmor-auditor-no-ignores"]
     findings = json.loads(unignored.output)
     assert [f["ident"] for f in findings] == ["self-repository"], unignored.explain()
-    ignores = re.findall(r"zizmor: ignore\[([\w-]+)\]", "".join(
-        p.read_text() for p in sorted(WORKFLOWS.glob("*.yml"))
-    ))
+    ignores = re.findall(
+        r"zizmor: ignore\[([\w-]+)\]",
+        "".join(p.read_text() for p in sorted(WORKFLOWS.glob("*.yml"))),
+    )
     assert ignores == ["self-repository"]
 
 
@@ -213,7 +214,11 @@ def test_actionlint_runner_without_the_linter_says_how_to_install(tmp_path: Path
     env = {"PATH": "/usr/bin:/bin", "ACTIONLINT_PREFIX": str(tmp_path)}
     proc = subprocess.run(
         [node, str(REPO / "tools" / "actionlint.mjs"), str(WORKFLOWS)],
-        capture_output=True, text=True, env=env, timeout=TIMEOUT, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=TIMEOUT,
+        check=False,
     )
     assert proc.returncode == 2, proc
     assert "npm ci --prefix .tools" in proc.stderr
@@ -343,9 +348,7 @@ def test_preview_comments_per_stack_and_skips_forks_and_dependabot() -> None:
         "github.event.pull_request.user.login != 'dependabot[bot]'"
     )
     assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
-    assert job["permissions"] == {
-        "contents": "read", "pull-requests": "write", "id-token": "write"
-    }
+    assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
     install, pulumi = _pulumi_steps(job)
     assert "command" not in install["with"]
     assert pulumi["with"]["command"] == "preview"
@@ -385,9 +388,7 @@ def test_deploy_waits_for_the_checks_of_the_same_commit() -> None:
     request, forks included): the checks run as a job of the deploy run, which needs it."""
     workflow = _load("deploy.yml")
     assert set(workflow["on"]) == {"push", "workflow_dispatch"}
-    assert workflow["on"]["push"] == {
-        "branches": ["main"], "paths-ignore": ["**.md", "docs/**"]
-    }
+    assert workflow["on"]["push"] == {"branches": ["main"], "paths-ignore": ["**.md", "docs/**"]}
     jobs = _deploy_jobs()
     assert set(jobs) == {"checks", "deploy"}
     assert jobs["checks"]["uses"] == "./.github/workflows/checks.yml"
@@ -403,7 +404,8 @@ def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> 
     job = _deploy_jobs()["deploy"]
     assert job["environment"]["name"] == "${{ matrix.stack }}"
     assert job["concurrency"] == {
-        "group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False
+        "group": "deploy-${{ matrix.stack }}",
+        "cancel-in-progress": False,
     }
     assert job["strategy"]["fail-fast"] is False
     assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
@@ -500,7 +502,12 @@ def _run_stack_check(
     }
     proc = subprocess.run(
         ["bash", "-e", "-o", "pipefail", "-c", _stack_check_script("deploy.yml")],
-        cwd=work, env=env, capture_output=True, text=True, timeout=30, check=False,
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     return StackCheck(proc.returncode, proc.stdout + proc.stderr, log.read_text().splitlines())
 
@@ -521,7 +528,10 @@ def test_stack_check_fails_clearly_for_a_stack_missing_from_the_ci_backend(
     tmp_path: Path,
 ) -> None:
     result = _run_stack_check(
-        tmp_path, stack="acme/gcp", backend="gs://state/binder", exists=False,
+        tmp_path,
+        stack="acme/gcp",
+        backend="gs://state/binder",
+        exists=False,
         stack_file=SALTED,
     )
     assert result.returncode == 1, result.output
@@ -575,3 +585,50 @@ def test_the_sections_the_workflows_point_to_exist() -> None:
         for section in re.findall(r"docs/operations\.md ['\"]([^'\"]+)['\"]", text):
             assert any(h.startswith(section) for h in headings), f"{name}: no section {section}"
     assert "Bootstrapping the CI stacks" in headings
+
+
+def _job_with_pulumi(name: str) -> dict[str, Any]:
+    job = _preview_job() if name == "preview.yml" else _deploy_jobs()["deploy"]
+    return job
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+def test_secrets_files_are_checked_strictly_before_pulumi_runs(name: str) -> None:
+    """check-secrets --strict on the stack's own secrets files, after the install and before
+    any credential step or Pulumi (docs/secrets.md)."""
+    steps = _job_with_pulumi(name)["steps"]
+    runs = [str(s.get("run", "")) for s in steps]
+    (check,) = [i for i, r in enumerate(runs) if "tools.check_secrets" in r]
+    assert "--strict" in runs[check]
+    assert '--stack "${STACK##*/}"' in runs[check]
+    install = next(i for i, r in enumerate(runs) if r.strip() == "make install")
+    first_credential = next(
+        i
+        for i, s in enumerate(steps)
+        if "credentials" in s.get("name", "").lower() or s.get("uses", "").startswith("pulumi/")
+    )
+    assert install < check < first_credential
+
+
+def _runner_expressions(name: str) -> set[str]:
+    job = _job_with_pulumi(name)
+    return {str(entry["runner"]) for entry in job["strategy"]["matrix"]["include"]}
+
+
+def test_previews_and_deploys_never_share_a_self_hosted_runner_label() -> None:
+    """Previews run pull requests' code; a runner label they share with deploys would let that
+    code leave something behind for a job holding production credentials."""
+    variables = re.compile(r"vars\.(\w+)")
+    preview = {v for e in _runner_expressions("preview.yml") for v in variables.findall(e)}
+    deploy = {v for e in _runner_expressions("deploy.yml") for v in variables.findall(e)}
+    assert preview == {"EBI_PREVIEW_RUNNER"}
+    assert deploy == {"EBI_DEPLOY_RUNNER"}
+    # The only label both may use is GitHub's hosted image: a fresh VM for every job.
+    literals = re.compile(r"'([\w.-]+)'")
+    shared = {
+        label
+        for p in _runner_expressions("preview.yml")
+        for d in _runner_expressions("deploy.yml")
+        for label in set(literals.findall(p) or [p]) & set(literals.findall(d) or [d])
+    }
+    assert shared <= {"ubuntu-24.04"}

@@ -349,10 +349,10 @@ def test_given_tokens_are_not_generated(tmp_path: Path, sops_key: AgeKey) -> Non
 )
 def test_bad_documents_name_file_and_key(document: dict[str, Any], expected: str) -> None:
     with pytest.raises(SecretsError) as info:
-        parse_document("helm_configs/ebi/secrets.yaml", document)
+        parse_document("helm_configs/ebi/secrets.example.yaml", document)
     message = str(info.value)
-    assert f"helm_configs/ebi/secrets.yaml: {expected}" in message
-    assert "sops helm_configs/ebi/secrets.yaml" in message
+    assert f"helm_configs/ebi/secrets.example.yaml: {expected}" in message
+    assert "sops helm_configs/ebi/secrets.example.yaml" in message
     for value in FULL_VALUES:
         assert value not in message
 
@@ -430,7 +430,7 @@ def test_example_files_open_with_the_test_key(
     stack: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     isolate_sops(monkeypatch, tmp_path / "home", TEST_AGE_KEY)
-    name = f"helm_configs/{stack}/secrets.yaml"
+    name = f"helm_configs/{stack}/secrets.example.yaml"
     values = parse_document(name, decrypt_file(REPO / name, name))
     assert values
     assert all(value.startswith("FAKE-") for value in values.values()), "example values are fake"
@@ -457,7 +457,9 @@ def test_example_stacks_layer_their_files(
     assert rec.outputs["registry_username"] == username
     assert rec.outputs["registry_password"] == password
     assert rec.outputs["grafana_admin_password"] == "FAKE-example-grafana-admin-password"
-    assert rec.outputs["sources"]["grafana_admin_password"] == "helm_configs/base/secrets.yaml"
+    assert (
+        rec.outputs["sources"]["grafana_admin_password"] == "helm_configs/base/secrets.example.yaml"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -571,6 +573,6 @@ def test_whole_program_without_a_key(
     isolate_sops(monkeypatch, tmp_path / "home", None)
     with pytest.raises(SecretsError, match="no private key is available") as info:
         run_stack("ebi")
-    assert "'helm_configs/base/secrets.yaml'" in str(info.value)
+    assert "'helm_configs/base/secrets.example.yaml'" in str(info.value)
     assert kept_recording.last is not None
     assert kept_recording.last.resources == []

@@ -161,7 +161,7 @@ def test_partly_encrypted_file_is_refused_before_sops_runs(
     assert f"password: {PASSWORD}" in path.read_text()  # what the reviewer found
     isolate_sops(monkeypatch, tmp_path / "home", keys[0].path)
     monkeypatch.setenv("SOPS", str(tmp_path / "no-sops-here"))  # refused before sops runs
-    name = "helm_configs/ebi/secrets.yaml"
+    name = "helm_configs/ebi/secrets.example.yaml"
     message = _error(path, name)
     assert (
         f"'{name}' holds values that are not encrypted, at: registry.password, "
@@ -206,9 +206,9 @@ def test_unencrypted_file_is_refused_before_sops_runs(
     plain.write_text(f"registry:\n  username: {USERNAME}\n  password: {PASSWORD}\n")
     # Were sops consulted, this would fail with "not an executable file" instead.
     monkeypatch.setenv("SOPS", str(tmp_path / "no-sops-here"))
-    message = _error(plain, "helm_configs/ebi/secrets.yaml")
-    assert "'helm_configs/ebi/secrets.yaml' is not SOPS-encrypted" in message
-    assert "sops --encrypt --in-place helm_configs/ebi/secrets.yaml" in message
+    message = _error(plain, "helm_configs/ebi/secrets.example.yaml")
+    assert "'helm_configs/ebi/secrets.example.yaml' is not SOPS-encrypted" in message
+    assert "sops --encrypt --in-place helm_configs/ebi/secrets.example.yaml" in message
 
 
 def test_invalid_yaml_is_refused_without_quoting_it(tmp_path: Path) -> None:
@@ -319,3 +319,79 @@ def test_unknown_failure_does_not_quote_sops(
     message = _error(encrypted)
     assert "exit code 3" in message
     assert f"sops --decrypt {encrypted}" in message
+
+
+# ---- the TEST-ONLY key -------------------------------------------------------------------
+
+
+def test_a_file_only_the_test_key_opens_is_refused_outside_the_tests(
+    tmp_path: Path, keys: tuple[AgeKey, AgeKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its private key is in git: such a file holds examples, never secrets to deploy."""
+    from components.secrets.stored_files import TEST_ONLY_RECIPIENT, TEST_RUN_ENV
+    from tests.conftest import TEST_AGE_KEY
+
+    path = sops_encrypt(DOCUMENT, tmp_path / "secrets.yaml", TEST_ONLY_RECIPIENT)
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(TEST_AGE_KEY))
+    monkeypatch.delenv(TEST_RUN_ENV, raising=False)
+    message = _error(path, "helm_configs/ebi/secrets.yaml")
+    assert "'helm_configs/ebi/secrets.yaml' is encrypted only to the TEST-ONLY age key" in message
+    assert "docs/secrets.md" in message
+    assert not any(value in message for value in VALUES)
+    # The test suite (and only it) sets the switch; then the examples decrypt.
+    monkeypatch.setenv(TEST_RUN_ENV, "1")
+    assert decrypt_file(path) == DOCUMENT
+    # Another recipient beside the test key: a real key can open it, so it is not refused
+    # here (check-secrets --strict is what refuses the test key beside others).
+    both = sops_encrypt(DOCUMENT, tmp_path / "both.yaml", TEST_ONLY_RECIPIENT, keys[0].public)
+    monkeypatch.delenv(TEST_RUN_ENV)
+    assert decrypt_file(both) == DOCUMENT
+
+
+def test_the_committed_test_key_is_the_one_the_refusal_knows() -> None:
+    from components.secrets.stored_files import TEST_ONLY_RECIPIENT
+    from tests.conftest import TEST_AGE_KEY
+
+    assert f"# public key: {TEST_ONLY_RECIPIENT}" in TEST_AGE_KEY.read_text()
+
+
+def test_sops_yaml_gives_the_test_key_only_to_tests_and_examples(tmp_path: Path) -> None:
+    """The real sops with the committed .sops.yaml: test fixtures and *.example.yaml files get
+    the test key; production paths fail on their placeholders until replaced; any other path
+    has no recipient and is refused."""
+    import shutil
+    import subprocess
+
+    from components.secrets.stored_files import TEST_ONLY_RECIPIENT
+    from tests.conftest import REPO
+
+    shutil.copy(REPO / ".sops.yaml", tmp_path / ".sops.yaml")
+
+    def encrypt(rel: str) -> subprocess.CompletedProcess[str]:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("registry:\n  password: fake\n")
+        return subprocess.run(
+            [find_sops(), "--encrypt", rel],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    for rel in ("tests/fixtures/x.yaml", "helm_configs/ebi/secrets.example.yaml"):
+        done = encrypt(rel)
+        assert done.returncode == 0, done.stderr
+        assert TEST_ONLY_RECIPIENT in done.stdout
+    for rel in (
+        "helm_configs/base/secrets.yaml",
+        "helm_configs/ebi/secrets.yaml",
+        "helm_configs/newstack/secrets.yaml",
+    ):
+        done = encrypt(rel)
+        assert done.returncode != 0, rel
+        assert "recipient" in done.stderr, done.stderr
+    done = encrypt("somewhere/else.yaml")
+    assert done.returncode != 0
+    assert "empty key group" in done.stderr
