@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components import charts
+from components.releases import charts
 from tools.chart_render import DEFAULT_CHARTS_DIR
 
 
