@@ -1,9 +1,11 @@
-"""tools/fetch_chart_data.py against a FAKE `helm` on PATH (no network, no Helm here).
+"""tools/fetch_chart_data.py against a FAKE `helm` on PATH (no network, no Helm here), and
+the shared chart sources against the layout the fetcher produces.
 
 The fake answers `helm pull <chart> --repo R --version V --untar --untardir D` like the real
-one: it unpacks a published-looking chart (templates, README, a nested subchart tarball, the
-three data files) from fixtures built below into `D/<chart>/`, or prints Helm's "not found"
-error and exits 1. Every call is logged, so the tests see exactly what was run.
+one: it copies a published-looking chart (templates, CRDs, README, the data files and its
+subcharts as nested `charts/<dep>-<version>.tgz` archives, as `helm package` leaves them)
+from fixtures built below into `D/<chart>/`, or prints Helm's "not found" error and exits 1.
+Every call is logged, so the tests see exactly what was run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,38 +26,52 @@ import yaml
 
 from components.releases import charts
 from components.releases.charts import ChartPin
-from tests.chart_data import CHARTS_DIR, chart_dir
+from tests.chart_data import CHARTS_DIR, chart_dir, chart_yaml
 from tools import fetch_chart_data as fcd
 
 REPO = Path(__file__).resolve().parents[2]
-DATA_FILES = {"Chart.yaml", "values.yaml", "values.schema.json"}
 #: Charts whose published tarball has a values.schema.json (shared/charts/README.md).
 WITH_SCHEMA = {"binderhub", "jupyterhub", "traefik", "cert-manager", "prometheus"}
+#: The subcharts each published chart carries, as (name, version constraint in Chart.yaml,
+#: packaged version): from the pinned Chart.yaml / Chart.lock (shared/charts/README.md).
+SUBCHARTS = {
+    "binderhub": [("jupyterhub", charts.JUPYTERHUB_SUBCHART.version, "4.2.0")],
+    "prometheus": [
+        ("alertmanager", "1.42.*", "1.42.0"),
+        ("kube-state-metrics", "8.4.*", "8.4.0"),
+        ("prometheus-node-exporter", "4.56.*", "4.56.1"),
+        ("prometheus-pushgateway", "3.8.*", "3.8.0"),
+    ],
+}
 
 FAKE_HELM = """\
-#!{python}
-import json, os, shutil, sys
-from pathlib import Path
-
-args = sys.argv[1:]
-with open(os.environ["FAKE_HELM_LOG"], "a") as log:
-    log.write(json.dumps(args) + "\\n")
-if args[:1] != ["pull"] or "--untar" not in args:
-    print("fake helm: unexpected arguments", args, file=sys.stderr)
-    sys.exit(64)
-chart = args[1]
-opt = lambda name: args[args.index(name) + 1]
-repo, version, untardir = opt("--repo"), opt("--version"), Path(opt("--untardir"))
-source = Path(os.environ["FAKE_HELM_CHARTS"]) / chart / version
-if not source.is_dir():
-    print(f'Error: chart "{{chart}}" version "{{version}}" not found in {{repo}} repository',
-          file=sys.stderr)
-    sys.exit(1)
-if (untardir / chart).exists():
-    print(f"Error: failed to untar: a file or directory with the name {{untardir / chart}} "
-          "already exists", file=sys.stderr)
-    sys.exit(1)
-shutil.copytree(source, untardir / chart)
+#!/bin/sh
+# Only this fake is on the tests' PATH; its own tools come from the system.
+PATH=/usr/bin:/bin
+printf '%s\\n' "$*" >> "$FAKE_HELM_LOG"
+if [ "$1" != pull ]; then echo "fake helm: unexpected arguments $*" >&2; exit 64; fi
+chart=$2; shift 2
+while [ $# -gt 0 ]; do
+  case $1 in
+    --repo) repo=$2; shift 2;;
+    --version) version=$2; shift 2;;
+    --untardir) untardir=$2; shift 2;;
+    --untar) untar=1; shift;;
+    *) echo "fake helm: unexpected argument $1" >&2; exit 64;;
+  esac
+done
+if [ -z "$untar" ]; then echo "fake helm: no --untar" >&2; exit 64; fi
+source="$FAKE_HELM_CHARTS/$chart/$version"
+if [ ! -d "$source" ]; then
+  echo "Error: chart \\"$chart\\" version \\"$version\\" not found in $repo repository" >&2
+  exit 1
+fi
+if [ -e "$untardir/$chart" ]; then
+  echo "Error: failed to untar: a file or directory with the name $untardir/$chart" \\
+    "already exists" >&2
+  exit 1
+fi
+cp -RP "$source" "$untardir/$chart"
 """
 
 
@@ -67,33 +84,52 @@ class FakeHelm:
     def calls(self) -> list[list[str]]:
         if not self.log.exists():
             return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
+        # No argument the tool passes contains a space, so the fake logs them space-joined.
+        return [line.split(" ") for line in self.log.read_text().splitlines()]
 
 
-def publish(fixtures: Path, pin: ChartPin, *, marker: str = "published") -> Path:
-    """A chart as `helm pull --untar` leaves it: data files plus what must NOT be copied."""
-    root = fixtures / pin.chart / pin.version
+def chart_source(root: Path, name: str, version: str, *, marker: str, schema: bool) -> Path:
+    """An unpacked chart as `helm package` puts it in its archive."""
     (root / "templates").mkdir(parents=True)
-    meta: dict = {"apiVersion": "v2", "name": pin.chart, "version": pin.version}
-    if pin is charts.BINDERHUB:
+    meta: dict = {"apiVersion": "v2", "name": name, "version": version}
+    deps = SUBCHARTS.get(name, [])
+    if deps:
         meta["dependencies"] = [
-            {"name": "jupyterhub", "version": charts.JUPYTERHUB_SUBCHART.version,
-             "repository": "https://jupyterhub.github.io/helm-chart"}
-        ]  # fmt: skip
-        (root / "charts").mkdir()
-        (root / "charts" / "jupyterhub-4.2.0.tgz").write_bytes(b"\x1f\x8b nested subchart")
+            {"name": dep, "version": constraint, "repository": "https://example.invalid/charts"}
+            for dep, constraint, _ in deps
+        ]
     (root / "Chart.yaml").write_text(yaml.safe_dump(meta))
     # Published charts carry real image tags where git has "set-by-chartpress".
     (root / "values.yaml").write_text(
-        yaml.safe_dump({"image": {"tag": pin.version}, "marker": f"{marker} {pin.chart}"})
+        yaml.safe_dump({"image": {"tag": version}, "marker": f"{marker} {name}"})
     )
-    if pin.chart in WITH_SCHEMA:
+    if schema:
         (root / "values.schema.json").write_text(json.dumps({"type": "object"}))
-    (root / "templates" / "deployment.yaml").write_text("kind: Deployment\n")
+    (root / "templates" / "deployment.yaml").write_text(f"kind: Deployment # {name}\n")
+    (root / "templates" / "_helpers.tpl").write_text('{{- define "x" -}}{{- end -}}\n')
     (root / "README.md").write_text("readme\n")
     (root / ".helmignore").write_text(".git\n")
-    (root / "values.schema.yaml").write_text("not a data file we copy\n")
+    if name == "traefik":
+        (root / "crds").mkdir()
+        (root / "crds" / "traefik.io_ingressroutes.yaml").write_text("kind: CRD\n")
+    for dep, _, packaged in deps:
+        (root / "charts").mkdir(exist_ok=True)
+        build = root.parent / f".build-{name}-{dep}"
+        chart_source(build / dep, dep, packaged, marker=marker, schema=dep == "jupyterhub")
+        with tarfile.open(root / "charts" / f"{dep}-{packaged}.tgz", "w:gz") as tar:
+            tar.add(build / dep, arcname=dep)
+        shutil.rmtree(build)
     return root
+
+
+def publish(fixtures: Path, pin: ChartPin, *, marker: str = "published") -> Path:
+    return chart_source(
+        fixtures / pin.chart / pin.version,
+        pin.chart,
+        pin.version,
+        marker=marker,
+        schema=pin.chart in WITH_SCHEMA,
+    )
 
 
 @pytest.fixture
@@ -101,7 +137,7 @@ def helm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHelm:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "helm"
-    script.write_text(FAKE_HELM.format(python=sys.executable))
+    script.write_text(FAKE_HELM)
     script.chmod(0o755)
     fixtures = tmp_path / "published"
     for pin in fcd.pinned_charts():
@@ -133,6 +169,27 @@ def tree(root: Path) -> Iterator[str]:
         yield str(path.relative_to(root)) + ("/" if path.is_dir() else "")
 
 
+def files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def unpacked(published: Path) -> dict[str, bytes]:
+    """The files of a published chart with each nested archive replaced by its contents
+    under ``charts/<name>/``: what the fetcher must install."""
+    expected = {}
+    for rel, data in files(published).items():
+        if rel.startswith("charts/") and rel.endswith(".tgz"):
+            with tarfile.open(published / rel) as tar:
+                for member in tar.getmembers():
+                    if member.isfile():
+                        handle = tar.extractfile(member)
+                        assert handle is not None
+                        expected[f"charts/{member.name}"] = handle.read()
+        else:
+            expected[rel] = data
+    return expected
+
+
 EXPECTED_DIRS = {
     ("binderhub", "1.0.0-0.dev.git.3958.haf9ca8b1"),
     ("jupyterhub", "4.2.0"),
@@ -144,10 +201,41 @@ EXPECTED_DIRS = {
 }
 
 
-def expected_files(pin: ChartPin) -> set[str]:
-    return DATA_FILES if pin.chart in WITH_SCHEMA else DATA_FILES - {"values.schema.json"}
+# --------------------------------------------------------------------------------------
+# The shared copy has the layout the fetcher produces (and the fetcher would keep it)
+# --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("pin", fcd.pinned_charts(), ids=lambda p: f"{p.chart}-{p.version}")
+def test_the_shared_chart_sources_have_the_fetched_layout(pin: ChartPin):
+    """../shared/charts/<chart>/<version>/ is a whole chart: Chart.yaml, values.yaml,
+    templates/, each declared dependency unpacked under charts/<name>/ (no archive), so the
+    fetcher counts it as present and a run of `make chart-data` here downloads nothing."""
+    root = chart_dir(pin)
+    assert (root / "Chart.yaml").is_file()
+    assert (root / "values.yaml").is_file()
+    assert any((root / "templates").glob("*.yaml")), f"{root}/templates/ has no template"
+    assert not [p for p in root.glob("charts/*") if p.name.endswith(fcd.ARCHIVE_SUFFIXES)]
+    declared = [d["name"] for d in chart_yaml(pin).get("dependencies") or []]
+    assert declared == [name for name, _, _ in SUBCHARTS.get(pin.chart, [])]
+    for name in declared:
+        assert (root / "charts" / name / "Chart.yaml").is_file()
+        assert any((root / "charts" / name / "templates").glob("*.yaml"))
+    assert fcd.layout_problems(root) == []
+    assert fcd.is_present(root)
+
+
+def test_the_shared_binderhub_vendors_the_pinned_jupyterhub_subchart_data():
+    """The jupyterhub subchart under binderhub's charts/ is the one tests validate the
+    `jupyterhub:` values against (same values and schema as jupyterhub/4.2.0)."""
+    vendored = chart_dir(charts.BINDERHUB) / "charts" / "jupyterhub"
+    own = chart_dir(charts.JUPYTERHUB_SUBCHART)
+    for name in ("values.yaml", "values.schema.json"):
+        assert (vendored / name).read_bytes() == (own / name).read_bytes(), name
+
+
+# --------------------------------------------------------------------------------------
+# Fetching
 # --------------------------------------------------------------------------------------
 
 
@@ -166,7 +254,9 @@ def test_default_dest_is_where_the_tests_read():
     assert fcd.DEFAULT_DEST == REPO.parent / "shared" / "charts" == CHARTS_DIR
 
 
-def test_fetches_only_the_three_data_files_in_the_shared_layout(helm: FakeHelm, tmp_path: Path):
+def test_fetches_whole_charts_with_subcharts_unpacked_in_the_shared_layout(
+    helm: FakeHelm, tmp_path: Path
+):
     dest = tmp_path / "shared" / "charts"
     result = run("--dest", str(dest))
     assert result.code == 0, result.err
@@ -174,27 +264,31 @@ def test_fetches_only_the_three_data_files_in_the_shared_layout(helm: FakeHelm, 
 
     pins = {(p.chart, p.version): p for p in fcd.pinned_charts()}
     assert {(d.parent.name, d.name) for d in dest.glob("*/*")} == EXPECTED_DIRS
-    expected_tree = []
-    for (chart, version), pin in sorted(pins.items()):
-        files = expected_files(pin)
-        expected_tree += [f"{chart}/", f"{chart}/{version}/"]
-        expected_tree += [f"{chart}/{version}/{name}" for name in files]
-        for name in files:  # byte for byte what Helm unpacked
-            got = (dest / chart / version / name).read_bytes()
-            assert got == (helm.fixtures / chart / version / name).read_bytes()
-        # The same files as the shared copies the tests run on here (grafana and fluentd
-        # have no schema in either).
-        assert {p.name for p in chart_dir(pin).iterdir() if p.is_file()} == files
-    # Nothing else: no templates, README, nested charts/ or leftover staging directories.
-    assert sorted(tree(dest)) == sorted(expected_tree)
+    for chart, version in EXPECTED_DIRS:
+        published = helm.fixtures / chart / version
+        # Every file Helm unpacked, byte for byte (templates, CRDs, README, .helmignore
+        # too), and the subcharts' files in charts/<name>/ instead of their archives.
+        assert files(dest / chart / version) == unpacked(published), chart
+        assert fcd.is_present(dest / chart / version)
     binderhub = dest / "binderhub" / charts.BINDERHUB.version
+    assert sorted(tree(binderhub / "charts")) == [
+        "jupyterhub/", "jupyterhub/.helmignore", "jupyterhub/Chart.yaml", "jupyterhub/README.md",
+        "jupyterhub/templates/", "jupyterhub/templates/_helpers.tpl",
+        "jupyterhub/templates/deployment.yaml", "jupyterhub/values.schema.json",
+        "jupyterhub/values.yaml",
+    ]  # fmt: skip
     assert "published binderhub" in (binderhub / "values.yaml").read_text()
+    prometheus = dest / "prometheus" / charts.PROMETHEUS.version / "charts"
+    assert sorted(p.name for p in prometheus.iterdir()) == [
+        "alertmanager", "kube-state-metrics", "prometheus-node-exporter", "prometheus-pushgateway"
+    ]  # fmt: skip
+    # No staging, unpack or old directories left anywhere.
+    assert not [p for p in dest.rglob(".*") if p.name != ".helmignore"]
 
     calls = helm.calls()
     assert len(calls) == len(pins)
     for call in calls:
-        chart = call[1]
-        (pin,) = [p for p in pins.values() if p.chart == chart]
+        (pin,) = [p for p in pins.values() if p.chart == call[1]]
         untardir = Path(call[call.index("--untardir") + 1])
         assert call == [
             "pull", pin.chart, "--repo", pin.repo, "--version", pin.version,
@@ -203,8 +297,12 @@ def test_fetches_only_the_three_data_files_in_the_shared_layout(helm: FakeHelm, 
         assert dest not in untardir.parents
         assert REPO not in untardir.parents
         assert not untardir.exists(), "the download directory is removed afterwards"
-    for line in result.out.splitlines():
-        assert ": fetched -> " in line
+    lines = result.out.splitlines()
+    assert all(": fetched -> " in line for line in lines), result.out
+    assert any(
+        line.startswith("binderhub ") and line.endswith("(subcharts: jupyterhub 4.2.0)")
+        for line in lines
+    ), result.out
 
 
 def test_second_run_downloads_nothing_and_keeps_the_files(helm: FakeHelm, tmp_path: Path):
@@ -223,29 +321,41 @@ def test_second_run_downloads_nothing_and_keeps_the_files(helm: FakeHelm, tmp_pa
     assert all("present (skipped; --force re-fetches)" in line for line in lines), again.out
 
 
-def test_an_incomplete_chart_is_fetched_again_a_complete_one_is_kept(
+def test_the_old_data_only_layout_and_incomplete_charts_are_fetched_again(
     helm: FakeHelm, tmp_path: Path
 ):
+    """The earlier fetcher copied three data files; such a directory lacks templates/ and
+    is replaced. So is a chart whose subchart is missing or still an archive. A complete
+    chart is kept."""
     dest = tmp_path / "charts"
-    partial = dest / "traefik" / "41.3.0"
-    partial.mkdir(parents=True)
-    (partial / "values.schema.json").write_text("{}")  # no Chart.yaml / values.yaml
+    data_only = dest / "traefik" / "41.3.0"
+    data_only.mkdir(parents=True)
+    for name in ("Chart.yaml", "values.yaml", "values.schema.json"):
+        shutil.copy(helm.fixtures / "traefik" / "41.3.0" / name, data_only / name)
+    no_subchart = dest / "binderhub" / charts.BINDERHUB.version
+    shutil.copytree(helm.fixtures / "binderhub" / charts.BINDERHUB.version, no_subchart)
+    assert fcd.layout_problems(no_subchart) == [
+        "charts/jupyterhub-4.2.0.tgz is still an archive",
+        "charts/jupyterhub: Chart.yaml missing",
+        "charts/jupyterhub: values.yaml missing",
+        "charts/jupyterhub: templates/ missing",
+    ]
     kept = dest / "fluentd" / "0.6.0"
-    kept.mkdir(parents=True)
-    (kept / "Chart.yaml").write_text("name: fluentd\n")
+    shutil.copytree(helm.fixtures / "fluentd" / "0.6.0", kept)
     (kept / "values.yaml").write_text("local: copy\n")
 
     result = run("--dest", str(dest))
     assert result.code == 0, result.err
     pulled = {call[1] for call in helm.calls()}
-    assert "traefik" in pulled
+    assert {"traefik", "binderhub"} <= pulled
     assert "fluentd" not in pulled
-    assert (partial / "values.schema.json").read_text() == '{"type": "object"}'
-    assert (partial / "Chart.yaml").is_file()
+    assert (data_only / "templates" / "deployment.yaml").is_file()
+    assert (no_subchart / "charts" / "jupyterhub" / "templates").is_dir()
+    assert not (no_subchart / "charts" / "jupyterhub-4.2.0.tgz").exists()
     assert (kept / "values.yaml").read_text() == "local: copy\n"
 
 
-def test_force_replaces_every_chart_with_the_published_files(helm: FakeHelm, tmp_path: Path):
+def test_force_replaces_every_chart_with_the_published_one(helm: FakeHelm, tmp_path: Path):
     dest = tmp_path / "charts"
     assert run("--dest", str(dest)).code == 0
     # Upstream changed: new values, and traefik dropped its schema; a stray local file too.
@@ -260,11 +370,9 @@ def test_force_replaces_every_chart_with_the_published_files(helm: FakeHelm, tmp
     assert len(helm.calls()) == 2 * len(EXPECTED_DIRS)
     for chart, version in EXPECTED_DIRS:
         assert "changed: true" in (dest / chart / version / "values.yaml").read_text()
-    assert sorted(p.name for p in (dest / "traefik" / "41.3.0").iterdir()) == [
-        "Chart.yaml", "values.yaml"
-    ]  # fmt: skip
+    assert not (dest / "traefik" / "41.3.0" / "values.schema.json").exists()
     assert not (dest / "grafana" / "12.11.1" / "notes.txt").exists()
-    assert not [p for p in dest.rglob(".*")], "no staging or old directories left behind"
+    assert not [p for p in dest.rglob(".*") if p.name != ".helmignore"]
 
 
 def test_a_failed_pull_names_the_chart_and_the_rest_is_still_fetched(
@@ -288,14 +396,86 @@ def test_a_failed_pull_names_the_chart_and_the_rest_is_still_fetched(
 
 
 def test_a_pulled_chart_that_is_not_the_pinned_one_is_refused(helm: FakeHelm, tmp_path: Path):
-    chart_yaml = helm.fixtures / "cert-manager" / "v1.21.1" / "Chart.yaml"
-    chart_yaml.write_text(yaml.safe_dump({"name": "cert-manager", "version": "v0.0.0"}))
+    chart_yaml_path = helm.fixtures / "cert-manager" / "v1.21.1" / "Chart.yaml"
+    chart_yaml_path.write_text(yaml.safe_dump({"name": "cert-manager", "version": "v0.0.0"}))
     dest = tmp_path / "charts"
     result = run("--dest", str(dest))
     assert result.code == 1
     assert "cert-manager v1.21.1" in result.err
     assert "version='v0.0.0'" in result.err
     assert not (dest / "cert-manager").exists()
+
+
+def _repack(archive: Path, add: list[tuple[tarfile.TarInfo, bytes | None]]) -> None:
+    """Rewrite a nested chart archive with extra (hostile) members."""
+    with tarfile.open(archive) as tar:
+        members = [(m, tar.extractfile(m).read() if m.isfile() else None) for m in tar]  # type: ignore[union-attr]
+    with tarfile.open(archive, "w:gz") as tar:
+        for info, data in [*members, *add]:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("member", "says"),
+    [
+        ("escape", "at its top, not one chart folder"),
+        ("symlink", "links or odd entries"),
+    ],
+)
+def test_a_hostile_subchart_archive_is_refused(
+    helm: FakeHelm, tmp_path: Path, member: str, says: str
+):
+    archive = helm.fixtures / "binderhub" / charts.BINDERHUB.version / "charts"
+    archive = archive / "jupyterhub-4.2.0.tgz"
+    if member == "escape":
+        info = tarfile.TarInfo("../../outside.txt")
+        info.size = 3
+        _repack(archive, [(info, b"bad")])
+    else:
+        info = tarfile.TarInfo("jupyterhub/templates/link.yaml")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        _repack(archive, [(info, None)])
+    dest = tmp_path / "charts"
+    result = run("--dest", str(dest))
+    assert result.code == 1
+    assert "binderhub" in result.err
+    assert "charts/jupyterhub-4.2.0.tgz" in result.err
+    assert says in result.err
+    assert not (dest / "binderhub").exists()
+    assert not list(tmp_path.rglob("outside.txt"))
+
+
+def test_a_symlink_in_the_pulled_chart_is_refused(helm: FakeHelm, tmp_path: Path):
+    templates = helm.fixtures / "grafana" / "12.11.1" / "templates"
+    (templates / "secret.yaml").symlink_to("/etc/hostname")
+    result = run("--dest", str(tmp_path / "charts"))
+    assert result.code == 1
+    assert "grafana 12.11.1" in result.err
+    assert "templates/secret.yaml is a link or special file" in result.err
+    assert not (tmp_path / "charts" / "grafana").exists()
+
+
+def test_a_declared_dependency_the_chart_does_not_carry_is_refused(helm: FakeHelm, tmp_path: Path):
+    (helm.fixtures / "prometheus" / "29.27.0" / "charts" / "alertmanager-1.42.0.tgz").unlink()
+    result = run("--dest", str(tmp_path / "charts"))
+    assert result.code == 1
+    assert "prometheus 29.27.0" in result.err
+    assert "declares the dependency alertmanager 1.42.*" in result.err
+    assert "no charts/alertmanager/" in result.err
+    assert not (tmp_path / "charts" / "prometheus").exists()
+
+
+def test_a_subchart_at_another_version_than_pinned_is_refused(helm: FakeHelm, tmp_path: Path):
+    root = helm.fixtures / "binderhub" / charts.BINDERHUB.version
+    (root / "charts" / "jupyterhub-4.2.0.tgz").unlink()
+    chart_source(root / "charts" / "jupyterhub", "jupyterhub", "4.4.0", marker="x", schema=True)
+    result = run("--dest", str(tmp_path / "charts"))
+    assert result.code == 1
+    assert (
+        "the dependency jupyterhub is pinned to 4.2.0 but charts/jupyterhub/ is version "
+        "4.4.0" in result.err
+    )
 
 
 def test_a_destination_inside_the_repository_is_refused(helm: FakeHelm):
