@@ -6,9 +6,21 @@ The whole program runs on Pulumi's mock engine (:mod:`tools.mockrun`): no cloud 
 no cluster, no Pulumi CLI, no SOPS key, no kubeconfig. It prints every resource the program
 registers, by type and name, as a tree (children under their parent component) with the
 resources each one depends on and the provider each one goes through (``via cluster-k8s``),
-and writes each ``kubernetes:helm.sh/v3:Release``'s values -- exactly the merged values the
-program hands to Helm -- to ``build/render/<stack>/<release>.yaml``, so a reviewer can diff a
-pull request's effect on the values without any credential.
+and writes what a deploy would do, for a reviewer to read and diff (``make render-diff``,
+:mod:`tools.render_diff`) without any credential, into ``build/render/<stack>/``:
+
+* ``plan.txt``: the tree above;
+* ``<release>.yaml``: each ``kubernetes:helm.sh/v3:Release``'s values -- exactly the merged
+  values the program hands to Helm;
+* ``manifests/<release>.yaml``: every object Helm would create for that release, rendered
+  offline with the pinned upstream chart (:mod:`tools.chart_render`, charts in
+  ``../shared/charts``) for the stack's Kubernetes version, one object per document, sorted
+  by kind, namespace and name;
+* ``resources.yaml``: every other resource (cluster, node pools, namespaces, RBAC, raw
+  Kubernetes objects, providers) with its inputs, one per document, sorted by type and name.
+
+Multi-line strings are written as YAML block literals (``|``), so a Prometheus or Fluentd
+configuration reads as text and its diff line by line.
 
 A stack on an existing cluster (``binder:cluster.provider: existing``) would read a kubeconfig
 (``binder:kubeconfig``, ``kubeconfigPath``, ``$KUBECONFIG`` or ``~/.kube/config``); the render
@@ -23,6 +35,13 @@ by a placeholder of the right shape before the program reads it -- which secrets
 still shapes the plan, their values cannot leak. As a second line of defence, any plaintext
 value that contains a secret's text is redacted too and reported as a leak (exit 1): that is
 a bug in the program. Stdout carries types, names, dependencies and output names only.
+
+In the rendered manifests, the chart sees a placeholder of realistic shape wherever the
+program passes a secret (:func:`tools.chart_render.values_for_render`); those placeholders,
+as text or base64, are redacted too, and so is every value of a ``Secret``'s ``data`` and
+``stringData`` (charts fill some with random values, e.g. JupyterHub's cookie secret).
+``checksum/*`` annotations are replaced by :data:`CHECKSUM`: they digest rendered Secrets,
+which vary from render to render for the same reason, and what they digest is in the diff.
 """
 
 from __future__ import annotations
@@ -32,7 +51,7 @@ import base64
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,14 +61,27 @@ import pulumi
 import yaml
 from pulumi.runtime import rpc
 
-from tools.mockrun import PROJECT, REPO, Recording, Registered, is_secret, stack_config
+from tools import chart_render
+from tools.mockrun import (
+    PROJECT,
+    REPO,
+    Recording,
+    Registered,
+    is_secret,
+    plaintext_leaks,
+    stack_config,
+)
 from tools.mockrun import run_stack as _run_stack
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 REDACTED = "<redacted:secret>"
 LEAK = "<redacted:secret-outside-a-pulumi-secret>"
 UNKNOWN = "<unknown until deployed>"
+CHECKSUM = "<checksum of rendered content: omitted>"
 DEFAULT_OUT = REPO / "build" / "render"
+PLAN_FILE = "plan.txt"
+RESOURCES_FILE = "resources.yaml"
+MANIFESTS_DIR = "manifests"
 #: Shorter secret texts (a username such as ``admin``) would match ordinary words.
 MIN_NEEDLE = 8
 
@@ -118,6 +150,270 @@ def scrub(value: Any, needles: list[str], path: str, leaks: list[str]) -> Any:
         leaks.append(path)
         return LEAK
     return value
+
+
+# --------------------------------------------------------------------------------------
+# YAML for reviewers
+# --------------------------------------------------------------------------------------
+
+
+class _ReviewDumper(yaml.SafeDumper):
+    """Safe YAML with multi-line strings as block literals (``|``), so a configuration file
+    inside a value reads, and diffs, line by line. PyYAML falls back to a quoted scalar by
+    itself where a literal cannot hold the text exactly (e.g. trailing spaces on a line)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_ReviewDumper.add_representer(str, _represent_str)
+
+
+def dump(document: Any) -> str:
+    """``document`` as review YAML: keys sorted, block literals, no wrapping of long lines
+    (a re-wrapped line would show as a change in a diff)."""
+    return yaml.dump(
+        document,
+        Dumper=_ReviewDumper,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1 << 16,
+    )
+
+
+def dump_all(documents: Sequence[Any]) -> str:
+    """One ``---`` document per item."""
+    return "".join(f"---\n{dump(doc)}" for doc in documents)
+
+
+# --------------------------------------------------------------------------------------
+# Rendered manifests and the other resources, redacted
+# --------------------------------------------------------------------------------------
+
+
+def placeholder_texts(release: Registered) -> list[str]:
+    """The texts :mod:`tools.chart_render` gives the chart instead of ``release``'s secret
+    values: every string under a secret marker in the values it renders with."""
+    found: list[str] = []
+
+    def walk(wire: Any, given: Any) -> None:
+        if is_secret(wire):
+            found.extend(str(t) for t in _leaves(given) if isinstance(t, str))
+        elif isinstance(wire, dict) and isinstance(given, dict):
+            for key, value in wire.items():
+                walk(value, given.get(key))
+        elif isinstance(wire, list) and isinstance(given, list):
+            for w, g in zip(wire, given, strict=False):
+                walk(w, g)
+
+    walk(release.wire.get("values") or {}, chart_render.values_for_render(release))
+    return found
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _hides(text: str, needles: list[str]) -> bool:
+    """A needle is in ``text`` as is or base64-encoded (as :func:`plaintext_leaks` looks)."""
+    return bool(needles) and any(True for _ in plaintext_leaks(text, needles))
+
+
+def redact_object(
+    obj: Any, placeholders: list[str], secrets: list[str], where: str, leaks: list[str]
+) -> Any:
+    """A rendered (or raw) Kubernetes object as it may be written down.
+
+    * a ``Secret``'s ``data`` and ``stringData`` keep their keys, every value is redacted;
+    * ``checksum/*`` annotations become :data:`CHECKSUM` (see the module docstring);
+    * a placeholder of a Pulumi secret is replaced by :data:`REDACTED` where it stands as
+      text; a string that holds one base64-encoded is redacted whole;
+    * a string holding a real secret's text (which the render never hands the chart) is
+      replaced by :data:`LEAK` and reported in ``leaks``.
+    """
+    if not isinstance(obj, dict):
+        return obj
+    result = dict(obj)
+    if obj.get("kind") == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
+        for field_name in ("data", "stringData"):
+            if isinstance(obj.get(field_name), dict):
+                result[field_name] = {k: REDACTED for k in obj[field_name]}
+    return _redact_strings(_omit_checksums(result), placeholders, secrets, where, leaks)
+
+
+def _omit_checksums(value: Any) -> Any:
+    """Every ``annotations`` mapping (the object's, a pod template's) with its
+    ``checksum/*`` values replaced by :data:`CHECKSUM`."""
+    if isinstance(value, dict):
+        return {
+            k: (
+                {
+                    a: (CHECKSUM if str(a).startswith("checksum/") else _omit_checksums(v2))
+                    for a, v2 in v.items()
+                }
+                if k == "annotations" and isinstance(v, dict)
+                else _omit_checksums(v)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_omit_checksums(v) for v in value]
+    return value
+
+
+def _redact_strings(
+    value: Any, placeholders: list[str], secrets: list[str], path: str, leaks: list[str]
+) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _redact_strings(v, placeholders, secrets, f"{path}.{k}", leaks)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _redact_strings(v, placeholders, secrets, f"{path}[{i}]", leaks)
+            for i, v in enumerate(value)
+        ]
+    if not isinstance(value, str) or value in (REDACTED, UNKNOWN, CHECKSUM, LEAK):
+        return value
+    if _hides(value, secrets):
+        leaks.append(path)
+        return LEAK
+    for needle in placeholders:  # longest first, so no needle is cut by a shorter one
+        value = value.replace(needle, REDACTED)
+    if _hides(value, placeholders):
+        return REDACTED
+    return value
+
+
+def object_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    """How rendered objects are sorted: kind, namespace, name."""
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    assert isinstance(metadata, dict)
+    return (
+        str(obj.get("kind", "")),
+        str(metadata.get("namespace", "")),
+        str(metadata.get("name", "")),
+    )
+
+
+def write_manifests(
+    releases: Sequence[chart_render.RenderedRelease],
+    recording: Recording,
+    stack: str,
+    target: Path,
+    stems: Mapping[str, str],
+    secrets: list[str],
+    kube_version: str,
+) -> tuple[list[Path], list[str]]:
+    """``target/manifests/<release>.yaml`` per rendered release; returns the files and the
+    leaks found (``<release>:<kind>/<name>.<path>``)."""
+    directory = target / MANIFESTS_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.yaml"):
+        stale.unlink()
+    by_name = {r.name: r for r in recording.of_type(RELEASE_TYPE)}
+    written: list[Path] = []
+    leaks: list[str] = []
+    for rel in sorted(releases, key=lambda r: r.resource):
+        placeholders = sorted(
+            {t for t in placeholder_texts(by_name[rel.resource]) if len(t) >= MIN_NEEDLE},
+            key=len,
+            reverse=True,
+        )
+        objects = []
+        for obj in sorted(rel.objects, key=object_key):
+            kind, _, name = object_key(obj)
+            objects.append(
+                redact_object(obj, placeholders, secrets, f"{rel.name}:{kind}/{name}", leaks)
+            )
+        path = directory / f"{stems.get(rel.resource, rel.name)}.yaml"
+        header = (
+            f"# Helm release '{rel.name}' (resource {rel.resource}) of stack '{stack}': chart "
+            f"{rel.chart} {rel.version}, namespace {rel.namespace}.\n"
+            f"# {_count(len(objects), 'object')} as the chart renders them offline for "
+            f"Kubernetes {kube_version} (tools/render.py),\n"
+            "# sorted by kind, namespace and name. Secret data and Pulumi secrets are "
+            f"replaced by {REDACTED}.\n"
+        )
+        path.write_text(header + dump_all(objects), encoding="utf-8")
+        written.append(path)
+    return written, leaks
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
+def resource_documents(
+    recording: Recording, secrets: list[str], leaks: list[str]
+) -> list[dict[str, Any]]:
+    """Every custom resource but the Helm releases (their objects are in the manifests), with
+    its parent, provider, options and inputs, redacted; sorted by type and name."""
+    by_urn = {r.urn: r for r in recording.resources}
+    documents = []
+    for r in sorted(
+        (r for r in recording.resources if r.custom and r.type != RELEASE_TYPE),
+        key=lambda r: (r.type, r.name),
+    ):
+        inputs = scrub(redact(r.wire), secrets, r.name, leaks)
+        if r.type == "kubernetes:core/v1:Secret":
+            inputs = redact_object(inputs, [], [], r.name, leaks)
+        document: dict[str, Any] = {"type": r.type, "name": r.name}
+        if r.parent in by_urn:
+            document["parent"] = _label(r.parent, by_urn)
+        provider = provider_name(r.provider, by_urn)
+        if provider:
+            document["provider"] = provider
+        options = {
+            "protect": r.protect or None,
+            "ignoreChanges": sorted(r.ignore_changes) or None,
+            "deleteBeforeReplace": r.delete_before_replace or None,
+            "replaceOnChanges": sorted(r.replace_on_changes) or None,
+            "customTimeouts": dict(r.custom_timeouts) or None,
+            "additionalSecretOutputs": sorted(r.additional_secret_outputs) or None,
+        }
+        options = {k: v for k, v in options.items() if v is not None}
+        if options:
+            document["options"] = options
+        document["inputs"] = _sorted_keys(inputs)
+        documents.append(document)
+    return documents
+
+
+def write_resources(
+    recording: Recording, stack: str, target: Path, secrets: list[str]
+) -> tuple[Path, list[str]]:
+    leaks: list[str] = []
+    documents = resource_documents(recording, secrets, leaks)
+    header = (
+        f"# Every resource of stack '{stack}' other than the Helm releases, with its inputs\n"
+        f"# ({_count(len(documents), 'resource')}, sorted by type and name; "
+        f"tools/render.py). Secrets are replaced by {REDACTED}.\n"
+    )
+    path = target / RESOURCES_FILE
+    # Inputs keep the program's key order inside type/name/parent/provider/options/inputs.
+    body = "".join(
+        "---\n" + yaml.dump(doc, Dumper=_ReviewDumper, sort_keys=False,
+                             default_flow_style=False, allow_unicode=True, width=1 << 16)
+        for doc in documents
+    )
+    path.write_text(header + body, encoding="utf-8")
+    return path, [f"resources:{leak}" for leak in leaks]
 
 
 # --------------------------------------------------------------------------------------
@@ -232,7 +528,10 @@ class Render:
     text: str
     releases: list[RenderedRelease] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
-    """``<release>:values.<path>`` of plaintext values that contain a secret's text."""
+    """``<release>:values.<path>`` (or ``resources:`` / manifest paths) of plaintext values
+    that contain a secret's text."""
+    manifests: list[Path] = field(default_factory=list)
+    resources: Path | None = None
 
 
 def _file_names(releases: list[Registered]) -> dict[str, str]:
@@ -249,8 +548,14 @@ def render(
     stack: str,
     out_dir: Path = DEFAULT_OUT,
     extra_secrets: list[str] | None = None,
+    *,
+    charts: Sequence[chart_render.RenderedRelease] | None = None,
+    kube_version: str = "",
 ) -> Render:
-    """Print-ready plan of ``recording`` and the redacted values files under ``out_dir/stack``.
+    """Print-ready plan of ``recording`` and the redacted files under ``out_dir/stack``:
+    ``plan.txt``, the values files, ``resources.yaml`` and, given ``charts`` (the releases
+    rendered by :func:`tools.chart_render.render_recording` for ``kube_version``), the
+    manifests.
 
     ``extra_secrets``: secret texts the recording cannot show (the stack's config secrets),
     also looked for in plaintext values.
@@ -274,6 +579,9 @@ def render(
     target.mkdir(parents=True, exist_ok=True)
     for stale in target.glob("*.yaml"):  # a release removed from the program
         stale.unlink()
+    if charts is None:  # no manifests this time: none may be left from an earlier render
+        for stale in (target / MANIFESTS_DIR).glob("*.yaml"):
+            stale.unlink()
 
     releases = sorted(recording.of_type(RELEASE_TYPE), key=_order)
     stems = _file_names(releases)
@@ -296,11 +604,15 @@ def render(
             "# The merged values the program gives Helm, rendered offline by tools/render.py.\n"
             f"# Secrets are replaced by {REDACTED}.\n"
         )
-        body = yaml.safe_dump(
-            values, sort_keys=True, default_flow_style=False, allow_unicode=True, width=100
-        )
-        release.path.write_text(header + body, encoding="utf-8")
+        release.path.write_text(header + dump(values), encoding="utf-8")
         result.releases.append(release)
+    result.resources, leaks = write_resources(recording, stack, target, needles)
+    result.leaks.extend(leaks)
+    if charts is not None:
+        result.manifests, leaks = write_manifests(
+            charts, recording, stack, target, stems, needles, kube_version
+        )
+        result.leaks.extend(leaks)
 
     components = sum(1 for r in recording.resources if not r.custom)
     providers = sum(1 for r in recording.resources if r.type.startswith("pulumi:providers:"))
@@ -320,6 +632,7 @@ def render(
             for name, value in sorted(recording.outputs_wire.items())
         )
         lines.append(f"stack outputs: {outputs}")
+    (target / PLAN_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
     if result.releases:
         lines.append(f"Helm values ({REDACTED} for secrets) written to {_shown(target)}/:")
         for rel in result.releases:
@@ -329,6 +642,13 @@ def render(
             )
     else:
         lines.append("no Helm release in this stack")
+    lines.append(f"Other resources and their inputs: {_shown(result.resources)}")
+    if charts is not None:
+        count = sum(len(r.objects) for r in charts)
+        lines.append(
+            f"Rendered objects ({_count(count, 'object')}, Kubernetes {kube_version}): "
+            f"{_shown(target / MANIFESTS_DIR)}/"
+        )
     for leak in result.leaks:
         lines.append(f"LEAK: {leak} holds a secret's text outside a Pulumi secret (redacted)")
     result.text = "\n".join(lines)
@@ -511,6 +831,18 @@ def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Recordi
         )
 
 
+def stack_kube_version(stack: str) -> str:
+    """``binder:cluster.kubernetesVersion`` of the stack, or the program's default; the
+    program itself has checked its shape by the time the render runs."""
+    from components.config.cluster import ClusterBase
+
+    raw = _raw_stack_config(stack, None)
+    key = _config_key(raw, "cluster")
+    cluster = raw.get(key) if key else None
+    version = cluster.get("kubernetesVersion") if isinstance(cluster, dict) else None
+    return str(version or ClusterBase.model_fields["kubernetes_version"].default)
+
+
 def uses_existing_cluster(stack: str) -> bool:
     raw = _raw_stack_config(stack, None)
     key = _config_key(raw, "cluster")
@@ -531,6 +863,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="output folder (default: build/render)"
     )
+    parser.add_argument(
+        "--charts-dir",
+        type=Path,
+        default=chart_render.DEFAULT_CHARTS_DIR,
+        help="the complete upstream charts, <chart>/<version>/ (default: ../shared/charts, "
+        "where `make chart-data` puts them)",
+    )
     args = parser.parse_args(argv)
     if not (REPO / f"Pulumi.{args.stack}.yaml").is_file():
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in REPO.glob("Pulumi.*.yaml"))
@@ -544,8 +883,23 @@ def main(argv: list[str] | None = None) -> int:
     except pulumi.RunError as exc:  # ConfigError and friends: already a clear message
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    kube_version = stack_kube_version(args.stack)
+    try:
+        charts = chart_render.render_recording(
+            recording, kube_version=kube_version, charts_dir=args.charts_dir
+        )
+    except chart_render.ChartRenderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     config, secret_keys = stack_config(args.stack)
-    result = render(recording, args.stack, args.out, [config[k] for k in secret_keys])
+    result = render(
+        recording,
+        args.stack,
+        args.out,
+        [config[k] for k in secret_keys],
+        charts=charts,
+        kube_version=kube_version,
+    )
     print(result.text)
     if uses_existing_cluster(args.stack):
         print(
