@@ -540,7 +540,12 @@ def _file_names(releases: list[Registered]) -> dict[str, str]:
     counts: dict[str, int] = {}
     for stem in helm.values():
         counts[stem] = counts.get(stem, 0) + 1
-    return {res: (stem if counts[stem] == 1 else res) for res, stem in helm.items()}
+    # A release named like a file the render writes itself keeps its resource name.
+    reserved = {Path(RESOURCES_FILE).stem, Path(PLAN_FILE).stem}
+    return {
+        res: (stem if counts[stem] == 1 and stem not in reserved else res)
+        for res, stem in helm.items()
+    }
 
 
 def render(

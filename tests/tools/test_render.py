@@ -18,7 +18,15 @@ from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs
 
 from components.config.base import ConfigError
 from tools import render as render_module
-from tools.mockrun import SECRET_SIG, SIG_KEY, Recording, is_secret, run_program, stack_config
+from tools.mockrun import (
+    SECRET_SIG,
+    SIG_KEY,
+    Recording,
+    is_secret,
+    plaintext_leaks,
+    run_program,
+    stack_config,
+)
 from tools.mockrun import run_stack as mock_run_stack
 from tools.render import (
     LEAK,
@@ -100,7 +108,12 @@ def _secret_leaves(value: Any, inside: bool = False) -> int:
 
 
 def _files(directory: Path) -> dict[str, str]:
-    return {p.name: p.read_text() for p in sorted(directory.glob("*.yaml"))}
+    """The values files (every top-level YAML file but resources.yaml)."""
+    return {
+        p.name: p.read_text()
+        for p in sorted(directory.glob("*.yaml"))
+        if p.name != render_module.RESOURCES_FILE
+    }
 
 
 def _load(text: str) -> Any:
@@ -253,7 +266,7 @@ def test_stale_files_are_removed_and_clashing_names_fall_back(tmp_path: Path) ->
 
     render(run_program(twins), "test", tmp_path)
     assert sorted(p.name for p in (tmp_path / "test").iterdir()) == [
-        "notes.txt", "one-release.yaml", "two-release.yaml"
+        "notes.txt", "one-release.yaml", "plan.txt", "resources.yaml", "two-release.yaml"
     ]
 
 
@@ -339,7 +352,24 @@ def test_render_of_the_real_stacks(
     assert noted is existing
     releases = rec.of_type(RELEASE_TYPE)
     files = _files(tmp_path / stack)
+    resources = (tmp_path / stack / "resources.yaml").read_text()
+    assert resources.startswith(f"# Every resource of stack '{stack}'")
     assert len(files) == len(releases)
+    manifests = {p.name: p.read_text() for p in (tmp_path / stack / "manifests").glob("*.yaml")}
+    assert set(manifests) == set(files), "one manifests file per release"
+    for name, text in manifests.items():
+        objects = list(yaml.safe_load_all(text))
+        assert objects, name
+        assert all(isinstance(o, dict) and o.get("kind") for o in objects), name
+        assert [render_module.object_key(o) for o in objects] == sorted(
+            render_module.object_key(o) for o in objects
+        ), f"{name}: objects are sorted by kind, namespace, name"
+        for obj in objects:  # every Secret's values are redacted, keys kept
+            if obj["kind"] == "Secret":
+                for field in ("data", "stringData"):
+                    assert set((obj.get(field) or {}).values()) <= {REDACTED}, name
+    assert any(o["kind"] == "Secret" for t in manifests.values() for o in yaml.safe_load_all(t))
+    assert (tmp_path / stack / "plan.txt").read_text().startswith(lines[0])
     for name, text in files.items():
         assert isinstance(_load(text), dict), name
     # Each file holds one redaction mark per secret leaf of its release's values on the wire.
@@ -356,10 +386,13 @@ def test_render_of_the_real_stacks(
     secrets = {t for r in rec.resources for t in secret_texts(r.wire)}
     secrets |= set(secret_texts(rec.outputs_wire)) | {config[k] for k in secret_keys}
     secrets = {s for s in secrets if len(s) >= 8}
-    written = "".join(files.values())
-    for secret in secrets:
-        assert secret not in out
-        assert secret not in written
+    # Every file the render wrote (values, resources, manifests, plan), in any encoding.
+    written = "".join(p.read_text() for p in sorted((tmp_path / stack).rglob("*")) if p.is_file())
+    placeholders = [t for r in releases for t in render_module.placeholder_texts(r)]
+    placeholders = [t for t in placeholders if len(t) >= render_module.MIN_NEEDLE]
+    assert bool(placeholders) is bool(releases)
+    assert list(plaintext_leaks(out, sorted(secrets))) == []
+    assert list(plaintext_leaks(written, sorted(secrets | set(placeholders)))) == []
 
 
 def test_cli_errors_are_clear(
