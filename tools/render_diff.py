@@ -242,8 +242,8 @@ def main(
     )
     args = parser.parse_args(argv)
     try:
-        base = resolve_base(args.base)
-        diff, notes = render_diff(args.stack, base)
+        base = resolve_base(args.base, REPO)
+        diff, notes = render_diff(args.stack, base, REPO)
     except DiffError as error:
         print(f"error: {error}", file=err)
         return 1 if isinstance(error, RenderFailed) else 2
