@@ -21,7 +21,7 @@ DEV_STAMP     := $(VENV)/.dev-installed
 TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
 .PHONY: help install install-dev lock tools up preview destroy test lint typecheck pytest render \
-        smoke check-secrets chart-data bench clean require-stack require-pulumi
+        render-diff smoke check-secrets chart-data bench clean require-stack require-pulumi
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -113,8 +113,13 @@ pytest: $(DEV_STAMP) $(TOOLS_STAMP) ## pytest only
 
 test: lint typecheck pytest ## Lint, type-check and run every test (offline, mock engine)
 
-render: require-stack $(DEV_STAMP) ## Offline plan + merged Helm values of STACK into build/render/ (no credentials)
+render: require-stack $(DEV_STAMP) ## Offline plan, values, resources and rendered objects of STACK into build/render/ (no credentials)
 	$(BIN)/python -m tools.render "$(STACK)"
+
+# BASE: any git ref; default the merge base with origin/main (or the local main, with a note).
+# SUMMARY: also append the diff as markdown to that file (CI: $GITHUB_STEP_SUMMARY).
+render-diff: require-stack $(DEV_STAMP) ## Unified diff of `make render STACK=...` between BASE (a git ref) and the working tree
+	$(BIN)/python -m tools.render_diff "$(STACK)" $(if $(BASE),--base "$(BASE)") $(if $(SUMMARY),--markdown "$(SUMMARY)")
 
 smoke: require-stack $(RUNTIME_STAMP) ## Check the deployed service of STACK from its stack outputs
 	$(BIN)/python -m tools.smoke "$(STACK)"
@@ -122,7 +127,7 @@ smoke: require-stack $(RUNTIME_STAMP) ## Check the deployed service of STACK fro
 check-secrets: $(RUNTIME_STAMP) ## Refuse unencrypted secret files; warn about test-key-only files
 	$(BIN)/python -m tools.check_secrets
 
-chart-data: $(RUNTIME_STAMP) ## Fetch the pinned charts' values + schemas into ../shared/charts (needs helm; FORCE=1 re-fetches)
+chart-data: $(RUNTIME_STAMP) ## Fetch the complete pinned charts (subcharts unpacked) into ../shared/charts (needs helm; FORCE=1 re-fetches)
 	$(BIN)/python -m tools.fetch_chart_data $(if $(FORCE),--force)
 
 bench: $(DEV_STAMP) ## Time and measure the whole program per stack on the mock engine

@@ -174,7 +174,7 @@ def unified(base: Side, head: Side) -> str:
 
 def markdown(stack: str, base: Base, diff: str, limit: int = MARKDOWN_LIMIT) -> str:
     """The diff as a job-summary section: a fenced ``diff`` block longer than any run of
-    backticks inside it, cut at ``limit`` characters with a note."""
+    backticks inside it, cut at ``limit`` bytes (whole lines) with a note."""
     title = (
         f"### Offline render of `{stack}`: changes against {base.described} "
         f"(`{base.commit[:12]}`)\n\n"
@@ -182,10 +182,11 @@ def markdown(stack: str, base: Base, diff: str, limit: int = MARKDOWN_LIMIT) -> 
     if not diff:
         return title + "No change to the plan, values, resources or rendered objects.\n\n"
     cut = ""
-    if len(diff) > limit:
-        kept = diff[:limit].rsplit("\n", 1)[0] + "\n"
+    size = len(diff.encode())
+    if size > limit:  # the summary's limit is in bytes: cut the UTF-8 text at whole lines
+        kept = diff.encode()[:limit].decode(errors="ignore").rsplit("\n", 1)[0] + "\n"
         cut = (
-            f"\n_The diff is {len(diff):,} characters; the first {len(kept):,} are shown. "
+            f"\n_The diff is {size:,} bytes; the first {len(kept.encode()):,} are shown. "
             f"Run `make render-diff STACK={stack} BASE={base.commit[:12]}` for all of it._\n"
         )
         diff = kept

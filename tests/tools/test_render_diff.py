@@ -212,6 +212,11 @@ def test_markdown_fences_longer_than_any_backticks_and_cuts_long_diffs() -> None
     assert "`````diff\n+ run: |\n+   ```` nested fence\n" in text
     body = text.split("`````diff\n")[1].split("`````")[0]
     assert body == diff[:40] == "+ run: |\n+   ```` nested fence\n" + "+x\n" * 3  # whole lines
-    assert f"_The diff is {len(diff)} characters; the first 40 are shown." in text
+    assert f"_The diff is {len(diff)} bytes; the first 40 are shown." in text
+    # Bytes, not characters, and never half a line or half a character.
+    wide = "+é\n" * 10  # 4 bytes a line
+    body = render_diff.markdown("ebi", base, wide, limit=10).split("```diff\n")[1]
+    assert body.startswith("+é\n+é\n```\n")
+    assert "_The diff is 40 bytes; the first 8 are shown." in body
     assert "make render-diff STACK=ebi BASE=0123456789ab" in text
     assert "No change" in render_diff.markdown("ebi", base, "")

@@ -290,9 +290,46 @@ def test_checks_need_no_secrets_and_run_tests_and_renders() -> None:
     assert set(job["permissions"]) == {"contents"}
     runs_ = [s.get("run", "") for s in job["steps"]]
     assert "make test" in runs_
-    assert "make render STACK=ebi" in runs_
-    assert "make render STACK=gcp" in runs_
+    stacks = sorted(p.name.split(".")[1] for p in REPO.glob("Pulumi.*.yaml"))
+    assert stacks == ["ebi", "gcp", "local"]
+    for stack in stacks:
+        assert f"make render STACK={stack}" in runs_
     assert any("npm ci" in r and "--prefix .tools" in r for r in runs_)
+
+
+def test_checks_post_the_render_diff_of_every_stack_on_pull_requests() -> None:
+    """Each committed stack's render-diff against the base branch as merged (HEAD^1 of the
+    pull request's merge commit, so the checkout fetches two commits), into the job summary,
+    after the chart data is there; only on pull requests, where HEAD^1 is that base."""
+    (job,) = _load("checks.yml")["jobs"].values()
+    steps = job["steps"]
+    (checkout,) = [s for s in steps if s.get("uses", "").startswith("actions/checkout@")]
+    assert checkout["with"]["fetch-depth"] == 2
+    (diff,) = [s for s in steps if "make render-diff" in s.get("run", "")]
+    assert diff["if"] == "github.event_name == 'pull_request'"
+    script = diff["run"]
+    assert "for file in Pulumi.*.yaml; do" in script
+    assert 'make render-diff STACK="$stack" BASE=HEAD^1 SUMMARY="$GITHUB_STEP_SUMMARY"' in script
+    assert "${{" not in script, "no expression expanded into the shell script"
+    runs_ = [s.get("run", "") for s in steps]
+    fetch = next(i for i, r in enumerate(runs_) if "-m tools.fetch_chart_data" in r)
+    assert fetch < steps.index(diff)
+    # The step's own script, with `make` standing in: it runs once per committed stack (the
+    # project file Pulumi.yaml is not one).
+    found = subprocess.run(
+        ["bash", "-e", "-c", 'make() { echo "$*"; }\n' + script],
+        cwd=REPO, env={**os.environ, "GITHUB_STEP_SUMMARY": "/summary.md"},
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout.splitlines()  # fmt: skip
+    assert found == [
+        f"render-diff STACK={stack} BASE=HEAD^1 SUMMARY=/summary.md"
+        for stack in ("ebi", "gcp", "local")
+    ]
+    # The tool keeps each stack's section small enough for all of them to fit the 1 MiB
+    # step summary (the title and notes add a few hundred characters).
+    from tools.render_diff import MARKDOWN_LIMIT
+
+    assert len(found) * (MARKDOWN_LIMIT + 1000) < 1024 * 1024
 
 
 def test_checks_cancel_superseded_runs_of_pull_requests_only() -> None:
