@@ -409,6 +409,22 @@ def test_cli_errors_are_clear(
     assert "error: binder:binderhub.host: must be a DNS name" in capsys.readouterr().err
 
 
+def test_missing_chart_sources_stop_the_render_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without ../shared/charts the manifests cannot be rendered: one clear error naming
+    `make chart-data`, exit 1, and no manifests written."""
+    code = render_module.main(
+        ["local", "--out", str(tmp_path / "out"), "--charts-dir", str(tmp_path / "none")]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: The upstream chart sources are missing: ")
+    assert "make chart-data" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_plan_is_the_same_whatever_the_registration_order(tmp_path: Path) -> None:
     def forward() -> None:
         for name in ("alpha", "beta", "gamma"):
