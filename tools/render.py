@@ -157,13 +157,18 @@ def scrub(value: Any, needles: list[str], path: str, leaks: list[str]) -> Any:
 # --------------------------------------------------------------------------------------
 
 
-class _ReviewDumper(yaml.SafeDumper):
+#: libyaml's emitter when PyYAML has it (CI and here): the pure-Python one takes seconds
+#: for the ~1.7 MB a stack's manifests come to. Both emit the same YAML 1.1.
+_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _ReviewDumper(_BaseDumper):
     """Safe YAML with multi-line strings as block literals (``|``), so a configuration file
-    inside a value reads, and diffs, line by line. PyYAML falls back to a quoted scalar by
-    itself where a literal cannot hold the text exactly (e.g. trailing spaces on a line)."""
+    inside a value reads, and diffs, line by line. The emitter falls back to a quoted scalar
+    by itself where a literal cannot hold the text exactly (e.g. trailing spaces on a line)."""
 
 
-def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+def _represent_str(dumper: Any, data: str) -> yaml.ScalarNode:
     style = "|" if "\n" in data else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
