@@ -59,456 +59,30 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi.runtime import rpc
 
 from tools import chart_render
-from tools.mockrun import (
-    PROJECT,
-    REPO,
-    Recording,
-    Registered,
-    is_secret,
-    plaintext_leaks,
-    stack_config,
-)
+from tools.mockrun import PROJECT, REPO, Recording, Registered, is_secret, stack_config
 from tools.mockrun import run_stack as _run_stack
+from tools.plan_tree import order, plan_tree
+from tools.redaction import (
+    MIN_NEEDLE,
+    REDACTED,
+    redact,
+    scrub,
+    secret_texts,
+)
+from tools.render_files import (
+    MANIFESTS_DIR,
+    PLAN_FILE,
+    RELEASE_TYPE,
+    RESOURCES_FILE,
+    count,
+    dump,
+    write_manifests,
+    write_resources,
+)
 
-RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
-REDACTED = "<redacted:secret>"
-LEAK = "<redacted:secret-outside-a-pulumi-secret>"
-UNKNOWN = "<unknown until deployed>"
-CHECKSUM = "<checksum of rendered content: omitted>"
 DEFAULT_OUT = REPO / "build" / "render"
-PLAN_FILE = "plan.txt"
-RESOURCES_FILE = "resources.yaml"
-MANIFESTS_DIR = "manifests"
-#: Shorter secret texts (a username such as ``admin``) would match ordinary words.
-MIN_NEEDLE = 8
-
-
-# --------------------------------------------------------------------------------------
-# Redaction
-# --------------------------------------------------------------------------------------
-
-
-def redact(value: Any) -> Any:
-    """``value`` (wire form) with every secret replaced by :data:`REDACTED`.
-
-    A secret scalar becomes the mark; a secret mapping or list keeps its shape (keys, length)
-    with every leaf replaced, so a reviewer still sees *where* secrets go.
-    """
-    if is_secret(value):
-        return _redact_all(value.get("value"))
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    if value == rpc.UNKNOWN:
-        return UNKNOWN
-    if isinstance(value, float) and value.is_integer():
-        # The wire (protobuf Struct) carries every number as a double: 8081 arrives as
-        # 8081.0. Helm reads both alike; print what the values files say.
-        return int(value)
-    return value
-
-
-def _redact_all(value: Any) -> Any:
-    if is_secret(value):
-        return _redact_all(value.get("value"))
-    if isinstance(value, dict):
-        return {k: _redact_all(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_all(v) for v in value]
-    return REDACTED
-
-
-def secret_texts(value: Any, inside: bool = False) -> Iterator[str]:
-    """Every string that sits inside a secret marker in ``value`` (wire form)."""
-    if is_secret(value):
-        yield from secret_texts(value.get("value"), True)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from secret_texts(v, inside)
-    elif isinstance(value, list):
-        for v in value:
-            yield from secret_texts(v, inside)
-    elif inside and isinstance(value, str):
-        yield value
-
-
-def scrub(value: Any, needles: list[str], path: str, leaks: list[str]) -> Any:
-    """Redact plaintext strings (already outside secrets) that contain a secret's text."""
-    if isinstance(value, dict):
-        return {k: scrub(v, needles, f"{path}.{k}", leaks) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v, needles, f"{path}[{i}]", leaks) for i, v in enumerate(value)]
-    if (
-        isinstance(value, str)
-        and value not in (REDACTED, UNKNOWN)
-        and any(n in value for n in needles)
-    ):
-        leaks.append(path)
-        return LEAK
-    return value
-
-
-# --------------------------------------------------------------------------------------
-# YAML for reviewers
-# --------------------------------------------------------------------------------------
-
-
-#: libyaml's emitter when PyYAML has it (CI and here): the pure-Python one takes seconds
-#: for the ~1.7 MB a stack's manifests come to. Both emit the same YAML 1.1.
-_BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _ReviewDumper(_BaseDumper):
-    """Safe YAML with multi-line strings as block literals (``|``), so a configuration file
-    inside a value reads, and diffs, line by line. The emitter falls back to a quoted scalar
-    by itself where a literal cannot hold the text exactly (e.g. trailing spaces on a line)."""
-
-
-def _represent_str(dumper: Any, data: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_ReviewDumper.add_representer(str, _represent_str)
-
-
-def dump(document: Any) -> str:
-    """``document`` as review YAML: keys sorted, block literals, no wrapping of long lines
-    (a re-wrapped line would show as a change in a diff)."""
-    return yaml.dump(
-        document,
-        Dumper=_ReviewDumper,
-        sort_keys=True,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=1 << 16,
-    )
-
-
-def dump_all(documents: Sequence[Any]) -> str:
-    """One ``---`` document per item."""
-    return "".join(f"---\n{dump(doc)}" for doc in documents)
-
-
-# --------------------------------------------------------------------------------------
-# Rendered manifests and the other resources, redacted
-# --------------------------------------------------------------------------------------
-
-
-def placeholder_texts(release: Registered) -> list[str]:
-    """The texts :mod:`tools.chart_render` gives the chart instead of ``release``'s secret
-    values: every string under a secret marker in the values it renders with."""
-    found: list[str] = []
-
-    def walk(wire: Any, given: Any) -> None:
-        if is_secret(wire):
-            found.extend(str(t) for t in _leaves(given) if isinstance(t, str))
-        elif isinstance(wire, dict) and isinstance(given, dict):
-            for key, value in wire.items():
-                walk(value, given.get(key))
-        elif isinstance(wire, list) and isinstance(given, list):
-            for w, g in zip(wire, given, strict=False):
-                walk(w, g)
-
-    walk(release.wire.get("values") or {}, chart_render.values_for_render(release))
-    return found
-
-
-def _leaves(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _leaves(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _leaves(v)
-    else:
-        yield value
-
-
-def _hides(text: str, needles: list[str]) -> bool:
-    """A needle is in ``text`` as is or base64-encoded (as :func:`plaintext_leaks` looks)."""
-    return bool(needles) and any(True for _ in plaintext_leaks(text, needles))
-
-
-def redact_object(
-    obj: Any, placeholders: list[str], secrets: list[str], where: str, leaks: list[str]
-) -> Any:
-    """A rendered (or raw) Kubernetes object as it may be written down.
-
-    * a ``Secret``'s ``data`` and ``stringData`` keep their keys, every value is redacted;
-    * ``checksum/*`` annotations become :data:`CHECKSUM` (see the module docstring);
-    * a placeholder of a Pulumi secret is replaced by :data:`REDACTED` where it stands as
-      text; a string that holds one base64-encoded is redacted whole;
-    * a string holding a real secret's text (which the render never hands the chart) is
-      replaced by :data:`LEAK` and reported in ``leaks``.
-    """
-    if not isinstance(obj, dict):
-        return obj
-    result = dict(obj)
-    if obj.get("kind") == "Secret" and str(obj.get("apiVersion", "v1")) == "v1":
-        for field_name in ("data", "stringData"):
-            if isinstance(obj.get(field_name), dict):
-                result[field_name] = {k: REDACTED for k in obj[field_name]}
-    return _redact_strings(_omit_checksums(result), placeholders, secrets, where, leaks)
-
-
-def _omit_checksums(value: Any) -> Any:
-    """Every ``annotations`` mapping (the object's, a pod template's) with its
-    ``checksum/*`` values replaced by :data:`CHECKSUM`."""
-    if isinstance(value, dict):
-        return {
-            k: (
-                {
-                    a: (CHECKSUM if str(a).startswith("checksum/") else _omit_checksums(v2))
-                    for a, v2 in v.items()
-                }
-                if k == "annotations" and isinstance(v, dict)
-                else _omit_checksums(v)
-            )
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_omit_checksums(v) for v in value]
-    return value
-
-
-def _redact_strings(
-    value: Any, placeholders: list[str], secrets: list[str], path: str, leaks: list[str]
-) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _redact_strings(v, placeholders, secrets, f"{path}.{k}", leaks)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [
-            _redact_strings(v, placeholders, secrets, f"{path}[{i}]", leaks)
-            for i, v in enumerate(value)
-        ]
-    if not isinstance(value, str) or value in (REDACTED, UNKNOWN, CHECKSUM, LEAK):
-        return value
-    if _hides(value, secrets):
-        leaks.append(path)
-        return LEAK
-    for needle in placeholders:  # longest first, so no needle is cut by a shorter one
-        value = value.replace(needle, REDACTED)
-    if _hides(value, placeholders):
-        return REDACTED
-    return value
-
-
-def object_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
-    """How rendered objects are sorted: kind, namespace, name."""
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    assert isinstance(metadata, dict)
-    return (
-        str(obj.get("kind", "")),
-        str(metadata.get("namespace", "")),
-        str(metadata.get("name", "")),
-    )
-
-
-def write_manifests(
-    releases: Sequence[chart_render.RenderedRelease],
-    recording: Recording,
-    stack: str,
-    target: Path,
-    stems: Mapping[str, str],
-    secrets: list[str],
-    kube_version: str,
-) -> tuple[list[Path], list[str]]:
-    """``target/manifests/<release>.yaml`` per rendered release; returns the files and the
-    leaks found (``<release>:<kind>/<name>.<path>``)."""
-    directory = target / MANIFESTS_DIR
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.yaml"):
-        stale.unlink()
-    by_name = {r.name: r for r in recording.of_type(RELEASE_TYPE)}
-    written: list[Path] = []
-    leaks: list[str] = []
-    for rel in sorted(releases, key=lambda r: r.resource):
-        placeholders = sorted(
-            {t for t in placeholder_texts(by_name[rel.resource]) if len(t) >= MIN_NEEDLE},
-            key=len,
-            reverse=True,
-        )
-        objects = []
-        for obj in sorted(rel.objects, key=object_key):
-            kind, _, name = object_key(obj)
-            objects.append(
-                redact_object(obj, placeholders, secrets, f"{rel.name}:{kind}/{name}", leaks)
-            )
-        path = directory / f"{stems.get(rel.resource, rel.name)}.yaml"
-        header = (
-            f"# Helm release '{rel.name}' (resource {rel.resource}) of stack '{stack}': chart "
-            f"{rel.chart} {rel.version}, namespace {rel.namespace}.\n"
-            f"# {_count(len(objects), 'object')} as the chart renders them offline for "
-            f"Kubernetes {kube_version} (tools/render.py),\n"
-            "# sorted by kind, namespace and name. Secret data and Pulumi secrets are "
-            f"replaced by {REDACTED}.\n"
-        )
-        path.write_text(header + dump_all(objects), encoding="utf-8")
-        written.append(path)
-    return written, leaks
-
-
-def _sorted_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted_keys(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [_sorted_keys(v) for v in value]
-    return value
-
-
-def resource_documents(
-    recording: Recording, secrets: list[str], leaks: list[str]
-) -> list[dict[str, Any]]:
-    """Every custom resource but the Helm releases (their objects are in the manifests), with
-    its parent, provider, options and inputs, redacted; sorted by type and name."""
-    by_urn = {r.urn: r for r in recording.resources}
-    documents = []
-    for r in sorted(
-        (r for r in recording.resources if r.custom and r.type != RELEASE_TYPE),
-        key=lambda r: (r.type, r.name),
-    ):
-        inputs = scrub(redact(r.wire), secrets, r.name, leaks)
-        if r.type == "kubernetes:core/v1:Secret":
-            inputs = redact_object(inputs, [], [], r.name, leaks)
-        document: dict[str, Any] = {"type": r.type, "name": r.name}
-        if r.parent in by_urn:
-            document["parent"] = _label(r.parent, by_urn)
-        provider = provider_name(r.provider, by_urn)
-        if provider:
-            document["provider"] = provider
-        options = {
-            "protect": r.protect or None,
-            "ignoreChanges": sorted(r.ignore_changes) or None,
-            "deleteBeforeReplace": r.delete_before_replace or None,
-            "replaceOnChanges": sorted(r.replace_on_changes) or None,
-            "customTimeouts": dict(r.custom_timeouts) or None,
-            "additionalSecretOutputs": sorted(r.additional_secret_outputs) or None,
-        }
-        options = {k: v for k, v in options.items() if v is not None}
-        if options:
-            document["options"] = options
-        document["inputs"] = _sorted_keys(inputs)
-        documents.append(document)
-    return documents
-
-
-def write_resources(
-    recording: Recording, stack: str, target: Path, secrets: list[str]
-) -> tuple[Path, list[str]]:
-    leaks: list[str] = []
-    documents = resource_documents(recording, secrets, leaks)
-    header = (
-        f"# Every resource of stack '{stack}' other than the Helm releases, with its inputs\n"
-        f"# ({_count(len(documents), 'resource')}, sorted by type and name; "
-        f"tools/render.py). Secrets are replaced by {REDACTED}.\n"
-    )
-    path = target / RESOURCES_FILE
-    # Inputs keep the program's key order inside type/name/parent/provider/options/inputs.
-    body = "".join(
-        "---\n" + yaml.dump(doc, Dumper=_ReviewDumper, sort_keys=False,
-                             default_flow_style=False, allow_unicode=True, width=1 << 16)
-        for doc in documents
-    )
-    path.write_text(header + body, encoding="utf-8")
-    return path, [f"resources:{leak}" for leak in leaks]
-
-
-# --------------------------------------------------------------------------------------
-# The plan as a tree
-# --------------------------------------------------------------------------------------
-
-
-def short_type(type_: str) -> str:
-    """``openstack:containerinfra/cluster:Cluster`` -> ``Cluster``."""
-    return type_.rsplit(":", 1)[-1]
-
-
-def _label(urn: str, by_urn: Mapping[str, Registered]) -> str:
-    found = by_urn.get(urn)
-    if found is not None:
-        return f"{found.name} ({short_type(found.type)})"
-    return urn.rsplit("::", 1)[-1]  # not registered by the program (e.g. the stack)
-
-
-def provider_name(ref: str, by_urn: Mapping[str, Registered]) -> str | None:
-    """The provider a resource goes through, from its provider reference ``<urn>::<id>``.
-
-    ``None`` when the program named none (the engine's default provider for the package).
-    """
-    if not ref:
-        return None
-    urn = ref.rsplit("::", 1)[0]
-    found = by_urn.get(urn)
-    name = found.name if found is not None else urn.rsplit("::", 1)[-1]
-    if name.startswith("default"):
-        return f"default {urn.rsplit('::', 2)[-2].rsplit(':', 1)[-1]} provider"
-    return name
-
-
-def _flags(r: Registered) -> str:
-    flags = []
-    if r.protect:
-        flags.append("protect")
-    if r.ignore_changes:
-        flags.append("ignoreChanges=" + ",".join(r.ignore_changes))
-    if r.delete_before_replace:
-        flags.append("deleteBeforeReplace")
-    if r.replace_on_changes:
-        flags.append("replaceOnChanges=" + ",".join(r.replace_on_changes))
-    if r.custom_timeouts:
-        flags.append("timeouts=" + ",".join(f"{k}:{v}" for k, v in r.custom_timeouts.items()))
-    if not r.custom:
-        flags.append("component")
-    return f"  [{'; '.join(flags)}]" if flags else ""
-
-
-def plan_tree(recording: Recording) -> list[str]:
-    """One line per resource, indented under its parent, with its provider (``via X``) and
-    its dependencies underneath; siblings sorted by name."""
-    by_urn = {r.urn: r for r in recording.resources}
-    children: dict[str, list[Registered]] = {}
-    roots: list[Registered] = []
-    for r in recording.resources:
-        if r.parent in by_urn:
-            children.setdefault(r.parent, []).append(r)
-        else:
-            roots.append(r)
-    lines: list[str] = []
-
-    def walk(r: Registered, prefix: str, last: bool, top: bool) -> None:
-        branch = "" if top else ("└── " if last else "├── ")
-        # Which provider (so which cluster or cloud account) each resource goes through: the
-        # in-cluster objects visibly depend on the cluster's provider, never the ambient one.
-        via = provider_name(r.provider, by_urn) if r.custom else None
-        shown = f"  via {via}" if via else ""
-        lines.append(f"{prefix}{branch}{r.type}  {r.name}{_flags(r)}{shown}")
-        inner = prefix if top else prefix + ("    " if last else "│   ")
-        kids = sorted(children.get(r.urn, []), key=_order)
-        deps = [u for u in dict.fromkeys(r.dependencies) if u != r.parent]
-        if deps:
-            bar = "│   " if kids else "    "
-            names = ", ".join(sorted(_label(u, by_urn) for u in deps))
-            lines.append(f"{inner}{bar}depends on: {names}")
-        for i, kid in enumerate(kids):
-            walk(kid, inner, i == len(kids) - 1, False)
-
-    for r in sorted(roots, key=_order):
-        walk(r, "", True, True)
-    return lines
-
-
-def _order(r: Registered) -> tuple[str, str]:
-    """Siblings by name: registration order varies from run to run (outputs resolve
-    concurrently), and a stable plan keeps a pull request's diff of it meaningful."""
-    return (r.name, r.type)
 
 
 # --------------------------------------------------------------------------------------
@@ -593,7 +167,7 @@ def render(
         for stale in (target / MANIFESTS_DIR).glob("*.yaml"):
             stale.unlink()
 
-    releases = sorted(recording.of_type(RELEASE_TYPE), key=_order)
+    releases = sorted(recording.of_type(RELEASE_TYPE), key=order)
     stems = _file_names(releases)
     result = Render(text="")
     for r in releases:
@@ -632,9 +206,9 @@ def render(
         "",
         *plan_tree(recording),
         "",
-        f"{_count(len(recording.resources), 'resource')}: {_count(components, 'component')}, "
-        f"{_count(len(recording.resources) - components - providers, 'custom resource')}, "
-        f"{_count(providers, 'provider')}",
+        f"{count(len(recording.resources), 'resource')}: {count(components, 'component')}, "
+        f"{count(len(recording.resources) - components - providers, 'custom resource')}, "
+        f"{count(providers, 'provider')}",
     ]
     if recording.outputs_wire:
         outputs = ", ".join(
@@ -654,9 +228,9 @@ def render(
         lines.append("no Helm release in this stack")
     lines.append(f"Other resources and their inputs: {_shown(result.resources)}")
     if charts is not None:
-        count = sum(len(r.objects) for r in charts)
+        objects = sum(len(r.objects) for r in charts)
         lines.append(
-            f"Rendered objects ({_count(count, 'object')}, Kubernetes {kube_version}): "
+            f"Rendered objects ({count(objects, 'object')}, Kubernetes {kube_version}): "
             f"{_shown(target / MANIFESTS_DIR)}/"
         )
     for leak in result.leaks:
@@ -664,9 +238,6 @@ def render(
     result.text = "\n".join(lines)
     return result
 
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _shown(path: Path) -> str:

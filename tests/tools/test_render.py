@@ -28,14 +28,10 @@ from tools.mockrun import (
     stack_config,
 )
 from tools.mockrun import run_stack as mock_run_stack
-from tools.render import (
-    LEAK,
-    PLACEHOLDER_SERVER,
-    REDACTED,
-    RELEASE_TYPE,
-    render,
-    secret_texts,
-)
+from tools.plan_tree import provider_name
+from tools.redaction import LEAK, MIN_NEEDLE, REDACTED, placeholder_texts, secret_texts
+from tools.render import PLACEHOLDER_SERVER, RELEASE_TYPE, render
+from tools.render_files import RESOURCES_FILE, object_key
 
 TOKEN = "s3cr3t-api-token-0123456789"
 CERT = "-----BEGIN CERTIFICATE-----\nSYNTHETIC-CERT-DATA\n-----END CERTIFICATE-----"
@@ -112,7 +108,7 @@ def _files(directory: Path) -> dict[str, str]:
     return {
         p.name: p.read_text()
         for p in sorted(directory.glob("*.yaml"))
-        if p.name != render_module.RESOURCES_FILE
+        if p.name != RESOURCES_FILE
     }
 
 
@@ -185,10 +181,10 @@ def test_each_resource_shows_the_provider_it_goes_through(tmp_path: Path) -> Non
 
 def test_provider_name_from_a_reference() -> None:
     urn = "urn:pulumi:ebi::binder::binder:cluster:C$pulumi:providers:kubernetes::cluster-k8s"
-    assert render_module.provider_name(f"{urn}::04da6b54", {}) == "cluster-k8s"
+    assert provider_name(f"{urn}::04da6b54", {}) == "cluster-k8s"
     default = "urn:pulumi:ebi::binder::pulumi:providers:openstack::default_5_0_0"
-    assert render_module.provider_name(f"{default}::id", {}) == "default openstack provider"
-    assert render_module.provider_name("", {}) is None
+    assert provider_name(f"{default}::id", {}) == "default openstack provider"
+    assert provider_name("", {}) is None
 
 
 def test_values_files_are_written_per_release_with_secrets_redacted(
@@ -361,8 +357,8 @@ def test_render_of_the_real_stacks(
         objects = list(yaml.safe_load_all(text))
         assert objects, name
         assert all(isinstance(o, dict) and o.get("kind") for o in objects), name
-        assert [render_module.object_key(o) for o in objects] == sorted(
-            render_module.object_key(o) for o in objects
+        assert [object_key(o) for o in objects] == sorted(
+            object_key(o) for o in objects
         ), f"{name}: objects are sorted by kind, namespace, name"
         for obj in objects:  # every Secret's values are redacted, keys kept
             if obj["kind"] == "Secret":
@@ -388,8 +384,8 @@ def test_render_of_the_real_stacks(
     secrets = {s for s in secrets if len(s) >= 8}
     # Every file the render wrote (values, resources, manifests, plan), in any encoding.
     written = "".join(p.read_text() for p in sorted((tmp_path / stack).rglob("*")) if p.is_file())
-    placeholders = [t for r in releases for t in render_module.placeholder_texts(r)]
-    placeholders = [t for t in placeholders if len(t) >= render_module.MIN_NEEDLE]
+    placeholders = [t for r in releases for t in placeholder_texts(r)]
+    placeholders = [t for t in placeholders if len(t) >= MIN_NEEDLE]
     assert bool(placeholders) is bool(releases)
     assert list(plaintext_leaks(out, sorted(secrets))) == []
     assert list(plaintext_leaks(written, sorted(secrets | set(placeholders)))) == []

@@ -20,7 +20,9 @@ from tests.rendered.support import require_chart_data
 from tools import chart_render
 from tools import render as render_module
 from tools.mockrun import Recording, plaintext_leaks, run_program
-from tools.render import CHECKSUM, LEAK, REDACTED, RELEASE_TYPE, dump, render
+from tools.redaction import CHECKSUM, LEAK, REDACTED, placeholder_texts
+from tools.render import RELEASE_TYPE, render
+from tools.render_files import dump
 
 TOKEN = "s3cr3t-api-token-0123456789"
 PEM = "-----BEGIN PRIVATE KEY-----\nSYNTHETIC-PRIVATE-KEY-DATA\n-----END PRIVATE KEY-----\n"
@@ -169,7 +171,7 @@ def test_placeholder_texts_are_what_the_chart_sees_for_each_secret(synthetic: Re
     token, pem = _placeholders(synthetic)
     assert token != TOKEN
     assert pem.startswith("-----BEGIN PRIVATE KEY-----")
-    assert sorted(render_module.placeholder_texts(synthetic.one(RELEASE_TYPE))) == sorted(
+    assert sorted(placeholder_texts(synthetic.one(RELEASE_TYPE))) == sorted(
         [token, pem]
     )
 
