@@ -154,33 +154,62 @@ def _render(tree: Path, stack: str, out: Path, python: str) -> Side:
     return Side(files)
 
 
-def unified(base: Side, head: Side) -> str:
-    """The unified diff of every file of the two sides, file by file in path order."""
-    chunks: list[str] = []
+@dataclass(frozen=True)
+class FileDiff:
+    name: str
+    lines: list[str]
+    """The unified diff of this file, headers included, each line ending in a newline."""
+
+    @property
+    def added(self) -> int:
+        return sum(1 for line in self.lines[2:] if line.startswith("+"))
+
+    @property
+    def removed(self) -> int:
+        return sum(1 for line in self.lines[2:] if line.startswith("-"))
+
+
+def file_diffs(base: Side, head: Side) -> list[FileDiff]:
+    """The unified diff of each file that differs between the two sides, in path order."""
+    diffs: list[FileDiff] = []
     for name in sorted(set(base.files) | set(head.files)):
         old, new = base.files.get(name), head.files.get(name)
         if old == new:
             continue
-        chunks.extend(
-            difflib.unified_diff(
-                (old or "").splitlines(keepends=True),
-                (new or "").splitlines(keepends=True),
-                fromfile=f"a/{name}" if old is not None else "/dev/null",
-                tofile=f"b/{name}" if new is not None else "/dev/null",
-            )
+        lines = difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            (new or "").splitlines(keepends=True),
+            fromfile=f"a/{name}" if old is not None else "/dev/null",
+            tofile=f"b/{name}" if new is not None else "/dev/null",
         )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in chunks)
+        diffs.append(FileDiff(name, [x if x.endswith("\n") else x + "\n" for x in lines]))
+    return diffs
 
 
-def markdown(stack: str, base: Base, diff: str, limit: int = MARKDOWN_LIMIT) -> str:
-    """The diff as a job-summary section: a fenced ``diff`` block longer than any run of
-    backticks inside it, cut at ``limit`` bytes (whole lines) with a note."""
+def unified(diffs: Sequence[FileDiff]) -> str:
+    return "".join(line for d in diffs for line in d.lines)
+
+
+def stat(diffs: Sequence[FileDiff]) -> list[str]:
+    """One line per changed file: its name and the lines added and removed."""
+    width = max((len(d.name) for d in diffs), default=0)
+    return [f"{d.name:<{width}}  +{d.added} -{d.removed}" for d in diffs]
+
+
+def markdown(
+    stack: str, base: Base, diffs: Sequence[FileDiff], limit: int = MARKDOWN_LIMIT
+) -> str:
+    """The diff as a job-summary section: the changed files with their line counts, then a
+    fenced ``diff`` block longer than any run of backticks inside it, cut at ``limit`` bytes
+    (whole lines) with a note."""
     title = (
         f"### Offline render of `{stack}`: changes against {base.described} "
         f"(`{base.commit[:12]}`)\n\n"
     )
-    if not diff:
+    if not diffs:
         return title + "No change to the plan, values, resources or rendered objects.\n\n"
+    title += "".join(f"- `{d.name}` +{d.added} -{d.removed}\n" for d in diffs) + "\n"
+    diff = unified(diffs)
     cut = ""
     size = len(diff.encode())
     if size > limit:  # the summary's limit is in bytes: cut the UTF-8 text at whole lines
@@ -197,8 +226,9 @@ def markdown(stack: str, base: Base, diff: str, limit: int = MARKDOWN_LIMIT) -> 
 
 def render_diff(
     stack: str, base: Base, repo: Path = REPO, python: str = sys.executable
-) -> tuple[str, list[str]]:
-    """The diff of ``stack`` between ``base`` and the working tree of ``repo``, and notes."""
+) -> tuple[list[FileDiff], list[str]]:
+    """The file diffs of ``stack`` between ``base`` and the working tree of ``repo``, and
+    notes."""
     notes = [base.note] if base.note else []
     with tempfile.TemporaryDirectory(prefix="render-diff-") as tmp:
         work = Path(tmp)
@@ -220,7 +250,7 @@ def render_diff(
                 _git("worktree", "prune", cwd=repo)
         if old.missing_stack:
             notes.append(f"note: the base has no Pulumi.{stack}.yaml: everything shows as added")
-    return unified(old, head), notes
+    return file_diffs(old, head), notes
 
 
 def main(
@@ -244,7 +274,7 @@ def main(
     args = parser.parse_args(argv)
     try:
         base = resolve_base(args.base, REPO)
-        diff, notes = render_diff(args.stack, base, REPO)
+        diffs, notes = render_diff(args.stack, base, REPO)
     except DiffError as error:
         print(f"error: {error}", file=err)
         return 1 if isinstance(error, RenderFailed) else 2
@@ -255,10 +285,14 @@ def main(
         "working tree",
         file=out,
     )
-    out.write(diff or "# no change\n")
+    if not diffs:
+        out.write("# no change\n")
+    for line in stat(diffs):
+        out.write(f"#   {line}\n")
+    out.write(unified(diffs))
     if args.markdown:
         with args.markdown.open("a", encoding="utf-8") as summary:
-            summary.write(markdown(args.stack, base, diff))
+            summary.write(markdown(args.stack, base, diffs))
     return 0
 
 

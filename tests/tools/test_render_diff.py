@@ -105,7 +105,9 @@ def test_a_committed_and_an_uncommitted_change_show_in_the_diff(repo: Path) -> N
     assert out.splitlines()[0] == (
         f"# render-diff of stack test: merge base with main ({base[:12]}) -> working tree"
     )
-    assert "--- a/resources.yaml\n+++ b/resources.yaml\n" in out
+    # What changed, file by file, then the diff itself.
+    assert out.splitlines()[1] == "#   resources.yaml  +2 -2"
+    assert out.splitlines()[2:4] == ["--- a/resources.yaml", "+++ b/resources.yaml"]
     lines = out.splitlines()
     for line in ("-  flavor: s1.jumbo", "+  flavor: s1.huge", "-  maxNodeCount: 10",
                  "+  maxNodeCount: 12"):  # fmt: skip
@@ -201,22 +203,35 @@ def test_markdown_goes_to_the_summary_file(repo: Path, tmp_path: Path) -> None:
     assert code == 0
     text = summary.read_text()
     assert text.startswith("# earlier steps\n### Offline render of `test`: changes against ")
-    assert "```diff\n--- a/resources.yaml\n" in text
+    assert "\n\n- `resources.yaml` +1 -1\n\n```diff\n--- a/resources.yaml\n" in text
     assert text.rstrip().endswith("```")
+
+
+def _one_file(lines: str) -> list[render_diff.FileDiff]:
+    body = ["--- a/x.yaml\n", "+++ b/x.yaml\n", *lines.splitlines(keepends=True)]
+    return [render_diff.FileDiff("x.yaml", body)]
 
 
 def test_markdown_fences_longer_than_any_backticks_and_cuts_long_diffs() -> None:
     base = Base("0123456789abcdef", "merge base with origin/main")
-    diff = "+ run: |\n+   ```` nested fence\n" + "+x\n" * 50
-    text = render_diff.markdown("ebi", base, diff, limit=40)
-    assert "`````diff\n+ run: |\n+   ```` nested fence\n" in text
+    diffs = _one_file("+ run: |\n+   ```` nested fence\n" + "+x\n" * 50)
+    diff = render_diff.unified(diffs)
+    text = render_diff.markdown("ebi", base, diffs, limit=61)
+    assert "- `x.yaml` +52 -0\n" in text
+    assert "`````diff\n--- a/x.yaml\n+++ b/x.yaml\n+ run: |\n+   ```` nested fence\n" in text
     body = text.split("`````diff\n")[1].split("`````")[0]
-    assert body == diff[:40] == "+ run: |\n+   ```` nested fence\n" + "+x\n" * 3  # whole lines
-    assert f"_The diff is {len(diff)} bytes; the first 40 are shown." in text
-    # Bytes, not characters, and never half a line or half a character.
-    wide = "+é\n" * 10  # 4 bytes a line
-    body = render_diff.markdown("ebi", base, wide, limit=10).split("```diff\n")[1]
-    assert body.startswith("+é\n+é\n```\n")
-    assert "_The diff is 40 bytes; the first 8 are shown." in body
+    assert body == diff[:60]  # whole lines only: the 61st byte starts another
+    assert body.endswith("fence\n+x\n")
+    assert f"_The diff is {len(diff)} bytes; the first 60 are shown." in text
     assert "make render-diff STACK=ebi BASE=0123456789ab" in text
-    assert "No change" in render_diff.markdown("ebi", base, "")
+    # Bytes, not characters, and never half a line or half a character.
+    wide = _one_file("+é\n" * 10)  # 4 bytes a line, after 26 bytes of headers
+    body = render_diff.markdown("ebi", base, wide, limit=37).split("```diff\n")[1]
+    assert body.startswith("--- a/x.yaml\n+++ b/x.yaml\n+é\n+é\n```\n")  # not "+\xc3"
+    assert "_The diff is 66 bytes; the first 34 are shown." in body
+    assert "No change" in render_diff.markdown("ebi", base, [])
+
+
+def test_stat_counts_lines_not_headers() -> None:
+    diffs = _one_file("@@ -1,2 +1,2 @@\n-a\n+b\n+c\n context\n")
+    assert render_diff.stat(diffs) == ["x.yaml  +2 -1"]
