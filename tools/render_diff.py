@@ -44,9 +44,10 @@ from typing import TextIO
 REPO = Path(__file__).resolve().parent.parent
 #: One render of one stack: the mock engine plus the charts take seconds, not minutes.
 RENDER_TIMEOUT = 600
-#: A job summary holds at most 1 MiB per step
-#: (https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-commands#adding-a-job-summary),
-#: and CI appends one diff per stack in one step: each stays well under a third of it.
+#: A step's summary holds at most 1 MiB: beyond it the runner drops the whole summary of
+#: the step ("$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of 1024k";
+#: https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions#adding-a-markdown-summary).
+#: CI appends one diff per stack in one step: each stays well under a third of it.
 MARKDOWN_LIMIT = 300_000
 
 
