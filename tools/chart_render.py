@@ -222,6 +222,12 @@ def _render_cached(
     return tuple(sorted(manifests.items()))
 
 
+def crd_directory_objects(chart_dir: Path) -> list[dict[str, Any]]:
+    """The CRDs of the chart's ``crds/`` directories (chart and subcharts). ``helm install``
+    creates them once; ``helm upgrade`` never touches them."""
+    return copy.deepcopy(list(_crd_files(check_chart_dir(chart_dir).resolve())))
+
+
 @functools.cache
 def _crd_files(chart_dir: Path) -> tuple[dict[str, Any], ...]:
     """The CRDs of the chart's (and its subcharts') ``crds/`` directories, as objects."""

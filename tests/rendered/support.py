@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 
+from components.config.stack import StackConfig, parse_config
 from components.releases import charts
-from tools.chart_render import DEFAULT_CHARTS_DIR
+from tools.chart_render import DEFAULT_CHARTS_DIR, RenderedRelease, render_recording
+from tools.mockrun import PROJECT, Recording, run_program, stack_config
 
 
 def missing_chart_data() -> list[str]:
@@ -27,3 +34,88 @@ def require_chart_data() -> None:
             "fetch every pinned chart with `make chart-data` (needs the Helm CLI).",
             pytrace=False,
         )
+
+
+# --------------------------------------------------------------------------------------
+# The stacks and switch settings under test
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Case:
+    """A committed stack, optionally with some ``binder:`` keys replaced."""
+
+    id: str
+    stack: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+
+#: Every committed stack as it is, and each on/off switch in the other position: ebi and gcp
+#: have every part on, so gcp is also run with every part off; local has them off, so it is
+#: also run with every part on (cert-manager needs `tls.source: letsencrypt` with it).
+CASES: tuple[Case, ...] = (
+    Case("ebi", "ebi"),
+    Case("gcp", "gcp"),
+    Case("local", "local"),
+    Case(
+        "gcp-all-off",
+        "gcp",
+        (
+            ("binder:certManager", {"enabled": False}),
+            ("binder:tls", {"source": "none"}),
+            ("binder:monitoring", {"enabled": False}),
+            ("binder:logging", {"enabled": False}),
+            ("binder:ingress", {"controller": "none", "className": "nginx"}),
+            # Its ops group works in monitoring and logging, which are gone now.
+            ("binder:users", [{"name": "binder-admin@example.org", "kind": "User",
+                               "role": "admin", "mayReadDeployerToken": True}]),
+        ),
+    ),
+    Case(
+        "local-all-on",
+        "local",
+        (
+            ("binder:certManager", {"enabled": True}),
+            ("binder:tls", {"source": "letsencrypt", "issuer": "staging"}),
+            ("binder:monitoring", {"enabled": True, "grafanaHost": "grafana.127.0.0.1.nip.io"}),
+            ("binder:logging", {"enabled": True}),
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One case: its configuration, what the program registers, what Helm would create."""
+
+    case: Case
+    cfg: StackConfig
+    recording: Recording
+    releases: list[RenderedRelease]
+
+    @property
+    def kube_version(self) -> str:
+        return self.cfg.cluster.kubernetes_version
+
+
+def rendered(case: Case) -> Rendered:
+    """The case run and rendered once per test session."""
+    return _rendered(case.id)
+
+
+@functools.cache
+def _rendered(case_id: str) -> Rendered:
+    case = next(c for c in CASES if c.id == case_id)
+    config, secret_keys = stack_config(case.stack, dict(case.overrides))
+    raw = {}
+    for key, value in config.items():
+        if key.startswith(f"{PROJECT}:"):
+            try:
+                raw[key.split(":", 1)[1]] = json.loads(value)
+            except ValueError:
+                raw[key.split(":", 1)[1]] = value
+    cfg = parse_config(raw)
+    recording = run_program(stack=case.stack, config=config, secret_keys=secret_keys)
+    return Rendered(
+        case, cfg, recording, render_recording(recording, kube_version=cfg.cluster.kubernetes_version)
+    )
