@@ -147,7 +147,9 @@ class Index:
         the hub Secret's ``values.yaml`` (jupyterhub chart templates/hub/secret.yaml), and
         files/hub/jupyterhub_config.py configures KubeSpawner from them."""
         secret = self.one("Secret", "hub", self.release("binderhub").namespace)
-        return yaml.safe_load(base64.b64decode(secret.body["data"]["values.yaml"]))  # type: ignore[no-any-return]
+        encoded = secret.body["data"]["values.yaml"]
+        values: dict[str, Any] = yaml.safe_load(base64.b64decode(encoded))
+        return values
 
 
 def resource_of(obj: Obj, index: Index) -> tuple[str, str]:

@@ -116,6 +116,5 @@ def _rendered(case_id: str) -> Rendered:
                 raw[key.split(":", 1)[1]] = value
     cfg = parse_config(raw)
     recording = run_program(stack=case.stack, config=config, secret_keys=secret_keys)
-    return Rendered(
-        case, cfg, recording, render_recording(recording, kube_version=cfg.cluster.kubernetes_version)
-    )
+    releases = render_recording(recording, kube_version=cfg.cluster.kubernetes_version)
+    return Rendered(case, cfg, recording, releases)

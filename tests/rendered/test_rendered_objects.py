@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.config import BinderHubConfig, TlsConfig
 from components.monitoring import scrape_jobs
 from tests.k8s_validate import validate_object
 from tests.rbac import RbacModel, Subject
@@ -41,6 +42,16 @@ def index(request: pytest.FixtureRequest) -> Index:
 def _type_token(obj: Obj) -> str:
     group, _, version = obj.api_version.rpartition("/")
     return f"kubernetes:{group or 'core'}/{version}:{obj.kind}"
+
+
+def _tls(index: Index) -> TlsConfig:
+    assert index.case.cfg.tls is not None, "every release stack sets binder:tls"
+    return index.case.cfg.tls
+
+
+def _binderhub(index: Index) -> BinderHubConfig:
+    assert index.case.cfg.binderhub is not None, "every release stack sets binder:binderhub"
+    return index.case.cfg.binderhub
 
 
 def _builtin(obj: Obj, index: Index) -> bool:
@@ -89,7 +100,7 @@ def test_custom_resources_validate_against_the_charts_crds(index: Index) -> None
     unknown = [
         str(o) for o in index.all
         if (o.group, o.kind) not in index.crd_scope and "." in o.group
-        and o.group.split(".")[-1] not in ("io", "k8s")  # noqa: PLR2004
+        and o.group.split(".")[-1] not in ("io", "k8s")
     ]
     assert not unknown, f"custom resources whose CRD no release installs: {unknown}"
     problems = []
@@ -99,7 +110,7 @@ def test_custom_resources_validate_against_the_charts_crds(index: Index) -> None
         except AssertionError as exc:
             problems.append(f"{obj}: {exc}")
     assert not problems, "\n".join(problems)
-    if index.case.cfg.cert_manager.enabled and index.case.cfg.tls.source == "letsencrypt":
+    if index.case.cfg.cert_manager.enabled and _tls(index).source == "letsencrypt":
         assert {o.name for o in custom if o.kind == "ClusterIssuer"} == {
             "letsencrypt-production", "letsencrypt-staging"
         }
@@ -109,12 +120,11 @@ def test_strict_crd_schemas_reject_a_misspelt_field(index: Index) -> None:
     """The CRD schemas are made strict: the API server would prune an unknown field."""
     issuers = [o for o in index.raw if o.kind == "ClusterIssuer"]
     if not issuers:
-        assert not index.case.cfg.cert_manager.enabled or index.case.cfg.tls.source != (
-            "letsencrypt"
-        )
+        assert not index.case.cfg.cert_manager.enabled or _tls(index).source != "letsencrypt"
         return
     schemas = crd_schemas(o.body for o in index.rendered)
-    body: dict[str, Any] = {**issuers[0].body, "spec": {"acme": {**issuers[0].body["spec"]["acme"]}}}
+    acme = {**issuers[0].body["spec"]["acme"]}
+    body: dict[str, Any] = {**issuers[0].body, "spec": {"acme": acme}}
     body["spec"]["acme"]["emial"] = "typo@example.org"
     with pytest.raises(AssertionError, match="emial"):
         validate_object(_type_token(issuers[0]), body, index.case.kube_version, schemas)
@@ -408,7 +418,9 @@ def test_binderhub_reaches_the_hub(index: Index) -> None:
         t for p, t in zip(service.body["spec"]["ports"], _target_ports(service, hub_pod),
                           strict=True) if p["port"] == port
     ]
-    policies = [o for o in index.rendered if o.kind == "NetworkPolicy" and o.namespace == binder.namespace]
+    policies = [
+        o for o in index.rendered if o.kind == "NetworkPolicy" and o.namespace == binder.namespace
+    ]
     assert ingress_allows(
         policies, hub_pod["metadata"]["labels"], target, container_ports(hub_pod),
         _namespace_labels(index, binder.namespace), binder_pod["metadata"]["labels"],
@@ -416,6 +428,8 @@ def test_binderhub_reaches_the_hub(index: Index) -> None:
     ), f"the hub's NetworkPolicy blocks {owner} on port {target}"
 
 
+#: Labels the kubelet puts on every node (https://kubernetes.io/docs/reference/labels-annotations-taints/).
+WELL_KNOWN_NODE_LABELS = {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
 USER_TAINT = {"key": "hub.jupyter.org/dedicated", "value": "user", "effect": "NoSchedule"}
 
 
@@ -442,6 +456,7 @@ def _may_run_on(pod_spec: Mapping[str, Any], node_labels: Mapping[str, str], tai
     if tainted and not _tolerates(pod_spec.get("tolerations") or [], USER_TAINT):
         return False
     selector = pod_spec.get("nodeSelector") or {}
+    node_labels = {**WELL_KNOWN_NODE_LABELS, **node_labels}
     if any(node_labels.get(k) != v for k, v in selector.items()):
         return False
     terms = _required_terms(pod_spec)
@@ -511,8 +526,8 @@ def test_core_pods_stay_off_user_nodes(index: Index) -> None:
 
 
 def test_ingress_hosts_and_tls(index: Index) -> None:
-    cfg = index.case.cfg
-    hosts = {cfg.binderhub.host, cfg.binderhub.hub_host}
+    cfg, tls_cfg = index.case.cfg, _tls(index)
+    hosts = {_binderhub(index).host, _binderhub(index).hub_host}
     if cfg.monitoring.enabled and cfg.monitoring.grafana_host:
         hosts.add(cfg.monitoring.grafana_host)
     ingresses = [o for o in index.all if o.kind == "Ingress"]
@@ -527,20 +542,173 @@ def test_ingress_hosts_and_tls(index: Index) -> None:
         assert spec.get("ingressClassName") == cfg.ingress.class_name, ing
         annotations = ing.body["metadata"].get("annotations") or {}
         tls = spec.get("tls") or []
-        if cfg.tls.source == "none":
+        if tls_cfg.source == "none":
             assert not tls, f"{ing} asks for TLS with tls.source none"
             assert "cert-manager.io/cluster-issuer" not in annotations
             continue
         assert {h for t in tls for h in t.get("hosts") or []} == rule_hosts, ing
         for entry in tls:
             assert entry.get("secretName"), f"{ing}: TLS without a secret"
-        if cfg.tls.source == "letsencrypt":
+        if tls_cfg.source == "letsencrypt":
             assert annotations.get("cert-manager.io/cluster-issuer") == (
-                f"letsencrypt-{cfg.tls.issuer}"
+                f"letsencrypt-{tls_cfg.issuer}"
             ), ing
-            issuer = index.find("ClusterIssuer", f"letsencrypt-{cfg.tls.issuer}")
+            issuer = index.find("ClusterIssuer", f"letsencrypt-{tls_cfg.issuer}")
             assert issuer, f"{ing} names an issuer that does not exist"
         else:  # institution: the Secret the program stores from the given certificate
             for entry in tls:
                 assert index.find("Secret", entry["secretName"], ing.namespace), ing
     assert seen == hosts, f"configured hosts without an Ingress: {hosts - seen}"
+
+
+# --------------------------------------------------------------------------------------
+# References and images
+# --------------------------------------------------------------------------------------
+
+#: What every cluster provides in every namespace or cluster-wide, so the charts may refer
+#: to it without creating it: each namespace's `default` ServiceAccount and `kube-root-ca.crt`
+#: ConfigMap (https://kubernetes.io/docs/concepts/security/service-accounts/#default-service-accounts,
+#: https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/#root-ca-certificate-configmap)
+#: and the two built-in PriorityClasses
+#: (https://kubernetes.io/docs/concepts/scheduling-eviction/pod-priority-preemption/).
+CLUSTER_PROVIDES: dict[str, set[tuple[str, str]]] = {
+    "any": {
+        ("ServiceAccount", "default"),
+        ("ConfigMap", "kube-root-ca.crt"),
+        ("PriorityClass", "system-cluster-critical"),
+        ("PriorityClass", "system-node-critical"),
+    },
+    # GKE's StorageClasses (https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/gce-pd-csi-driver).
+    "gke": {("StorageClass", "standard-rwo"), ("StorageClass", "standard"),
+            ("StorageClass", "premium-rwo")},
+    # The Cinder CSI StorageClass our ebi values name (helm_configs/ebi/*.yaml); docs/releases.md
+    # says it must exist in a Magnum cluster with the `cinder_csi_enabled` label. The
+    # cloud-provider-openstack example that defines this name:
+    # https://github.com/kubernetes/cloud-provider-openstack/blob/master/examples/cinder-csi-plugin/nginx.yaml
+    # NOT verified against Magnum's driver source here: a site without it must create it.
+    "magnum": {("StorageClass", "csi-sc-cinderplugin")},
+    "existing": set(),
+}
+
+
+def _references(obj: Obj, pod: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
+    """``(kind, name, optional)`` of what a pod template refers to by name."""
+    spec = pod.get("spec") or {}
+    refs: list[tuple[str, str, bool]] = [
+        ("ServiceAccount", spec.get("serviceAccountName") or "default", False)
+    ]
+    if spec.get("priorityClassName"):
+        refs.append(("PriorityClass", spec["priorityClassName"], False))
+    refs += [("Secret", s["name"], False) for s in spec.get("imagePullSecrets") or []]
+    for volume in spec.get("volumes") or []:
+        if "secret" in volume:
+            refs.append(("Secret", volume["secret"]["secretName"],
+                         bool(volume["secret"].get("optional"))))
+        if "configMap" in volume:
+            refs.append(("ConfigMap", volume["configMap"]["name"],
+                         bool(volume["configMap"].get("optional"))))
+        if "persistentVolumeClaim" in volume:
+            refs.append(("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"],
+                         False))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            for kind, key in (("Secret", "secret"), ("ConfigMap", "configMap")):
+                if key in source:
+                    refs.append((kind, source[key]["name"], bool(source[key].get("optional"))))
+    for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        for env in container.get("env") or []:
+            source = env.get("valueFrom") or {}
+            for kind, key in (("Secret", "secretKeyRef"), ("ConfigMap", "configMapKeyRef")):
+                if key in source:
+                    refs.append((kind, source[key]["name"], bool(source[key].get("optional"))))
+        for env_from in container.get("envFrom") or []:
+            for kind, key in (("Secret", "secretRef"), ("ConfigMap", "configMapRef")):
+                if key in env_from:
+                    refs.append((kind, env_from[key]["name"],
+                                 bool(env_from[key].get("optional"))))
+    return refs
+
+
+def test_every_reference_exists(index: Index) -> None:
+    """Every ServiceAccount, Secret, ConfigMap, PVC, PriorityClass and StorageClass a
+    rendered object names is rendered, a raw object of the program, or something the
+    cluster itself provides (CLUSTER_PROVIDES, per provider)."""
+    provider = index.case.cfg.cluster.provider
+    provided = CLUSTER_PROVIDES["any"] | CLUSTER_PROVIDES[provider]
+    missing = []
+
+    def check(owner: Obj, kind: str, name: str, cluster_scoped: bool = False) -> None:
+        if (kind, name) in provided:
+            return
+        if not index.find(kind, name, None if cluster_scoped else owner.namespace):
+            missing.append(f"{owner} refers to {kind} {name}")
+
+    for owner, pod in index.pods():
+        for kind, name, optional in _references(owner, pod):
+            if not optional:
+                check(owner, kind, name, cluster_scoped=kind == "PriorityClass")
+    for obj in index.rendered:
+        claims = []
+        if obj.kind == "PersistentVolumeClaim":
+            claims.append(obj.body["spec"])
+        if obj.kind == "StatefulSet":
+            claims += [t["spec"] for t in obj.body["spec"].get("volumeClaimTemplates") or []]
+        for claim in claims:
+            if claim.get("storageClassName"):
+                check(obj, "StorageClass", claim["storageClassName"], cluster_scoped=True)
+        if obj.kind in ("RoleBinding", "ClusterRoleBinding"):
+            for subject in obj.body.get("subjects") or []:
+                if subject["kind"] == "ServiceAccount":
+                    ns = subject.get("namespace") or obj.namespace
+                    if not index.find("ServiceAccount", subject["name"], ns) and (
+                        "ServiceAccount", subject["name"]
+                    ) not in provided:
+                        missing.append(f"{obj} binds ServiceAccount {ns}/{subject['name']}")
+    assert not missing, "\n".join(missing)
+
+
+def _git_placeholder_tags(index: Index, release_chart: str) -> set[str]:
+    """Image tags that are placeholders BY RULE because the chart comes from its git source,
+    not from a release (shared/charts/README.md, "Release-time changes that are not
+    reproduced"): chartpress writes `set-by-chartpress` in git, and a chart whose
+    Chart.yaml says so (version `0.0.1-set.by.chartpress`) gets its real tags at publication;
+    cert-manager's git Chart.yaml has appVersion `v0.0.0`, its images' default tag, which its
+    release tool replaces."""
+    release = index.release(release_chart)
+    root = chart_render.DEFAULT_CHARTS_DIR / release.chart / release.version
+    tags = set()
+    for chart_yaml in [root / "Chart.yaml", *root.glob("charts/*/Chart.yaml")]:
+        meta = yaml.safe_load(chart_yaml.read_text())
+        if "set.by.chartpress" in str(meta.get("version")):
+            tags.add("set-by-chartpress")
+        if str(meta.get("appVersion")) == "v0.0.0":
+            tags.add("v0.0.0")
+    return tags
+
+
+def _tag(image: str) -> str | None:
+    """The tag of an image reference; None when it has none (a digest pins it too)."""
+    if "@sha256:" in image:
+        return "@digest"
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else None
+
+
+def test_no_image_is_untagged_or_latest(index: Index) -> None:
+    bad, checked = [], 0
+    for owner, pod in index.pods():
+        spec = pod.get("spec") or {}
+        allowed = _git_placeholder_tags(index, _chart_of(index, owner))
+        for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+            tag = _tag(container["image"])
+            checked += 1
+            if tag in (None, "latest", ""):
+                bad.append(f"{owner}: {container['image']}")
+            elif tag in ("set-by-chartpress", "v0.0.0") and tag not in allowed:
+                bad.append(f"{owner}: {container['image']} (placeholder of another chart)")
+    assert checked
+    assert not bad, "images without a pinned tag:\n  " + "\n  ".join(bad)
+
+
+def _chart_of(index: Index, obj: Obj) -> str:
+    [release] = [r for r in index.case.releases if r.name == obj.release]
+    return release.chart
