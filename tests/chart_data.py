@@ -140,8 +140,12 @@ OPEN_PATHS: dict[str, frozenset[str]] = {
     ),
     # `priorityClassName` is a commented-out example; fileConfigs holds fluentd's own files.
     "fluentd": frozenset({"priorityClassName", "fileConfigs"}),
-    # `server.persistentVolume.storageClass` is a commented-out example.
-    "prometheus": frozenset({"server.persistentVolume.storageClass"}),
+    # `server.persistentVolume.storageClass` is a commented-out example;
+    # `kube-state-metrics.nodeSelector` is a key of the vendored subchart's own values.yaml
+    # (charts/kube-state-metrics/values.yaml), which the parent's values.yaml does not repeat.
+    "prometheus": frozenset(
+        {"server.persistentVolume.storageClass", "kube-state-metrics.nodeSelector"}
+    ),
 }
 #: Charts whose schema does not reject unknown keys (none, or not strict): for these, our
 #: keys are checked against the chart's values.yaml instead.

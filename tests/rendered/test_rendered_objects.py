@@ -513,8 +513,25 @@ def test_user_pods_land_on_the_user_pool(index: Index) -> None:
 PER_NODE = frozenset({"DaemonSet"})
 
 
+#: Labels of the nodes core pods are meant for, per provider: GKE's core pool
+#: (components/cluster_gke.py labels it hub.jupyter.org/node-purpose=core) and Magnum's
+#: default worker group (its kubelet gets --node-labels=magnum.openstack.org/role=<role>,
+#: magnum drivers/common/templates/kubernetes/fragments/configure-kubernetes-minion.sh).
+CORE_NODE_LABELS = {
+    "gke": {"hub.jupyter.org/node-purpose": "core"},
+    "magnum": {"magnum.openstack.org/role": "worker"},
+    "existing": {},
+}
+
+
 def test_core_pods_stay_off_user_nodes(index: Index) -> None:
     cluster = index.case.cfg.cluster
+    unplaceable = [
+        str(owner) for owner, pod in index.pods()
+        if owner.name != "user-placeholder"
+        and not _may_run_on(pod["spec"], CORE_NODE_LABELS[cluster.provider], tainted=False)
+    ]
+    assert not unplaceable, f"core pods no core node can take: {unplaceable}"
     if not cluster.has_user_pool:
         return
     strays = [
