@@ -138,3 +138,36 @@ def test_helm_test_hooks_are_not_installed(tmp_path: Path) -> None:
         chart, name="p", namespace="ns", values={}, kube_version="1.33", api_versions=[]
     )
     assert [o["metadata"]["name"] for o in objects] == ["kept", "hook"]
+
+
+def test_without_chart_sources_one_rendered_test_fails_up_front(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ../shared/charts missing, tests/rendered keeps ONE test, which fails saying what
+    is missing and how to fetch it; the others are deselected, not a hundred failures."""
+    from types import SimpleNamespace
+
+    from tests.rendered import conftest, support
+
+    monkeypatch.setattr(support, "DEFAULT_CHARTS_DIR", tmp_path / "charts")
+    monkeypatch.setattr(conftest, "missing_chart_data", support.missing_chart_data)
+    with pytest.raises(pytest.fail.Exception) as failed:
+        support.require_chart_data()
+    message = str(failed.value)
+    assert "make chart-data" in message
+    assert str(tmp_path / "charts") in message
+    assert "binderhub/" in message
+
+    deselected: list[object] = []
+    config = SimpleNamespace(
+        hook=SimpleNamespace(pytest_deselected=lambda items: deselected.extend(items))
+    )
+    items = [
+        SimpleNamespace(nodeid=n)
+        for n in ("tests/a_test.py::t", "tests/rendered/x.py::t1", "tests/rendered/x.py::t2",
+                  "tests/rendered/y.py::t3")
+    ]
+    kept = list(items)
+    conftest.pytest_collection_modifyitems(config, kept)  # type: ignore[arg-type]
+    assert [i.nodeid for i in kept] == ["tests/a_test.py::t", "tests/rendered/x.py::t1"]
+    assert len(deselected) == 2
