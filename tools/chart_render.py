@@ -35,7 +35,6 @@ of the same program are identical.
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import json
@@ -52,8 +51,11 @@ from tools.mockrun import REPO, Recording, Registered, is_secret
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 #: Where ``make chart-data`` (CI) or the shared checkout puts the complete chart sources.
 DEFAULT_CHARTS_DIR = REPO.parent / "shared" / "charts"
-#: Helm's document separator (releaseutil.SplitManifests, see the module docstring).
-_SEPARATOR = re.compile(r"(?:^|\s*\n)---\s*")
+#: Helm's document separator is ``(?:^|\s*\n)---\s*`` (releaseutil.SplitManifests, see the
+#: module docstring). Python's engine backtracks badly on its ``\s*\n`` over the CRDs' long
+#: indentation runs (a second per stack), so the leading whitespace is left with the previous
+#: document instead: the same documents, give or take trailing whitespace, which YAML ignores.
+_SEPARATOR = re.compile(r"(?:^|\n)---\s*")
 #: libyaml's parser when PyYAML has it (CI and here): the CRDs alone are ~2 MB of YAML,
 #: which the pure-Python parser takes seconds to read.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -201,6 +203,14 @@ def split_manifest(text: str) -> list[str]:
     return [doc for doc in _SEPARATOR.split(text) if doc.strip()]
 
 
+@functools.lru_cache(maxsize=8192)
+def _parse_document(document: str) -> Any:
+    """One rendered document, parsed once per process: the second pass of
+    :func:`render_recording` (more API versions) mostly yields the same texts. Callers get
+    deep copies (render_release), so the shared object is never changed."""
+    return _load_yaml(document)
+
+
 def _is_test_hook(obj: Mapping[str, Any]) -> bool:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     hooks = {h.strip() for h in str(annotations.get("helm.sh/hook", "")).split(",")}
@@ -225,7 +235,7 @@ def _render_cached(
 def crd_directory_objects(chart_dir: Path) -> list[dict[str, Any]]:
     """The CRDs of the chart's ``crds/`` directories (chart and subcharts). ``helm install``
     creates them once; ``helm upgrade`` never touches them."""
-    return copy.deepcopy(list(_crd_files(check_chart_dir(chart_dir).resolve())))
+    return [_copy(o) for o in _crd_files(check_chart_dir(chart_dir).resolve())]
 
 
 @functools.cache
@@ -272,7 +282,7 @@ def render_release(
         include_crds,
     )
     # Callers may edit what they get; the cache keeps its own copy.
-    return copy.deepcopy(list(objects))
+    return [_copy(o) for o in objects]
 
 
 @functools.cache
@@ -286,7 +296,7 @@ def _objects_cached(
             continue
         for document in split_manifest(text):
             try:
-                obj = _load_yaml(document)
+                obj = _parse_document(document)
             except yaml.YAMLError as exc:
                 raise ChartRenderError(
                     f"{template} (release {name}) rendered a document that is not YAML: {exc}"
@@ -300,6 +310,16 @@ def _objects_cached(
             if not _is_test_hook(obj):
                 objects.append(obj)
     return tuple(objects)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of parsed YAML (maps, lists, scalars), several times faster than
+    copy.deepcopy, which the render of a stack would otherwise spend most of its time in."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
 
 
 def _normalise(value: Any) -> Any:
