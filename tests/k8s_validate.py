@@ -26,6 +26,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -38,6 +39,16 @@ from tools.mockrun import Recording, Registered
 # jsonschema ships no type stubs; loaded untyped rather than with an `ignore` that would turn
 # stale (mypy's warn_unused_ignores) once stubs or an override are added.
 jsonschema: Any = importlib.import_module("jsonschema")
+
+# kubernetes-validate re-reads and re-parses its schema files on every call, the shared
+# definitions file (several MB) included: ~0.1 s per object, minutes for the rendered charts.
+# The bundled files never change, so each is read once per process (the parsed schemas are
+# only read by jsonschema, never changed). kubernetes_validate.validate looks the function up
+# in its module at each call, so replacing it there is enough.
+if not hasattr(kubernetes_validate.utils.schema_contents, "cache_info"):
+    kubernetes_validate.utils.schema_contents = functools.cache(
+        kubernetes_validate.utils.schema_contents
+    )
 
 #: ``kubernetes:rbac.authorization.k8s.io/v1:ClusterRole``; ``core`` is the legacy group.
 _TYPE = re.compile(r"^kubernetes:(?P<group>[^/:]+)/(?P<version>[^/:]+):(?P<kind>[A-Za-z0-9]+)$")

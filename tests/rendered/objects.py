@@ -4,13 +4,15 @@ Kubernetes object the program registers, with the namespace each one lands in.""
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from tests.k8s_validate import raw_objects
+from tests.k8s_validate import Schemas, raw_objects
+from tests.rendered.crd_schemas import crd_schemas
 from tests.rendered.support import Rendered
 from tools.chart_render import RenderedRelease
 
@@ -103,6 +105,11 @@ class Index:
             if self.namespaced(body):
                 ns = ns or "default"
             self.raw.append(Obj(f"raw {resource.name}", None, ns, body))
+
+    @functools.cached_property
+    def crd_schemas(self) -> Schemas:
+        """Strict schemas of the custom resources the rendered CRDs define."""
+        return crd_schemas(o.body for o in self.rendered)
 
     def release(self, chart: str) -> RenderedRelease:
         [found] = [r for r in self.case.releases if r.chart == chart]

@@ -19,7 +19,6 @@ from components.config import BinderHubConfig, TlsConfig
 from components.monitoring import scrape_jobs
 from tests.k8s_validate import validate_object
 from tests.rbac import RbacModel, Subject
-from tests.rendered.crd_schemas import crd_schemas
 from tests.rendered.objects import (
     Index,
     Obj,
@@ -95,7 +94,7 @@ def test_builtin_kinds_validate_strictly(index: Index) -> None:
 def test_custom_resources_validate_against_the_charts_crds(index: Index) -> None:
     """Every custom resource -- rendered, or raw such as the ClusterIssuers -- against the
     schema of the CRD the charts install (cert-manager's templates, traefik's crds/)."""
-    schemas = crd_schemas(o.body for o in index.rendered)
+    schemas = index.crd_schemas
     custom = [o for o in index.all if not _builtin(o, index)]
     unknown = [
         str(o) for o in index.all
@@ -122,7 +121,7 @@ def test_strict_crd_schemas_reject_a_misspelt_field(index: Index) -> None:
     if not issuers:
         assert not index.case.cfg.cert_manager.enabled or _tls(index).source != "letsencrypt"
         return
-    schemas = crd_schemas(o.body for o in index.rendered)
+    schemas = index.crd_schemas
     acme = {**issuers[0].body["spec"]["acme"]}
     body: dict[str, Any] = {**issuers[0].body, "spec": {"acme": acme}}
     body["spec"]["acme"]["emial"] = "typo@example.org"
