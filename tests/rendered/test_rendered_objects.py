@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import BinderHubConfig, TlsConfig
-from components.monitoring import scrape_jobs
+from components.config.releases import BinderHubConfig, TlsConfig
+from components.releases.monitoring import scrape_jobs
 from tests.k8s_validate import validate_object
 from tests.rbac import RbacModel, Subject
 from tests.rendered.objects import (
