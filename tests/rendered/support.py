@@ -79,6 +79,12 @@ CASES: tuple[Case, ...] = (
             ("binder:tls", {"source": "letsencrypt", "issuer": "staging"}),
             ("binder:monitoring", {"enabled": True, "grafanaHost": "grafana.127.0.0.1.nip.io"}),
             ("binder:logging", {"enabled": True}),
+            # A partner cluster with labelled, tainted nodes for users (the existing-cluster
+            # way to a user pool; the committed local stack has none).
+            ("binder:cluster", {
+                "provider": "existing", "name": "local", "kubernetesVersion": "1.33",
+                "userNodes": {"binder.example.org/pool": "user"}, "userNodesTaint": True,
+            }),
         ),
     ),
 )
