@@ -171,3 +171,35 @@ def test_without_chart_sources_one_rendered_test_fails_up_front(
     conftest.pytest_collection_modifyitems(config, kept)  # type: ignore[arg-type]
     assert [i.nodeid for i in kept] == ["tests/a_test.py::t", "tests/rendered/x.py::t1"]
     assert len(deselected) == 2
+
+
+def test_no_secret_of_the_program_reaches_the_rendered_objects() -> None:
+    """Every value a Release carries as a Pulumi secret is replaced before rendering: none
+    of them appears in any rendered object, as is or base64-encoded (a Secret's data)."""
+    from tests.rendered.support import CASES, rendered
+    from tools.mockrun import is_secret, plaintext_leaks, unwrap
+
+    require_chart_data()
+    case = rendered(next(c for c in CASES if c.id == "gcp"))
+
+    def secrets(value: object) -> list[str]:
+        if is_secret(value):
+            return [str(unwrap(value))]
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in secrets(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in secrets(v)]
+        return []
+
+    needles = [
+        s for r in case.recording.of_type(chart_render.RELEASE_TYPE)
+        for s in secrets(r.wire.get("values")) if len(s) >= 8
+    ]
+    assert len(needles) >= 5, needles  # registry account, proxy/hub/metrics tokens, grafana
+    leaks = [
+        f"{release.name} {obj['kind']}/{obj['metadata']['name']}{path}"
+        for release in case.releases
+        for obj in release.objects
+        for path in plaintext_leaks(obj, needles)
+    ]
+    assert not leaks, leaks
