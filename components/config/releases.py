@@ -18,6 +18,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.config.base import DnsLabel, Model
+from components.config.service import BuilderConfig, LaunchLimits
 
 
 class ResourceBounds(Model):
@@ -204,6 +205,10 @@ class BinderHubConfig(Model):
     """HTML shown on top of the BinderHub page (``BinderHub.banner_message``)."""
     auth: AuthConfig = Field(default_factory=AuthConfig)
     """Anonymous (``type: none``, the default) or logged in through OAuth."""
+    builder: BuilderConfig = Field(default_factory=BuilderConfig)
+    """dind and build pod resources, BuildKit cache pruning, build egress limits."""
+    limits: LaunchLimits = Field(default_factory=LaunchLimits)
+    """Launch quotas, banned repositories and the user node size the user pods must fit."""
 
     @field_validator("host", "hub_host")
     @classmethod
@@ -220,13 +225,36 @@ class BinderHubConfig(Model):
 
 
 class RegistryConfig(Model):
-    """Where BinderHub pushes the images it builds."""
+    """Where BinderHub pushes the images it builds, and where system images come from.
 
+    ``type: url`` (default): any registry by URL -- Harbor, Quay, GitLab, Docker Hub with a
+    paid account -- with the account from the secrets ``registryUsername``/``registryPassword``.
+    ``type: artifactRegistry`` (GKE only): an Artifact Registry repository the program creates
+    in the cluster's region; BinderHub pushes through Workload Identity, nodes pull with their
+    own service account, and no password exists."""
+
+    type: Literal["url", "artifactRegistry"] = "url"
     url: str = "https://registry.hub.docker.com"
-    """Registry URL; DockerHub by default."""
-    prefix: str
-    """Image name prefix, e.g. ``bioexcel/binder-`` on DockerHub. On another registry the
-    registry host is put in front unless the prefix already starts with it."""
+    """``type: url``: registry URL; Docker Hub by default (which needs an account, see
+    docs/operations.md)."""
+    prefix: str | None = None
+    """Image name prefix, e.g. ``bioexcel/binder-`` on Docker Hub. On another registry the
+    registry host is put in front unless the prefix already starts with it. With
+    ``artifactRegistry``: the image name prefix inside the repository (default ``binder-``)."""
+    repository: DnsLabel = "binder"
+    """``artifactRegistry``: the repository's ID."""
+    location: str | None = None
+    """``artifactRegistry``: the repository's region; defaults to the cluster's region."""
+    delete_after_days: int = Field(default=30, ge=1)
+    """``artifactRegistry``: images not pushed for this many days are deleted by the
+    repository's cleanup policy (a rebuild costs one build; the storage is billed)."""
+    keep_recent: int = Field(default=0, ge=0)
+    """``artifactRegistry``: per image, this many most recent versions survive the cleanup."""
+    system_images_mirror: str | None = None
+    """A pull-through mirror (or registry prefix) for the cluster's own images that come from
+    Docker Hub (dind, Traefik, Grafana, Fluentd, busybox ...), e.g. ``mirror.gcr.io`` or a
+    Harbor proxy-cache project ``harbor.example.org/dockerhub``: ``docker.io/<name>`` is pulled
+    as ``<mirror>/<name>``."""
 
     @field_validator("url")
     @classmethod
@@ -239,10 +267,52 @@ class RegistryConfig(Model):
 
     @field_validator("prefix")
     @classmethod
-    def _prefix(cls, value: str) -> str:
-        if "://" in value or not value or value.startswith("/"):
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is not None and ("://" in value or not value or value.startswith("/")):
             raise ValueError(f"must be an image name prefix such as 'myorg/binder-', not '{value}'")
         return value
+
+    @field_validator("system_images_mirror")
+    @classmethod
+    def _mirror(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)*", value
+        ):
+            raise ValueError(
+                "must be a registry host with an optional path, without scheme or trailing "
+                f"'/', such as 'mirror.gcr.io' or 'harbor.example.org/dockerhub', not '{value}'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _by_type(self) -> RegistryConfig:
+        given = self.model_fields_set
+        if self.type == "url":
+            if self.prefix is None:
+                raise ValueError(
+                    "prefix is required (e.g. `myorg/binder-` on Docker Hub); or set "
+                    "type: artifactRegistry on GKE"
+                )
+            wrong = sorted(
+                to_camel(n)
+                for n in ("repository", "location", "delete_after_days", "keep_recent")
+                if n in given
+            )
+            if wrong:
+                raise ValueError(
+                    f"{', '.join(wrong)} only apply to type 'artifactRegistry'; remove them"
+                )
+        elif "url" in given:
+            raise ValueError(
+                "url is set by the program for type 'artifactRegistry' "
+                "(https://<location>-docker.pkg.dev); remove it"
+            )
+        return self
+
+    @property
+    def image_prefix(self) -> str:
+        """The prefix inside the registry (``binder-`` for Artifact Registry by default)."""
+        return self.prefix if self.prefix is not None else "binder-"
 
 
 class IngressConfig(Model):
@@ -308,6 +378,12 @@ class LoggingOutput(Model):
     """Account name; its password is the secret ``loggingPassword``."""
     index_prefix: str = Field(default="binder", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     """Indices are named ``<prefix>-YYYY.MM.DD``."""
+    version: int | None = None
+    """Major version of the log store: Elasticsearch 7 or 8 (default 8), OpenSearch 1 or 2
+    (default 2). Fluentd checks it against the server when it starts."""
+    buffer_limit_mb: int = Field(default=1024, ge=64, le=65536)
+    """Most megabytes of logs each node buffers on disk while the log store is slow or down;
+    beyond it the oldest chunks are dropped, so a slow store never fills the node's disk."""
 
     # host and user are written into fluentd's configuration as double-quoted strings, where
     # a quote or newline would break out of the value and `#{...}` is evaluated as Ruby
@@ -342,7 +418,26 @@ class LoggingOutput(Model):
     def _host(self) -> LoggingOutput:
         if self.type != "stdout" and not self.host:
             raise ValueError(f"host is required for output type '{self.type}'")
+        supported = _STORE_VERSIONS.get(self.type, ())
+        if self.version is not None and self.version not in supported:
+            raise ValueError(
+                f"version {self.version} is not supported for output type '{self.type}'"
+                + (f"; use one of {', '.join(map(str, supported))}" if supported else "")
+            )
         return self
+
+    @property
+    def store_version(self) -> int | None:
+        """The log store's major version (the default for its type if not given)."""
+        if self.type == "stdout":
+            return None
+        return self.version if self.version is not None else _STORE_VERSIONS[self.type][-1]
+
+
+#: Major versions of each log store that our Fluentd image and configuration support; the
+#: last is the default. https://github.com/uken/fluent-plugin-elasticsearch#elasticsearch-8
+#: and https://github.com/fluent/fluent-plugin-opensearch
+_STORE_VERSIONS: dict[str, tuple[int, ...]] = {"elasticsearch": (7, 8), "opensearch": (1, 2)}
 
 
 class LoggingConfig(Model):

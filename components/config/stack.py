@@ -66,6 +66,7 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "tlsCertificate",
         "tlsKey",
         "loggingPassword",
+        "loggingCaCertificate",
     }
 )
 

@@ -48,8 +48,23 @@ PASSWORD_ENV = "FLUENT_OUTPUT_PASSWORD"  # noqa: S105 (a variable name)
 PRIORITY_CLASS = "binder-node-critical"
 PRIORITY_VALUE = 1_000_000
 
-#: Image variant of fluent/fluentd-kubernetes-daemonset with the output's plugin.
-_VARIANTS = {"elasticsearch": "elasticsearch8", "opensearch": "opensearch"}
+#: Secret (in the release's namespace) holding the log store's CA certificate, if given, and
+#: where the fluentd pods mount it.
+CA_SECRET = "fluentd-output-ca"  # noqa: S105 (a name)
+CA_DIR = "/etc/fluent/output-ca"
+
+#: Image variant of fluent/fluentd-kubernetes-daemonset with the output's plugin, by log store
+#: and major version. The chart builds the tag as
+#: ``v<appVersion>-debian-<variant>-<variantVersion>`` (templates/_pod.tpl of the pinned
+#: chart), e.g. ``v1.19.3-debian-elasticsearch8-1.1``: the ``elasticsearch8`` image carries
+#: the Elasticsearch 8 client, which the ``elasticsearch7`` image (the chart's default) does
+#: not. https://github.com/fluent/fluentd-kubernetes-daemonset#image-versions
+VARIANTS: dict[tuple[str, int], str] = {
+    ("elasticsearch", 7): "elasticsearch7",
+    ("elasticsearch", 8): "elasticsearch8",
+    ("opensearch", 1): "opensearch",
+    ("opensearch", 2): "opensearch",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +104,19 @@ class Logging(pulumi.ComponentResource):
         # Pods naming a PriorityClass that does not exist yet are rejected.
         depends: list[pulumi.Resource] = [priority]
         uses_password = output.type != "stdout" and password is not None
+        ca = args.secrets.logging_ca_certificate if output.type != "stdout" else None
+        if ca is not None:
+            depends.append(
+                Secret(
+                    f"{name}-ca",
+                    SecretInitArgs(
+                        metadata=ObjectMetaArgs(name=CA_SECRET, namespace=args.namespace),
+                        type="Opaque",
+                        string_data={"ca.crt": pulumi.Output.secret(ca)},
+                    ),
+                    opts=args.in_namespace(self),
+                )
+            )
         if uses_password and password is not None:
             depends.append(
                 Secret(
@@ -105,7 +133,7 @@ class Logging(pulumi.ComponentResource):
             f"{name}-release",
             charts.FLUENTD,
             parent=self,
-            computed=fluentd_values(output, with_password=uses_password),
+            computed=fluentd_values(output, with_password=uses_password, with_ca=ca is not None),
             depends_on=depends,
             timeout=300,
             # Nothing to roll back to that is better: a failed logging upgrade is fixed forward.
@@ -141,7 +169,7 @@ def check_output_credentials(output: LoggingOutput, has_password: bool) -> None:
         )
 
 
-def output_config(output: LoggingOutput, *, with_password: bool) -> str:
+def output_config(output: LoggingOutput, *, with_password: bool, with_ca: bool = False) -> str:
     """The ``04_outputs.conf`` of the chart: where the ``@OUTPUT`` label sends records.
 
     Fluentd's own logs are routed to ``@FLUENT_LOG`` by the chart's filters, so writing to
@@ -150,6 +178,8 @@ def output_config(output: LoggingOutput, *, with_password: bool) -> str:
     if output.type == "stdout":
         body = "    @type stdout"
     else:
+        version = output.store_version
+        es = output.type == "elasticsearch"
         lines = [
             # https://github.com/uken/fluent-plugin-elasticsearch#configuration
             # https://github.com/fluent/fluent-plugin-opensearch#configuration
@@ -160,19 +190,43 @@ def output_config(output: LoggingOutput, *, with_password: bool) -> str:
             "    logstash_format true",
             f'    logstash_prefix "{output.index_prefix}"',
             "    include_tag_key true",
-            "    verify_es_version_at_startup false" if output.type == "elasticsearch" else "",
+            # The plugin asks the server for its version at start and fails loudly on a
+            # mismatch; without an answer it assumes `default_*_version`, whose own default
+            # (Elasticsearch 5, OpenSearch 1) makes it send the `_type` field that
+            # Elasticsearch 8 rejects. https://github.com/uken/fluent-plugin-elasticsearch#verify_es_version_at_startup
+            # and https://github.com/fluent/fluent-plugin-opensearch#verify_os_version_at_startup
+            f"    verify_{'es' if es else 'os'}_version_at_startup true",
+            f"    default_{'elasticsearch' if es else 'opensearch'}_version {version}",
+            # Never send a mapping type (removed in Elasticsearch 8 and OpenSearch 2).
+            # https://github.com/uken/fluent-plugin-elasticsearch#suppress_type_name
+            "    suppress_type_name true",
         ]
+        if output.scheme == "https":
+            # Verify the store's certificate (against the given CA, else the image's
+            # system CAs), TLS 1.2 at least. https://github.com/uken/fluent-plugin-elasticsearch#ssl_verify
+            lines += ["    ssl_verify true", "    ssl_min_version TLSv1_2"]
+            if with_ca:
+                lines.append(f'    ca_file "{CA_DIR}/ca.crt"')
         if output.user:
             lines.append(f'    user "{output.user}"')
         if with_password:
             # Read from the environment when fluentd starts; never written in the config.
             lines.append(f"    password \"#{{ENV['{PASSWORD_ENV}']}}\"")
         lines += [
+            # On the node's disk (/var/log is the chart's hostPath mount), so logs survive a
+            # fluentd restart; at most `buffer_limit_mb`, then the oldest chunks are dropped
+            # rather than the node's disk filled or the pipeline blocked.
+            # https://docs.fluentd.org/configuration/buffer-section#buffering-parameters
             "    <buffer>",
             "      @type file",
             "      path /var/log/fluentd-buffers/output.buffer",
+            "      chunk_limit_size 8MB",
+            f"      total_limit_size {output.buffer_limit_mb}MB",
             "      flush_interval 10s",
+            "      flush_thread_count 2",
+            "      retry_type exponential_backoff",
             "      retry_max_interval 60s",
+            "      retry_forever true",
             "      overflow_action drop_oldest_chunk",
             "    </buffer>",
         ]
@@ -180,17 +234,25 @@ def output_config(output: LoggingOutput, *, with_password: bool) -> str:
     return f"<label @OUTPUT>\n  <match **>\n{body}\n  </match>\n</label>"
 
 
-def fluentd_values(output: LoggingOutput, *, with_password: bool) -> dict[str, Any]:
+def fluentd_values(
+    output: LoggingOutput, *, with_password: bool, with_ca: bool = False
+) -> dict[str, Any]:
     """Layer 3 of the fluentd values: a DaemonSet everywhere, and its output."""
     computed: dict[str, Any] = {
         "kind": "DaemonSet",
         "priorityClassName": PRIORITY_CLASS,
         # Every node, including the tainted user pool and control-plane nodes that run pods.
         "tolerations": [{"operator": "Exists"}],
-        "fileConfigs": {"04_outputs.conf": output_config(output, with_password=with_password)},
+        "fileConfigs": {
+            "04_outputs.conf": output_config(output, with_password=with_password, with_ca=with_ca)
+        },
     }
-    if output.type in _VARIANTS:
-        computed["variant"] = _VARIANTS[output.type]
+    version = output.store_version
+    if version is not None:
+        computed["variant"] = VARIANTS[(output.type, version)]
+    if with_ca:
+        computed["volumes"] = [{"name": "output-ca", "secret": {"secretName": CA_SECRET}}]
+        computed["volumeMounts"] = [{"name": "output-ca", "mountPath": CA_DIR, "readOnly": True}]
     if with_password:
         computed["env"] = [
             {

@@ -63,6 +63,8 @@ class DeploymentSecrets:
     tls: TlsCertificate | None = None
     oauth: OAuthClient | None = None
     logging_password: pulumi.Output[str] | None = None
+    logging_ca_certificate: pulumi.Output[str] | None = None
+    """CA certificate (PEM) the log store's certificate is verified against, if given."""
 
 
 # --------------------------------------------------------------------------------------
@@ -158,6 +160,7 @@ class Secrets(pulumi.ComponentResource):
             tls=tls,
             oauth=oauth,
             logging_password=material.logging_password,
+            logging_ca_certificate=material.logging_ca_certificate,
         )
         # Names only: the values stay in the resources that hold them.
         self.register_outputs({"generated": generated, "given": sorted(material.sources)})

@@ -83,6 +83,16 @@ class LoggingSecrets(Model):
     """``logging:`` -- credentials of the log store (Elasticsearch/OpenSearch)."""
 
     password: SecretValue | None = None
+    ca_certificate: SecretValue | None = None
+    """PEM certificate of the CA that signed the log store's certificate, if it is not a
+    public one; Fluentd verifies the store's certificate against it."""
+
+    @field_validator("ca_certificate")
+    @classmethod
+    def _pem_ca(cls, value: str) -> str:
+        if "-----BEGIN CERTIFICATE-----" not in value:
+            raise ValueError("is not a PEM certificate (no '-----BEGIN CERTIFICATE-----' line)")
+        return value
 
 
 class SecretsDocument(Model):
@@ -123,6 +133,7 @@ SLOTS: tuple[Slot, ...] = (
     Slot("oauth_client_id", "oauth", "clientId", "oauthClientId"),
     Slot("oauth_client_secret", "oauth", "clientSecret", "oauthClientSecret"),
     Slot("logging_password", "logging", "password", "loggingPassword"),
+    Slot("logging_ca_certificate", "logging", "caCertificate", "loggingCaCertificate"),
 )
 
 #: Config secrets this module reads (``binder:kubeconfig`` belongs to the cluster).

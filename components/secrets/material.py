@@ -50,6 +50,7 @@ class SecretMaterial:
     oauth_client_id: pulumi.Output[str] | None = None
     oauth_client_secret: pulumi.Output[str] | None = None
     logging_password: pulumi.Output[str] | None = None
+    logging_ca_certificate: pulumi.Output[str] | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each given value came from, by attribute: a file path or ``binder:<key>``.
     Never a value."""
