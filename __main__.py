@@ -18,6 +18,19 @@ plan = build_plan()
 
 cluster = create_cluster("cluster", plan.config.cluster, plan.cluster)
 k8s = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+registry_target = plan.releases.registry_target
+if registry_target is not None and registry_target.artifact is not None:
+    # GKE: the Artifact Registry repository BinderHub pushes to (Workload Identity) and the
+    # nodes pull from. Imported here only, so other stacks never load pulumi_gcp.
+    from components.cluster.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
+
+    ArtifactRegistry(
+        "registry",
+        ArtifactRegistryArgs(
+            repository=registry_target.artifact, protect=plan.config.cluster.protect
+        ),
+        pulumi.ResourceOptions(depends_on=[cluster]),
+    )
 # Tokens not given are generated once (pulumi_random) and kept; all are secret Outputs.
 secrets = Secrets("secrets", SecretsArgs(material=plan.secrets)).deployment
 

@@ -18,7 +18,12 @@ import pulumi
 
 from components.cluster.kubeconfig import ClusterInputs, read_cluster_inputs
 from components.config.stack import StackConfig, load_config
-from components.releases.plan import ReleasesPlan, check_release_secrets, plan_releases
+from components.releases.plan import (
+    ReleasesPlan,
+    check_release_secrets,
+    plan_registry_target,
+    plan_releases,
+)
 from components.secrets.material import SecretMaterial, load_secret_material
 
 
@@ -51,4 +56,5 @@ def build_plan(stack: str | None = None, *, values_root: Path | None = None) -> 
     cluster = read_cluster_inputs(cfg.cluster)
     material = load_secret_material(cfg)
     check_release_secrets(releases, material)
+    releases = plan_registry_target(releases, cluster, material)
     return Plan(stack=stack, config=cfg, cluster=cluster, secrets=material, releases=releases)

@@ -37,6 +37,9 @@ from pulumi.runtime.sync_await import _sync_await
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "binder"
 
+#: The project number the mocked ``gcp.organizations.get_project`` returns.
+MOCK_PROJECT_NUMBER = "123456789012"
+
 #: The marker Pulumi puts around a secret value on the wire.
 SECRET_SIG = rpc._special_secret_sig
 SIG_KEY = rpc._special_sig_key
@@ -250,6 +253,9 @@ class _Mocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", _computed_state(args.typ, args.name, inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105 (a token name)
+            # A project's number, as the provider's invoke returns it.
+            return {"number": MOCK_PROJECT_NUMBER, "projectId": args.args.get("projectId")}, []
         return {}, None
 
 

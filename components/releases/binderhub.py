@@ -13,9 +13,8 @@ https://z2jh.jupyter.org/en/stable/resources/reference.html.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlparse
 
 import pulumi
 
@@ -28,13 +27,20 @@ from components.config.cluster import (
 )
 from components.config.releases import AuthConfig, BinderHubConfig, RegistryConfig
 from components.releases import charts, values
+from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderArgs, builder_values
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
+from components.releases.limits import limits_values
+from components.releases.registry import (
+    DOCKERHUB_HOSTS,
+    RegistryTarget,
+    mirror_image,
+    pull_secret_values,
+    registry_chart_values,
+    url_registry_target,
+)
 from components.secrets.deployment import DeploymentSecrets
 
-#: Hosts that mean DockerHub; there, images are named ``<account>/<name>`` without a host.
-DOCKERHUB_HOSTS = frozenset(
-    {"registry.hub.docker.com", "index.docker.io", "docker.io", "registry-1.docker.io"}
-)
+__all__ = ["DOCKERHUB_HOSTS", "BinderHub", "BinderHubArgs"]
 
 #: ``binder:binderhub.auth.type`` -> (JupyterHub ``authenticator_class`` entry point, the
 #: OAuthenticator class whose ``hub.config`` section configures it).
@@ -99,6 +105,9 @@ class BinderHubArgs(charts.ReleasePlacement):
     """``binder:binderhub``: public hosts, image builder, user pod resources, authentication."""
     registry: RegistryConfig
     """``binder:registry``: where built images are pushed."""
+    registry_target: RegistryTarget | None = None
+    """The plan's registry target (:func:`components.releases.registry.plan_registry`);
+    None: worked out from ``registry`` for a ``type: url`` registry."""
     cluster: ClusterBase
     """``binder:cluster``: tells whether (and how) user nodes are labelled and tainted."""
     secrets: DeploymentSecrets
@@ -118,6 +127,10 @@ class BinderHubArgs(charts.ReleasePlacement):
     depends_on: Sequence[pulumi.Resource] = ()
     """What must exist first: the ingress controller's release and the ClusterIssuer.
     (Secrets from resources are waited for through their Outputs.)"""
+
+    def target(self) -> RegistryTarget:
+        """Where BinderHub pushes: the plan's target, else that of a ``type: url`` registry."""
+        return self.registry_target or url_registry_target(self.registry)
 
 
 class BinderHub(pulumi.ComponentResource):
@@ -139,7 +152,15 @@ class BinderHub(pulumi.ComponentResource):
                     f"{name}-tls", args.namespace, args.secrets.tls, args.in_namespace(self)
                 )
             )
-        if args.secrets.registry is None:
+        target = args.target()
+        if target.artifact is not None and args.secrets.registry is not None:
+            pulumi.log.warn(
+                "Registry credentials are given (registryUsername/registryPassword or "
+                "registry.username/password in a secrets file) but binder:registry.type is "
+                "'artifactRegistry', which needs none (Workload Identity): they are not used.",
+                resource=self,
+            )
+        elif args.secrets.registry is None and target.artifact is None:
             pulumi.log.warn(
                 "No registry credentials (binder:registryUsername/registryPassword or "
                 "registry.username/password in a secrets file): BinderHub will push to "
@@ -158,10 +179,18 @@ class BinderHub(pulumi.ComponentResource):
             charts.BINDERHUB,
             parent=self,
             computed=binderhub_values(args),
-            secrets=binderhub_secret_values(
-                args.secrets,
-                args.binderhub.auth,
-                prometheus_namespace=args.prometheus_namespace,
+            secrets=values.merge(
+                binderhub_secret_values(
+                    # Artifact Registry needs (and gets) no account.
+                    replace(args.secrets, registry=None) if target.artifact else args.secrets,
+                    args.binderhub.auth,
+                    prometheus_namespace=args.prometheus_namespace,
+                ),
+                pull_secret_values(
+                    target, args.secrets.registry.username, args.secrets.registry.password
+                )
+                if args.secrets.registry is not None and target.artifact is None
+                else {},
             ),
             depends_on=depends,
             # The hub, proxy, binder and the dind DaemonSet pull their images on first
@@ -177,25 +206,20 @@ class BinderHub(pulumi.ComponentResource):
             skip_await=False,
             holds_secrets=True,
         )
+        if args.binderhub.image_builder_type == "dind":
+            mirror = args.registry.system_images_mirror
+            self.builder = ImageBuilder(
+                f"{name}-builder",
+                ImageBuilderArgs(
+                    builder=args.binderhub.builder,
+                    namespace=args.namespace,
+                    dind_image=mirror_image(mirror, "library/docker") if mirror else DIND_IMAGE,
+                ),
+                args.in_namespace(self),
+            )
         self.binder_url = pulumi.Output.from_input(args.tls.url(args.binderhub.host))
         self.hub_url = pulumi.Output.from_input(args.tls.url(args.binderhub.hub_host))
         self.register_outputs({"binder_url": self.binder_url, "hub_url": self.hub_url})
-
-
-def registry_values(registry: RegistryConfig) -> tuple[dict[str, Any], str]:
-    """``(registry values, image_prefix)`` for a registry URL and prefix.
-
-    On DockerHub images are ``<account>/<name>`` and the chart's default registry URL is
-    right; elsewhere the prefix starts with the registry host
-    (https://binderhub.readthedocs.io/en/latest/zero-to-binderhub/setup-registry.html).
-    """
-    host = urlparse(registry.url).netloc
-    if host in DOCKERHUB_HOSTS:
-        return {}, registry.prefix
-    prefix = (
-        registry.prefix if registry.prefix.startswith(f"{host}/") else f"{host}/{registry.prefix}"
-    )
-    return {"url": registry.url}, prefix
 
 
 def user_scheduling(cluster: ClusterBase) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -227,11 +251,11 @@ def user_scheduling(cluster: ClusterBase) -> tuple[dict[str, Any], dict[str, Any
 def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     """Layer 3 of the BinderHub values: hosts, ingress + TLS, registry, scheduling."""
     hub = args.binderhub
-    registry, image_prefix = registry_values(args.registry)
+    target = args.target()
     binderhub_config: dict[str, Any] = {
         "hub_url": args.tls.url(hub.hub_host),
         "use_registry": True,
-        "image_prefix": image_prefix,
+        "image_prefix": target.image_prefix,
         # Set here, from binder:binderhub.auth, never in a values file: the BinderHub and
         # JupyterHub halves below must agree.
         "auth_enabled": hub.auth.enabled,
@@ -272,8 +296,10 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
             "singleuser": singleuser,
         },
     }
-    if registry:
-        computed["registry"] = registry
+    computed = values.merge(computed, registry_chart_values(target))
+    computed = values.merge(computed, limits_values(hub.limits))
+    if hub.image_builder_type == "dind":
+        computed = values.merge(computed, builder_values(hub.builder, args.cluster))
     if scheduling:
         computed["jupyterhub"]["scheduling"] = scheduling
     if args.prometheus_namespace:

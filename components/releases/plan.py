@@ -15,10 +15,11 @@ components take a :class:`ReleasesPlan` and only build resources from it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from components.cluster.kubeconfig import ClusterInputs
 from components.config.base import ConfigError
 from components.config.releases import BinderHubConfig, RegistryConfig, TlsConfig
 from components.config.stack import StackConfig
@@ -29,8 +30,10 @@ from components.releases.binderhub import (
     oauth_callback_url,
 )
 from components.releases.ingress_tls import IngressTls, cluster_issuer_name
+from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
 from components.releases.monitoring import check_grafana_certificate
+from components.releases.registry import RegistryTarget, mirror_layer, plan_registry
 from components.secrets.material import SecretMaterial
 
 
@@ -54,7 +57,11 @@ class ReleasesPlan:
     """The charts this configuration installs, in the order they are created."""
     file_values: Mapping[str, tuple[values.Values, ...]]
     """Layers 1 and 2 of each enabled release's values (base file, then the stack's file),
-    read and checked, by release name. Read-only."""
+    read and checked, by release name, and with ``binder:registry.systemImagesMirror`` the
+    layer that points the release's Docker Hub images at the mirror. Read-only."""
+    registry_target: RegistryTarget | None = None
+    """Where BinderHub pushes (and whether user pods need a pull secret), checked against
+    the cluster and the secrets by :func:`plan_registry_target`."""
 
 
 def enabled_releases(cfg: StackConfig) -> tuple[charts.ChartPin, ...]:
@@ -116,11 +123,21 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
         )
     enabled = enabled_releases(cfg)
     file_values: dict[str, tuple[values.Values, ...]] = {}
+    mirror = cfg.registry.system_images_mirror if cfg.registry is not None else None
     for pin in enabled:
         try:
-            file_values[pin.release] = tuple(values.file_layers(pin.release, stack, values_root))
+            layers = values.file_layers(pin.release, stack, values_root)
         except ConfigError as exc:
             problems.append(f"  {exc}")
+            continue
+        mirrored = mirror_layer(pin.release, mirror)
+        file_values[pin.release] = (*layers, mirrored) if mirrored else tuple(layers)
+    if cfg.binderhub is not None:
+        problems += user_pod_problems(
+            cfg.binderhub,
+            cfg.cluster,
+            daemon_requests=daemon_requests(cfg.binderhub, file_values),
+        )
     if problems or cfg.binderhub is None or cfg.registry is None or cfg.tls is None:
         raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))
     return ReleasesPlan(
@@ -133,6 +150,22 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
         enabled=enabled,
         file_values=MappingProxyType(file_values),
     )
+
+
+def plan_registry_target(
+    plan: ReleasesPlan, cluster: ClusterInputs, material: SecretMaterial
+) -> ReleasesPlan:
+    """``plan`` with its registry target (:func:`components.releases.registry.plan_registry`):
+    a ConfigError for Docker Hub without an account, or Artifact Registry off GKE."""
+    target = plan_registry(
+        plan.registry,
+        plan.config.cluster,
+        gcp_project=cluster.gcp_project,
+        gcp_location=cluster.gcp_location,
+        has_credentials=material.registry_username is not None
+        and material.registry_password is not None,
+    )
+    return replace(plan, registry_target=target)
 
 
 def check_release_secrets(plan: ReleasesPlan, material: SecretMaterial) -> None:

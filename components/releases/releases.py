@@ -135,6 +135,7 @@ class Releases(pulumi.ComponentResource):
                 **placed("binderhub"),
                 binderhub=binderhub,
                 registry=registry,
+                registry_target=plan.registry_target,
                 cluster=cfg.cluster,
                 secrets=args.secrets,
                 tls=tls,

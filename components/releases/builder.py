@@ -1,0 +1,259 @@
+"""The image builder of a public Binder: dind sized from config, its data on the node's large
+volume, BuildKit's cache pruned on every build node, and builds kept off internal networks.
+
+repo2docker builds with BuildKit inside the node's Docker-in-Docker daemon (the binderhub
+chart's ``dind`` DaemonSet); the build pod (``component: binderhub-build``) only clones the
+repository and streams the context to dind. So:
+
+* dind's resources are shared by every build on its node (``dind.resources``), and the build
+  pod's own are set through ``KubernetesBuildExecutor.resources`` -- ``memory_limit`` and
+  ``memory_request`` are deprecated in the pinned BinderHub (binderhub/build.py,
+  ``_default_resources``);
+* BuildKit's cache is not removed by the chart's image cleaner (it deletes images only), so
+  :class:`ImageBuilder` runs a pruner on every node dind runs on, as mybinder.org's
+  ``buildkitPruner`` CronJob does for its single build node
+  (mybinder.org-deploy ``mybinder/templates/buildkit-pruner.yaml``);
+* the code a build runs (``RUN`` steps) executes in dind's network namespace: a NetworkPolicy
+  on dind and the build pods denies internal networks and the cloud metadata endpoint, as
+  mybinder.org's ``binder-users`` policy does (``mybinder/templates/netpol.yaml``). It only
+  takes effect where the cluster's network plugin enforces NetworkPolicies (Calico on Magnum;
+  on GKE, Dataplane V2 or network policy enforcement).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.apps.v1 import DaemonSet, DaemonSetSpecArgs
+from pulumi_kubernetes.core.v1 import (
+    ContainerArgs,
+    EnvVarArgs,
+    HostPathVolumeSourceArgs,
+    PodSpecArgs,
+    PodTemplateSpecArgs,
+    ResourceRequirementsArgs,
+    SecurityContextArgs,
+    TolerationArgs,
+    VolumeArgs,
+    VolumeMountArgs,
+)
+from pulumi_kubernetes.meta.v1 import (
+    LabelSelectorArgs,
+    LabelSelectorRequirementArgs,
+    ObjectMetaArgs,
+)
+from pulumi_kubernetes.networking.v1 import NetworkPolicy, NetworkPolicySpecArgs
+
+from components.config.cluster import ClusterBase, MagnumCluster
+from components.config.service import METADATA_ENDPOINT, BuilderConfig
+
+#: Pod labels of the two places build code runs: BinderHub's build pods
+#: (``KubernetesBuildExecutor._component_label``) and the chart's dind DaemonSet
+#: (templates/container-builder/daemonset.yaml).
+BUILD_POD_COMPONENT = "binderhub-build"
+DIND_COMPONENT = "image-builder"
+#: The chart's dind image and socket directory (values.yaml of the pinned chart); the pruner
+#: uses the same Docker CLI as the daemon it talks to.
+DIND_IMAGE = "docker.io/library/docker"
+DIND_TAG = "28.3.3-dind"
+DIND_SOCKET_DIR = "/var/run/dind"
+#: Where Magnum's Heat driver mounts a node's docker volume (``dockerVolumeSize``): its
+#: ``configure_docker_storage_driver_fedora_coreos.sh`` writes a ``var-lib-docker.mount`` unit.
+#: https://opendev.org/openstack/magnum/src/branch/master/magnum/drivers/common/templates/fragments/configure_docker_storage_driver_fedora_coreos.sh
+MAGNUM_DOCKER_VOLUME = "/var/lib/docker"
+#: The chart's default: on the boot disk.
+CHART_DIND_DIR = "/var/lib/dind"
+#: The taint of user nodes, in both spellings the chart's dind DaemonSet tolerates.
+_USER_TAINT_KEYS = ("hub.jupyter.org/dedicated", "hub.jupyter.org_dedicated")
+#: IPv6 ranges that are never the internet: unique local and link-local.
+_INTERNAL_V6 = ("fc00::/7", "fe80::/10")
+
+
+def dind_data_dir(builder: BuilderConfig, cluster: ClusterBase) -> str:
+    """dind's directory on the node: the configured one, else on Magnum's docker volume when
+    the build nodes have one, else the chart's default on the boot disk."""
+    if builder.data_dir:
+        return builder.data_dir
+    if isinstance(cluster, MagnumCluster):
+        user_groups = [g for g in cluster.node_groups if g.purpose == "user"]
+        sizes = [
+            g.docker_volume_size or cluster.template.docker_volume_size for g in user_groups
+        ] or [cluster.template.docker_volume_size]
+        if all(size > 0 for size in sizes):
+            return f"{MAGNUM_DOCKER_VOLUME}/dind"
+    return CHART_DIND_DIR
+
+
+def builder_values(builder: BuilderConfig, cluster: ClusterBase) -> dict[str, Any]:
+    """The binderhub chart values of the builder: dind's resources and data directory, and
+    the build pods' resources through the non-deprecated ``KubernetesBuildExecutor.resources``."""
+    return {
+        "dind": {
+            "resources": builder.dind.kubernetes(),
+            "hostLibDir": dind_data_dir(builder, cluster),
+        },
+        "config": {
+            "KubernetesBuildExecutor": {
+                "resources": builder.build_pod.kubernetes(
+                    **{"ephemeral-storage": builder.build_pod_disk}
+                ),
+            }
+        },
+    }
+
+
+def egress_rules(builder: BuilderConfig) -> list[dict[str, Any]]:
+    """Egress of build code: DNS to the cluster's resolver (inside the internal ranges), and
+    anything else only outside the internal ranges and the metadata endpoint."""
+    internal = [ipaddress.ip_network(c) for c in builder.internal_networks]
+    metadata = ipaddress.ip_network(METADATA_ENDPOINT)
+    v4 = [n for n in internal if n.version == 4]
+    v6 = [n for n in internal if n.version == 6] + [ipaddress.ip_network(c) for c in _INTERNAL_V6]
+    # The metadata endpoint is denied even if internalNetworks leaves it out.
+    denied_v4 = sorted({str(n) for n in v4} | {str(metadata)})
+    dns_to = [
+        {
+            "ipBlock": {"cidr": str(n)}
+            | ({"except": [str(metadata)]} if metadata.subnet_of(n) else {})  # type: ignore[arg-type]
+        }
+        for n in v4
+    ]
+    rules: list[dict[str, Any]] = []
+    if dns_to:
+        rules.append(
+            {
+                "to": dns_to,
+                "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+            }
+        )
+    rules.append(
+        {
+            "to": [
+                {"ipBlock": {"cidr": "0.0.0.0/0", "except": _within(denied_v4, "0.0.0.0/0")}},
+                {"ipBlock": {"cidr": "::/0", "except": sorted({str(n) for n in v6})}},
+            ]
+        }
+    )
+    return rules
+
+
+def _within(cidrs: list[str], outer: str) -> list[str]:
+    # NetworkPolicy requires every `except` entry to lie inside `cidr`.
+    net = ipaddress.ip_network(outer)
+    return [c for c in cidrs if ipaddress.ip_network(c).subnet_of(net)]  # type: ignore[arg-type]
+
+
+def pruner_script(builder: BuilderConfig) -> str:
+    """The pruner's loop: unused images older than the limit, then BuildKit's cache down to
+    ``cacheSize``. ``--max-used-space`` is Docker 28's name for the cache bound
+    (https://docs.docker.com/reference/cli/docker/builder/prune/)."""
+    hours = builder.prune_images_older_than_hours
+    return (
+        "while true; do "
+        f"docker image prune --force --all --filter until={hours}h; "
+        f"docker builder prune --force --all --max-used-space={builder.cache_size}; "
+        "docker system df; "
+        f"sleep {builder.prune_every_minutes * 60}; "
+        "done"
+    )
+
+
+@dataclass(frozen=True)
+class ImageBuilderArgs:
+    """Inputs of :class:`ImageBuilder`."""
+
+    builder: BuilderConfig
+    namespace: str
+    """BinderHub's namespace, where dind and the build pods run."""
+    dind_image: str = DIND_IMAGE
+    """The Docker image (the chart's dind image, or its mirrored name)."""
+    node_selector: dict[str, str] | None = None
+    """``BinderHub.build_node_selector``, the nodes dind runs on (all by default)."""
+
+
+class ImageBuilder(pulumi.ComponentResource):
+    """The build egress policy and the BuildKit cache pruner on every dind node."""
+
+    def __init__(
+        self, name: str, args: ImageBuilderArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("binder:builder:ImageBuilder", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.egress = NetworkPolicy(
+            f"{name}-egress",
+            metadata=ObjectMetaArgs(name="binder-build-egress", namespace=args.namespace),
+            spec=NetworkPolicySpecArgs(
+                pod_selector=LabelSelectorArgs(
+                    match_expressions=[
+                        LabelSelectorRequirementArgs(
+                            key="component",
+                            operator="In",
+                            values=[BUILD_POD_COMPONENT, DIND_COMPONENT],
+                        )
+                    ]
+                ),
+                policy_types=["Egress"],
+                egress=egress_rules(args.builder),  # type: ignore[arg-type]
+            ),
+            opts=child,
+        )
+        labels = {"app": "binder", "component": "buildkit-pruner"}
+        self.pruner = DaemonSet(
+            f"{name}-pruner",
+            metadata=ObjectMetaArgs(name="binder-buildkit-pruner", namespace=args.namespace),
+            spec=DaemonSetSpecArgs(
+                selector=LabelSelectorArgs(match_labels=labels),
+                template=PodTemplateSpecArgs(
+                    metadata=ObjectMetaArgs(labels=labels),
+                    spec=PodSpecArgs(
+                        node_selector=args.node_selector or None,
+                        tolerations=[
+                            TolerationArgs(
+                                key=key, operator="Equal", value="user", effect="NoSchedule"
+                            )
+                            for key in _USER_TAINT_KEYS
+                        ],
+                        # Talks to dind's socket only: no network, no API access.
+                        automount_service_account_token=False,
+                        containers=[
+                            ContainerArgs(
+                                name="pruner",
+                                image=f"{args.dind_image}:{DIND_TAG}",
+                                command=["/bin/sh", "-c", pruner_script(args.builder)],
+                                env=[
+                                    EnvVarArgs(
+                                        name="DOCKER_HOST",
+                                        value=f"unix://{DIND_SOCKET_DIR}/docker.sock",
+                                    )
+                                ],
+                                resources=ResourceRequirementsArgs(
+                                    requests={"cpu": "10m", "memory": "32Mi"},
+                                    limits={"memory": "128Mi"},
+                                ),
+                                # The socket belongs to root; nothing else is needed.
+                                security_context=SecurityContextArgs(
+                                    run_as_user=0,
+                                    allow_privilege_escalation=False,
+                                ),
+                                volume_mounts=[
+                                    VolumeMountArgs(name="dind-socket", mount_path=DIND_SOCKET_DIR)
+                                ],
+                            )
+                        ],
+                        volumes=[
+                            VolumeArgs(
+                                name="dind-socket",
+                                host_path=HostPathVolumeSourceArgs(
+                                    path=DIND_SOCKET_DIR, type="DirectoryOrCreate"
+                                ),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+        self.register_outputs({})
