@@ -134,6 +134,39 @@ CATALOGUE: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
         {},
         "binder:loggingPassword",
     ),
+    # Issue 11: Docker Hub without an account (its anonymous pull limits), Artifact Registry
+    # off GKE, a user pod that does not fit a user node, a bad ban pattern.
+    (
+        "local",
+        {"binder:registry": {"url": "https://registry.hub.docker.com", "prefix": "me/binder-"}},
+        {},
+        "toomanyrequests",
+    ),
+    ("ebi", {"binder:registry": {"type": "artifactRegistry"}}, {}, "provider is 'magnum'"),
+    (
+        "gcp",
+        {
+            "binder:binderhub": {
+                "host": "binder.gcp.example.org",
+                "hubHost": "hub.binder.gcp.example.org",
+                "userResources": {"memory": {"guarantee": "1G", "limit": "64G"}},
+            }
+        },
+        {},
+        "does not fit a user node",
+    ),
+    (
+        "gcp",
+        {
+            "binder:binderhub": {
+                "host": "binder.gcp.example.org",
+                "hubHost": "hub.binder.gcp.example.org",
+                "limits": {"bannedSpecs": ["^evil/(unclosed"]},
+            }
+        },
+        {},
+        "is not a regular expression",
+    ),
 ]
 
 
