@@ -36,17 +36,19 @@ ATTRS = (
     "oauth_client_id",
     "oauth_client_secret",
     "logging_password",
+    "logging_ca_certificate",
 )
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIfixturecertificate5e1b\n-----END CERTIFICATE-----\n"
 KEY = "-----BEGIN PRIVATE KEY-----\nMIIfixtureprivatekey0c7d\n-----END PRIVATE KEY-----\n"
+CA = "-----BEGIN CERTIFICATE-----\nMIIfixturelogstoreca91\n-----END CERTIFICATE-----\n"
 FULL = {
     "registry": {"username": "fx-registry-user-3b9f", "password": "fx-registry-pass-a04e"},
     "jupyterhub": {"proxySecretToken": "fx-proxy-token-6d21", "hubApiToken": "fx-hub-token-19ce"},
     "grafana": {"adminPassword": "fx-grafana-pass-e87a"},
     "tls": {"certificate": CERT, "key": KEY},
     "oauth": {"clientId": "fx-oauth-id-4f02", "clientSecret": "fx-oauth-secret-b3d8"},
-    "logging": {"password": "fx-logging-pass-7a5c"},
+    "logging": {"password": "fx-logging-pass-7a5c", "caCertificate": CA},
 }
 FULL_VALUES = [v for section in FULL.values() for v in section.values()]
 
@@ -503,6 +505,9 @@ def test_whole_program_never_leaks_a_secret(tmp_path: Path, sops_key: AgeKey) ->
             # An authenticated hub, so the OAuth client has a consumer.
             "binder:binderhub": {**binderhub, "auth": {"type": "github", "allowAll": True}},
             "binder:tls": {"source": "institution"},
+            # A registry with an account (gcp's Artifact Registry needs none), so the registry
+            # secrets have consumers: BinderHub's push account and the user pods' pull secret.
+            "binder:registry": {"url": "https://registry.example.org", "prefix": "binder-"},
             "binder:logging": {
                 "enabled": True,
                 "output": {"type": "elasticsearch", "host": "es.example.org", "user": "binder"},
