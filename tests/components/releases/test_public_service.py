@@ -287,7 +287,7 @@ def test_node_capacity_is_a_quantity() -> None:
 def test_search_outputs_set_the_version_and_no_type(
     store: str, version: int | None, words: list[str]
 ) -> None:
-    output = LoggingOutput(type=store, host="logs.example.org", version=version)  # type: ignore[arg-type]
+    output = LoggingOutput(type=store, host="logs.example.org", version=version)
     text = output_config(output, with_password=False, with_ca=True)
     for word in [*words, "suppress_type_name true", "ssl_verify true", "total_limit_size 1024MB"]:
         assert word in text
