@@ -9,7 +9,7 @@ from their part of it.
 import pulumi
 
 from components.access.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
-from components.cluster.create import create_cluster
+from components.cluster.create import create_cluster, create_registry
 from components.plan import build_plan
 from components.releases.releases import Releases, ReleasesArgs
 from components.secrets.deployment import Secrets, SecretsArgs
@@ -18,19 +18,8 @@ plan = build_plan()
 
 cluster = create_cluster("cluster", plan.config.cluster, plan.cluster)
 k8s = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
-registry_target = plan.releases.registry_target
-if registry_target is not None and registry_target.artifact is not None:
-    # GKE: the Artifact Registry repository BinderHub pushes to (Workload Identity) and the
-    # nodes pull from. Imported here only, so other stacks never load pulumi_gcp.
-    from components.cluster.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
-
-    ArtifactRegistry(
-        "registry",
-        ArtifactRegistryArgs(
-            repository=registry_target.artifact, protect=plan.config.cluster.protect
-        ),
-        pulumi.ResourceOptions(depends_on=[cluster]),
-    )
+# gcp with an Artifact Registry: the repository and who may push and pull (no password).
+create_registry("registry", plan.releases.registry_target, plan.config.cluster, cluster)
 # Tokens not given are generated once (pulumi_random) and kept; all are secret Outputs.
 secrets = Secrets("secrets", SecretsArgs(material=plan.secrets)).deployment
 

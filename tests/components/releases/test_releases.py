@@ -578,7 +578,10 @@ def test_stack_secrets_never_in_plaintext(stack_run):
     assert set(generated) == tokens, stack
     needles = [*from_files, *generated.values()]
     assert all(len(n) >= 12 for n in needles), "short needles would match by accident"
-    # What the deployment consumes: every value in force and every generated token.
+    # What the deployment consumes: every value in force and every generated token -- except,
+    # on gcp, the example registry account: its Artifact Registry needs none (it is unused).
+    if stack == "gcp":
+        used = {k: v for k, v in used.items() if k[0] != "registry"}
     consumed = [*used.values(), *generated.values()]
     for needle in consumed:
         holders = [r.name for r in rec.resources if list(plaintext_leaks(r.inputs, [needle]))]
@@ -618,6 +621,8 @@ def test_stack_raw_release_objects_validate(stack_run):
         rec, _stack_k8s_version(stack), crd_schemas_of_the_release(), select=lambda r: r in raw
     )
     assert len(checked) == len(raw)
+    if stack == "local":
+        return
     assert "kubernetes:core/v1:Secret releases-monitoring-hub-metrics-token" in checked
 
 
