@@ -195,7 +195,9 @@ def test_no_secret_of_the_program_reaches_the_rendered_objects() -> None:
         s for r in case.recording.of_type(chart_render.RELEASE_TYPE)
         for s in secrets(r.wire.get("values")) if len(s) >= 8
     ]
-    assert len(needles) >= 5, needles  # registry account, proxy/hub/metrics tokens, grafana
+    # proxy, hub and metrics tokens, Grafana's password (gcp pushes to Artifact Registry
+    # through Workload Identity: no registry account).
+    assert len(needles) >= 4, needles
     leaks = [
         f"{release.name} {obj['kind']}/{obj['metadata']['name']}{path}"
         for release in case.releases
