@@ -34,9 +34,15 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 
 from components.config.base import ConfigError
+from components.config.yaml_input import read_yaml_file
+
+#: The largest values file read. Ours are a few KiB; and Helm keeps each release (values
+#: included) in one Secret, which Kubernetes caps at 1 MiB (MaxSecretSize), so a larger file
+#: could not be deployed anyway: https://github.com/helm/community/pull/256 (HIP draft, on
+#: release data over MaxSecretSize).
+VALUES_MAX_BYTES = 1024 * 1024
 
 #: ``helm_configs/`` of this repository.
 HELM_CONFIGS = Path(__file__).resolve().parents[2] / "helm_configs"
@@ -273,15 +279,9 @@ def load_values_file(path: Path) -> Values:
             f"{path}: refusing to read a secrets file as Helm values; secrets are decrypted by "
             "components/secrets/material.py and passed to the releases as Pulumi secrets"
         )
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}; fix the syntax") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read values file: {exc.strerror}") from None
+    # Syntax errors, aliases, duplicate keys, non-UTF-8 text and oversized files: one
+    # message naming the file, line and column (components/config/yaml_input.py).
+    data = read_yaml_file(path, error=ConfigError, max_bytes=VALUES_MAX_BYTES)
     if data is None:
         return {}
     if not isinstance(data, Mapping):

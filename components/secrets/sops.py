@@ -36,9 +36,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.config.base import ConfigError
+from components.config.yaml_input import load_yaml, read_yaml_file
 
 # The rules about the stored file, shared with tools/check_secrets.py (which runs with PyYAML
 # only). recipients, plaintext_paths and is_sops_document stay importable from this module.
@@ -58,6 +57,11 @@ SOPS_ENV = "SOPS"
 
 #: How long sops may take (KMS and PGP agents can be slow, but never this slow).
 TIMEOUT_SECONDS = 120
+
+#: The largest secrets file read, encrypted or decrypted. Ours are a few KiB; every value ends
+#: up in a Kubernetes Secret, which is capped at 1 MiB
+#: (https://kubernetes.io/docs/concepts/configuration/secret/#restriction-data-size).
+SECRETS_MAX_BYTES = 1024 * 1024
 
 #: sops exit codes (https://github.com/getsops/sops/blob/main/cmd/sops/codes/codes.go).
 _EXIT_DECRYPTING_TREE = 25
@@ -133,19 +137,19 @@ def read_encrypted(path: Path, name: str | None = None) -> dict[str, Any]:
             f"Secrets file '{name}' does not exist. Create it with `sops {name}` (the "
             "recipients come from .sops.yaml), or remove it from binder:secretsFiles."
         )
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SecretsError(
-            f"Secrets file '{name}' cannot be read ({type(exc).__name__}); check its "
-            "permissions and that it is a text file."
-        ) from None
-    except yaml.YAMLError:
-        # The parser's message quotes the offending line, which may be a plaintext secret.
-        raise SecretsError(
-            f"Secrets file '{name}' is not valid YAML. Fix it with `sops {name}` (sops "
-            "decrypts it into your editor and re-encrypts it), or restore it from git."
-        ) from None
+    # Syntax errors, aliases (an alias bomb), duplicate keys, non-UTF-8 text and oversized
+    # files: one message naming the file, line and column, quoting none of its characters
+    # (components/config/yaml_input.py).
+    document = read_yaml_file(
+        path,
+        f"Secrets file '{name}'",
+        error=lambda message: SecretsError(
+            f"{message}. Fix it with `sops {name}` (sops decrypts it into your editor and "
+            "re-encrypts it), or restore it from git."
+        ),
+        secret=True,
+        max_bytes=SECRETS_MAX_BYTES,
+    )
     if not isinstance(document, dict) or not is_sops_document(document):
         raise SecretsError(
             f"Secrets file '{name}' is not SOPS-encrypted (it has no top-level `sops:` "
@@ -243,12 +247,15 @@ def decrypt_file(path: Path, name: str | None = None) -> dict[str, Any]:
         stderr = result.stderr.decode("utf-8", errors="replace")
         raise _classify_failure(name, result.returncode, stderr, document["sops"])
     try:
-        plaintext = yaml.safe_load(result.stdout)
-    except yaml.YAMLError:
-        raise SecretsError(
-            f"sops decrypted '{name}' but its output is not YAML; re-create the file with "
-            f"`sops {name}`."
-        ) from None
+        plaintext = load_yaml(
+            result.stdout,
+            f"The decrypted content of '{name}'",
+            error=lambda message: SecretsError(
+                f"{message}. Re-create the file with `sops {name}`."
+            ),
+            secret=True,
+            max_bytes=SECRETS_MAX_BYTES,
+        )
     finally:
         # Drops only our name for sops' output, so that a traceback printed with its locals
         # (pytest --showlocals, a debugger) does not show the plaintext. It does not erase

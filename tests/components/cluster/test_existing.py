@@ -99,7 +99,7 @@ def test_plaintext_kubeconfig_in_the_stack_file_is_refused() -> None:
     ("content", "context", "expected"),
     [
         (None, None, "cannot read"),
-        ("clusters: [unclosed\n", None, "not valid YAML"),
+        ("clusters: [unclosed\n", None, "YAML syntax error at line 2, column 1"),
         ("kind: Pod\n", None, "not a kubeconfig"),
         (LOCAL_KUBECONFIG, "missing-ctx", "context 'missing-ctx' not found"),
         (

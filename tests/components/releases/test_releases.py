@@ -448,7 +448,7 @@ def test_whole_program_reports_a_logging_account_without_password_before_any_res
 @pytest.mark.parametrize(
     ("release", "text", "message"),
     [
-        ("grafana", "persistence: [unclosed\n", "malformed YAML"),
+        ("grafana", "persistence: [unclosed\n", "YAML syntax error at line 2"),
         ("fluentd", "output:\n  password: hunter2\n", "plaintext credential"),
         ("binderhub", "a: ENC[AES256_GCM,data:xx]\nsops:\n  version: 3\n", "SOPS-encrypted"),
     ],

@@ -226,8 +226,8 @@ def test_malformed_file_error_names_the_file_and_line(tmp_path):
     with pytest.raises(ConfigError) as err:
         values.load_values_file(bad)
     assert str(bad) in str(err.value)
-    assert "malformed YAML" in str(err.value)
-    assert "line" in str(err.value)
+    assert "YAML syntax error at line 3, column 1" in str(err.value)
+    assert "'[' is not closed" in str(err.value)
 
 
 def test_non_mapping_file_is_refused(tmp_path):

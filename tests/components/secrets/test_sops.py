@@ -215,7 +215,9 @@ def test_invalid_yaml_is_refused_without_quoting_it(tmp_path: Path) -> None:
     broken = tmp_path / "secrets.yaml"
     broken.write_text(f"password: [{PASSWORD}\n")
     message = _error(broken)
-    assert "is not valid YAML" in message
+    assert "YAML syntax error at line 2, column 1" in message
+    assert "sops " in message  # how to fix it
+    assert PASSWORD not in message
 
 
 def test_missing_file(tmp_path: Path) -> None:

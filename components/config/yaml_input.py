@@ -1,0 +1,289 @@
+"""Reading YAML written by people: one clear message for every mistake, and no hostile input.
+
+Every YAML file the program or a tool reads goes through :func:`load_yaml` or
+:func:`read_yaml_file`: ``Pulumi.<stack>.yaml`` (``tools/mockrun.py``, ``tools/render.py``,
+``tools/smoke.py``, ``tools/check_secrets.py``), Helm values files, SOPS secrets files before
+and after decryption, and kubeconfigs. Each failure is one line that names the file, the line
+and column and what the parser expected, in words, with a hint where the mistake is a common
+one; never a traceback.
+
+What is refused, and why:
+
+* **aliases** (``*name``, also ``<<: *name`` merge keys): an alias refers back to an anchored
+  node, and nested aliases expand exponentially (the "billion laughs" bomb), so a file of a
+  few hundred bytes can take all memory. None of our files needs them; write the value out.
+  https://yaml.org/spec/1.2.2/#71-alias-nodes
+* **nesting deeper than** :data:`MAX_DEPTH`: PyYAML composes recursively, so a few thousand
+  ``[`` end in a ``RecursionError``;
+* **duplicate keys** in a mapping: PyYAML keeps the last one silently, while the Pulumi CLI
+  (Go ``yaml.v3``) refuses them, so a duplicate is a mistake the user wants to hear about;
+* **files over a size cap**, **non-regular files** (a FIFO or ``/dev/zero`` would never end)
+  and **text that is not UTF-8**.
+
+The parser's own snippet (which quotes the offending line) is never printed: in a secrets file
+that line may hold a plaintext value. With ``secret=True`` even the characters the parser quotes
+in its problem are left out.
+
+Only the standard library and PyYAML: tools import this without the Pulumi SDK.
+PyYAML's error classes and marks: https://github.com/yaml/pyyaml/blob/6.0.2/lib/yaml/error.py
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
+from yaml.nodes import MappingNode, Node
+
+#: Nesting deeper than this is refused (PyYAML's composer recurses once per level).
+MAX_DEPTH = 64
+#: Default cap of a file's size; callers pass their own where a file kind needs another one.
+MAX_BYTES = 1024 * 1024
+
+ErrorFactory = Callable[[str], Exception]
+
+
+class YamlInputError(ValueError):
+    """A YAML file or text that cannot be used; the message names it and says how to fix it."""
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n // 1024} KiB"
+
+
+# --------------------------------------------------------------------------------------
+# The loader
+# --------------------------------------------------------------------------------------
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = mark
+        self.context: str | None = None
+        self.context_mark: yaml.Mark | None = None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader without aliases, duplicate keys or deep nesting."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(AliasEvent):
+            event = self.peek_event()
+            raise _Refused(
+                f"an alias (*{event.anchor}) is not accepted: aliases can expand to any size; "
+                "write the value out in full",
+                event.start_mark,
+            )
+        nests = self.check_event(MappingStartEvent, SequenceStartEvent)
+        if nests:
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise _Refused(
+                    f"nested more than {MAX_DEPTH} levels deep; no file of ours needs that",
+                    self.peek_event().start_mark,
+                )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if nests:
+                self._depth -= 1
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: let PyYAML report it as it does
+                break
+            if first is not None:
+                raise _Refused(
+                    f"the key '{key}' appears twice in the same mapping (first at line "
+                    f"{first.start_mark.line + 1}); keep one",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+# --------------------------------------------------------------------------------------
+# Messages
+# --------------------------------------------------------------------------------------
+
+#: PyYAML's token names, in words.
+_TOKENS = {
+    "'<block end>'": "the end of the indented block",
+    "<block end>": "the end of the indented block",
+    "'<block mapping start>'": "a key at a new indentation",
+    "'<block sequence start>'": "a list indented deeper than the lines above it",
+    "'<block entry>'": "a list item ('- ')",
+    "'<stream end>'": "the end of the file",
+    "'<document start>'": "a new document ('---')",
+    "'<scalar>'": "a value",
+    "'?'": "a key",
+    "'<flow mapping end>'": "'}'",
+    "'<flow sequence end>'": "']'",
+}
+
+#: Common mistakes: a fragment of the message (in words) and the fix in our words.
+_HINTS = (
+    (
+        "mapping values are not allowed here",
+        "a ': ' where a value was expected: check this line's indentation, or quote a value "
+        "that contains ': '",
+    ),
+    (
+        "but found a key at a new indentation",
+        "this line is indented differently from the keys above it: align it with its siblings",
+    ),
+    (
+        "expected the end of the indented block",
+        "check this line's indentation against the lines above it",
+    ),
+    (
+        "cannot start any token",
+        "indent with spaces, not tabs, and quote values starting with '@' or '`'",
+    ),
+    (
+        "unknown escape character",
+        "in double quotes a backslash starts an escape: write '\\\\' or use single quotes",
+    ),
+    ("flow sequence", "a '[' is not closed by ']'"),
+    ("flow mapping", "a '{' is not closed by '}'"),
+    ("end of stream (while scanning a", "a quote is not closed"),
+    ("expected a single document", "keep one document: remove the '---' line"),
+    ("could not determine a constructor", "remove the tag ('!name') or quote the value"),
+)
+
+
+def _words(text: str) -> str:
+    for token, words in _TOKENS.items():
+        text = text.replace(token, words)
+    return text.replace(" but got ", " but found ")
+
+
+def _where(mark: yaml.Mark | None) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown place"
+
+
+def yaml_error_message(
+    source: str, exc: yaml.YAMLError, *, secret: bool = False, where: str | None = None
+) -> str:
+    """One line: the file, where, what the parser expected, and a hint. No snippet.
+
+    ``where`` places a reader error (which has a character position, not a mark)."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return (
+            f"{source}: character #x{exc.character:04x} at {where or 'an unknown place'} is "
+            "not allowed in YAML (a control character); remove it"
+            if isinstance(exc.character, int)
+            else f"{source}: not UTF-8 text; save it as UTF-8"
+        )
+    mark = getattr(exc, "problem_mark", None)
+    problem = _words(str(getattr(exc, "problem", None) or type(exc).__name__))
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if secret and not isinstance(exc, _Refused):
+        # The parser quotes text it found (a tag, a character); in a secrets file that may be
+        # part of a value. Punctuation it expected (',' or ']') and a tab stay. Our own
+        # refusals name only keys and anchors, never values.
+        problem = re.sub(r"'(?!\\t')[^'\s]*[^\W_][^'\s]*'", "'…'", problem)
+    if context and problem.startswith("but "):  # the composer puts the expectation first
+        problem, context = f"{_words(context)}, {problem}", None
+    kind = "at" if isinstance(exc, _Refused) else "YAML syntax error at"
+    message = f"{source}: {kind} {_where(mark)}: {problem}"
+    if context and isinstance(exc, yaml.MarkedYAMLError) and context_mark is not None:
+        if context_mark.line != getattr(mark, "line", None):
+            message += f" ({_words(context)} that starts at line {context_mark.line + 1})"
+        else:
+            message += f" ({_words(context)})"
+    for fragment, hint in _HINTS:
+        if fragment in message:
+            message += f"; {hint}"
+            break
+    return message
+
+
+# --------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------
+
+
+def _decode(data: bytes, source: str, error: ErrorFactory) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise error(
+            f"{source}: not UTF-8 text (the byte at line {line}, column {column} is not valid "
+            "UTF-8); save the file as UTF-8"
+        ) from None
+
+
+def load_yaml(
+    data: bytes | str,
+    source: str,
+    *,
+    error: ErrorFactory = YamlInputError,
+    secret: bool = False,
+    max_bytes: int | None = MAX_BYTES,
+) -> Any:
+    """Parse one YAML document, refusing what this module refuses.
+
+    ``source`` names the text in messages (a path, or a config key such as
+    ``binder:kubeconfig``); ``error`` makes the exception raised (``ConfigError``,
+    ``SecretsError`` ...); ``secret`` keeps every character of the text out of messages.
+    """
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+    if max_bytes is not None and size > max_bytes:
+        raise error(
+            f"{source}: larger than the cap of {_size(max_bytes)} for this kind of file; check "
+            "that it is the right file"
+        )
+    text = _decode(data, source, error) if isinstance(data, bytes) else data
+    loader = None
+    try:
+        loader = _StrictLoader(text)  # its reader checks every character at once
+        return loader.get_single_data()
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        where = f"line {before.count(chr(10)) + 1}, column {exc.position - before.rfind(chr(10))}"
+        raise error(yaml_error_message(source, exc, secret=secret, where=where)) from None
+    except yaml.YAMLError as exc:
+        raise error(yaml_error_message(source, exc, secret=secret)) from None
+    except RecursionError:  # a deep key in a mapping key: beyond what MAX_DEPTH catches
+        raise error(f"{source}: nested too deeply; no file of ours needs that") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def read_yaml_file(
+    path: Path,
+    source: str | None = None,
+    *,
+    error: ErrorFactory = YamlInputError,
+    secret: bool = False,
+    max_bytes: int | None = MAX_BYTES,
+) -> Any:
+    """Read and parse ``path`` (a regular file of at most ``max_bytes``)."""
+    source = source or str(path)
+    try:
+        if not path.is_file():
+            what = "does not exist" if not path.exists() else "is not a regular file"
+            raise error(f"{source}: {what}; give the path of a YAML file")
+        with path.open("rb") as stream:
+            # Read one byte past the cap: stat() sizes can lie (files under /proc say 0).
+            data = stream.read(max_bytes + 1) if max_bytes is not None else stream.read()
+    except OSError as exc:
+        raise error(f"{source}: cannot be read ({exc.strerror}); check its permissions") from None
+    return load_yaml(data, source, error=error, secret=secret, max_bytes=max_bytes)
