@@ -36,12 +36,13 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-
-import yaml
+from typing import Any
 
 # Stdlib only (no pulumi, pydantic or components.config): the pre-commit hook's virtualenv
 # has PyYAML alone. `python -m` from the repository root puts `components` on sys.path.
+from components.config.yaml_input import YamlInputError, read_stack_config, read_yaml_file
 from components.secrets.stored_files import (
+    SECRETS_MAX_BYTES,
     TEST_ONLY_RECIPIENT,
     has_mac,
     is_sops_document,
@@ -53,6 +54,8 @@ from components.secrets.stored_files import (
 REPO = Path(__file__).resolve().parent.parent
 TEST_KEY_FILE = "tests/keys/TEST-ONLY-age-key.txt"
 SOPS_CONFIG = ".sops.yaml"
+#: How many nodes the aliases of .sops.yaml may add (each recipient list is a few nodes).
+SOPS_CONFIG_ALIAS_NODES = 10_000
 
 #: Names that look like secrets files wherever they are (outside tests/).
 SECRET_NAME_GLOBS = ("*secret*.yaml", "*secret*.yml")
@@ -82,12 +85,19 @@ class Report:
 # --------------------------------------------------------------------------------------
 
 
+def _read_sops_config(config: Path) -> Any:
+    """``.sops.yaml``, parsed. A syntax error is a YamlInputError naming it, line and column
+    (main prints it). sops reads .sops.yaml with aliases (`- *test_only`), so they are allowed
+    here, within a bound that an alias bomb passes at once."""
+    return read_yaml_file(config, SOPS_CONFIG, alias_nodes=SOPS_CONFIG_ALIAS_NODES) or {}
+
+
 def path_rules(root: Path) -> list[re.Pattern[str]]:
     """The ``path_regex`` of every creation rule in ``.sops.yaml`` (none if no such file)."""
     config = root / SOPS_CONFIG
     if not config.is_file():
         return []
-    document = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    document = _read_sops_config(config)
     rules = (document.get("creation_rules") or []) if isinstance(document, Mapping) else []
     patterns = []
     for rule in rules:
@@ -105,7 +115,7 @@ def placeholder_rules(root: Path) -> list[tuple[re.Pattern[str], list[str]]]:
     config = root / SOPS_CONFIG
     if not config.is_file():
         return []
-    document = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    document = _read_sops_config(config)
     rules = (document.get("creation_rules") or []) if isinstance(document, Mapping) else []
     found = []
     for rule in rules:
@@ -192,10 +202,10 @@ def check_file(root: Path, rel: str, test_keys: set[str], report: Report) -> Non
             report.errors.append(f"{rel}: not SOPS-encrypted; {fix}")
         return
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        # The parser's message quotes a line of the file: not shown.
-        report.errors.append(f"{rel}: not valid YAML, so not a SOPS file; {fix}")
+        # secret=True: the message quotes no character of the file (it may be plaintext).
+        document = read_yaml_file(path, rel, secret=True, max_bytes=SECRETS_MAX_BYTES)
+    except YamlInputError as exc:
+        report.errors.append(f"{exc}; so not a SOPS file: {fix}")
         return
     if not is_sops_document(document):
         report.errors.append(f"{rel}: not SOPS-encrypted (no top-level `sops:` metadata); {fix}")
@@ -286,8 +296,7 @@ def stack_secrets_files(root: Path, stack: str) -> list[str]:
     path = root / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise SystemExit(f"check-secrets: {path.name} does not exist (no stack '{stack}')")
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    config = document.get("config") or {} if isinstance(document, Mapping) else {}
+    config = read_stack_config(path, error=lambda message: SystemExit(f"check-secrets: {message}"))
     files = config.get("binder:secretsFiles") or []
     if not isinstance(files, list):
         raise SystemExit(f"check-secrets: {path.name}: binder:secretsFiles must be a list")
@@ -320,7 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 1
         files += [str(args.root / f) for f in listed]
-    report = check(args.root, files if (files or args.stack) else None)
+    try:
+        report = check(args.root, files if (files or args.stack) else None)
+    except YamlInputError as exc:  # .sops.yaml itself
+        print(f"ERROR {exc}", file=sys.stderr)
+        return 1
     for warning in report.warnings:
         print(f"WARNING {warning}", file=sys.stderr)
     for error in report.errors:

@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
+
+from components.config.base import ConfigError
+from components.config.yaml_input import read_stack_config
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "binder"
@@ -377,8 +379,8 @@ def stack_config(
     add keys (``None`` deletes one); ``secrets`` adds secret keys with the given plaintext.
     """
     path = REPO / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text()) or {}
-    raw: dict[str, Any] = dict(document.get("config") or {})
+    # One-line errors naming the file, line and column; aliases refused (yaml_input).
+    raw: dict[str, Any] = dict(read_stack_config(path, error=ConfigError))
     for key, value in (overrides or {}).items():
         if value is None:
             raw.pop(key, None)

@@ -60,6 +60,8 @@ from typing import Any
 import pulumi
 import yaml
 
+from components.config.base import ConfigError
+from components.config.yaml_input import read_stack_config
 from tools import chart_render
 from tools.mockrun import PROJECT, REPO, Recording, Registered, is_secret, stack_config
 from tools.mockrun import run_stack as _run_stack
@@ -337,8 +339,7 @@ def _config_key(raw: Mapping[str, Any], key: str) -> str | None:
 
 
 def _raw_stack_config(stack: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text()) or {}
-    raw = dict(document.get("config") or {})
+    raw = dict(read_stack_config(REPO / f"Pulumi.{stack}.yaml", error=ConfigError))
     for key, value in (overrides or {}).items():
         if value is None:
             raw.pop(key, None)

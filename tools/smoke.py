@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
+from components.config.yaml_input import YamlInputError, read_stack_config
 
 REPO = Path(__file__).resolve().parent.parent
 USER_AGENT = "binder-smoke/1 (+tools/smoke.py)"
@@ -142,7 +142,10 @@ def stack_file_hosts(stack: str) -> tuple[str | None, str | None, str]:
     path = stack_file(stack)
     if not path.is_file():
         return None, None, f"{path.name} does not exist"
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    try:
+        config = read_stack_config(path)
+    except YamlInputError as exc:  # one line naming the file, line and column
+        raise UsageError(str(exc)) from None
     binderhub = config.get("binder:binderhub") or {}
     tls = config.get("binder:tls") or {}
     scheme = "http" if isinstance(tls, dict) and tls.get("source") == "none" else "https"

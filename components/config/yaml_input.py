@@ -44,7 +44,7 @@ MAX_DEPTH = 64
 #: Default cap of a file's size; callers pass their own where a file kind needs another one.
 MAX_BYTES = 1024 * 1024
 
-ErrorFactory = Callable[[str], Exception]
+ErrorFactory = Callable[[str], BaseException]
 
 
 class YamlInputError(ValueError):
@@ -70,18 +70,45 @@ class _Refused(yaml.YAMLError):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader without aliases, duplicate keys or deep nesting."""
+    """SafeLoader without aliases (or with a bounded expansion), duplicate keys or deep
+    nesting."""
 
     _depth = 0
+    _sizes: dict[int, int]
+    #: How many nodes aliases may add in all, counted as if each alias were written out;
+    #: 0 refuses every alias.
+    alias_limit = 0
+    _alias_nodes = 0
+
+    def _expanded_size(self, node: Node, sizes: dict[int, int]) -> int:
+        """Nodes in ``node`` with every alias in it written out (memoised: linear time)."""
+        if id(node) not in sizes:
+            children: list[Node] = []
+            if isinstance(node, MappingNode):
+                children = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            sizes[id(node)] = 1 + sum(self._expanded_size(c, sizes) for c in children)
+        return sizes[id(node)]
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(AliasEvent):
             event = self.peek_event()
-            raise _Refused(
-                f"an alias (*{event.anchor}) is not accepted: aliases can expand to any size; "
-                "write the value out in full",
-                event.start_mark,
-            )
+            anchored = self.anchors.get(event.anchor)
+            if self.alias_limit == 0:
+                raise _Refused(
+                    f"an alias (*{event.anchor}) is not accepted: aliases can expand to any "
+                    "size; write the value out in full",
+                    event.start_mark,
+                )
+            if anchored is not None:  # an undefined alias: PyYAML reports it below
+                self._alias_nodes += self._expanded_size(anchored, self._sizes)
+                if self._alias_nodes > self.alias_limit:
+                    raise _Refused(
+                        f"the aliases up to *{event.anchor} expand to more than "
+                        f"{self.alias_limit} nodes; write the values out",
+                        event.start_mark,
+                    )
         nests = self.check_event(MappingStartEvent, SequenceStartEvent)
         if nests:
             self._depth += 1
@@ -236,6 +263,7 @@ def load_yaml(
     error: ErrorFactory = YamlInputError,
     secret: bool = False,
     max_bytes: int | None = MAX_BYTES,
+    alias_nodes: int = 0,
 ) -> Any:
     """Parse one YAML document, refusing what this module refuses.
 
@@ -253,6 +281,8 @@ def load_yaml(
     loader = None
     try:
         loader = _StrictLoader(text)  # its reader checks every character at once
+        loader.alias_limit = alias_nodes
+        loader._sizes = {}
         return loader.get_single_data()
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
@@ -274,6 +304,7 @@ def read_yaml_file(
     error: ErrorFactory = YamlInputError,
     secret: bool = False,
     max_bytes: int | None = MAX_BYTES,
+    alias_nodes: int = 0,
 ) -> Any:
     """Read and parse ``path`` (a regular file of at most ``max_bytes``)."""
     source = source or str(path)
@@ -286,4 +317,36 @@ def read_yaml_file(
             data = stream.read(max_bytes + 1) if max_bytes is not None else stream.read()
     except OSError as exc:
         raise error(f"{source}: cannot be read ({exc.strerror}); check its permissions") from None
-    return load_yaml(data, source, error=error, secret=secret, max_bytes=max_bytes)
+    return load_yaml(
+        data, source, error=error, secret=secret, max_bytes=max_bytes, alias_nodes=alias_nodes
+    )
+
+
+#: A stack file is a few KiB of settings; secrets in it are short ciphertexts.
+STACK_FILE_MAX_BYTES = 256 * 1024
+
+
+def read_stack_config(
+    path: Path, *, error: ErrorFactory = YamlInputError, source: str | None = None
+) -> dict[str, Any]:
+    """The ``config:`` mapping of a ``Pulumi.<stack>.yaml`` (empty if it has none).
+
+    The Pulumi CLI reads this file itself for ``pulumi up``; the tools (render, the mock
+    engine's test runs, smoke) read it here, with the same one-line errors.
+    https://www.pulumi.com/docs/iac/concepts/projects/stack-settings-file/
+    """
+    source = source or path.name
+    document = read_yaml_file(path, source, error=error, max_bytes=STACK_FILE_MAX_BYTES)
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise error(f"{source}: must be a mapping with a `config:` key at the top level")
+    config = document.get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise error(
+            f"{source}: `config:` must be a mapping of keys such as `binder:cluster:`, not a "
+            f"{type(config).__name__}"
+        )
+    return config

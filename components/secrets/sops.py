@@ -43,6 +43,7 @@ from components.config.yaml_input import load_yaml, read_yaml_file
 # only). recipients, plaintext_paths and is_sops_document stay importable from this module.
 from components.secrets.stored_files import (
     DEFAULT_UNENCRYPTED_SUFFIX,
+    SECRETS_MAX_BYTES,
     TEST_RUN_ENV,
     has_mac,
     is_sops_document,
@@ -57,11 +58,6 @@ SOPS_ENV = "SOPS"
 
 #: How long sops may take (KMS and PGP agents can be slow, but never this slow).
 TIMEOUT_SECONDS = 120
-
-#: The largest secrets file read, encrypted or decrypted. Ours are a few KiB; every value ends
-#: up in a Kubernetes Secret, which is capped at 1 MiB
-#: (https://kubernetes.io/docs/concepts/configuration/secret/#restriction-data-size).
-SECRETS_MAX_BYTES = 1024 * 1024
 
 #: sops exit codes (https://github.com/getsops/sops/blob/main/cmd/sops/codes/codes.go).
 _EXIT_DECRYPTING_TREE = 25

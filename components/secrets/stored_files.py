@@ -18,6 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+#: The largest secrets file read, encrypted or decrypted (the program and the hook alike).
+#: Ours are a few KiB; every value ends up in a Kubernetes Secret, which is capped at 1 MiB
+#: (https://kubernetes.io/docs/concepts/configuration/secret/#restriction-data-size).
+SECRETS_MAX_BYTES = 1024 * 1024
+
 #: How sops marks an encrypted value: ``ENC[AES256_GCM,data:...,iv:...,tag:...,type:str]``.
 ENC_PREFIX = "ENC["
 

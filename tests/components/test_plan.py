@@ -191,7 +191,8 @@ def test_a_bad_values_file_fails_in_the_plan(
         values, "HELM_CONFIGS", values_root_with(tmp_path, "gcp", {"traefik": "ports: [unclosed\n"})
     )
     recording = Recording()
-    with pytest.raises(ConfigError, match=r"gcp/traefik\.yaml: YAML syntax error at line 2, column 1") as raised:
+    message = r"gcp/traefik\.yaml: YAML syntax error at line 2, column 1"
+    with pytest.raises(ConfigError, match=message) as raised:
         run_stack("gcp", recording=recording)
     assert recording.resources == []
     assert "build_plan" in [f.name for f in traceback.extract_tb(raised.value.__traceback__)]

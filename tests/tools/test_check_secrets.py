@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.hostile import alias_bomb
 from tests.sops_helpers import AgeKey, make_age_key, sops_encrypt
 from tools.check_secrets import (
     COMMITTED_TEST_RECIPIENT,
@@ -247,7 +249,21 @@ def test_invalid_yaml_is_refused_without_quoting_it(
     (repo / "helm_configs" / "ebi" / "secrets.yaml").write_text(f"password: [{SECRET}\n")
     code, err = _run(repo, capsys)
     assert code == 1
-    assert "not valid YAML" in err
+    assert "helm_configs/ebi/secrets.yaml: YAML syntax error at line 2, column 1" in err
+    assert SECRET not in err
+
+
+def test_an_alias_bomb_in_sops_yaml_stops_at_once(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sops reads aliases in .sops.yaml, so they are allowed there, but bounded."""
+    (repo / ".sops.yaml").write_text(alias_bomb())
+    started = time.perf_counter()
+    code, err = _run(repo, capsys)
+    assert time.perf_counter() - started < 2
+    assert code == 1
+    assert ".sops.yaml: at line" in err
+    assert "expand to more than" in err
 
 
 def test_only_the_named_files_are_checked(

@@ -1,0 +1,19 @@
+"""Hostile YAML for the tests: inputs that must fail at once with a clear message."""
+
+from __future__ import annotations
+
+import itertools
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """A "billion laughs": each level an anchored list of nine aliases of the one above, so
+    the last expands to 9**levels strings from a text of a few hundred bytes."""
+    names = [f"l{i}" for i in range(levels)]
+    lines = [f"{names[0]}: &{names[0]} [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for above, name in itertools.pairwise(names):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{above}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+#: Flow collections nested far deeper than any file of ours.
+DEEP_NESTING = "[" * 100_000
