@@ -13,6 +13,7 @@ Docs: https://www.pulumi.com/docs/iac/concepts/config/ (structured configuration
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any
 
@@ -115,3 +116,65 @@ def config_errors(title: str, problems: list[tuple[tuple[str | int, ...], str]])
             for loc, message in problems
         ],
     )
+
+
+# --------------------------------------------------------------------------------------
+# Host names
+# --------------------------------------------------------------------------------------
+
+#: One label of a DNS name (RFC 1123 section 2.1, lowercase as Kubernetes requires).
+_HOST_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def host_name_problem(value: str, *, allow_ip: bool = False, port_in: str = "") -> str | None:
+    """What is wrong with a public host name, in words; ``None`` if nothing.
+
+    A host name is an RFC 1123 DNS name: lowercase labels of letters, digits and '-' (not at
+    either end), at most 63 characters each and 253 in all, with no scheme, port, path or
+    final dot. That is what Kubernetes accepts as an Ingress host, which must also not be an
+    IP address (``validateIngressRules`` checks ``net.ParseIP`` and ``IsDNS1123Subdomain``:
+    https://github.com/kubernetes/kubernetes/blob/v1.33.0/pkg/apis/networking/validation/validation.go);
+    ``allow_ip`` accepts an IP address, for hosts that are no Ingress host (the logging
+    backend). ``port_in`` names the setting that holds the port, if there is one.
+    """
+    example = "such as 'binder.example.org'"
+    bare = value
+    if "://" in bare:
+        scheme = bare.split("://", 1)[0]
+        return f"must be a bare host name {example}, without the scheme '{scheme}://'"
+    if "/" in bare:
+        return f"must be a bare host name {example}, without a path (nothing from the '/' on)"
+    try:
+        ip = ipaddress.ip_address(bare.strip("[]"))
+    except ValueError:
+        ip = None
+    if ip is not None:
+        if allow_ip:
+            return None
+        stand_in = ""
+        if ip.version == 4:
+            stand_in = f" (a name such as 'binder.{ip}.nip.io' resolves to it)"
+        return (
+            f"must be a DNS name {example}, not an IP address: Kubernetes refuses an IP "
+            f"address as an Ingress host{stand_in}"
+        )
+    if ":" in bare:
+        where = f"; set it in {port_in}" if port_in else "; the ingress listens on 80 and 443"
+        return f"must be a bare host name {example}, without a port{where}"
+    if bare != bare.lower():
+        return f"must be lowercase: write '{bare.lower()}'"
+    if bare.endswith("."):
+        return f"must not end with a '.': write '{bare.rstrip('.')}'"
+    if not bare or len(bare) > 253:
+        return f"must be a DNS name {example}, of 1 to 253 characters"
+    for label in bare.split("."):
+        if not _HOST_LABEL.match(label):
+            if not label:
+                return f"has an empty part ('..' or a leading '.'); write it {example}"
+            if len(label) > 63:
+                return f"has a part longer than 63 characters ('{label[:20]}...')"
+            return (
+                f"has a part '{label}' that is not a DNS label: use lowercase letters, digits "
+                "and '-', starting and ending with a letter or digit"
+            )
+    return None

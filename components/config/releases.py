@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.config.base import DnsLabel, Model
+from components.config.base import DnsLabel, Model, host_name_problem
 from components.config.service import BuilderConfig, LaunchLimits
 
 
@@ -213,8 +213,9 @@ class BinderHubConfig(Model):
     @field_validator("host", "hub_host")
     @classmethod
     def _hostname(cls, value: str) -> str:
-        if "://" in value or "/" in value or not value.strip():
-            raise ValueError(f"must be a bare hostname such as 'binder.example.org', not '{value}'")
+        problem = host_name_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
@@ -364,6 +365,14 @@ class MonitoringConfig(Model):
     retention: str = Field(default="15d", pattern=r"^\d+(ms|s|m|h|d|w|y)$")
     """How long Prometheus keeps samples, e.g. ``15d``."""
 
+    @field_validator("grafana_host")
+    @classmethod
+    def _hostname(cls, value: str | None) -> str | None:
+        problem = host_name_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class LoggingOutput(Model):
     """Where Fluentd sends the logs."""
@@ -392,13 +401,14 @@ class LoggingOutput(Model):
     @field_validator("host")
     @classmethod
     def _plain_host(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(
-            r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", value
-        ):
-            raise ValueError(
-                "must be a bare hostname or IPv4 address such as 'es.example.org' (letters, "
-                "digits, '.' and '-'); give the scheme and port in `scheme` and `port`"
-            )
+        # A DNS name or an IP address: nothing else can break out of fluentd's quoted string.
+        problem = (
+            host_name_problem(value, allow_ip=True, port_in="`port` (and the scheme in `scheme`)")
+            if value is not None
+            else None
+        )
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("user")

@@ -468,7 +468,7 @@ def test_unknown_top_level_key_is_caught(tmp_path):
     [
         (
             {"binderhub": {**BASE_CONFIG["binderhub"], "host": "https://binder.example.org"}},
-            r"binder:binderhub\.host: must be a bare hostname",
+            r"binder:binderhub\.host: must be a bare host name",
         ),
         (
             {"binderhub": {"host": "same.example.org", "hubHost": "same.example.org"}},
