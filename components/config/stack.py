@@ -41,6 +41,7 @@ from components.config.access import (
 )
 from components.config.base import PROJECT, ConfigError, DnsLabel, Model, config_errors
 from components.config.cluster import ClusterConfig, GkeCluster, MagnumCluster
+from components.config.messages import describe_errors, stray_namespace_keys
 from components.config.releases import (
     BinderHubConfig,
     IngressConfig,
@@ -165,45 +166,12 @@ class StackConfig(Model):
 # --------------------------------------------------------------------------------------
 
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    path = f"{PROJECT}:"
-    for index, part in enumerate(loc):
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif index == 1 and loc[0] == "cluster" and part in _PROVIDERS:
-            continue  # the union branch pydantic picked, not a key the user wrote
-        else:
-            path += part if index == 0 else f".{part}"
-    return path
-
-
-_PROVIDERS = ("magnum", "gke", "existing")
-
-_HINTS = {
-    "missing": "add it to Pulumi.<stack>.yaml",
-    "extra_forbidden": "remove it or fix its spelling",
-    "union_tag_invalid": "use one of the listed providers",
-    "union_tag_not_found": "add `provider: magnum`, `gke` or `existing`",
-}
-
-
-def format_validation_error(error: ValidationError) -> str:
-    """Turn a pydantic error into lines that name the key, the problem and the fix.
-
-    Input values are never echoed: they may be secrets.
-    """
-    lines = []
-    for err in error.errors(include_input=False, include_url=False):
-        loc = tuple(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-            if len(loc) == 1:
-                known = sorted(f.alias or n for n, f in StackConfig.model_fields.items())
-                msg += f"; known keys are {', '.join(known)}"
-        hint = _HINTS.get(err["type"])
-        lines.append(f"  {_format_loc(loc)}: {msg}" + (f" ({hint})" if hint else ""))
-    return "\n".join(lines)
+def format_validation_error(error: ValidationError, stack: str | None = None) -> str:
+    """Turn a pydantic error into lines that name the key, the problem and the fix, in our
+    words (:mod:`components.config.messages`). Input values are never echoed: they may be
+    secrets."""
+    known = [f.alias or n for n, f in StackConfig.model_fields.items()]
+    return "\n".join(describe_errors(error, project=PROJECT, stack=stack, known_keys=known))
 
 
 def _raw_project_config() -> dict[str, Any]:
@@ -213,6 +181,11 @@ def _raw_project_config() -> dict[str, Any]:
     """
     config = dict(pulumi.runtime.get_config_env())
     config.update(pulumi.runtime.config.CONFIG.get())
+    stray = stray_namespace_keys(config, PROJECT)
+    if stray:
+        raise ConfigError(
+            f"Invalid stack configuration (Pulumi.{pulumi.get_stack()}.yaml):\n" + "\n".join(stray)
+        )
     raw: dict[str, Any] = {}
     for full_key, value in config.items():
         namespace, _, key = full_key.partition(":")
@@ -231,14 +204,19 @@ def _raw_project_config() -> dict[str, Any]:
     return raw
 
 
-def parse_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Validate a ``binder:`` mapping (camelCase keys) into a :class:`StackConfig`."""
+def parse_config(raw: Mapping[str, Any], stack: str | None = None) -> StackConfig:
+    """Validate a ``binder:`` mapping (camelCase keys) into a :class:`StackConfig`.
+
+    ``stack`` names the stack's file in messages (``add it to Pulumi.ebi.yaml``)."""
     try:
         return StackConfig.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ConfigError("Invalid stack configuration:\n" + format_validation_error(exc)) from None
+        where = f" (Pulumi.{stack}.yaml)" if stack else ""
+        raise ConfigError(
+            f"Invalid stack configuration{where}:\n" + format_validation_error(exc, stack)
+        ) from None
 
 
 def load_config() -> StackConfig:
     """Read and validate the current stack's ``binder:`` configuration."""
-    return parse_config(_raw_project_config())
+    return parse_config(_raw_project_config(), pulumi.get_stack())

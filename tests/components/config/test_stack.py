@@ -108,7 +108,7 @@ def test_default_namespaces_follow_the_enabled_parts() -> None:
 BAD_INPUTS = [
     pytest.param(
         "gcp", "cluster", _DELETE,
-        ["binder:cluster", "Field required", "Pulumi.<stack>.yaml"], id="missing-cluster",
+        ["binder:cluster: missing; add it to the stack's settings file"], id="missing-cluster",
     ),
     pytest.param(
         "gcp", "clustr", {"provider": "gke"},
@@ -120,7 +120,7 @@ BAD_INPUTS = [
     ),
     pytest.param(
         "ebi", "cluster.nodeCount", "two",
-        ["binder:cluster.nodeCount", "valid integer"], id="wrong-type",
+        ["binder:cluster.nodeCount", "must be a whole number"], id="wrong-type",
     ),
     pytest.param(
         "gcp", "cluster.userPool.autoscaling", {"minNodes": 5, "maxNodes": 2},
@@ -134,7 +134,8 @@ BAD_INPUTS = [
     ),
     pytest.param(
         "gcp", "cluster.provider", "aks",
-        ["binder:cluster", "'aks'", "'magnum', 'gke', 'existing'"], id="unknown-provider",
+        ["binder:cluster.provider", "'aks' is not a provider", "'magnum', 'gke', 'existing'"],
+        id="unknown-provider",
     ),
     pytest.param(
         "gcp", "cluster.provider", _DELETE,
@@ -142,7 +143,7 @@ BAD_INPUTS = [
     ),
     pytest.param(
         "ebi", "cluster.template.image", _DELETE,
-        ["binder:cluster.template.image", "Field required"], id="missing-nested-key",
+        ["binder:cluster.template.image: missing"], id="missing-nested-key",
     ),
     pytest.param(
         "ebi", "cluster.template.labels.kube_tag", "v1.29.3",
@@ -158,7 +159,7 @@ BAD_INPUTS = [
     ),
     pytest.param(
         "gcp", "cluster.name", "Binder_GCP",
-        ["binder:cluster.name", "pattern"], id="name-not-dns-label",
+        ["binder:cluster.name", "must be a DNS label"], id="name-not-dns-label",
     ),
     pytest.param(
         "gcp", "cluster.releaseChannel", "NIGHTLY",
@@ -166,7 +167,7 @@ BAD_INPUTS = [
     ),
     pytest.param(
         "gcp", "cluster.corePool.autoscaling.minNodes", -1,
-        ["binder:cluster.corePool.autoscaling.minNodes", "greater than or equal to 0"],
+        ["binder:cluster.corePool.autoscaling.minNodes", "must be at least 0"],
         id="negative-min",
     ),
     pytest.param(

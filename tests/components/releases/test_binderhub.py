@@ -728,7 +728,7 @@ def test_unused_oauth_client_is_a_warning_and_stays_out_of_the_values():
             {"type": "github", "allowAll": True, "allowedUsers": ["alice"]},
             r"allowAll: true lets every account in",
         ),
-        ({"type": "gitlab"}, r"binder:binderhub\.auth\.type: Input should be 'none', 'github'"),
+        ({"type": "gitlab"}, r"binder:binderhub\.auth\.type: must be one of 'none', 'github'"),
         (
             {"type": "github", "allowAll": True, "clientSecret": "x"},
             r"binder:binderhub\.auth\.clientSecret: unknown key",

@@ -1,0 +1,189 @@
+"""Configuration errors in our own words: the key, what is wrong and how to fix it.
+
+pydantic reports problems in its own phrasing (``Input should be a valid string``, ``Input tag
+'aws' found using 'provider' does not match any of the expected tags``, ``Field required``).
+:func:`describe_errors` turns each error into one line that names the key as the user wrote it
+(``binder:cluster.kubernetesVersion``) and says what to write instead, per pydantic error type
+(https://docs.pydantic.dev/2.11/errors/validation_errors/). Input values are never echoed: a
+value typed into the wrong key may be a secret. Only the *kind* of a wrong value (a number, a
+boolean) is used, to say that YAML read an unquoted ``1.30`` as the number 1.3.
+
+:func:`stray_namespace_keys` finds config keys under a namespace that looks like ours
+(``bindr:cluster``, ``Binder:cluster``), which the program would otherwise never read.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+#: The discriminated union's branch names: pydantic puts the branch it chose into the error's
+#: location (``cluster.gke.corePool``); the user wrote ``cluster.corePool``.
+PROVIDERS = ("magnum", "gke", "existing")
+
+#: Patterns of the models, in words (the regular expression itself helps no one).
+_PATTERNS = {
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": (
+        "must be a DNS label: lowercase letters, digits and '-', starting and ending with a "
+        "letter or digit, at most 63 characters"
+    ),
+    r"^\d+(ms|s|m|h|d|w|y)$": "must be a duration such as '15d': a number and one of ms, s, "
+    "m, h, d, w, y",
+    r"^[a-z0-9][a-z0-9_.-]*$": (
+        "must start with a lowercase letter or digit, followed by lowercase letters, digits, "
+        "'_', '.' or '-'"
+    ),
+}
+
+
+def format_loc(project: str, loc: tuple[int | str, ...]) -> str:
+    """``binder:users[2].role`` for a pydantic location."""
+    path = f"{project}:"
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif index == 1 and loc[0] == "cluster" and part in PROVIDERS:
+            continue  # the union branch pydantic picked, not a key the user wrote
+        else:
+            path += part if index == 0 else f".{part}"
+    return path
+
+
+def _quote_hint(key: str, value: Any) -> str:
+    """Why a number or boolean arrived where text was expected, and how to quote it."""
+    if isinstance(value, bool):
+        return (
+            f"; YAML reads an unquoted true, false, yes, no, on or off as a boolean: put the "
+            f'value in quotes ({key}: "...")'
+        )
+    if isinstance(value, int | float):
+        return (
+            "; YAML read an unquoted number here (1.30 becomes the number 1.3): put the value "
+            f'in quotes, e.g. {key}: "1.30"'
+        )
+    return ""
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "empty" if value is None else "something else"
+
+
+#: Per pydantic error type: the problem, in words, from the error's context and input.
+_Describe = Callable[[Mapping[str, Any], Any, str], str]
+_DESCRIBE: dict[str, _Describe] = {
+    "string_type": lambda ctx, value, key: (
+        "must be text, not " + _kind(value) + _quote_hint(key, value)
+    ),
+    "bool_type": lambda ctx, value, key: f"must be true or false, not {_kind(value)}",
+    "bool_parsing": lambda ctx, value, key: "must be true or false",
+    "int_type": lambda ctx, value, key: f"must be a whole number, not {_kind(value)}",
+    "int_parsing": lambda ctx, value, key: "must be a whole number such as 3",
+    "int_from_float": lambda ctx, value, key: "must be a whole number, without a fraction",
+    "float_type": lambda ctx, value, key: f"must be a number, not {_kind(value)}",
+    "float_parsing": lambda ctx, value, key: "must be a number such as 0.5",
+    "dict_type": lambda ctx, value, key: (
+        f"must be a mapping (indented `key: value` lines), not {_kind(value)}"
+    ),
+    "model_type": lambda ctx, value, key: (
+        f"must be a mapping (indented `key: value` lines), not {_kind(value)}"
+    ),
+    "model_attributes_type": lambda ctx, value, key: (
+        f"must be a mapping (indented `key: value` lines), not {_kind(value)}"
+    ),
+    "list_type": lambda ctx, value, key: (
+        f"must be a list (lines starting with '- '), not {_kind(value)}"
+    ),
+    "literal_error": lambda ctx, value, key: f"must be one of {ctx.get('expected')}",
+    "enum": lambda ctx, value, key: f"must be one of {ctx.get('expected')}",
+    "string_pattern_mismatch": lambda ctx, value, key: _PATTERNS.get(
+        str(ctx.get("pattern")),
+        f"does not have the expected form (the regular expression {ctx.get('pattern')})",
+    ),
+    "string_too_long": lambda ctx, value, key: (
+        f"must be at most {ctx.get('max_length')} characters long"
+    ),
+    "string_too_short": lambda ctx, value, key: (
+        f"must be at least {ctx.get('min_length')} characters long"
+    ),
+    "too_short": lambda ctx, value, key: f"must have at least {ctx.get('min_length')} entries",
+    "too_long": lambda ctx, value, key: f"must have at most {ctx.get('max_length')} entries",
+    "greater_than_equal": lambda ctx, value, key: f"must be at least {ctx.get('ge')}",
+    "greater_than": lambda ctx, value, key: f"must be more than {ctx.get('gt')}",
+    "less_than_equal": lambda ctx, value, key: f"must be at most {ctx.get('le')}",
+    "less_than": lambda ctx, value, key: f"must be less than {ctx.get('lt')}",
+    "union_tag_invalid": lambda ctx, value, key: (
+        f"'{ctx.get('tag')}' is not a provider this "
+        f"program knows; use one of {ctx.get('expected_tags')}"
+    ),
+    "union_tag_not_found": lambda ctx, value, key: (
+        "has no `provider`; add `provider: magnum`, `gke` or `existing`"
+    ),
+}
+
+
+def describe_errors(
+    error: ValidationError,
+    *,
+    project: str,
+    stack: str | None,
+    known_keys: Iterable[str] = (),
+) -> list[str]:
+    """One line per problem: ``binder:<key>: <what is wrong>; <how to fix it>``."""
+    stack_file = f"Pulumi.{stack}.yaml" if stack else "the stack's settings file"
+    lines = []
+    for err in error.errors(include_url=False):
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        ctx = err.get("ctx") or {}
+        value = err.get("input")  # only its kind is used, never the value itself
+        key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "key")
+        if kind in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "provider") if kind == "union_tag_invalid" else loc
+        if kind == "missing":
+            msg = f"missing; add it to {stack_file}"
+        elif kind == "extra_forbidden":
+            msg = "unknown key; remove it or fix its spelling"
+            if len(loc) == 1 and known_keys:
+                msg += f" (known keys are {', '.join(sorted(known_keys))})"
+        elif kind in _DESCRIBE:
+            msg = _DESCRIBE[kind](ctx, value, key)
+        else:
+            # Our own validators (value_error, binder_config) speak our words already.
+            msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        lines.append(f"  {format_loc(project, loc)}: {msg}")
+    return lines
+
+
+def stray_namespace_keys(keys: Iterable[str], project: str) -> list[str]:
+    """Config keys whose namespace looks like ``project`` but is not it, with the fix.
+
+    The Pulumi CLI hands the program every key of ``Pulumi.<stack>.yaml``; a key under
+    ``bindr:`` is silently never read, and only the missing ``binder:`` key would be reported.
+    """
+    problems = []
+    for full_key in keys:
+        namespace, colon, key = full_key.partition(":")
+        if not colon or namespace == project:
+            continue
+        near = namespace.lower() == project or (
+            difflib.SequenceMatcher(None, namespace.lower(), project).ratio() >= 0.75
+        )
+        if near:
+            problems.append(
+                f"  {full_key}: unknown namespace `{namespace}:`; did you mean `{project}:`, as "
+                f"in `{project}:{key}`? This program reads only keys under `{project}:`"
+            )
+    return sorted(problems)
