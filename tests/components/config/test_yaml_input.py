@@ -1,0 +1,195 @@
+"""components/config/yaml_input.py: one line per YAML mistake, and hostile YAML refused at once."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.config import yaml_input
+from components.config.yaml_input import (
+    YamlInputError,
+    load_yaml,
+    read_stack_config,
+    read_yaml_file,
+)
+from tests.hostile import DEEP_NESTING, alias_bomb
+
+#: A hostile input must be refused within this many seconds (issue 12: "a second or two").
+QUICK = 2.0
+
+
+def _refused(data: str | bytes, **kwargs: object) -> str:
+    started = time.perf_counter()
+    with pytest.raises(YamlInputError) as info:
+        load_yaml(data, "Pulumi.ebi.yaml", **kwargs)  # type: ignore[arg-type]
+    assert time.perf_counter() - started < QUICK
+    message = str(info.value)
+    assert message.startswith("Pulumi.ebi.yaml: "), message
+    assert "\n" not in message, "one line"
+    assert "Traceback" not in message
+    return message
+
+
+# ---- the most common mistakes: where, what the parser expected, and a hint ------------
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        pytest.param(
+            "config:\n  binder:cluster:\n    provider: gke\n   name: x\n",
+            "line 4, column 4",
+            ["expected the end of the indented block", "align it with its siblings"],
+            id="mis-indented-key",
+        ),
+        pytest.param(
+            "config:\n  binder:x: a: b\n", "line 2, column 14",
+            ["mapping values are not allowed here", "quote a value"], id="colon-in-value",
+        ),
+        pytest.param(
+            "a:\n\tb: 1\n", "line 2, column 1", ["'\\t'", "not tabs"], id="tab-indent",
+        ),
+        pytest.param(
+            "a: [1, 2\n", "line 2, column 1",
+            ["expected ',' or ']'", "the end of the file", "'[' is not closed"], id="open-list",
+        ),
+        pytest.param(
+            "a: 'x\n", "line 2, column 1", ["a quote is not closed"], id="open-quote",
+        ),
+        pytest.param(
+            "a: 1\n---\nb: 2\n", "line 2, column 1", ["remove the '---' line"],
+            id="two-documents",
+        ),
+        pytest.param(
+            "a: !vault x\n", "line 1, column 4", ["remove the tag"], id="unknown-tag",
+        ),
+        pytest.param(
+            "a: 1\nb: 2\na: 3\n", "line 3, column 1",
+            ["the key 'a' appears twice", "first at line 1"], id="duplicate-key",
+        ),
+    ],
+)
+def test_a_syntax_error_is_one_line_with_place_and_expectation(
+    text: str, where: str, words: list[str]
+) -> None:
+    message = _refused(text)
+    assert f"at {where}:" in message
+    for word in words:
+        assert word in message, message
+    assert "<block" not in message, "PyYAML token names"
+    assert "<stream" not in message, "PyYAML token names"
+
+
+def test_pyyaml_alone_prints_a_traceback_of_its_internals() -> None:
+    """What users saw before (issue 13): PyYAML's message has no file name and its token
+    names; ours replaces it."""
+    with pytest.raises(yaml.YAMLError) as info:
+        yaml.safe_load("a:\n  b: 1\n c: 2\n")
+    assert "<block end>" in str(info.value)
+    assert "Pulumi" not in str(info.value)
+
+
+# ---- hostile input ---------------------------------------------------------------------
+
+
+def test_an_alias_bomb_is_refused_at_once() -> None:
+    message = _refused(alias_bomb())
+    assert "line 2, column" in message
+    assert "an alias (*l0) is not accepted" in message
+
+
+def test_aliases_and_merge_keys_are_refused() -> None:
+    assert "alias (*base)" in _refused("base: &base {a: 1}\nother:\n  <<: *base\n")
+
+
+def test_aliases_can_be_allowed_within_a_bound() -> None:
+    text = "keys: &k [age1a, age1b]\nrules:\n- keys: *k\n- keys: *k\n"
+    assert load_yaml(text, ".sops.yaml", alias_nodes=100)["rules"][1]["keys"] == [
+        "age1a",
+        "age1b",
+    ]
+    message = _refused(alias_bomb(), alias_nodes=10_000)
+    assert "expand to more than 10000 nodes" in message
+
+
+def test_deep_nesting_is_refused_without_a_recursion_error() -> None:
+    message = _refused(DEEP_NESTING)
+    assert f"nested more than {yaml_input.MAX_DEPTH} levels deep" in message
+
+
+def test_text_that_is_not_utf8_is_refused_with_its_place() -> None:
+    message = _refused(b"a: 1\nname: caf\xe9\n")
+    assert "not UTF-8 text (the byte at line 2, column 10" in message
+    assert "save the file as UTF-8" in message
+
+
+def test_a_control_character_is_refused_with_its_place() -> None:
+    message = _refused("a: 1\nb: x\x07\n")
+    assert "character #x0007 at line 2, column 5" in message
+
+
+def test_oversized_input_is_refused_naming_the_cap() -> None:
+    message = _refused("a: " + "x" * 2048 + "\n", max_bytes=1024)
+    assert "larger than the cap of 1 KiB" in message
+    big = "a: " + "x" * (yaml_input.MAX_BYTES + 1)
+    assert "cap of 1 MiB" in _refused(big)
+
+
+def test_secret_text_is_never_quoted(tmp_path: Path) -> None:
+    """In a secrets file the parser's quoted characters may be part of a value."""
+    for text, quoted in (("password: !hunter2 x\n", "'!hunter2'"), ('pw: "s3\\q"\n', "'q'")):
+        message = _refused(text, secret=True)
+        assert quoted not in message
+        assert "'…'" in message
+        assert quoted in _refused(text)  # what secret=True leaves out
+
+
+def test_read_yaml_file_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)  # reading it would block for ever
+    for path, words in (
+        (fifo, "is not a regular file"),
+        (tmp_path, "is not a regular file"),
+        (tmp_path / "absent.yaml", "does not exist"),
+        (Path("/dev/zero"), "is not a regular file"),  # would never end
+    ):
+        started = time.perf_counter()
+        with pytest.raises(YamlInputError, match=words) as info:
+            read_yaml_file(path)
+        assert str(path) in str(info.value)
+        assert time.perf_counter() - started < QUICK
+
+
+def test_read_yaml_file_reads_no_more_than_the_cap(tmp_path: Path) -> None:
+    big = tmp_path / "values.yaml"
+    big.write_bytes(b"a: " + b"x" * 4096)
+    with pytest.raises(YamlInputError, match=r"values\.yaml: larger than the cap of 1 KiB"):
+        read_yaml_file(big, max_bytes=1024)
+
+
+def test_the_error_type_is_the_callers(tmp_path: Path) -> None:
+    class Mine(Exception):
+        pass
+
+    with pytest.raises(Mine, match=r"f\.yaml: YAML syntax error"):
+        load_yaml("a: [", "f.yaml", error=Mine)
+
+
+def test_read_stack_config(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.site.yaml"
+    path.write_text("config:\n  binder:cluster: {provider: existing}\n")
+    assert read_stack_config(path) == {"binder:cluster": {"provider": "existing"}}
+    path.write_text("config: [a, b]\n")
+    with pytest.raises(YamlInputError, match=r"Pulumi\.site\.yaml: `config:` must be a mapping"):
+        read_stack_config(path)
+    path.write_text("encryptionsalt: x\n")
+    assert read_stack_config(path) == {}
+
+
+def test_valid_yaml_reads_as_pyyaml_reads_it() -> None:
+    text = (Path(__file__).resolve().parents[3] / "Pulumi.ebi.yaml").read_text()
+    assert load_yaml(text, "Pulumi.ebi.yaml") == yaml.safe_load(text)
