@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 
 def alias_bomb(levels: int = 9) -> str:
@@ -17,3 +18,17 @@ def alias_bomb(levels: int = 9) -> str:
 
 #: Flow collections nested far deeper than any file of ours.
 DEEP_NESTING = "[" * 100_000
+
+
+#: pydantic's own phrasing (https://docs.pydantic.dev/2.11/errors/validation_errors/) and
+#: placeholders: none may reach a user.
+_NOT_OUR_WORDS = re.compile(
+    r"Input should be|Input tag|Field required|String should|Value error|Unable to extract"
+    r"|valid dictionary|Extra inputs|errors\.pydantic\.dev|<stack>|Pulumi\.<"
+)
+
+
+def assert_in_our_words(message: str) -> None:
+    """Fail if ``message`` speaks pydantic or holds a placeholder such as ``<stack>``."""
+    found = _NOT_OUR_WORDS.search(message)
+    assert found is None, f"{found.group(0)!r} in:\n{message}"
