@@ -56,8 +56,8 @@ def _quote_hint(key: str, value: Any) -> str:
     """Why a number or boolean arrived where text was expected, and how to quote it."""
     if isinstance(value, bool):
         return (
-            f"; YAML reads an unquoted true, false, yes, no, on or off as a boolean: put the "
-            f'value in quotes ({key}: "...")'
+            "; YAML reads an unquoted true or false (PyYAML also yes, no, on and off) as a "
+            f'boolean: put the value in quotes ({key}: "...")'
         )
     if isinstance(value, int | float):
         return (
@@ -116,7 +116,9 @@ _DESCRIBE: dict[str, _Describe] = {
         f"must be at most {ctx.get('max_length')} characters long"
     ),
     "string_too_short": lambda ctx, value, key: (
-        f"must be at least {ctx.get('min_length')} characters long"
+        "must not be empty"
+        if ctx.get("min_length") == 1
+        else f"must be at least {ctx.get('min_length')} characters long"
     ),
     "too_short": lambda ctx, value, key: f"must have at least {ctx.get('min_length')} entries",
     "too_long": lambda ctx, value, key: f"must have at most {ctx.get('max_length')} entries",

@@ -47,7 +47,7 @@ CATALOGUE: list[tuple[str, str, Any, str, str]] = [
     ("gcp", "logging", {"output": {"type": "elasticsearch", "host": "es.example.org",
                                    "indexPrefix": "-x"}},
      "binder:logging.output.indexPrefix", "must start with a lowercase letter or digit"),
-    ("gcp", "users[0].name", "", "binder:users[0].name", "must be at least 1 characters"),
+    ("gcp", "users[0].name", "", "binder:users[0].name", "must not be empty"),
     ("gcp", "cluster.corePool.autoscaling.minNodes", -1,
      "binder:cluster.corePool.autoscaling.minNodes", "must be at least 0"),
     ("gcp", "clustr", {"provider": "gke"}, "binder:clustr", "unknown key; remove it or fix"),
