@@ -3,7 +3,11 @@ components built from a valid plan raise none."""
 
 from __future__ import annotations
 
+import os
+import time
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +16,7 @@ import components.plan
 from components.config.base import ConfigError
 from components.plan import Plan, build_plan
 from components.releases import values
+from tests.hostile import alias_bomb, assert_in_our_words
 from tests.release_fixtures import values_root_with
 from tools.mockrun import Recording, run_program, run_stack, stack_config
 
@@ -76,6 +81,21 @@ def test_the_plan_is_frozen() -> None:
 
 
 BAD_KUBECONFIG = "apiVersion: v1\nkind: Config\ncontexts: []\nclusters: []\nusers: []\n"
+
+
+def _kubeconfig(context: str = "{cluster: c, user: u}", user: str = "{token: t}") -> str:
+    return (
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+        "clusters: [{name: c, cluster: {server: 'https://k8s.example.org:6443'}}]\n"
+        f"contexts: [{{name: x, context: {context}}}]\n"
+        f"users: [{{name: u, user: {user}}}]\n"
+    )
+
+
+GCP_BINDERHUB = {"host": "binder.gcp.example.org", "hubHost": "hub.binder.gcp.example.org"}
+
+#: A plan that fails must fail within this many seconds (issue 12: "a second or two").
+QUICK = 2.0
 
 #: One bad input of each kind the program checks: (stack, config overrides, secret config,
 #: words of the message). Each must stop the plan, before any resource.
@@ -167,21 +187,141 @@ CATALOGUE: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
         {},
         "is not a regular expression",
     ),
+    # Issue 13: pydantic's wording replaced by ours, the stack's own file named.
+    (
+        "gcp",
+        {"binder:cluster": {"provider": "aws", "name": "binder"}},
+        {},
+        "binder:cluster.provider: 'aws' is not a provider this program knows; use one of "
+        "'magnum', 'gke', 'existing'",
+    ),
+    (
+        "local",
+        {"binder:cluster": {"provider": "existing", "name": "local", "kubernetesVersion": 1.3}},
+        {},
+        'put the value in quotes, e.g. kubernetesVersion: "1.30"',
+    ),
+    ("ebi", {"binder:cluster": None}, {}, "binder:cluster: missing; add it to Pulumi.ebi.yaml"),
+    ("gcp", {"binder:tls": None, "bindr:tls": {"source": "none"}}, {}, "did you mean `binder:`"),
+    ("gcp", {"binder:tls": None, "Binder:tls": {"source": "none"}}, {}, "did you mean `binder:`"),
+    # Issue 12: host names are lowercase RFC 1123 DNS names, no scheme, port or path.
+    (
+        "gcp",
+        {"binder:binderhub": {**GCP_BINDERHUB, "host": "binder ebi!"}},
+        {},
+        "binder:binderhub.host: has a part 'binder ebi!' that is not a DNS label",
+    ),
+    (
+        "gcp",
+        {"binder:monitoring": {"grafanaHost": "binder.example.org/grafana"}},
+        {},
+        "binder:monitoring.grafanaHost: must be a bare host name",
+    ),
+    (
+        "gcp",
+        {"binder:binderhub": {**GCP_BINDERHUB, "hubHost": "HUB.example.org"}},
+        {},
+        "binder:binderhub.hubHost: must be lowercase",
+    ),
+    (
+        "gcp",
+        {
+            "binder:logging": {
+                "enabled": True,
+                "output": {"type": "elasticsearch", "host": "https://es.example.org:9200"},
+            }
+        },
+        {},
+        "binder:logging.output.host: must be a bare host name",
+    ),
+    # Issue 12: hostile or malformed kubeconfigs, refused before any resource.
+    ("local", {}, {"binder:kubeconfig": alias_bomb()}, "binder:kubeconfig: at line 2"),
+    ("local", {}, {"binder:kubeconfig": "clusters: [\n"}, "binder:kubeconfig: YAML syntax error"),
+    (
+        "local",
+        {},
+        {"binder:kubeconfig": BAD_KUBECONFIG.replace("contexts: []", "contexts: 5")},
+        "binder:kubeconfig: `contexts` must be a list of entries",
+    ),
+    (
+        "local",
+        {},
+        {"binder:kubeconfig": BAD_KUBECONFIG.replace("contexts: []", "contexts: [5]")},
+        "binder:kubeconfig: `contexts` entry 1 is not an entry",
+    ),
+    (
+        "local",
+        {},
+        {"binder:kubeconfig": _kubeconfig(context="{user: u}")},
+        "binder:kubeconfig: context 'x' names no cluster",
+    ),
+    (
+        "local",
+        {},
+        {"binder:kubeconfig": _kubeconfig(user="{client-key: /proc/self/environ}")},
+        "binder:kubeconfig: client-key '/proc/self/environ' points into /proc",
+    ),
+    (
+        "local",
+        {},
+        {"binder:kubeconfig": _kubeconfig(user="{tokenFile: /dev/zero}")},
+        "binder:kubeconfig: tokenFile '/dev/zero' points into /dev",
+    ),
 ]
+
+
+@pytest.fixture
+def plan_seconds(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """How long each ``build_plan`` ran, also when it raised: the plan phase alone, without
+    the mock engine's start (whose first run in a session imports the provider SDKs)."""
+    seconds: list[float] = []
+    real_build = components.plan.build_plan
+
+    def build(*args: Any, **kwargs: Any) -> Plan:
+        started = time.perf_counter()
+        try:
+            return real_build(*args, **kwargs)
+        finally:
+            seconds.append(time.perf_counter() - started)
+
+    monkeypatch.setattr(components.plan, "build_plan", build)
+    return seconds
+
+
+def _fails_in_the_plan(
+    plan_seconds: list[float], run: Callable[[Recording], object], words: str
+) -> str:
+    """Run, expect a ConfigError from build_plan with ``words``, quickly, nothing registered;
+    the message in our words. Returns the message."""
+    recording = Recording()
+    with pytest.raises(ConfigError) as raised:
+        run(recording)
+    message = str(raised.value)
+    assert words in message, message
+    assert recording.resources == []
+    frames = [frame.name for frame in traceback.extract_tb(raised.value.__traceback__)]
+    assert "build_plan" in frames, frames
+    assert plan_seconds, "build_plan did not run"
+    assert plan_seconds[-1] < QUICK, f"the plan took {plan_seconds[-1]:.2f} s to refuse it"
+    assert "Traceback" not in message
+    assert_in_our_words(message)
+    return message
 
 
 @pytest.mark.parametrize(("stack", "overrides", "secrets", "words"), CATALOGUE)
 def test_every_catalogued_bad_input_fails_in_the_plan_with_nothing_registered(
-    stack: str, overrides: dict[str, Any], secrets: dict[str, str], words: str
+    stack: str,
+    overrides: dict[str, Any],
+    secrets: dict[str, str],
+    words: str,
+    plan_seconds: list[float],
 ) -> None:
-    recording = Recording()
-    with pytest.raises(ConfigError) as raised:
-        run_stack(stack, overrides=overrides, secrets=secrets, recording=recording)
-    assert words in str(raised.value)
-    assert recording.resources == []
-    frames = [frame.name for frame in traceback.extract_tb(raised.value.__traceback__)]
-    assert "build_plan" in frames, frames
-    assert "hunter2-plaintext" not in str(raised.value)
+    message = _fails_in_the_plan(
+        plan_seconds,
+        lambda rec: run_stack(stack, overrides=overrides, secrets=secrets, recording=rec),
+        words,
+    )
+    assert "hunter2-plaintext" not in message
 
 
 def test_a_bad_values_file_fails_in_the_plan(
@@ -210,3 +350,126 @@ def test_example_secrets_outside_the_tests_stop_the_plan(monkeypatch: pytest.Mon
     )
     assert recording.resources == []
     assert "build_plan" in [f.name for f in traceback.extract_tb(raised.value.__traceback__)]
+
+
+# ---- hostile files, read in the plan: values, secrets and kubeconfig files -------------
+
+Setup = Callable[[Path, pytest.MonkeyPatch], tuple[str, dict[str, Any], str]]
+TOO_BIG = "a: " + "x" * (1024 * 1024) + "\n"
+
+
+def _values_file(text: str | bytes, words: str) -> Setup:
+    def setup(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, Any], str]:
+        root = values_root_with(tmp, "gcp", {"traefik": ""})
+        target = root / "gcp" / "traefik.yaml"
+        target.write_bytes(text if isinstance(text, bytes) else text.encode())
+        monkeypatch.setattr(values, "HELM_CONFIGS", root)
+        return "gcp", {}, words
+
+    return setup
+
+
+def _secrets_file(text: str | bytes, words: str) -> Setup:
+    def setup(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, Any], str]:
+        path = tmp / "secrets.yaml"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+        return "gcp", {"binder:secretsFiles": [str(path)]}, words
+
+    return setup
+
+
+def _kubeconfig_file(make: Callable[[Path], Path], words: str) -> Setup:
+    def setup(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, Any], str]:
+        cluster = {"provider": "existing", "name": "local", "kubeconfigPath": str(make(tmp))}
+        return "local", {"binder:cluster": cluster}, words
+
+    return setup
+
+
+def _write(name: str, data: str | bytes) -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        path = tmp / name
+        path.write_bytes(data if isinstance(data, bytes) else data.encode())
+        return path
+
+    return make
+
+
+def _fifo(tmp: Path) -> Path:
+    os.mkfifo(tmp / "kubeconfig")
+    return tmp / "kubeconfig"
+
+
+def _linked_to_environ(tmp: Path) -> Path:
+    (tmp / "client.key").symlink_to("/proc/self/environ")
+    return _write("kubeconfig", _kubeconfig(user="{client-key: client.key}"))(tmp)
+
+
+#: (setup, id): each makes a hostile file and says which words the error must hold.
+HOSTILE_FILES: list[Any] = [
+    pytest.param(_values_file(alias_bomb(), "gcp/traefik.yaml: at line 2"), id="values-alias-bomb"),
+    pytest.param(
+        _values_file(TOO_BIG, "gcp/traefik.yaml: larger than the cap of 1 MiB"),
+        id="values-too-big",
+    ),
+    pytest.param(
+        _values_file(b"ports:\n  web: caf\xe9\n", "gcp/traefik.yaml: not UTF-8 text"),
+        id="values-not-utf8",
+    ),
+    pytest.param(
+        _values_file("a: 1\na: 2\n", "gcp/traefik.yaml: at line 2, column 1: the key 'a'"),
+        id="values-duplicate-key",
+    ),
+    pytest.param(_secrets_file(alias_bomb(), "secrets.yaml': at line 2"), id="secrets-alias-bomb"),
+    pytest.param(
+        _secrets_file(TOO_BIG, "secrets.yaml': larger than the cap of 1 MiB"),
+        id="secrets-too-big",
+    ),
+    pytest.param(
+        _secrets_file(b"a: \xff\xfe\n", "secrets.yaml': not UTF-8 text"), id="secrets-not-utf8"
+    ),
+    pytest.param(
+        _secrets_file("password: [hunter2-plaintext\n", "secrets.yaml': YAML syntax error at"),
+        id="secrets-syntax-error",
+    ),
+    pytest.param(
+        _kubeconfig_file(_write("kubeconfig", b"kind: Config\nname: \xc3\x28\n"), "not UTF-8"),
+        id="kubeconfig-not-utf8",
+    ),
+    pytest.param(
+        _kubeconfig_file(_write("kubeconfig", alias_bomb()), "kubeconfig: at line 2"),
+        id="kubeconfig-alias-bomb",
+    ),
+    pytest.param(
+        _kubeconfig_file(_write("kubeconfig", TOO_BIG), "larger than the cap of 1 MiB"),
+        id="kubeconfig-too-big",
+    ),
+    pytest.param(_kubeconfig_file(_fifo, "not a regular file"), id="kubeconfig-fifo"),
+    pytest.param(
+        _kubeconfig_file(lambda tmp: Path("/dev/zero"), "not a regular file"),
+        id="kubeconfig-dev-zero",
+    ),
+    pytest.param(
+        _kubeconfig_file(_linked_to_environ, "client-key 'client.key' points into /proc"),
+        id="kubeconfig-link-to-proc",
+    ),
+    pytest.param(
+        _kubeconfig_file(
+            _write("kubeconfig", _kubeconfig(user="{client-certificate: .}")),
+            "client-certificate '.' is not a regular file",
+        ),
+        id="kubeconfig-reference-to-a-directory",
+    ),
+]
+
+
+@pytest.mark.parametrize("setup", HOSTILE_FILES)
+def test_a_hostile_file_fails_in_the_plan_at_once(
+    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan_seconds: list[float]
+) -> None:
+    stack, overrides, words = setup(tmp_path, monkeypatch)
+    message = _fails_in_the_plan(
+        plan_seconds, lambda rec: run_stack(stack, overrides=overrides, recording=rec), words
+    )
+    assert "hunter2" not in message
+    assert "lol" not in message
