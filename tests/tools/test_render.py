@@ -6,6 +6,7 @@ mock engine through tools.mockrun.run_program; then the real stacks are rendered
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from pulumi_kubernetes.core.v1 import ConfigMap, Namespace
 from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs
 
 from components.config.base import ConfigError
+from tests.hostile import alias_bomb
+from tools import mockrun as mockrun_module
 from tools import render as render_module
 from tools.mockrun import (
     SECRET_SIG,
@@ -519,3 +522,36 @@ def test_placeholder_kubeconfig_grants_nothing() -> None:
     (user,) = doc["users"]
     assert user["user"] == {"token": "render-placeholder"}
     assert "BEGIN" not in text  # no key material of any kind
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            "config:\n  binder:cluster:\n    provider: gke\n   name: x\n",
+            "error: Pulumi.broken.yaml: YAML syntax error at line 4, column 4: expected the end "
+            "of the indented block",
+        ),
+        (alias_bomb(), "error: Pulumi.broken.yaml: at line 2, column"),
+        ("config:\n  a: 1\n  a: 2\n", "error: Pulumi.broken.yaml: at line 3, column 3: the key"),
+    ],
+    ids=["mis-indented", "alias-bomb", "duplicate-key"],
+)
+def test_a_broken_stack_file_is_one_line_not_a_traceback(
+    text: str,
+    words: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13: a mis-indented Pulumi.<stack>.yaml gave ~30 lines of PyYAML internals."""
+    (tmp_path / "Pulumi.broken.yaml").write_text(text)
+    monkeypatch.setattr(render_module, "REPO", tmp_path)
+    monkeypatch.setattr(mockrun_module, "REPO", tmp_path)
+    started = time.perf_counter()
+    assert render_module.main(["broken", "--out", str(tmp_path / "out")]) == 1
+    assert time.perf_counter() - started < 2
+    err = capsys.readouterr().err
+    assert err.startswith(words), err
+    assert err.count("\n") == 1, "one line"
+    assert "Traceback" not in err

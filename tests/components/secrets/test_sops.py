@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from components.secrets.sops import (
     read_encrypted,
     recipients,
 )
+from tests.hostile import alias_bomb
 from tests.sops_helpers import AgeKey, isolate_sops, make_age_key, sops_encrypt
 
 USERNAME = "fixture-user-7f3a"
@@ -397,3 +399,29 @@ def test_sops_yaml_gives_the_test_key_only_to_tests_and_examples(tmp_path: Path)
     done = encrypt("somewhere/else.yaml")
     assert done.returncode != 0
     assert "empty key group" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("output", "words"),
+    [
+        (alias_bomb(), "The decrypted content of '{name}': at line 2"),
+        ("registry: [\n", "The decrypted content of '{name}': YAML syntax error at line 2"),
+        ("a: " + "x" * (1024 * 1024) + "\n", "larger than the cap of 1 MiB"),
+    ],
+    ids=["alias-bomb", "syntax-error", "too-big"],
+)
+def test_decrypted_output_goes_through_the_same_checks(
+    output: str, words: str, tmp_path: Path, encrypted: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What sops prints is parsed like any input: a bomb or garbage fails at once."""
+    (tmp_path / "output.yaml").write_text(output)
+    fake = tmp_path / "fake-sops"
+    fake.write_text(f"#!/bin/sh\nexec cat {tmp_path / 'output.yaml'}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("SOPS", str(fake))
+    started = time.perf_counter()
+    message = _error(encrypted, "helm_configs/ebi/secrets.yaml")
+    assert time.perf_counter() - started < 2
+    assert words.format(name="helm_configs/ebi/secrets.yaml") in message
+    assert "Re-create the file with `sops helm_configs/ebi/secrets.yaml`" in message
+    assert "lol" not in message
