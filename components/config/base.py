@@ -134,8 +134,11 @@ def host_name_problem(value: str, *, allow_ip: bool = False, port_in: str = "") 
     final dot. That is what Kubernetes accepts as an Ingress host, which must also not be an
     IP address (``validateIngressRules`` checks ``net.ParseIP`` and ``IsDNS1123Subdomain``:
     https://github.com/kubernetes/kubernetes/blob/v1.33.0/pkg/apis/networking/validation/validation.go);
-    ``allow_ip`` accepts an IP address, for hosts that are no Ingress host (the logging
-    backend). ``port_in`` names the setting that holds the port, if there is one.
+    The Ingress API says the same of ``spec.rules[].host`` (no IP, no port, no final dot):
+    https://kubernetes.io/docs/reference/kubernetes-api/service-resources/ingress-v1/#IngressSpec
+    (tests/components/config/test_host_names.py pins it). ``allow_ip`` accepts an IP address,
+    for hosts that are no Ingress host (the logging backend). ``port_in`` names the setting
+    that holds the port, if there is one.
     """
     example = "such as 'binder.example.org'"
     bare = value

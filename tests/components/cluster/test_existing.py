@@ -124,3 +124,38 @@ def test_bad_kubeconfig_fails_before_any_resource(
         run_stack("local", overrides={"binder:cluster": cluster}, recording=recording)
     assert str(path) in str(info.value)
     assert recording.resources == [], "the error must come before any resource"
+
+
+def test_a_token_file_is_inlined_and_an_inline_token_wins(tmp_path: Path) -> None:
+    """client-go reads ``tokenFile`` and trims it; ``token`` wins when both are given."""
+    (tmp_path / "token").write_text("  file-token-abc\n")
+    site = yaml.safe_load(LOCAL_KUBECONFIG)
+    site["users"][0]["user"] = {"tokenFile": "token"}
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(site))
+    cluster = {**LOCAL_CLUSTER, "kubeconfigPath": str(path)}
+    rec = run_stack("local", overrides={"binder:cluster": cluster})
+    assert yaml.safe_load(rec.outputs["kubeconfig"])["users"][0]["user"] == {
+        "token": "file-token-abc"
+    }
+    site["users"][0]["user"] = {"tokenFile": "/proc/self/environ", "token": "inline"}
+    path.write_text(yaml.safe_dump(site))
+    rec = run_stack("local", overrides={"binder:cluster": cluster})  # the file is never read
+    assert yaml.safe_load(rec.outputs["kubeconfig"])["users"][0]["user"] == {"token": "inline"}
+
+
+def test_a_referenced_file_over_the_cap_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_bytes(b"x" * (256 * 1024 + 1))
+    site = yaml.safe_load(LOCAL_KUBECONFIG)
+    site["clusters"][0]["cluster"] = {"server": "https://k", "certificate-authority": "ca.pem"}
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(site))
+    recording = Recording()
+    too_big = r"certificate-authority 'ca\.pem' is larger than 256 KiB"
+    with pytest.raises(ConfigError, match=too_big):
+        run_stack(
+            "local",
+            overrides={"binder:cluster": {**LOCAL_CLUSTER, "kubeconfigPath": str(path)}},
+            recording=recording,
+        )
+    assert recording.resources == []
