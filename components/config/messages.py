@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 #: The discriminated union's branch names: pydantic puts the branch it chose into the error's
 #: location (``cluster.gke.corePool``); the user wrote ``cluster.corePool``.
@@ -136,6 +137,19 @@ _DESCRIBE: dict[str, _Describe] = {
 }
 
 
+def describe_error(err: ErrorDetails) -> str:
+    """The problem of one pydantic error in our words, without the key (callers name it)."""
+    kind = err["type"]
+    if kind in _DESCRIBE:
+        loc = tuple(err["loc"])
+        key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "key")
+        return _DESCRIBE[kind](err.get("ctx") or {}, err.get("input"), key)
+    if kind == "missing":
+        return "missing; add it"
+    # Our own validators (value_error, binder_config) speak our words already.
+    return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
 def describe_errors(
     error: ValidationError,
     *,
@@ -149,9 +163,6 @@ def describe_errors(
     for err in error.errors(include_url=False):
         loc = tuple(err["loc"])
         kind = err["type"]
-        ctx = err.get("ctx") or {}
-        value = err.get("input")  # only its kind is used, never the value itself
-        key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "key")
         if kind in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "provider") if kind == "union_tag_invalid" else loc
         if kind == "missing":
@@ -160,11 +171,8 @@ def describe_errors(
             msg = "unknown key; remove it or fix its spelling"
             if len(loc) == 1 and known_keys:
                 msg += f" (known keys are {', '.join(sorted(known_keys))})"
-        elif kind in _DESCRIBE:
-            msg = _DESCRIBE[kind](ctx, value, key)
         else:
-            # Our own validators (value_error, binder_config) speak our words already.
-            msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            msg = describe_error(err)
         lines.append(f"  {format_loc(project, loc)}: {msg}")
     return lines
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import Field, StrictStr, ValidationError, field_validator
 
 from components.config.base import Model
+from components.config.messages import describe_error
 from components.secrets.sops import SecretsError
 
 # --------------------------------------------------------------------------------------
@@ -154,7 +155,8 @@ _MESSAGES = {
 
 def _format_document_error(name: str, error: ValidationError) -> str:
     lines = []
-    for err in error.errors(include_input=False, include_url=False):
+    # Inputs are read only for their kind (a number, a list), never quoted.
+    for err in error.errors(include_url=False):
         path = ".".join(str(p) for p in err["loc"]) or "<document>"
         if err["type"] == "extra_forbidden":
             parent = err["loc"][:-1]
@@ -165,7 +167,7 @@ def _format_document_error(name: str, error: ValidationError) -> str:
             known = ", ".join(sorted(f.alias or n for n, f in model.model_fields.items()))
             msg = f"unknown key (known keys here: {known}); remove it or fix its spelling"
         else:
-            msg = _MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
+            msg = _MESSAGES.get(err["type"]) or describe_error(err)
         lines.append(f"  {name}: {path}: {msg}")
     return "\n".join(lines)
 

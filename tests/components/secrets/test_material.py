@@ -21,6 +21,7 @@ from components.secrets.document import CONFIG_SECRET_KEYS, parse_document
 from components.secrets.material import SecretMaterial, load_secret_material
 from components.secrets.sops import SecretsError, decrypt_file
 from tests.conftest import REPO, TEST_AGE_KEY
+from tests.hostile import assert_in_our_words
 from tests.sops_helpers import AgeKey, isolate_sops, make_age_key, sops_encrypt
 from tools.mockrun import Recording, is_secret, plaintext_leaks, run_program, run_stack
 
@@ -347,6 +348,8 @@ def test_given_tokens_are_not_generated(tmp_path: Path, sops_key: AgeKey) -> Non
             "tls.certificate: is not a PEM certificate",
         ),
         ({"tls": {"certificate": CERT, "key": "fx-logging-pass-7a5c"}}, "tls.key: is not a PEM"),
+        ({"registry": ["fx-registry-pass-a04e"]}, "registry: must be a mapping"),
+        ({"registry": {"password": ["fx-registry-pass-a04e"]}}, "registry.password: must be a"),
     ],
 )
 def test_bad_documents_name_file_and_key(document: dict[str, Any], expected: str) -> None:
@@ -357,6 +360,7 @@ def test_bad_documents_name_file_and_key(document: dict[str, Any], expected: str
     assert "sops helm_configs/ebi/secrets.example.yaml" in message
     for value in FULL_VALUES:
         assert value not in message
+    assert_in_our_words(message)
 
 
 def test_unknown_key_in_an_encrypted_file(tmp_path: Path, sops_key: AgeKey) -> None:
