@@ -128,7 +128,7 @@ def read_encrypted(path: Path, name: str | None = None) -> dict[str, Any]:
     ``name`` is how the file is called in messages (as written in the config).
     """
     name = name or str(path)
-    if not path.is_file():
+    if not path.exists():  # a FIFO or device is refused below, as not a regular file
         raise SecretsError(
             f"Secrets file '{name}' does not exist. Create it with `sops {name}` (the "
             "recipients come from .sops.yaml), or remove it from binder:secretsFiles."

@@ -378,6 +378,11 @@ def _secrets_file(text: str | bytes, words: str) -> Setup:
     return setup
 
 
+def _secrets_fifo(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, Any], str]:
+    os.mkfifo(tmp / "secrets.yaml")  # reading it would block for ever
+    return "gcp", {"binder:secretsFiles": [str(tmp / "secrets.yaml")]}, "is not a regular file"
+
+
 def _kubeconfig_file(make: Callable[[Path], Path], words: str) -> Setup:
     def setup(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict[str, Any], str]:
         cluster = {"provider": "existing", "name": "local", "kubeconfigPath": str(make(tmp))}
@@ -432,6 +437,7 @@ HOSTILE_FILES: list[Any] = [
         _secrets_file("password: [hunter2-plaintext\n", "secrets.yaml': YAML syntax error at"),
         id="secrets-syntax-error",
     ),
+    pytest.param(_secrets_fifo, id="secrets-fifo"),
     pytest.param(
         _kubeconfig_file(_write("kubeconfig", b"kind: Config\nname: \xc3\x28\n"), "not UTF-8"),
         id="kubeconfig-not-utf8",
