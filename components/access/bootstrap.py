@@ -43,6 +43,10 @@ from components.config.access import (
 if TYPE_CHECKING:
     from components.config.stack import StackConfig
 
+from components.access.admission_guard import (
+    DeployerAdmissionGuard,
+    DeployerAdmissionGuardArgs,
+)
 from components.access.chart_objects import (
     ChartClusterObjects,
     chart_cluster_objects,
@@ -59,6 +63,7 @@ from components.access.objects import (
     object_slug,
     policy_rules,
 )
+from components.access.pod_security import namespace_levels, pod_security_labels
 
 
 class _ClusterLike(Protocol):
@@ -81,6 +86,11 @@ class ClusterBootstrapArgs:
     """What the charts of the stack's releases create cluster-wide: the only ClusterRoles the
     deployer may bind, escalate or change, and the only ClusterRoleBindings, webhook
     configurations and CRDs it may change (:func:`chart_cluster_objects`)."""
+    pod_security: Mapping[str, str]
+    """The Pod Security level of each namespace (:func:`namespace_levels`, checked by the
+    plan), written as its Pod Security Admission labels."""
+    kubernetes_version: str
+    """The cluster's minor version (``1.33``): the Pod Security Standards version pinned."""
     cluster_provider: Literal["magnum", "gke", "existing"]
     """Who runs the cluster. On GKE, Group subjects need Google Groups for RBAC, which the
     component points out (identities themselves are checked by ``load_config``)."""
@@ -100,6 +110,8 @@ class ClusterBootstrapArgs:
             deployer=cfg.deployer,
             users=list(cfg.users),
             chart_objects=chart_cluster_objects(enabled_releases(cfg)),
+            pod_security=namespace_levels(cfg),
+            kubernetes_version=cfg.cluster.kubernetes_version,
             cluster_provider=cfg.cluster.provider,
             cluster_name=cluster.name,
             endpoint=cluster.endpoint,
@@ -119,6 +131,8 @@ class ClusterBootstrap(pulumi.ComponentResource):
     """A kubeconfig for the deploy agent. Always a secret."""
     user_kubeconfigs: dict[str, pulumi.Output[str]]
     """ServiceAccount users' kubeconfigs by user name. Each is a secret."""
+    admission_guard: DeployerAdmissionGuard | None
+    """The ValidatingAdmissionPolicy on the deploy agent's requests (not with clusterAdmin)."""
 
     def __init__(
         self, name: str, args: ClusterBootstrapArgs, opts: pulumi.ResourceOptions | None = None
@@ -152,6 +166,22 @@ class ClusterBootstrap(pulumi.ComponentResource):
             "deployer", deployer.name, deployer.token_generation
         )
         self._deployer_rbac(cluster_role)
+        #: What RBAC cannot say (binding subjects, webhook names, aggregation labels, token
+        #: Secrets' accounts), judged per request. None when the agent is cluster-admin,
+        #: which could delete the policy anyway.
+        self.admission_guard = (
+            None
+            if deployer.cluster_admin
+            else DeployerAdmissionGuard(
+                f"{self._prefix}-admission-guard",
+                DeployerAdmissionGuardArgs(
+                    deployer_namespace=deployer.namespace,
+                    deployer_name=deployer.name,
+                    chart_objects=args.chart_objects,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        )
         self.deployer_kubeconfig = self._kubeconfig(
             self.deployer_token, deployer.name, deployer.name, deployer.namespace
         )
@@ -198,7 +228,19 @@ class ClusterBootstrap(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{self._prefix}-ns-{ns}",
             # An explicit name, not auto-naming: releases and users refer to it.
-            metadata=meta(ns, labels=cfg.labels, annotations=cfg.annotations),
+            # Pod Security Admission labels from the planned level, after the configured
+            # labels (which may not carry them: NamespaceConfig refuses that).
+            # https://kubernetes.io/docs/concepts/security/pod-security-admission/
+            metadata=meta(
+                ns,
+                labels={
+                    **cfg.labels,
+                    **pod_security_labels(
+                        self._args.pod_security[ns], self._args.kubernetes_version
+                    ),
+                },
+                annotations=cfg.annotations,
+            ),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=cfg.protect,

@@ -45,6 +45,10 @@ class ChartClusterObjects:
     crds: tuple[str, ...] = ()
     """CRDs the chart installs as templates (Helm upgrades those; ``crds/`` directories are
     installed once, with the admin credentials, and never upgraded by Helm)."""
+    service_accounts: tuple[str, ...] = ()
+    """The chart's own ServiceAccounts as ``<namespace>/<name>``: the only subjects the
+    deploy agent's bindings may name, and the only accounts it may make token Secrets for
+    (enforced by :mod:`components.access.admission_guard`)."""
 
     def __add__(self, other: ChartClusterObjects) -> ChartClusterObjects:
         return ChartClusterObjects(
@@ -55,9 +59,14 @@ class ChartClusterObjects:
                     "cluster_role_bindings",
                     "webhook_configurations",
                     "crds",
+                    "service_accounts",
                 )
             )
         )
+
+
+def _accounts(release_namespace: str, *names: str) -> tuple[str, ...]:
+    return tuple(f"{RELEASE_NAMESPACES[release_namespace]}/{name}" for name in names)
 
 
 def _binderhub_objects() -> ChartClusterObjects:
@@ -66,14 +75,38 @@ def _binderhub_objects() -> ChartClusterObjects:
     # is on); jupyterhub subchart _helpers-names.tpl `jupyterhub.user-scheduler.fullname`:
     # `{{ .Release.Name }}-user-scheduler` while jupyterhub.fullnameOverride is "" (default).
     names = (f"{release}-image-cleaner", f"{release}-user-scheduler")
-    return ChartClusterObjects(cluster_roles=names, cluster_role_bindings=names)
+    return ChartClusterObjects(
+        cluster_roles=names,
+        cluster_role_bindings=names,
+        # binderhub templates/rbac.yaml: `binderhub` and `<release>-image-cleaner`; the
+        # jupyterhub subchart's _helpers-names.tpl `jupyterhub.*-serviceaccount.fullname`
+        # with fullnameOverride "" (no prefix): hub, user-scheduler, the image pullers and
+        # autohttps (each only where its part is enabled; listed so an environment may).
+        service_accounts=_accounts(
+            "binderhub",
+            "binderhub",
+            f"{release}-image-cleaner",
+            "hub",
+            "user-scheduler",
+            "hook-image-awaiter",
+            "hook-image-puller",
+            "continuous-image-puller",
+            "autohttps",
+        ),
+    )
 
 
 def _traefik_objects() -> ChartClusterObjects:
     # templates/_helpers.tpl `traefik.clusterRoleName`: `<fullname>-<release namespace>`, for
     # the ClusterRole and its binding (rbac.namespaced false, rbac.aggregateTo empty).
-    name = f"{helm_fullname(TRAEFIK.release, TRAEFIK.chart)}-{RELEASE_NAMESPACES['ingress']}"
-    return ChartClusterObjects(cluster_roles=(name,), cluster_role_bindings=(name,))
+    full = helm_fullname(TRAEFIK.release, TRAEFIK.chart)
+    name = f"{full}-{RELEASE_NAMESPACES['ingress']}"
+    return ChartClusterObjects(
+        cluster_roles=(name,),
+        cluster_role_bindings=(name,),
+        # `traefik.serviceAccountName`: the fullname unless serviceAccount.name is set.
+        service_accounts=_accounts("ingress", full),
+    )
 
 
 def _cert_manager_objects() -> ChartClusterObjects:
@@ -92,11 +125,13 @@ def _cert_manager_objects() -> ChartClusterObjects:
         f"{full}-controller-certificatesigningrequests",
         f"{full}-webhook:subjectaccessreviews",
     )
-    # ... and three unbound ones aggregate into the built-in view/edit/admin roles
-    # (global.rbac.aggregateClusterRoles, on by default).
-    aggregated = (f"{full}-cluster-view", f"{full}-view", f"{full}-edit")
+    # ... and two unbound ones, `-view` and `-edit`. helm_configs/base/cert-manager.yaml sets
+    # global.rbac.aggregateClusterRoles false: then they carry no aggregate-to-* labels (so
+    # their rules do not flow into the built-in view/edit/admin, which the admission guard
+    # would refuse anyway) and `-cluster-view` is not rendered at all.
+    unbound = (f"{full}-view", f"{full}-edit")
     return ChartClusterObjects(
-        cluster_roles=bound + aggregated,
+        cluster_roles=bound + unbound,
         cluster_role_bindings=bound,
         # webhook-mutating-webhook.yaml / webhook-validating-webhook.yaml: `webhook.fullname`.
         webhook_configurations=(f"{full}-webhook",),
@@ -108,6 +143,15 @@ def _cert_manager_objects() -> ChartClusterObjects:
             "clusterissuers.cert-manager.io",
             "issuers.cert-manager.io",
             "orders.acme.cert-manager.io",
+        ),
+        # _helpers.tpl `*.serviceAccountName`: `<fullname>`, `<fullname>-cainjector`,
+        # `-webhook`, `-startupapicheck` (serviceAccount.create on, no name set).
+        service_accounts=_accounts(
+            "cert-manager",
+            full,
+            f"{full}-cainjector",
+            f"{full}-webhook",
+            f"{full}-startupapicheck",
         ),
     )
 
@@ -121,7 +165,13 @@ def _prometheus_objects() -> ChartClusterObjects:
         helm_fullname(release, "kube-state-metrics"),
         helm_fullname(release, "prometheus-node-exporter"),
     )
-    return ChartClusterObjects(cluster_roles=names, cluster_role_bindings=names)
+    # The same names for their ServiceAccounts (`prometheus.serviceAccountName.server`, the
+    # subcharts' `*.serviceAccountName`); alertmanager and pushgateway are disabled.
+    return ChartClusterObjects(
+        cluster_roles=names,
+        cluster_role_bindings=names,
+        service_accounts=_accounts("monitoring", *names),
+    )
 
 
 def _grafana_objects() -> ChartClusterObjects:
@@ -130,12 +180,19 @@ def _grafana_objects() -> ChartClusterObjects:
     return ChartClusterObjects(
         cluster_roles=(f"{full}-clusterrole",),
         cluster_role_bindings=(f"{full}-clusterrolebinding",),
+        # `grafana.serviceAccountName`: the fullname (serviceAccount.create on).
+        service_accounts=_accounts("monitoring", full),
     )
 
 
 def _fluentd_objects() -> ChartClusterObjects:
     full = helm_fullname(FLUENTD.release, FLUENTD.chart)
-    return ChartClusterObjects(cluster_roles=(full,), cluster_role_bindings=(full,))
+    # `fluentd.serviceAccountName`: the fullname (serviceAccount.create on).
+    return ChartClusterObjects(
+        cluster_roles=(full,),
+        cluster_role_bindings=(full,),
+        service_accounts=_accounts("logging", full),
+    )
 
 
 #: The cluster-scoped RBAC, webhooks and CRDs each release's chart creates, by release name.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from typing import TYPE_CHECKING
 
+from components.access.pod_security import pod_security_problems, privileged_namespaces
 from components.config.access import (
     BUILTIN_ROLES,
     EMAIL,
@@ -24,6 +25,11 @@ from components.config.access import (
 
 if TYPE_CHECKING:
     from components.config.stack import StackConfig
+
+#: The admission guard on the deploy agent (components/access/admission_guard.py) is a
+#: ValidatingAdmissionPolicy of admissionregistration.k8s.io/v1, served from Kubernetes 1.30.
+#: https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/
+GUARD_MIN_KUBERNETES = (1, 30)
 
 #: Namespaces whose chart ServiceAccounts may read (or write) Secrets in EVERY namespace. The
 #: built-in ``edit``/``admin`` roles can run pods as any ServiceAccount of their namespace
@@ -70,18 +76,36 @@ def _token_reach(cfg: StackConfig, user: UserAccount) -> list[str]:
             "(binder:deployer.namespace)"
         )
     readers = _secret_reader_namespaces(cfg)
+    privileged = privileged_namespaces(cfg)
     for namespace in user.namespaces:
         if namespace in readers:
             reasons.append(
                 f"'{user.role}' in '{namespace}' can run pods as its ServiceAccounts, and "
                 f"{readers[namespace]}"
             )
+        if namespace in privileged:
+            # https://kubernetes.io/docs/concepts/security/pod-security-standards/#privileged
+            reasons.append(
+                f"'{user.role}' in '{namespace}' can run privileged pods there "
+                f"({privileged[namespace]}), which take over their node: its kubelet "
+                "credentials and the token of every pod on it"
+            )
     return reasons
 
 
 def access_problems(cfg: StackConfig) -> list[tuple[tuple[str | int, ...], str]]:
     """Checks of binder:namespaces / deployer / users / customRoles that span sections."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
+    problems: list[tuple[tuple[str | int, ...], str]] = pod_security_problems(cfg)
+    version = tuple(int(part) for part in cfg.cluster.kubernetes_version.split("."))
+    if not cfg.deployer.cluster_admin and version < GUARD_MIN_KUBERNETES:
+        problems.append(
+            (
+                ("cluster", "kubernetesVersion"),
+                f"'{cfg.cluster.kubernetes_version}' has no admissionregistration.k8s.io/v1 "
+                "ValidatingAdmissionPolicy, which guards the deploy agent "
+                "(docs/access.md); use 1.30 or later",
+            )
+        )
     for namespace in cfg.namespaces:
         if namespace in RESERVED_NAMESPACES:
             problems.append(

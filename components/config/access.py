@@ -58,14 +58,23 @@ RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-
 #: The user-facing roles Kubernetes ships as ClusterRoles.
 #: https://kubernetes.io/docs/reference/access-authn-authz/rbac/#user-facing-roles
 BUILTIN_ROLES: tuple[str, ...] = ("admin", "edit", "view")
+#: Pod Security Standards, least privileged first.
+#: https://kubernetes.io/docs/concepts/security/pod-security-standards/
+POD_SECURITY_LEVELS: tuple[str, ...] = ("restricted", "baseline", "privileged")
+#: Pod Security Admission's namespace labels (written by the bootstrap from ``podSecurity``).
+#: https://kubernetes.io/docs/concepts/security/pod-security-admission/
+POD_SECURITY_LABEL_PREFIX = "pod-security.kubernetes.io/"
 
 
 class NamespaceConfig(Model):
     """A namespace and its guard rails."""
 
     labels: dict[str, str] = Field(default_factory=dict)
-    """Labels of the Namespace (e.g. Pod Security Admission's
-    ``pod-security.kubernetes.io/enforce``)."""
+    """Labels of the Namespace (not Pod Security Admission's: see ``pod_security``)."""
+    pod_security: Literal["restricted", "baseline", "privileged"] | None = None
+    """The Pod Security Standard enforced in the namespace (``podSecurity``). Unset:
+    ``restricted``, or what the namespace's chart needs (components/access/pod_security.py);
+    a level below that need is refused."""
     annotations: dict[str, str] = Field(default_factory=dict)
     quota: ResourceQuotaConfig | None = None
     """A ResourceQuota named ``quota`` in the namespace."""
@@ -101,6 +110,15 @@ class NamespaceConfig(Model):
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for key, text in self.labels.items():
             problems += [(("labels", key), p) for p in label_problems(key, text, True)]
+            if key.startswith(POD_SECURITY_LABEL_PREFIX):
+                problems.append(
+                    (
+                        ("labels", key),
+                        "Pod Security labels are written by the program; remove this label "
+                        "and set `podSecurity: restricted|baseline|privileged` on the "
+                        "namespace instead",
+                    )
+                )
         for key in self.annotations:
             problems += [(("annotations", key), p) for p in label_problems(key, "", False)]
         for key, amount in (self.quota.hard if self.quota else {}).items():

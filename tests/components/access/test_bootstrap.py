@@ -50,14 +50,17 @@ USERS = [
     # when acknowledged (docs/access.md).
     {"name": "binder-admins", "kind": "Group", "role": "admin", "mayReadDeployerToken": True},
     {"name": "support", "kind": "Group", "role": "view", "namespaces": ["binder", "monitoring"]},
-    {"name": "alice", "kind": "User", "role": "edit", "namespaces": ["binder", "extra"]},
+    # edit in `binder`, which admits privileged pods (BinderHub's dind), reaches the nodes.
+    {"name": "alice", "kind": "User", "role": "edit", "namespaces": ["binder", "extra"],
+     "mayReadDeployerToken": True},
     {"name": "bob", "kind": "User", "role": "edit", "mayReadDeployerToken": True},
-    {"name": "ci-robot", "kind": "ServiceAccount", "role": "edit", "namespaces": ["binder"]},
+    {"name": "ci-robot", "kind": "ServiceAccount", "role": "edit", "namespaces": ["extra"]},
+    {"name": "dave", "kind": "User", "role": "edit", "namespaces": ["extra"]},
     {"name": "metrics-reader", "kind": "ServiceAccount", "role": "binder-metrics"},
 ]
 NAMESPACES = {
     "binder": {
-        "labels": {"pod-security.kubernetes.io/enforce": "privileged"},
+        "labels": {"team": "binder"},
         "annotations": {"owner": "binder-admins@example.org"},
         "quota": {"hard": {"requests.cpu": 40, "requests.memory": "160Gi", "pods": 300}},
         "limits": [
@@ -161,7 +164,7 @@ def test_namespaces_wait_only_for_the_deployers_cluster_role(rec: Recording) -> 
 def test_namespace_labels_annotations_and_protect(rec: Recording) -> None:
     binder = rec.one(NS, "bootstrap-ns-binder")
     meta = binder.inputs["metadata"]
-    assert meta["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert meta["labels"]["team"] == "binder"
     assert meta["labels"]["app.kubernetes.io/managed-by"] == "pulumi"
     assert meta["annotations"] == {"owner": "binder-admins@example.org"}
     assert binder.protect is True
@@ -574,7 +577,7 @@ def test_user_bindings_reference_exactly_the_builtin_or_declared_roles(
         ("Group", "support"): {("binder", "view"), ("monitoring", "view")},
         ("User", "alice"): {("binder", "edit"), ("extra", "edit")},
         ("User", "bob"): {(None, "edit")},
-        ("ServiceAccount", "ci-robot"): {("binder", "edit")},
+        ("ServiceAccount", "ci-robot"): {("extra", "edit")},
         ("ServiceAccount", "metrics-reader"): {(None, "binder-metrics")},
     }
     for (kind, name), bindings in expected.items():
@@ -606,7 +609,7 @@ def test_an_edit_user_cannot_change_rbac(rbac: RbacModel) -> None:
         Subject("User", "bob"),  # cluster-wide edit
         Subject("ServiceAccount", "ci-robot", "deployer"),
     ):
-        assert rbac.can(subject, "create", "deployments", "apps", "binder")
+        assert rbac.can(subject, "create", "deployments", "apps", "extra")
         for ns in [*MANAGED, None]:
             for resource in ("roles", "rolebindings", "clusterroles", "clusterrolebindings"):
                 for verb in ("create", "update", "patch", "delete", "bind", "escalate"):
@@ -644,8 +647,8 @@ def test_the_model_knows_the_token_secrets(rbac: RbacModel) -> None:
     "subject",
     [
         Subject("Group", "support"),  # view in binder, monitoring
-        Subject("User", "alice"),  # edit in binder, extra
-        Subject("ServiceAccount", "ci-robot", "deployer"),  # edit in binder
+        Subject("User", "dave"),  # edit in extra
+        Subject("ServiceAccount", "ci-robot", "deployer"),  # edit in extra
         DEPLOYER,  # works everywhere but in its own namespace
     ],
 )
@@ -684,7 +687,7 @@ def test_an_edit_grant_in_the_deployer_namespace_would_reach_it() -> None:
 
 
 def test_service_account_users_get_their_own_token_and_kubeconfig(rec: Recording) -> None:
-    for user, namespace in (("ci-robot", "binder"), ("metrics-reader", None)):
+    for user, namespace in (("ci-robot", "extra"), ("metrics-reader", None)):
         account = rec.one(SA, f"bootstrap-user-{user}-sa")
         assert account.inputs["metadata"] == {
             "name": user,
@@ -788,6 +791,7 @@ def test_every_object_passes_strict_kubernetes_validation(rec: Recording, versio
     assert kinds == {
         "Namespace", "ResourceQuota", "LimitRange", "ServiceAccount", "Secret",
         "ClusterRole", "ClusterRoleBinding", "RoleBinding",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     }
 
 
@@ -843,10 +847,13 @@ def test_bootstrap_objects_of_the_program_validate_strictly(
     # validated by their own tests with the same helper.
     name, rec = stack
     component = rec.one("binder:bootstrap:ClusterBootstrap")
+    guard = rec.one("binder:bootstrap:DeployerAdmissionGuard")
+    assert guard.parent == component.urn
+    ours = {component.urn, guard.urn}
     checked = assert_valid_objects(
-        rec, STACK_VERSIONS[name], select=lambda r: r.parent == component.urn
+        rec, STACK_VERSIONS[name], select=lambda r: r.parent in ours
     )
-    assert len(checked) == len([r for r in rec.resources if r.parent == component.urn])
+    assert len(checked) == len([r for r in rec.resources if r.parent in ours and r.custom])
 
 
 def test_only_namespaces_and_their_guard_rails_are_waited_on(stack: tuple[str, Recording]) -> None:

@@ -78,9 +78,10 @@ def test_defaults_and_a_full_valid_configuration() -> None:
 
 def test_magnum_users_need_not_be_emails_but_gke_ones_must() -> None:
     parse(users=[{"name": "keystone-user", "role": "view"}])
-    parse(GKE, users=[{"name": "alice@example.org", "role": "view"},
+    parse(GKE, namespaces={"team": {}},
+          users=[{"name": "alice@example.org", "role": "view"},
                       {"name": "ops@example.org", "kind": "Group", "role": "edit",
-                       "namespaces": ["binder"]},
+                       "namespaces": ["team"]},
                       {"name": "robot", "kind": "ServiceAccount", "role": "view"}])
 
 
@@ -105,7 +106,7 @@ def test_duplicate_user_names() -> None:
         users=[
             {"name": "alice", "role": "view"},
             {"name": "bob", "role": "view"},
-            {"name": "alice", "kind": "User", "role": "edit", "namespaces": ["binder"]},
+            {"name": "alice", "kind": "User", "role": "view", "namespaces": ["binder"]},
         ]
     )
     assert message.startswith("binder:users[2].name: 'alice' is already binder:users[0]")
@@ -284,8 +285,10 @@ def test_the_acknowledgement_only_where_it_means_something() -> None:
         "binder:users[0].mayReadDeployerToken: is set, but 'view' here cannot read the deploy "
         "agent's token; remove it"
     )
-    user = {"name": "ops", "role": "edit", "namespaces": ["binder"], "mayReadDeployerToken": True}
-    assert only_error(users=[user]).startswith("binder:users[0].mayReadDeployerToken: is set")
+    user = {"name": "ops", "role": "edit", "namespaces": ["team"], "mayReadDeployerToken": True}
+    assert only_error(namespaces={"team": {}}, users=[user]).startswith(
+        "binder:users[0].mayReadDeployerToken: is set"
+    )
     # A custom ClusterRole's rules are unknown here: declaring it is the decision; the flag
     # may be given as a note either way.
     parse(customRoles=["ops-role"], users=[{"name": "ops", "role": "ops-role"}])

@@ -1,0 +1,250 @@
+"""An admission guard on the deploy agent: a ValidatingAdmissionPolicy and its binding.
+
+RBAC cannot limit *what* a request writes, only which verb on which name: the deploy agent
+may create any ClusterRoleBinding whose role it may ``bind``, a webhook configuration of any
+name, a role with any labels, and a token Secret for any ServiceAccount of its namespaces
+(docs/access.md). A ValidatingAdmissionPolicy (``admissionregistration.k8s.io/v1``, GA in
+Kubernetes 1.30) judges the object itself with CEL. This one matches only requests made as
+the deploy agent's ServiceAccount and refuses, on create and update:
+
+* a RoleBinding/ClusterRoleBinding with a subject other than a chart's own ServiceAccount;
+* a Mutating/ValidatingWebhookConfiguration with a name the charts do not use;
+* a Role/ClusterRole carrying an ``rbac.authorization.k8s.io/aggregate-to-*`` label (its
+  rules would flow into ``view``/``edit``/``admin`` or any other aggregating role), or a
+  ClusterRole with an ``aggregationRule`` (it would collect other roles' rules);
+* a ``kubernetes.io/service-account-token`` Secret for a ServiceAccount that is not a chart's.
+
+The names come from :mod:`components.access.chart_objects` (one source of truth, the same the
+deployer's RBAC names). The deployer's RBAC grants nothing on admission policies, so it can
+neither change nor delete this guard.
+
+Upstream references:
+
+* https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/
+  (matchConstraints, matchConditions, variables, validations; ``object``/``oldObject`` are
+  null on DELETE/CREATE; ``request.userInfo.username``; ``has()`` for optional fields);
+* https://kubernetes.io/docs/reference/access-authn-authz/service-accounts-admin/ (a
+  ServiceAccount's user name is ``system:serviceaccount:<namespace>:<name>``);
+* https://kubernetes.io/docs/reference/access-authn-authz/rbac/#aggregated-clusterroles;
+* a ServiceAccount subject without ``namespace`` in a RoleBinding means the binding's own
+  namespace: kubernetes/kubernetes ``pkg/registry/rbac/validation/rule.go`` (appliesToUser).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.access.chart_objects import ChartClusterObjects
+from components.access.deployer_rules import RBAC_GROUP
+from components.access.objects import MANAGED_BY, SA_NAME_ANNOTATION, TOKEN_SECRET_TYPE
+
+#: The API group and version of the policy objects (GA, and served by default, since 1.30).
+ADMISSION_API = "admissionregistration.k8s.io/v1"
+#: Oldest Kubernetes minor version that serves ADMISSION_API's ValidatingAdmissionPolicy.
+MIN_KUBERNETES = (1, 30)
+#: Label keys that aggregate a ClusterRole's rules into others.
+AGGREGATION_LABEL_PREFIX = "rbac.authorization.k8s.io/aggregate-to-"
+
+BINDINGS = ("rolebindings", "clusterrolebindings")
+ROLES = ("roles", "clusterroles")
+WEBHOOKS = ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
+
+
+def service_account_username(namespace: str, name: str) -> str:
+    """The user name the API server gives a ServiceAccount's requests."""
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+def _cel_list(items: Sequence[str]) -> str:
+    # JSON string literals are valid CEL string literals (double quotes, backslash escapes).
+    return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+
+
+def _is(resources: Sequence[str]) -> str:
+    return f"request.resource.resource in {_cel_list(resources)}"
+
+
+#: Each check: (name, CEL expression that must be true, message). Every expression starts by
+#: narrowing to the resources it is about, so it is true for every other matched request.
+_CHECKS: tuple[tuple[str, str, str], ...] = (
+    (
+        "binding-subjects",
+        f"!({_is(BINDINGS)}) || !has(object.subjects) || object.subjects.all(s, "
+        "s.kind == 'ServiceAccount' && "
+        "((has(s.namespace) && s.namespace != '' ? s.namespace : request.namespace) "
+        "+ '/' + s.name) in variables.chartAccounts)",
+        "the deploy agent may bind roles only to the charts' own ServiceAccounts "
+        "(components/access/chart_objects.py); bindings to anyone else need the admin "
+        "credentials",
+    ),
+    (
+        "webhook-names",
+        f"!({_is(WEBHOOKS)}) || object.metadata.name in variables.webhookNames",
+        "the deploy agent may create or change only the webhook configurations the charts "
+        "use (components/access/chart_objects.py)",
+    ),
+    (
+        "no-aggregation-labels",
+        f"!({_is(ROLES)}) || !has(object.metadata.labels) || "
+        "!object.metadata.labels.exists(k, "
+        f"k.startsWith({json.dumps(AGGREGATION_LABEL_PREFIX)}))",
+        f"the deploy agent may not put {AGGREGATION_LABEL_PREFIX}* labels on a role: its "
+        "rules would flow into view/edit/admin",
+    ),
+    (
+        "no-aggregation-rule",
+        "request.resource.resource != 'clusterroles' || !has(object.aggregationRule)",
+        "the deploy agent may not create or change an aggregating ClusterRole (aggregationRule)",
+    ),
+    (
+        "token-secrets",
+        "request.resource.resource != 'secrets' || !has(object.type) || "
+        f"object.type != {json.dumps(TOKEN_SECRET_TYPE)} || "
+        "(has(object.metadata.annotations) && "
+        f"{json.dumps(SA_NAME_ANNOTATION)} in object.metadata.annotations && "
+        f"(request.namespace + '/' + object.metadata.annotations[{json.dumps(SA_NAME_ANNOTATION)}])"
+        " in variables.chartAccounts)",
+        "the deploy agent may create token Secrets only for the charts' own ServiceAccounts",
+    ),
+)
+
+
+def policy_spec(
+    deployer_namespace: str, deployer_name: str, charts: ChartClusterObjects
+) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy's ``spec`` (wire names), for the deploy agent and the
+    charts' objects. Pure, so that tests evaluate exactly these CEL expressions."""
+
+    def rule(group: str, resources: Sequence[str]) -> dict[str, Any]:
+        return {
+            "apiGroups": [group],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": list(resources),
+        }
+
+    username = service_account_username(deployer_namespace, deployer_name)
+    return {
+        # An error in an expression refuses the request rather than letting it through.
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [
+                rule(RBAC_GROUP, (*BINDINGS, *ROLES)),
+                rule("admissionregistration.k8s.io", WEBHOOKS),
+                rule("", ("secrets",)),
+            ],
+        },
+        # Only the deploy agent's own requests; everyone else (the admin credentials, the
+        # charts' controllers) is not judged by this policy.
+        "matchConditions": [
+            {
+                "name": "deploy-agent",
+                "expression": f"request.userInfo.username == {json.dumps(username)}",
+            }
+        ],
+        "variables": [
+            {"name": "chartAccounts", "expression": _cel_list(sorted(charts.service_accounts))},
+            {
+                "name": "webhookNames",
+                "expression": _cel_list(sorted(charts.webhook_configurations)),
+            },
+        ],
+        "validations": [
+            {"expression": expression, "message": message, "reason": "Forbidden"}
+            for _, expression, message in _CHECKS
+        ],
+    }
+
+
+def _spec_args(
+    spec: dict[str, Any],
+) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicySpecArgs:
+    """:func:`policy_spec` as the SDK's typed arguments (the same wire object)."""
+    v1 = k8s.admissionregistration.v1
+    return v1.ValidatingAdmissionPolicySpecArgs(
+        failure_policy=spec["failurePolicy"],
+        match_constraints=v1.MatchResourcesArgs(
+            resource_rules=[
+                v1.NamedRuleWithOperationsArgs(
+                    api_groups=rule["apiGroups"],
+                    api_versions=rule["apiVersions"],
+                    operations=rule["operations"],
+                    resources=rule["resources"],
+                )
+                for rule in spec["matchConstraints"]["resourceRules"]
+            ]
+        ),
+        match_conditions=[
+            v1.MatchConditionArgs(name=c["name"], expression=c["expression"])
+            for c in spec["matchConditions"]
+        ],
+        variables=[
+            v1.VariableArgs(name=v["name"], expression=v["expression"]) for v in spec["variables"]
+        ],
+        validations=[
+            v1.ValidationArgs(expression=v["expression"], message=v["message"], reason=v["reason"])
+            for v in spec["validations"]
+        ],
+    )
+
+
+def check_names() -> list[str]:
+    """The names of the checks, in the order of ``spec.validations``."""
+    return [name for name, _, _ in _CHECKS]
+
+
+def guard_name(deployer_namespace: str, deployer_name: str) -> str:
+    """Name of the policy and its binding: a DNS subdomain (no ``:``), unique per agent."""
+    return f"binder-{deployer_namespace}-{deployer_name}-guard"
+
+
+@dataclass(frozen=True)
+class DeployerAdmissionGuardArgs:
+    """Inputs of :class:`DeployerAdmissionGuard`."""
+
+    deployer_namespace: str
+    deployer_name: str
+    chart_objects: ChartClusterObjects
+    """What the enabled releases' charts own (:func:`chart_cluster_objects`)."""
+
+
+class DeployerAdmissionGuard(pulumi.ComponentResource):
+    """The ValidatingAdmissionPolicy and its binding that limit the deploy agent's writes."""
+
+    policy: k8s.admissionregistration.v1.ValidatingAdmissionPolicy
+    binding: k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding
+
+    def __init__(
+        self,
+        name: str,
+        args: DeployerAdmissionGuardArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("binder:bootstrap:DeployerAdmissionGuard", name, None, opts)
+        object_name = guard_name(args.deployer_namespace, args.deployer_name)
+        metadata = k8s.meta.v1.ObjectMetaArgs(name=object_name, labels=dict(MANAGED_BY))
+        self.policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{name}-policy",
+            metadata=metadata,
+            spec=_spec_args(
+                policy_spec(args.deployer_namespace, args.deployer_name, args.chart_objects)
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.binding = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-binding",
+            metadata=metadata,
+            spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgs(
+                policy_name=self.policy.metadata.name,
+                # Deny: refuse the request (not only warn or audit).
+                validation_actions=["Deny"],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"policy": self.policy.metadata.name})
