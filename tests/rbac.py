@@ -18,7 +18,17 @@ ClusterRoles, Roles, ClusterRoleBindings and RoleBindings, with Kubernetes' sema
 * tokens: a subject that can read a ServiceAccount's token Secret, create a Secret or a Pod in
   its namespace, or impersonate it, can act as that ServiceAccount
   (:meth:`RbacModel.tokens_reachable`, :meth:`RbacModel.reaches`). Only ServiceAccounts the
-  program registers are known; the charts' own ServiceAccounts are not modelled.
+  program registers are known; the charts' own ServiceAccounts are not modelled;
+* nodes: Pod Security Admission reads each namespace's ``pod-security.kubernetes.io/enforce``
+  label, and a namespace without one admits privileged pods (the built-in default,
+  https://kubernetes.io/docs/concepts/security/pod-security-admission/). A subject that may
+  create pods where privileged pods are admitted can take over a node
+  (:meth:`RbacModel.node_reach`);
+* admission: RBAC decides only verb and name. What the deploy agent's requests may *contain*
+  is judged by the recorded ValidatingAdmissionPolicy (tests/admission.py), which
+  :func:`tests.admission.AdmissionPolicy.decide` evaluates with real CEL; the deploy agent's
+  reach before and after that guard is measured in
+  tests/components/access/test_deployer_reach.py.
 
 Kubernetes' built-in ClusterRoles are not objects the program registers, and the aggregated
 rules of ``admin``/``edit``/``view`` cannot be evaluated offline. ``cluster-admin`` allows
@@ -198,8 +208,15 @@ class RbacModel:
         self.service_accounts: set[Subject] = set()
         #: Token Secrets by the ServiceAccount they belong to: ``(namespace, secret name)``.
         self.token_secrets: dict[Subject, list[tuple[str, str]]] = {}
+        #: Pod Security level enforced in each recorded namespace.
+        self.pod_security: dict[str, str] = {}
         for r in recording.resources:
             meta = r.inputs.get("metadata", {})
+            if r.type == "kubernetes:core/v1:Namespace":
+                labels = meta.get("labels") or {}
+                self.pod_security[meta["name"]] = labels.get(
+                    "pod-security.kubernetes.io/enforce", "privileged"
+                )
             if r.type == "kubernetes:core/v1:ServiceAccount":
                 self.service_accounts.add(
                     Subject("ServiceAccount", meta["name"], meta.get("namespace"))
@@ -373,6 +390,15 @@ class RbacModel:
             ):
                 found.add(account)
         return found
+
+    def node_reach(self, subject: Subject) -> set[str]:
+        """The (recorded) namespaces where ``subject`` may create pods and privileged pods are
+        admitted: from there a pod can take over its node."""
+        return {
+            ns
+            for ns, level in self.pod_security.items()
+            if level == "privileged" and self.can(subject, "create", "pods", "", ns)
+        }
 
     def reaches(self, subject: Subject) -> set[Subject]:
         """Every ServiceAccount ``subject`` can act as, following tokens step by step."""

@@ -267,6 +267,47 @@ CATALOGUE: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
         {"binder:kubeconfig": _kubeconfig(user="{tokenFile: /dev/zero}")},
         "binder:kubeconfig: tokenFile '/dev/zero' points into /dev",
     ),
+    # Pod Security (components/access/pod_security.py): below what the chart needs ...
+    (
+        "gcp",
+        {"binder:namespaces": {"binder": {"podSecurity": "baseline"}}},
+        {},
+        "binder:namespaces.binder.podSecurity: 'baseline' would refuse the pods of binderhub",
+    ),
+    # ... not a level at all ...
+    ("gcp", {"binder:namespaces": {"team": {"podSecurity": "open"}}}, {}, "podSecurity"),
+    # ... or set by hand as a label.
+    (
+        "local",
+        {"binder:namespaces": {"binder": {"labels": {"pod-security.kubernetes.io/enforce": "x"}}}},
+        {},
+        "Pod Security labels are written by the program",
+    ),
+    # edit where privileged pods run reaches the nodes: only when acknowledged.
+    (
+        "local",
+        {
+            "binder:users": [
+                {"name": "ci", "kind": "ServiceAccount", "role": "edit", "namespaces": ["binder"]}
+            ]
+        },
+        {},
+        "can run privileged pods there",
+    ),
+    # The admission guard needs ValidatingAdmissionPolicy v1 (Kubernetes 1.30).
+    (
+        "local",
+        {
+            "binder:cluster": {
+                "provider": "existing",
+                "name": "local",
+                "kubernetesVersion": "1.29",
+                "kubeconfigPath": "/nonexistent",
+            }
+        },
+        {},
+        "binder:cluster.kubernetesVersion: '1.29' has no admissionregistration.k8s.io/v1",
+    ),
 ]
 
 
