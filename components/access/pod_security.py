@@ -13,7 +13,8 @@ https://kubernetes.io/docs/concepts/security/pod-security-standards/):
 
 A chart namespace is ``privileged`` only where the pinned chart needs it
 (:data:`CHART_NEEDS`, pinned against the charts' sources by
-``tests/components/access/test_pod_security.py``); ``binder:namespaces.<ns>.podSecurity``
+``tests/components/access/test_pod_security.py`` and against the rendered charts by
+``tests/rendered/test_access_rendered.py``); ``binder:namespaces.<ns>.podSecurity``
 changes the level, and the plan refuses a level below what the namespace's chart needs. An
 ``edit``/``admin`` grant in a ``privileged`` namespace reaches the node, so
 :mod:`components.access.reach` counts it as reaching the deploy agent's token.

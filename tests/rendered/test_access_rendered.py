@@ -1,0 +1,164 @@
+"""Pod Security and the admission guard against what the charts really render.
+
+Every committed stack runs on the mock engine; tools/chart_render.py renders each of its Helm
+releases with the real pinned charts and the exact values the program passes. Then:
+
+* every pod the charts would create passes the Pod Security level the bootstrap enforces in
+  its namespace, and every ``privileged`` namespace holds a pod that needs it;
+* every object the deploy agent writes on a chart upgrade that the admission guard judges
+  (bindings, roles, webhook configurations, token Secrets) is admitted by the guard, so the
+  guard never breaks an upgrade; every ServiceAccount the charts render is one the guard
+  knows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.access.chart_objects import chart_cluster_objects
+from components.access.pod_security import CHART_NEEDS
+from components.config.access import POD_SECURITY_LEVELS
+from tests.admission import AdmissionPolicy, Request
+from tests.pod_security_standard import needed_level, pod_specs, unchecked_fields
+from tests.rendered.support import require_chart_data
+from tools.chart_render import RenderedRelease, render_recording
+from tools.mockrun import Recording, run_stack
+
+STACKS = {"ebi": "1.31", "gcp": "1.33", "local": "1.33"}
+ENFORCE = "pod-security.kubernetes.io/enforce"
+DEPLOYER_USER = "system:serviceaccount:deployer:deployer"
+#: Kinds the guard judges: (API group, resource).
+JUDGED = {
+    "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
+    "ClusterRoleBinding": ("rbac.authorization.k8s.io", "clusterrolebindings"),
+    "Role": ("rbac.authorization.k8s.io", "roles"),
+    "ClusterRole": ("rbac.authorization.k8s.io", "clusterroles"),
+    "MutatingWebhookConfiguration": (
+        "admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+    "ValidatingWebhookConfiguration": (
+        "admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+    "Secret": ("", "secrets"),
+}
+CLUSTER_SCOPED = {"ClusterRoleBinding", "ClusterRole", "MutatingWebhookConfiguration",
+                  "ValidatingWebhookConfiguration"}
+
+
+@pytest.fixture(scope="module", params=sorted(STACKS))
+def stack(request: pytest.FixtureRequest) -> tuple[str, Recording, list[RenderedRelease]]:
+    require_chart_data()
+    rec = run_stack(request.param)
+    return request.param, rec, render_recording(rec, kube_version=STACKS[request.param])
+
+
+def levels(rec: Recording) -> dict[str, str]:
+    return {
+        r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"][ENFORCE]
+        for r in rec.of_type("kubernetes:core/v1:Namespace")
+    }
+
+
+def _namespace(obj: dict[str, Any], release: RenderedRelease) -> str:
+    return obj.get("metadata", {}).get("namespace") or release.namespace
+
+
+def test_every_rendered_pod_passes_its_namespaces_level(
+    stack: tuple[str, Recording, list[RenderedRelease]],
+) -> None:
+    name, rec, rendered = stack
+    enforced = levels(rec)
+    checked = 0
+    for release in rendered:
+        for obj in release.objects:
+            for pod in pod_specs(obj):
+                where = f"{name}: {release.name} {obj['kind']}/{obj['metadata']['name']}"
+                assert unchecked_fields(pod) == [], where
+                level, why = needed_level(pod)
+                ns = _namespace(obj, release)
+                allowed = POD_SECURITY_LEVELS.index(enforced[ns])
+                assert POD_SECURITY_LEVELS.index(level) <= allowed, (where, ns, why)
+                checked += 1
+    assert checked >= 5, checked
+
+
+def test_every_privileged_namespace_runs_a_pod_that_needs_it(
+    stack: tuple[str, Recording, list[RenderedRelease]],
+) -> None:
+    name, rec, rendered = stack
+    needs: dict[str, set[str]] = {}
+    for release in rendered:
+        for obj in release.objects:
+            for pod in pod_specs(obj):
+                needs.setdefault(_namespace(obj, release), set()).add(needed_level(pod)[0])
+    for ns, level in levels(rec).items():
+        if level == "privileged":
+            assert ns in CHART_NEEDS, (name, ns)
+            assert "privileged" in needs.get(ns, set()), (name, ns, needs.get(ns))
+        if "privileged" in needs.get(ns, set()):
+            assert level == "privileged", (name, ns)
+
+
+def test_the_guard_admits_every_upgrade_of_the_charts(
+    stack: tuple[str, Recording, list[RenderedRelease]],
+) -> None:
+    name, rec, rendered = stack
+    guard = AdmissionPolicy.from_recording(rec)
+    judged = 0
+    for release in rendered:
+        for obj in release.objects:
+            kind = obj.get("kind")
+            if kind not in JUDGED:
+                continue
+            group, resource = JUDGED[kind]
+            ns = "" if kind in CLUSTER_SCOPED else _namespace(obj, release)
+            for op in ("CREATE", "UPDATE"):
+                request = Request(op, group, resource, DEPLOYER_USER, namespace=ns, object=obj,
+                                  old_object=obj if op == "UPDATE" else None)
+                decision = guard.decide(request)
+                assert decision.matched, (name, kind, obj["metadata"]["name"])
+                assert decision.allowed, (name, kind, obj["metadata"]["name"], decision.refused)
+            judged += 1
+    # Every stack's charts render bindings and roles.
+    assert judged >= 4, judged
+
+
+def test_every_rendered_service_account_is_known_to_the_guard(
+    stack: tuple[str, Recording, list[RenderedRelease]],
+) -> None:
+    name, _, rendered = stack
+    known = set(chart_cluster_objects(r.name for r in rendered).service_accounts)
+    found = {
+        f"{_namespace(obj, release)}/{obj['metadata']['name']}"
+        for release in rendered
+        for obj in release.objects
+        if obj.get("kind") == "ServiceAccount"
+    }
+    assert found, name
+    assert found <= known, (name, sorted(found - known))
+
+
+def test_the_rendered_cluster_objects_are_the_ones_chart_objects_names(
+    stack: tuple[str, Recording, list[RenderedRelease]],
+) -> None:
+    """The deployer's RBAC and the guard name everything the charts render cluster-wide
+    (with cert-manager's aggregated roles switched off, its `-cluster-view` is gone). The
+    names may list more than a stack renders (node-exporter renders no ClusterRole with these
+    values; `local` runs no user scheduler): never less."""
+    name, _, rendered = stack
+    charts = chart_cluster_objects(r.name for r in rendered)
+
+    def names(*kinds: str) -> set[str]:
+        return {
+            obj["metadata"]["name"]
+            for release in rendered
+            for obj in release.objects
+            if obj.get("kind") in kinds
+        }
+
+    assert names("ClusterRole") <= set(charts.cluster_roles), name
+    assert names("ClusterRoleBinding") <= set(charts.cluster_role_bindings), name
+    assert names("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration") <= set(
+        charts.webhook_configurations
+    ), name
+    assert "cert-manager-cluster-view" not in names("ClusterRole")
