@@ -12,7 +12,10 @@ the deploy agent's ServiceAccount and refuses, on create and update:
 * a Role/ClusterRole carrying an ``rbac.authorization.k8s.io/aggregate-to-*`` label (its
   rules would flow into ``view``/``edit``/``admin`` or any other aggregating role), or a
   ClusterRole with an ``aggregationRule`` (it would collect other roles' rules);
-* a ``kubernetes.io/service-account-token`` Secret for a ServiceAccount that is not a chart's.
+* a ``kubernetes.io/service-account-token`` Secret for a ServiceAccount that is not a chart's;
+* an update of a Namespace that adds, changes or removes a ``pod-security.kubernetes.io/*``
+  label (its RBAC may patch the managed namespaces; their Pod Security levels, which the
+  plan's token-reach check relies on, change only with the admin credentials).
 
 The names come from :mod:`components.access.chart_objects` (one source of truth, the same the
 deployer's RBAC names). The deployer's RBAC grants nothing on admission policies, so it can
@@ -43,6 +46,7 @@ import pulumi_kubernetes as k8s
 from components.access.chart_objects import ChartClusterObjects
 from components.access.deployer_rules import RBAC_GROUP
 from components.access.objects import MANAGED_BY, SA_NAME_ANNOTATION, TOKEN_SECRET_TYPE
+from components.config.access import POD_SECURITY_LABEL_PREFIX
 
 #: The API group and version of the policy objects (GA, and served by default, since 1.30).
 ADMISSION_API = "admissionregistration.k8s.io/v1"
@@ -68,6 +72,16 @@ def _cel_list(items: Sequence[str]) -> str:
 
 def _is(resources: Sequence[str]) -> str:
     return f"request.resource.resource in {_cel_list(resources)}"
+
+
+def _labels_kept(new: str, old: str) -> str:
+    """CEL: every Pod Security label of ``new`` is in ``old``, with the same value."""
+    prefix = json.dumps(POD_SECURITY_LABEL_PREFIX)
+    return (
+        f"(!has({new}.metadata.labels) || {new}.metadata.labels.all(k, !k.startsWith({prefix})"
+        f" || (has({old}.metadata.labels) && k in {old}.metadata.labels && "
+        f"{old}.metadata.labels[k] == {new}.metadata.labels[k])))"
+    )
 
 
 #: Each check: (name, CEL expression that must be true, message). Every expression starts by
@@ -112,6 +126,15 @@ _CHECKS: tuple[tuple[str, str, str], ...] = (
         " in variables.chartAccounts)",
         "the deploy agent may create token Secrets only for the charts' own ServiceAccounts",
     ),
+    (
+        # Both directions: no label added or changed, none removed. Map `all` iterates keys.
+        "pod-security-labels",
+        "request.resource.resource != 'namespaces' || "
+        f"({_labels_kept('object', 'oldObject')} && {_labels_kept('oldObject', 'object')})",
+        "the deploy agent may not change a namespace's pod-security.kubernetes.io labels; "
+        "change binder:namespaces.<ns>.podSecurity and run `pulumi up` with the admin "
+        "credentials",
+    ),
 )
 
 
@@ -121,11 +144,13 @@ def policy_spec(
     """The ValidatingAdmissionPolicy's ``spec`` (wire names), for the deploy agent and the
     charts' objects. Pure, so that tests evaluate exactly these CEL expressions."""
 
-    def rule(group: str, resources: Sequence[str]) -> dict[str, Any]:
+    def rule(
+        group: str, resources: Sequence[str], operations: Sequence[str] = ("CREATE", "UPDATE")
+    ) -> dict[str, Any]:
         return {
             "apiGroups": [group],
             "apiVersions": ["*"],
-            "operations": ["CREATE", "UPDATE"],
+            "operations": list(operations),
             "resources": list(resources),
         }
 
@@ -138,6 +163,8 @@ def policy_spec(
                 rule(RBAC_GROUP, (*BINDINGS, *ROLES)),
                 rule("admissionregistration.k8s.io", WEBHOOKS),
                 rule("", ("secrets",)),
+                # Its RBAC cannot create namespaces; it may update the managed ones.
+                rule("", ("namespaces",), ("UPDATE",)),
             ],
         },
         # Only the deploy agent's own requests; everyone else (the admin credentials, the

@@ -356,6 +356,51 @@ def test_refused_a_token_secret_without_its_account(guard: AdmissionPolicy) -> N
     refused(guard.decide(secret("binder", TOKEN, {"other": "x"})), "token-secrets")
 
 
+# ---- namespaces: their Pod Security labels -------------------------------------------------
+
+PSA = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "v1.33",
+}
+
+
+def ns_update(old_labels: dict[str, str] | None, new_labels: dict[str, str] | None) -> Request:
+    def ns(labels: dict[str, str] | None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": "ingress"}
+        if labels is not None:
+            meta["labels"] = labels
+        return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+    return Request("UPDATE", "", "namespaces", DEPLOYER_USER, object=ns(new_labels),
+                   old_object=ns(old_labels))
+
+
+def test_allowed_a_namespace_update_that_keeps_its_pod_security_labels(
+    guard: AdmissionPolicy,
+) -> None:
+    allowed(guard.decide(ns_update(PSA, {**PSA, "helm.sh/owner": "x"})))
+    allowed(guard.decide(ns_update({"team": "a"}, {"team": "b"})))
+    allowed(guard.decide(ns_update(None, {"team": "b"})))
+
+
+def test_refused_a_changed_pod_security_level(guard: AdmissionPolicy) -> None:
+    relaxed = {**PSA, "pod-security.kubernetes.io/enforce": "privileged"}
+    refused(guard.decide(ns_update(PSA, relaxed)), "pod-security-labels")
+
+
+def test_refused_a_removed_pod_security_label(guard: AdmissionPolicy) -> None:
+    # Without `enforce`, Pod Security Admission falls back to privileged.
+    refused(guard.decide(ns_update(PSA, {"pod-security.kubernetes.io/enforce-version": "v1.33"})),
+            "pod-security-labels")
+    refused(guard.decide(ns_update(PSA, None)), "pod-security-labels")
+
+
+def test_refused_an_added_pod_security_label(guard: AdmissionPolicy) -> None:
+    refused(guard.decide(ns_update(PSA, {**PSA, "pod-security.kubernetes.io/warn": "baseline"})),
+            "pod-security-labels")
+    refused(guard.decide(ns_update(None, PSA)), "pod-security-labels")
+
+
 # ---- the CEL evaluator itself ------------------------------------------------------------
 
 

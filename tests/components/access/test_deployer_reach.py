@@ -76,6 +76,14 @@ PATHS: dict[str, Path] = {
                 "kubernetes.io/service-account.name": "default"}},
             "type": "kubernetes.io/service-account-token"}),
     ),
+    "relax a namespace's Pod Security level": (
+        lambda m: m.can(DEPLOYER, "patch", "namespaces", "", name="ingress"),
+        Request("UPDATE", "", "namespaces", USER,
+                object={"metadata": {"name": "ingress", "labels": {
+                    "pod-security.kubernetes.io/enforce": "privileged"}}},
+                old_object={"metadata": {"name": "ingress", "labels": {
+                    "pod-security.kubernetes.io/enforce": "restricted"}}}),
+    ),
     # What stays (docs/access.md, "What is left"):
     "rewrite a chart ClusterRole to grant everything": (
         lambda m: m.can_write_role(DEPLOYER, "patch", "prometheus-server", EVERYTHING),
