@@ -94,6 +94,12 @@ def _build_model() -> dict[str, dict[tuple[str, str, str], bool]]:
         # (edit; admin has everything edit has).
         admin[(verb, "", "pods")] = True
         admin[(verb, "", "secrets")] = True
+        # Workloads: read/write for edit and admin ("most objects"), never for view.
+        for group, resource in (("apps", "daemonsets"), ("apps", "statefulsets"),
+                                ("batch", "jobs")):
+            view[(verb, group, resource)] = False
+            edit[(verb, group, resource)] = True
+            admin[(verb, group, resource)] = True
         admin[(verb, "", "resourcequotas")] = False
         admin[(verb, "", "namespaces")] = False
         admin[(verb, "discovery.k8s.io", "endpointslices")] = False
@@ -122,6 +128,14 @@ CLUSTER_ADMIN_RULES: list[dict[str, Any]] = [
     {"nonResourceURLs": ["*"], "verbs": ["*"]},
 ]
 TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
+#: (API group, resource) of the objects whose creation starts pods.
+POD_CREATORS = (
+    ("", "pods"),
+    ("apps", "deployments"),
+    ("apps", "daemonsets"),
+    ("apps", "statefulsets"),
+    ("batch", "jobs"),
+)
 
 
 @dataclass(frozen=True)
@@ -391,13 +405,22 @@ class RbacModel:
                 found.add(account)
         return found
 
+    def can_run_pods(self, subject: Subject, namespace: str) -> bool:
+        """Whether ``subject`` may create pods in ``namespace``, directly or through a
+        workload object (its pods run with whatever ServiceAccount and security context the
+        template says)."""
+        return any(
+            self.can(subject, "create", resource, group, namespace)
+            for group, resource in POD_CREATORS
+        )
+
     def node_reach(self, subject: Subject) -> set[str]:
-        """The (recorded) namespaces where ``subject`` may create pods and privileged pods are
+        """The (recorded) namespaces where ``subject`` may run pods and privileged pods are
         admitted: from there a pod can take over its node."""
         return {
             ns
             for ns, level in self.pod_security.items()
-            if level == "privileged" and self.can(subject, "create", "pods", "", ns)
+            if level == "privileged" and self.can_run_pods(subject, ns)
         }
 
     def reaches(self, subject: Subject) -> set[Subject]:

@@ -300,8 +300,10 @@ def test_resources_show_a_changed_flavor_node_bound_and_role(tmp_path: Path) -> 
         "+  maxNodeCount: 12",
     ]  # and nothing else moved: the render is stable, no order or id noise
     # A role: bioexcel-support may edit, in binder only (the program refuses `edit` where
-    # kube-state-metrics' ServiceAccount could be borrowed).
-    changed_users = [users[0], {**users[1], "role": "edit", "namespaces": ["binder"]}, users[2]]
+    # kube-state-metrics' ServiceAccount could be borrowed; in binder, where privileged pods
+    # run, only with mayReadDeployerToken).
+    edit = {**users[1], "role": "edit", "namespaces": ["binder"], "mayReadDeployerToken": True}
+    changed_users = [users[0], edit, users[2]]
     role = _changed(before, _resources(tmp_path, "role", {"binder:users": changed_users}))
     assert "-    name: view" in role
     assert "+    name: edit" in role

@@ -90,7 +90,7 @@ PATHS: dict[str, Path] = {
         _role({"app.kubernetes.io/managed-by": "Helm"}),
     ),
     "run pods as a chart's ServiceAccount": (
-        lambda m: m.can(DEPLOYER, "create", "pods", "", "monitoring"),
+        lambda m: m.can_run_pods(DEPLOYER, "monitoring"),
         None,
     ),
 }
