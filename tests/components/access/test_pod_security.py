@@ -135,8 +135,8 @@ def test_pod_security_labels_by_hand_are_refused() -> None:
 
 
 def test_an_unknown_level_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"binder:namespaces\.extra\.podSecurity: Input should "
-                       r"be 'restricted', 'baseline' or 'privileged'"):
+    with pytest.raises(ConfigError, match=r"binder:namespaces\.extra\.podSecurity: must be one "
+                       r"of 'restricted', 'baseline' or 'privileged'"):
         stack_config(namespaces={"extra": {"podSecurity": "open"}}, users=[])
 
 
