@@ -95,7 +95,8 @@ def test_ingress_class_and_https_redirect():
         "permanent": True,
     }
     plain = user_values(release_of(controller(redirect=False), charts.TRAEFIK))
-    assert "ports" not in plain
+    # Without TLS the web entry point serves, with its timeouts but no redirection.
+    assert "http" not in plain["ports"]["web"]
 
 
 def test_custom_class_name_and_reserved_address():
