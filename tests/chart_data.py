@@ -67,6 +67,19 @@ def chart_yaml(pin: ChartPin) -> dict[str, Any]:
     return _load_yaml(path) or {}
 
 
+def subchart_values(pin: ChartPin) -> dict[str, dict[str, Any]]:
+    """``{name: values.yaml}`` of the subcharts vendored under ``charts/`` (e.g. prometheus'
+    alertmanager)."""
+    root = chart_dir(pin) / "charts"
+    if not root.is_dir():
+        return {}
+    return {
+        sub.name: _load_yaml(sub / "values.yaml") or {}
+        for sub in sorted(root.iterdir())
+        if (sub / "values.yaml").is_file()
+    }
+
+
 def has_schema(pin: ChartPin) -> bool:
     return (chart_dir(pin) / "values.schema.json").is_file()
 
@@ -140,11 +153,18 @@ OPEN_PATHS: dict[str, frozenset[str]] = {
     ),
     # `priorityClassName` is a commented-out example; fileConfigs holds fluentd's own files.
     "fluentd": frozenset({"priorityClassName", "fileConfigs"}),
-    # `server.persistentVolume.storageClass` is a commented-out example;
-    # `kube-state-metrics.nodeSelector` is a key of the vendored subchart's own values.yaml
-    # (charts/kube-state-metrics/values.yaml), which the parent's values.yaml does not repeat.
+    # `server.persistentVolume.storageClass` and `alertmanager.persistence.storageClass` are
+    # commented-out examples; `kube-state-metrics.nodeSelector` is a key of the vendored
+    # subchart's own values.yaml (charts/kube-state-metrics/values.yaml), which the parent's
+    # values.yaml does not repeat; `alertmanager.config` is Alertmanager's own configuration
+    # file (checked by `amtool check-config` in tests/test_monitoring_alerts.py).
     "prometheus": frozenset(
-        {"server.persistentVolume.storageClass", "kube-state-metrics.nodeSelector"}
+        {
+            "server.persistentVolume.storageClass",
+            "kube-state-metrics.nodeSelector",
+            "alertmanager.persistence.storageClass",
+            "alertmanager.config",
+        }
     ),
 }
 #: Charts whose schema does not reject unknown keys (none, or not strict): for these, our
@@ -164,9 +184,12 @@ def release_problems(pin: ChartPin, user: Mapping[str, Any]) -> list[str]:
     if has_schema(pin):
         problems += schema_errors(helm_values(pin, user), chart_schema(pin))
     if pin.chart in KEY_CHECKED:
+        # A vendored subchart's keys are known too (its own values.yaml under its name), as
+        # Helm coalesces them.
+        defaults = coalesce(chart_values(pin), {}, subchart_values(pin))
         problems += [
             f"{key}: not a key of {pin.chart} {pin.version} values.yaml"
-            for key in unknown_keys(user, chart_values(pin), OPEN_PATHS.get(pin.chart, frozenset()))
+            for key in unknown_keys(user, defaults, OPEN_PATHS.get(pin.chart, frozenset()))
         ]
     if pin is charts.BINDERHUB:
         sub = charts.JUPYTERHUB_SUBCHART

@@ -68,6 +68,7 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "tlsKey",
         "loggingPassword",
         "loggingCaCertificate",
+        "alertmanagerCredential",
     }
 )
 

@@ -40,12 +40,21 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
+from pulumi_kubernetes.core.v1 import ConfigMap, ConfigMapInitArgs, Secret, SecretInitArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from components.config.base import ConfigError
 from components.config.releases import MonitoringConfig
 from components.releases import charts
+from components.releases.alerting import (
+    ALERT_CREDENTIAL_KEY,
+    ALERT_CREDENTIAL_SECRET,
+    DASHBOARDS_CONFIGMAP,
+    alert_credential_used,
+    dashboard_files,
+    grafana_dashboard_values,
+    prometheus_alerting_values,
+)
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.secrets.deployment import DeploymentSecrets
 
@@ -143,12 +152,38 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=args.in_namespace(self),
         )
+        # Alerts (issue 11, components.releases.alerting): the receiver's credential, if
+        # the receiver uses one, as a Secret Alertmanager mounts; its configuration only
+        # names the file. Same pattern as the metrics token above.
+        credential = args.secrets.alertmanager_credential
+        if not alert_credential_used(args.config.alerts):
+            credential = None  # the plan warned that it is unused
+        prometheus_depends: list[pulumi.Resource] = [self.metrics_token]
+        if credential is not None:
+            prometheus_depends.append(
+                Secret(
+                    f"{name}-alertmanager-receiver",
+                    SecretInitArgs(
+                        metadata=ObjectMetaArgs(
+                            name=ALERT_CREDENTIAL_SECRET, namespace=args.namespace
+                        ),
+                        type="Opaque",
+                        string_data={ALERT_CREDENTIAL_KEY: pulumi.Output.secret(credential)},
+                    ),
+                    opts=args.in_namespace(self),
+                )
+            )
         self.prometheus = args.helm_release(
             f"{name}-prometheus",
             charts.PROMETHEUS,
             parent=self,
-            computed=prometheus_values(args.config, args.binder_namespace),
-            depends_on=[self.metrics_token],
+            computed={
+                **prometheus_values(args.config, args.binder_namespace),
+                **prometheus_alerting_values(
+                    args.config.alerts, has_credential=credential is not None
+                ),
+            },
+            depends_on=prometheus_depends,
             # The server's volume is provisioned and attached first (Cinder, PD): minutes.
             timeout=600,
             # Prometheus keeps no state a rollback could break; a failed upgrade goes back to
@@ -160,7 +195,18 @@ class Monitoring(pulumi.ComponentResource):
             # The values name the token's Secret and file, never the token.
             holds_secrets=False,
         )
-        grafana_depends: list[pulumi.Resource] = []
+        # Our dashboards (components.releases.alerting), read by Grafana's file provider
+        # from this ConfigMap, mounted as a directory: changes need no restart.
+        grafana_depends: list[pulumi.Resource] = [
+            ConfigMap(
+                f"{name}-dashboards",
+                ConfigMapInitArgs(
+                    metadata=ObjectMetaArgs(name=DASHBOARDS_CONFIGMAP, namespace=args.namespace),
+                    data=dashboard_files(),
+                ),
+                opts=args.in_namespace(self),
+            )
+        ]
         if needs_cert and args.secrets.tls is not None:
             grafana_depends.append(
                 institution_tls_secret(
@@ -291,4 +337,5 @@ def grafana_values(args: MonitoringArgs) -> dict[str, Any]:
         computed["grafana.ini"] = {"server": {"root_url": args.tls.url(host)}}
     else:
         computed["ingress"] = {"enabled": False}
+    computed.update(grafana_dashboard_values())
     return computed

@@ -24,6 +24,7 @@ from components.config.base import ConfigError
 from components.config.releases import BinderHubConfig, RegistryConfig, TlsConfig
 from components.config.stack import StackConfig
 from components.releases import charts, values
+from components.releases.alerting import check_alert_credential
 from components.releases.binderhub import (
     check_institution_certificate,
     check_oauth_client,
@@ -182,5 +183,7 @@ def check_release_secrets(plan: ReleasesPlan, material: SecretMaterial) -> None:
     check_institution_certificate(plan.tls.source, has_certificate)
     if cfg.monitoring.enabled:
         check_grafana_certificate(cfg.monitoring, plan.tls.source, has_certificate)
+        # Alertmanager's receiver: an SMTP login needs its password (issue 11).
+        check_alert_credential(cfg.monitoring.alerts, material.alertmanager_credential is not None)
     if cfg.logging.enabled:
         check_output_credentials(cfg.logging.output, material.logging_password is not None)

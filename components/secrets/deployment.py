@@ -65,6 +65,8 @@ class DeploymentSecrets:
     logging_password: pulumi.Output[str] | None = None
     logging_ca_certificate: pulumi.Output[str] | None = None
     """CA certificate (PEM) the log store's certificate is verified against, if given."""
+    alertmanager_credential: pulumi.Output[str] | None = None
+    """SMTP password or webhook bearer token of Alertmanager's receiver, if it needs one."""
 
 
 # --------------------------------------------------------------------------------------
@@ -161,6 +163,7 @@ class Secrets(pulumi.ComponentResource):
             oauth=oauth,
             logging_password=material.logging_password,
             logging_ca_certificate=material.logging_ca_certificate,
+            alertmanager_credential=material.alertmanager_credential,
         )
         # Names only: the values stay in the resources that hold them.
         self.register_outputs({"generated": generated, "given": sorted(material.sources)})

@@ -96,6 +96,14 @@ class LoggingSecrets(Model):
         return value
 
 
+class AlertmanagerSecrets(Model):
+    """``alertmanager:`` -- the credential of Alertmanager's receiver
+    (``binder:monitoring.alerts``): the SMTP password for ``email``, the bearer token for
+    ``webhook``."""
+
+    credential: SecretValue | None = None
+
+
 class SecretsDocument(Model):
     """A decrypted secrets file. Every section and key is optional; unknown keys are errors."""
 
@@ -105,6 +113,7 @@ class SecretsDocument(Model):
     tls: TlsSecrets | None = None
     oauth: OAuthSecrets | None = None
     logging: LoggingSecrets | None = None
+    alertmanager: AlertmanagerSecrets | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -135,6 +144,7 @@ SLOTS: tuple[Slot, ...] = (
     Slot("oauth_client_secret", "oauth", "clientSecret", "oauthClientSecret"),
     Slot("logging_password", "logging", "password", "loggingPassword"),
     Slot("logging_ca_certificate", "logging", "caCertificate", "loggingCaCertificate"),
+    Slot("alertmanager_credential", "alertmanager", "credential", "alertmanagerCredential"),
 )
 
 #: Config secrets this module reads (``binder:kubeconfig`` belongs to the cluster).

@@ -51,6 +51,7 @@ class SecretMaterial:
     oauth_client_secret: pulumi.Output[str] | None = None
     logging_password: pulumi.Output[str] | None = None
     logging_ca_certificate: pulumi.Output[str] | None = None
+    alertmanager_credential: pulumi.Output[str] | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each given value came from, by attribute: a file path or ``binder:<key>``.
     Never a value."""

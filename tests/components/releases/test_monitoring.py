@@ -180,7 +180,9 @@ def test_release_options_and_no_dependency_between_the_two():
     token = rec.one(SECRET, "mon-hub-metrics-token").urn
     # Prometheus mounts the token's Secret, so it waits for it too.
     assert sorted(prometheus.dependencies) == sorted([ns, token])
-    assert grafana.dependencies == [ns]
+    # Grafana mounts the dashboards' ConfigMap, so it waits for it.
+    dashboards = rec.one("kubernetes:core/v1:ConfigMap", "mon-dashboards").urn
+    assert sorted(grafana.dependencies) == sorted([ns, dashboards])
     assert prometheus.inputs["atomic"] is True
     assert grafana.inputs["atomic"] is False  # database migrations
     for rel in (prometheus, grafana):

@@ -233,10 +233,12 @@ def test_monitoring_and_logging_do_not_wait_for_binderhub():
     }
     priority = rec.one("kubernetes:scheduling.k8s.io/v1:PriorityClass").urn
     token = rec.one("kubernetes:core/v1:Secret", "releases-monitoring-hub-metrics-token").urn
+    dashboards = rec.one("kubernetes:core/v1:ConfigMap", "releases-monitoring-dashboards").urn
     for pin, expected in (
         # ...and Prometheus for the Secret of its hub metrics token, which it mounts.
         (charts.PROMETHEUS, [namespaces["monitoring"], token]),
-        (charts.GRAFANA, [namespaces["monitoring"]]),
+        # ...and Grafana for the ConfigMap of our dashboards, which it mounts.
+        (charts.GRAFANA, [namespaces["monitoring"], dashboards]),
         # ...and fluentd for its own PriorityClass, which its pods name.
         (charts.FLUENTD, [namespaces["logging"], priority]),
     ):

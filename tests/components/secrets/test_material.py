@@ -38,6 +38,7 @@ ATTRS = (
     "oauth_client_secret",
     "logging_password",
     "logging_ca_certificate",
+    "alertmanager_credential",
 )
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIfixturecertificate5e1b\n-----END CERTIFICATE-----\n"
@@ -50,6 +51,7 @@ FULL = {
     "tls": {"certificate": CERT, "key": KEY},
     "oauth": {"clientId": "fx-oauth-id-4f02", "clientSecret": "fx-oauth-secret-b3d8"},
     "logging": {"password": "fx-logging-pass-7a5c", "caCertificate": CA},
+    "alertmanager": {"credential": "fx-alertmanager-cred-91d3"},
 }
 FULL_VALUES = [v for section in FULL.values() for v in section.values()]
 
@@ -501,7 +503,21 @@ def test_whole_program_never_leaks_a_secret(tmp_path: Path, sops_key: AgeKey) ->
     path = sops_encrypt(document, tmp_path / "stack-secrets.yaml", sops_key.public)
     given = [v for section in document.values() for v in section.values()]
     config_secret = "cfg-oauth-secret-0d4e"
-    binderhub = yaml.safe_load((REPO / "Pulumi.gcp.yaml").read_text())["config"]["binder:binderhub"]
+    stack_config = yaml.safe_load((REPO / "Pulumi.gcp.yaml").read_text())["config"]
+    binderhub = stack_config["binder:binderhub"]
+    # Alerts by mail with an SMTP login, so the Alertmanager credential has a consumer.
+    monitoring = {
+        **stack_config["binder:monitoring"],
+        "alerts": {
+            "receiver": "email",
+            "email": {
+                "to": ["ops@example.org"],
+                "from": "binder@example.org",
+                "smarthost": "smtp.example.org:587",
+                "username": "binder",
+            },
+        },
+    }
     rec = run_stack(
         "gcp",
         overrides={
@@ -512,6 +528,7 @@ def test_whole_program_never_leaks_a_secret(tmp_path: Path, sops_key: AgeKey) ->
             # A registry with an account (gcp's Artifact Registry needs none), so the registry
             # secrets have consumers: BinderHub's push account and the user pods' pull secret.
             "binder:registry": {"url": "https://registry.example.org", "prefix": "binder-"},
+            "binder:monitoring": monitoring,
             "binder:logging": {
                 "enabled": True,
                 "output": {"type": "elasticsearch", "host": "es.example.org", "user": "binder"},
