@@ -21,7 +21,7 @@ DEV_STAMP     := $(VENV)/.dev-installed
 TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
 .PHONY: help install install-dev lock lock-upgrade tools up preview destroy test lint typecheck pytest render \
-        render-diff smoke check-secrets chart-data bench clean require-stack require-pulumi
+        render-diff smoke check-secrets chart-data dashboards bench clean require-stack require-pulumi
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -132,6 +132,9 @@ check-secrets: $(RUNTIME_STAMP) ## Refuse unencrypted secret files; warn about t
 
 chart-data: $(RUNTIME_STAMP) ## Fetch the complete pinned charts (subcharts unpacked) into ../shared/charts (needs helm; FORCE=1 re-fetches)
 	$(BIN)/python -m tools.fetch_chart_data $(if $(FORCE),--force)
+
+dashboards: $(RUNTIME_STAMP) ## Regenerate helm_configs/monitoring/dashboards/ from tools/dashboards.py
+	$(BIN)/python -m tools.dashboards
 
 bench: $(DEV_STAMP) ## Time and measure the whole program per stack on the mock engine
 	$(BIN)/python -m tools.bench
