@@ -30,7 +30,8 @@ from components.monitoring import (
     alert_rules,
     check_alert_credential,
 )
-from components.releases import NAMESPACES
+from components.releases import NAMESPACES, check_release_secrets
+from components.secrets import SecretMaterial
 from tests.chart_data import chart_dir, chart_values, coalesce, subchart_values
 from tests.components.test_monitoring import LETSENCRYPT
 from tests.k8s_validate import assert_valid_objects
@@ -423,3 +424,54 @@ def test_bad_alert_settings_are_config_errors(alerts, message):
         parse_config(raw)
     assert message in str(raised.value)
     assert "s3cr3t" not in str(raised.value)
+
+
+def test_the_charts_scrape_what_the_rules_read():
+    """The series the rules and dashboards read come from the prometheus chart's own jobs:
+    facts of the pinned charts, pinned here."""
+    jobs = chart_values(charts.PROMETHEUS)["scrapeConfigs"]
+    # kube-state-metrics and node-exporter: their Services are annotated for the
+    # kubernetes-service-endpoints job, which keeps their labels (namespace, pod of
+    # kube_pod_*) and adds `node` from the endpoint's pod.
+    endpoints = jobs["kubernetes-service-endpoints"]
+    assert endpoints["honor_labels"] is True
+    assert {
+        "source_labels": ["__meta_kubernetes_pod_node_name"],
+        "action": "replace",
+        "target_label": "node",
+    } in endpoints["relabel_configs"]
+    subcharts = subchart_values(charts.PROMETHEUS)
+    assert subcharts["kube-state-metrics"]["prometheusScrape"] is True
+    ksm_service = (
+        chart_dir(charts.PROMETHEUS)
+        / "charts"
+        / "kube-state-metrics"
+        / "templates"
+        / "service.yaml"
+    ).read_text()
+    assert "prometheus.io/scrape: '{{ .Values.prometheusScrape }}'" in ksm_service
+    node_exporter = subcharts["prometheus-node-exporter"]["service"]["annotations"]
+    assert node_exporter["prometheus.io/scrape"] == "true"
+    # cert-manager: its pods are annotated (prometheus.enabled, our values) for the
+    # kubernetes-pods job, whose honor_labels keeps the certificate's `namespace`.
+    assert jobs["kubernetes-pods"]["honor_labels"] is True
+    ours = yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "helm_configs/base/cert-manager.yaml").read_text()
+    )
+    assert ours["prometheus"]["enabled"] is True
+    deployment = (chart_dir(charts.CERT_MANAGER) / "templates" / "deployment.yaml").read_text()
+    assert "prometheus.io/scrape: 'true'" in deployment
+    # The kubelet (kubelet_volume_stats_*): the kubernetes-nodes job, one target per node.
+    assert jobs["kubernetes-nodes"]["kubernetes_sd_configs"] == [{"role": "node"}]
+    assert jobs["kubernetes-nodes"]["enabled"] is True
+
+
+def test_an_smtp_login_without_password_stops_the_program_before_any_resource():
+    """releases.check_release_secrets, which __main__ runs right after the secrets load."""
+    raw = copy.deepcopy(BASE_CONFIG)
+    raw["monitoring"]["alerts"] = VARIANTS["email-login"][0]
+    with pytest.raises(ConfigError, match="no SMTP password was given"):
+        check_release_secrets(parse_config(raw), SecretMaterial())
+    check_release_secrets(
+        parse_config(raw), SecretMaterial(alertmanager_credential=pulumi.Output.secret("x"))
+    )
