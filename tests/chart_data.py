@@ -157,7 +157,7 @@ OPEN_PATHS: dict[str, frozenset[str]] = {
     # commented-out examples; `kube-state-metrics.nodeSelector` is a key of the vendored
     # subchart's own values.yaml (charts/kube-state-metrics/values.yaml), which the parent's
     # values.yaml does not repeat; `alertmanager.config` is Alertmanager's own configuration
-    # file (checked by `amtool check-config` in tests/test_monitoring_alerts.py).
+    # file (checked by `amtool check-config` in tests/components/releases/test_alerting.py).
     "prometheus": frozenset(
         {
             "server.persistentVolume.storageClass",

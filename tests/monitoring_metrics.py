@@ -1,7 +1,7 @@
 """The metrics our alert rules and dashboards may name, each with where it comes from.
 
 A query that names anything else is a typo or a metric the pinned software does not export,
-and the tests (tests/test_monitoring_rules.py, tests/test_monitoring_dashboards.py) refuse
+and the tests (tests/components/releases/test_alerting.py, test_dashboards.py) refuse
 it. Every entry was read in the source of the version we run:
 
 - BinderHub @ b9fad995 (the pinned chart's commit): binderhub/builder.py defines

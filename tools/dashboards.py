@@ -3,10 +3,10 @@
 The dashboards are generated from this module so that every panel has the same shape (data
 source, legend, units) and so that a change is a small diff here, not in hundreds of lines
 of JSON. ``python -m tools.dashboards`` writes them to ``helm_configs/monitoring/dashboards/``,
-where the program reads them (components/monitoring.py) and provisions them through the
+where the program reads them (components/releases/alerting.py) and provisions them through the
 grafana chart's ``dashboardProviders`` + ``dashboardsConfigMaps``
 (https://grafana.com/docs/grafana/latest/administration/provisioning/#dashboards).
-``tests/test_monitoring_dashboards.py`` fails when the committed files and this module
+``tests/components/releases/test_dashboards.py`` fails when the committed files and this module
 disagree, and when a query names a metric that is not on the cited list
 ``tests/monitoring_metrics.py``.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parent.parent / "helm_configs" / "monitoring" / "dashboards"
-#: The provisioned Prometheus data source (components/monitoring.py, uid "prometheus").
+#: The provisioned Prometheus data source (components/releases/monitoring.py, uid "prometheus").
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 #: BinderHub's namespace (components.bootstrap NAMESPACES["binderhub"]); the tests check it.
 BINDER_NS = "binder"

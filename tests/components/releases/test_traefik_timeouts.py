@@ -13,9 +13,9 @@ import re
 
 import pytest
 
-from components import charts
+from components.releases import charts
 from tests.chart_data import chart_dir, chart_schema, helm_values, schema_errors
-from tests.components.test_ingress import controller
+from tests.components.releases.test_ingress import controller
 from tests.release_fixtures import STACKS, release_of, user_values
 
 TIMEOUTS = {"readTimeout": "600s", "idleTimeout": "600s"}

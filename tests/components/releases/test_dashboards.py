@@ -12,21 +12,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import charts
-from components.config import ConfigError
-from components.monitoring import (
+from components.config.base import ConfigError
+from components.releases import charts
+from components.releases.alerting import (
     DASHBOARD_PROVIDER,
     DASHBOARDS_CONFIGMAP,
     DASHBOARDS_DIR,
     dashboard_files,
 )
-from components.releases import NAMESPACES
+from components.releases.charts import NAMESPACES
 from tests.chart_data import chart_dir
-from tests.components.test_monitoring import monitoring
+from tests.components.releases.test_alerting import tool
+from tests.components.releases.test_monitoring import monitoring
 from tests.k8s_validate import assert_valid_objects
 from tests.monitoring_metrics import KNOWN_METRICS, metric_names
 from tests.release_fixtures import release_of, user_values
-from tests.test_monitoring_alerts import tool
 from tools import dashboards as generator
 
 TOPICS = {
