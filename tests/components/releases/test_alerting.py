@@ -49,7 +49,7 @@ from tests.release_fixtures import (
 )
 from tools.mockrun import Recording, is_secret, plaintext_leaks, run_program
 
-UNIT_TESTS = REPO / "tests" / "promtool" / "alerts.test.yaml"
+UNIT_TESTS = MONITORING_DATA / "alerts.test.yaml"
 CREDENTIAL = "test-alertmanager-credential-0123"
 INSTALL = {
     "promtool": "apt-get install prometheus (Debian 12: promtool 2.42)",
