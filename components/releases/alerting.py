@@ -29,8 +29,8 @@ from typing import Any
 import pulumi
 import yaml
 
+from components.config.alerts import AlertsConfig
 from components.config.base import ConfigError
-from components.config.releases import AlertsConfig
 from components.releases.values import HELM_CONFIGS
 
 #: Our alert rules and dashboards (data files, written for this project).

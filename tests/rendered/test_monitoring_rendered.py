@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config.releases import AlertsConfig
+from components.config.alerts import AlertsConfig
 from components.releases.alerting import (
     ALERT_CREDENTIAL_DIR,
     ALERT_CREDENTIAL_SECRET,

@@ -19,8 +19,9 @@ import pulumi
 import pytest
 import yaml
 
+from components.config.alerts import AlertsConfig
 from components.config.base import ConfigError
-from components.config.releases import AlertsConfig, MonitoringConfig
+from components.config.releases import MonitoringConfig
 from components.config.stack import parse_config
 from components.releases import charts
 from components.releases.alerting import (
