@@ -166,11 +166,14 @@ def _prometheus_objects() -> ChartClusterObjects:
         helm_fullname(release, "prometheus-node-exporter"),
     )
     # The same names for their ServiceAccounts (`prometheus.serviceAccountName.server`, the
-    # subcharts' `*.serviceAccountName`); alertmanager and pushgateway are disabled.
+    # subcharts' `*.serviceAccountName`). Alertmanager (on, helm_configs/base/prometheus.yaml)
+    # has a ServiceAccount but no cluster role: charts/alertmanager/templates/_helpers.tpl
+    # `alertmanager.serviceAccountName` = `alertmanager.fullname` = `<release>-alertmanager`.
+    # The pushgateway is disabled.
     return ChartClusterObjects(
         cluster_roles=names,
         cluster_role_bindings=names,
-        service_accounts=_accounts("monitoring", *names),
+        service_accounts=_accounts("monitoring", *names, helm_fullname(release, "alertmanager")),
     )
 
 
