@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import pulumi
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -76,6 +77,17 @@ def quantity_text(value: Any) -> Any:
 
 def quantity_problem(value: str) -> str:
     return f"'{value}' is not a Kubernetes quantity; write it like '500m', '2', '512Mi' or '4Gi'"
+
+
+def _checked_quantity(value: Any) -> Any:
+    value = quantity_text(value)
+    if isinstance(value, str) and not QUANTITY.match(value):
+        raise ValueError(quantity_problem(value))
+    return value
+
+
+#: A field holding one Kubernetes quantity; a number is read as its text (``2`` -> ``"2"``).
+Quantity = Annotated[str, BeforeValidator(_checked_quantity)]
 
 
 def label_problems(key: str, value: str, check_value: bool) -> list[str]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from components.config.base import QUANTITY, Model, quantity_problem, quantity_text
+from components.config.base import QUANTITY, Model, Quantity, quantity_problem
 
 #: Binary suffixes of JupyterHub's ByteSpecification (``singleuser.memory``): ``1G`` is 2**30.
 #: https://github.com/jupyterhub/jupyterhub/blob/main/jupyterhub/traitlets.py (ByteSpecification)
@@ -62,16 +61,8 @@ def byte_spec_value(text: str | float) -> float:
 class Bounds(Model):
     """Request and limit of one resource, as Kubernetes quantities."""
 
-    request: str
-    limit: str
-
-    @field_validator("request", "limit", mode="before")
-    @classmethod
-    def _quantity(cls, value: Any) -> Any:
-        value = quantity_text(value)
-        if isinstance(value, str) and not QUANTITY.match(value):
-            raise ValueError(quantity_problem(value))
-        return value
+    request: Quantity
+    limit: Quantity
 
     @model_validator(mode="after")
     def _ordered(self) -> Bounds:
@@ -133,7 +124,7 @@ class BuilderConfig(Model):
         cpu=Bounds(request="100m", limit="1"), memory=Bounds(request="1Gi", limit="2Gi")
     )
     """Each build pod (``KubernetesBuildExecutor.resources``)."""
-    build_pod_disk: str = "2Gi"
+    build_pod_disk: Quantity = "2Gi"
     """Ephemeral-storage limit of a build pod: bounds the size of a repository's clone."""
     data_dir: str | None = None
     """dind's data directory on the node. Default: on the node's large volume where the
@@ -148,14 +139,6 @@ class BuilderConfig(Model):
     internal_networks: list[str] = Field(default_factory=lambda: list(DEFAULT_INTERNAL_NETWORKS))
     """Ranges build pods and dind may not reach (the cluster's nodes, pods, services and the
     cloud's internal networks). The metadata endpoint is denied in any case."""
-
-    @field_validator("build_pod_disk", mode="before")
-    @classmethod
-    def _disk(cls, value: Any) -> Any:
-        value = quantity_text(value)
-        if isinstance(value, str) and not QUANTITY.match(value):
-            raise ValueError(quantity_problem(value))
-        return value
 
     @field_validator("data_dir")
     @classmethod
@@ -184,16 +167,8 @@ class NodeCapacity(Model):
 
     cpu: float = Field(gt=0)
     """CPUs of the node."""
-    memory: str
+    memory: Quantity
     """Memory of the node, a Kubernetes quantity such as ``32Gi``."""
-
-    @field_validator("memory", mode="before")
-    @classmethod
-    def _quantity(cls, value: Any) -> Any:
-        value = quantity_text(value)
-        if isinstance(value, str) and not QUANTITY.match(value):
-            raise ValueError(quantity_problem(value))
-        return value
 
 
 class LaunchLimits(Model):
