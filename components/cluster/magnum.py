@@ -75,7 +75,8 @@ class MagnumKubernetesCluster(KubernetesCluster):
             external_network_id=tpl.external_network,
             keypair_id=tpl.keypair,
             docker_volume_size=tpl.docker_volume_size,
-            docker_storage_driver="overlay2",
+            # Heat-era field; the Cluster API drivers have no Docker volume.
+            docker_storage_driver="overlay2" if cfg.driver == "heat" else None,
             network_driver=tpl.network_driver,
             volume_driver=tpl.volume_driver,
             dns_nameserver=tpl.dns_nameserver,

@@ -17,8 +17,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.alias_generators import to_camel
 
 from components.config.base import DnsLabel, Model
+from components.config.magnum_drivers import DRIVERS, DriverFacts, MagnumDriver, driver_problems
 
 _K8S_VERSION = re.compile(r"^1\.(\d+)$")
 
@@ -103,16 +105,22 @@ class MagnumTemplate(Model):
     """The Magnum ClusterTemplate: the image, flavors and network of every node."""
 
     image: str
-    """Glance image of the nodes, e.g. ``fedora-coreos-40``."""
+    """Glance image of the nodes. Cluster API drivers: an image with Kubernetes baked in, e.g.
+    ``ubuntu-jammy-kube-v1.31.4``; heat: ``fedora-coreos-40``."""
+    os_distro: str | None = None
+    """The image's ``os_distro`` property, as the cloud's operators set it (Magnum picks the
+    driver from it). Checked against the driver when given."""
     master_flavor: str
     flavor: str
     external_network: str
     """External network name or ID, for floating IPs and the API load balancer."""
     keypair: str
     """Nova keypair injected into the nodes."""
-    docker_volume_size: int = Field(default=50, ge=1)
+    docker_volume_size: int | None = Field(default=None, ge=1)
+    """heat only: the Docker volume of each node (the Cluster API drivers ignore it)."""
     network_driver: Literal["calico", "flannel", "cilium"] = "calico"
-    volume_driver: str | None = "cinder"
+    volume_driver: str | None = None
+    """heat only: ``cinder``."""
     dns_nameserver: str | None = None
     master_lb_enabled: bool = True
     floating_ip_enabled: bool = False
@@ -150,6 +158,10 @@ class MagnumCluster(ClusterBase):
     """``provider: magnum`` — a cluster on OpenStack Magnum (EMBL-EBI)."""
 
     provider: Literal["magnum"]
+    driver: MagnumDriver = "capi-helm"
+    """The Magnum driver the cloud runs for the image: ``capi-helm`` (StackHPC/Azimuth
+    magnum-capi-helm), ``cluster-api`` (Vexxhost magnum-cluster-api) or ``heat`` (removed
+    upstream in 2026). Ask the cloud's operators. See :mod:`components.config.magnum_drivers`."""
     template: MagnumTemplate
     master_count: int = Field(default=1, ge=1)
     node_count: int = Field(default=2, ge=1)
@@ -169,21 +181,54 @@ class MagnumCluster(ClusterBase):
             raise ValueError(
                 f"nodeGroups has duplicate names {dupes}; give each group its own name"
             )
-        tag = self.template.labels.get("kube_tag")
-        if tag and not tag.lstrip("v").startswith(f"{self.kubernetes_version}."):
-            raise ValueError(
-                f"template.labels.kube_tag '{tag}' does not match kubernetesVersion "
-                f"'{self.kubernetes_version}'; make them agree"
-            )
+        tpl = self.template
+        problems = driver_problems(
+            self.facts,
+            kubernetes_version=self.kubernetes_version,
+            image=tpl.image,
+            os_distro=tpl.os_distro,
+            labels=tpl.labels,
+            template_fields_set={to_camel(f) for f in tpl.model_fields_set},
+            network_driver=tpl.network_driver,
+            node_group_labels={g.name: g.labels for g in self.node_groups if g.labels},
+        )
+        if "dockerVolumeSize" in self.facts.ignored_template_fields:
+            problems += [
+                f"nodeGroups[{g.name}].dockerVolumeSize is ignored by the {self.driver} driver "
+                "(nodes have one boot volume: the boot_volume_size label); remove it"
+                for g in self.node_groups
+                if g.docker_volume_size is not None
+            ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
+    def facts(self) -> DriverFacts:
+        """What the configured driver honours."""
+        return DRIVERS[self.driver]
+
+    def node_group_selector(self, group: MagnumNodeGroup) -> dict[str, str]:
+        """The node label the driver puts on every node of ``group``."""
+        key, _, value = self.facts.node_group_label.partition("=")
+        name = group.name
+        if self.driver == "capi-helm":
+            # driver_utils.sanitized_name: lower case, runs of other characters -> "-".
+            name = re.sub("[^a-z0-9]+", "-", name.lower()).strip("-")
+        return {key: value.format(name=name, role=group.purpose or group.name)}
+
+    @property
+    def node_cidr(self) -> str | None:
+        """The nodes' subnet: ``fixed_subnet_cidr`` or the driver's default for it."""
+        return self.template.labels.get("fixed_subnet_cidr") or self.facts.default_node_cidr
+
+    @property
     def user_node_selector(self) -> dict[str, str]:
-        # Magnum cannot label or taint a node group's nodes with our own labels; its Heat
-        # driver labels them `magnum.openstack.org/role=<role>`, and the user group's role
-        # is "user". https://docs.openstack.org/magnum/latest/user/#node-groups
-        if any(g.purpose == "user" for g in self.node_groups):
-            return {"magnum.openstack.org/role": "user"}
+        # None of Magnum's drivers puts our labels on a node group's nodes; each labels them
+        # its own way (see components.config.magnum_drivers), which user pods select on.
+        for group in self.node_groups:
+            if group.purpose == "user":
+                return self.node_group_selector(group)
         return {}
 
 

@@ -39,15 +39,20 @@ def rec() -> Recording:
 def test_template(rec: Recording) -> None:
     tpl = rec.one("openstack:containerinfra/clusterTemplate:ClusterTemplate").inputs
     assert tpl["coe"] == "kubernetes"
-    assert tpl["image"] == "fedora-coreos-40"
+    assert tpl["image"] == "ubuntu-jammy-kube-v1.31.4"
     assert tpl["masterFlavor"] == "s1.large"
     assert tpl["flavor"] == "s1.jumbo"
     assert tpl["externalNetworkId"] == "ext-net-37"
     assert tpl["keypairId"] == "binder-ebi-admin"
-    assert tpl["dockerVolumeSize"] == 100
+    # The Cluster API drivers have no Docker volume: the Heat-era fields are not sent.
+    assert "dockerVolumeSize" not in tpl
+    assert "dockerStorageDriver" not in tpl
+    assert "volumeDriver" not in tpl
     assert tpl["networkDriver"] == "calico"
-    assert tpl["labels"]["kube_tag"] == "v1.31.4"
-    assert tpl["labels"]["boot_volume_size"] == "50"
+    # capi-helm takes the version from the image (kube_version property), not kube_tag.
+    assert "kube_tag" not in tpl["labels"]
+    assert tpl["labels"]["boot_volume_size"] == "100"
+    assert tpl["labels"]["octavia_provider"] == "amphora"
 
 
 def test_cluster_counts_autoscaling_timeout(rec: Recording) -> None:
@@ -71,7 +76,7 @@ def test_user_node_group(rec: Recording) -> None:
     assert group.inputs["role"] == "user"
     assert group.inputs["minNodeCount"] == 1
     assert group.inputs["maxNodeCount"] == 10
-    assert group.inputs["dockerVolumeSize"] == 200
+    assert "dockerVolumeSize" not in group.inputs
     # Bounds travel as fields (updated in place); as labels they would replace the group.
     assert "min_node_count" not in group.inputs.get("labels", {})
     assert "max_node_count" not in group.inputs.get("labels", {})
