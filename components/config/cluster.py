@@ -215,7 +215,14 @@ class MagnumCluster(ClusterBase):
         if self.driver == "capi-helm":
             # driver_utils.sanitized_name: lower case, runs of other characters -> "-".
             name = re.sub("[^a-z0-9]+", "-", name.lower()).strip("-")
-        return {key: value.format(name=name, role=group.purpose or group.name)}
+        role = group.purpose or ("worker" if group.name == "default-worker" else group.name)
+        return {key: value.format(name=name, role=role)}
+
+    @property
+    def default_worker_selector(self) -> dict[str, str]:
+        """The node label of Magnum's default worker group (name ``default-worker``, role
+        ``worker``), where core pods go (helm_configs/ebi/*.yaml select it)."""
+        return self.node_group_selector(MagnumNodeGroup(name="default-worker", purpose=None))
 
     @property
     def node_cidr(self) -> str | None:

@@ -51,6 +51,7 @@ from components.config.releases import (
     TlsConfig,
     Toggle,
 )
+from components.config.storage import StorageConfig
 
 #: Config keys under ``binder:`` that hold secrets. They are never parsed into the models
 #: below; :mod:`components.secrets.material` reads them with ``require_secret``/``get_secret``.
@@ -97,6 +98,9 @@ class StackConfig(Model):
     cert_manager: Toggle = Field(default_factory=Toggle)
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    """The StorageClass of the releases' volumes; resolved per provider by
+    :func:`components.releases.storage.plan_storage`."""
 
     @model_validator(mode="after")
     def _people_can_log_in(self) -> StackConfig:

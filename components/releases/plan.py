@@ -35,6 +35,12 @@ from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
 from components.releases.monitoring import check_grafana_certificate
 from components.releases.registry import RegistryTarget, mirror_layer, plan_registry
+from components.releases.storage import (
+    StoragePlan,
+    class_paths_set_in,
+    plan_storage,
+    storage_layer,
+)
 from components.secrets.material import SecretMaterial
 
 
@@ -58,8 +64,11 @@ class ReleasesPlan:
     """The charts this configuration installs, in the order they are created."""
     file_values: Mapping[str, tuple[values.Values, ...]]
     """Layers 1 and 2 of each enabled release's values (base file, then the stack's file),
-    read and checked, by release name, and with ``binder:registry.systemImagesMirror`` the
-    layer that points the release's Docker Hub images at the mirror. Read-only."""
+    read and checked, then the storage class of its volumes (``binder:storage``), and with
+    ``binder:registry.systemImagesMirror`` the layer that points the release's Docker Hub
+    images at the mirror, by release name. Read-only."""
+    storage: StoragePlan
+    """The StorageClass of every release volume, and whether the program creates it."""
     registry_target: RegistryTarget | None = None
     """Where BinderHub pushes (and whether user pods need a pull secret), checked against
     the cluster and the secrets by :func:`plan_registry_target`."""
@@ -123,6 +132,11 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
             "  binder:monitoring.grafanaHost: must differ from binder:binderhub.host and hubHost"
         )
     enabled = enabled_releases(cfg)
+    storage = StoragePlan(class_name=None, create=False)
+    try:
+        storage = plan_storage(cfg.storage, cfg.cluster)
+    except ConfigError as exc:
+        problems.append(f"  {exc}")
     file_values: dict[str, tuple[values.Values, ...]] = {}
     mirror = cfg.registry.system_images_mirror if cfg.registry is not None else None
     for pin in enabled:
@@ -131,8 +145,22 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
         except ConfigError as exc:
             problems.append(f"  {exc}")
             continue
+        # One place says where volumes go: binder:storage. A class in a values file would
+        # silently win over it for one release.
+        for layer in layers:
+            for path in class_paths_set_in(pin.release, layer):
+                problems.append(
+                    f"  helm_configs/*/{pin.release}.yaml sets {path}; the class of every "
+                    "volume comes from binder:storage: remove it there and set "
+                    "binder:storage.className"
+                )
         mirrored = mirror_layer(pin.release, mirror)
-        file_values[pin.release] = (*layers, mirrored) if mirrored else tuple(layers)
+        storage_values = storage_layer(pin.release, storage)
+        file_values[pin.release] = (
+            *layers,
+            *([mirrored] if mirrored else []),
+            *([storage_values] if storage_values else []),
+        )
     if cfg.binderhub is not None:
         problems += user_pod_problems(
             cfg.binderhub,
@@ -150,6 +178,7 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
         ingress_tls=ingress_tls(cfg.tls),
         enabled=enabled,
         file_values=MappingProxyType(file_values),
+        storage=storage,
     )
 
 

@@ -28,6 +28,7 @@ from components.releases.ingress import IngressController, IngressControllerArgs
 from components.releases.logging import Logging, LoggingArgs
 from components.releases.monitoring import Monitoring, MonitoringArgs
 from components.releases.plan import ReleasesPlan
+from components.releases.storage import ReleaseStorage, ReleaseStorageArgs
 from components.secrets.deployment import DeploymentSecrets
 
 
@@ -59,6 +60,8 @@ class ReleasesArgs:
 class Releases(pulumi.ComponentResource):
     """Ingress controller, cert-manager, BinderHub, monitoring and logging."""
 
+    storage: ReleaseStorage | None
+    """The StorageClass the program creates (``binder:storage.create``), if any."""
     ingress: IngressController | None
     cert_manager: CertManager | None
     binderhub: BinderHub
@@ -92,12 +95,25 @@ class Releases(pulumi.ComponentResource):
         super().__init__("binder:releases:Releases", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        # The StorageClass of the releases' volumes, when the program owns it; the releases
+        # with volumes (BinderHub's hub database, Prometheus, Grafana) wait for it, or their
+        # PVCs would stay Pending and the release time out.
+        self.storage = None
+        if plan.storage.create:
+            self.storage = ReleaseStorage(
+                f"{name}-storage", ReleaseStorageArgs(plan=plan.storage), child
+            )
+
         def placed(release: str) -> _Placement:
             namespace = charts.NAMESPACES[release]
             given = args.namespaces.get(namespace, [])
+            waits = [given] if isinstance(given, pulumi.Resource) else list(given)
+            # (Only with a bootstrapped namespace: an empty list means "Helm creates it".)
+            if waits and self.storage is not None and release in ("binderhub", "monitoring"):
+                waits.append(self.storage.storage_class)
             return _Placement(
                 namespace=namespace,
-                namespace_resources=[given] if isinstance(given, pulumi.Resource) else list(given),
+                namespace_resources=waits,
                 file_values=plan.file_values,
             )
 

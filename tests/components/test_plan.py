@@ -308,6 +308,22 @@ CATALOGUE: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
         {},
         "binder:cluster.kubernetesVersion: '1.29' has no admissionregistration.k8s.io/v1",
     ),
+    # issue 10: Magnum drivers and storage.
+    (
+        "ebi",
+        {
+            "binder:cluster": {
+                "provider": "magnum", "name": "x", "driver": "capi-helm",
+                "template": {"image": "fedora-coreos-40", "masterFlavor": "m", "flavor": "f",
+                             "externalNetwork": "e", "keypair": "k",
+                             "labels": {"kube_tag": "v1.31.4", "keystone_auth_enabled": True}},
+                "kubernetesVersion": "1.31",
+            }
+        },
+        {},
+        "kube_version property",
+    ),
+    ("local", {"binder:storage": {"create": True}}, {}, "binder:storage.provisioner"),
 ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.config.cluster import MagnumCluster
 from components.config.releases import BinderHubConfig, TlsConfig
 from components.releases.monitoring import scrape_jobs
 from tests.k8s_validate import validate_object
@@ -513,14 +514,19 @@ PER_NODE = frozenset({"DaemonSet"})
 
 
 #: Labels of the nodes core pods are meant for, per provider: GKE's core pool
-#: (components/cluster_gke.py labels it hub.jupyter.org/node-purpose=core) and Magnum's
-#: default worker group (its kubelet gets --node-labels=magnum.openstack.org/role=<role>,
-#: magnum drivers/common/templates/kubernetes/fragments/configure-kubernetes-minion.sh).
+#: (components/cluster/gke.py labels it hub.jupyter.org/node-purpose=core) and Magnum's
+#: default worker group, labelled by the configured driver
+#: (MagnumCluster.default_worker_selector, from components/config/magnum_drivers.py).
 CORE_NODE_LABELS = {
     "gke": {"hub.jupyter.org/node-purpose": "core"},
-    "magnum": {"magnum.openstack.org/role": "worker"},
     "existing": {},
 }
+
+
+def _core_labels(cluster: Any) -> dict[str, str]:
+    if isinstance(cluster, MagnumCluster):
+        return cluster.default_worker_selector
+    return CORE_NODE_LABELS[cluster.provider]
 
 
 def test_core_pods_stay_off_user_nodes(index: Index) -> None:
@@ -528,7 +534,7 @@ def test_core_pods_stay_off_user_nodes(index: Index) -> None:
     unplaceable = [
         str(owner) for owner, pod in index.pods()
         if owner.name != "user-placeholder"
-        and not _may_run_on(pod["spec"], CORE_NODE_LABELS[cluster.provider], tainted=False)
+        and not _may_run_on(pod["spec"], _core_labels(cluster), tainted=False)
     ]
     assert not unplaceable, f"core pods no core node can take: {unplaceable}"
     if not cluster.has_user_pool:

@@ -50,7 +50,8 @@ def test_capi_helm_facts() -> None:
     assert {"octavia_provider", "capi_helm_chart_version", "monitoring_enabled",
             "extra_network_names", "fixed_subnet_cidr", "api_master_lb_allowed_cidrs",
             "csi_cinder_volume_binding_mode"} <= CAPI_HELM.labels
-    assert "kube_tag" not in CAPI_HELM.labels and CAPI_HELM.kube_tag == "forbidden"
+    assert "kube_tag" not in CAPI_HELM.labels
+    assert CAPI_HELM.kube_tag == "forbidden"
     assert "container_runtime" not in CAPI_HELM.labels  # Heat-era
     assert CAPI_HELM.os_distros == {"ubuntu", "flatcar"}  # Driver.provides
     assert CAPI_HELM.node_group_label == "capi.stackhpc.com/node-group={name}"

@@ -265,8 +265,9 @@ def test_user_pods_on_the_gke_user_pool():
 
 def test_user_pods_on_the_magnum_user_group():
     values = values_of(binderhub(config(cluster=MAGNUM)))
+    # capi-helm (the default driver): the openstack-cluster chart's node-group label.
     assert values["jupyterhub"]["singleuser"]["nodeSelector"] == {
-        "magnum.openstack.org/role": "user"
+        "capi.stackhpc.com/node-group": "user"
     }
     # Magnum cannot taint the group, and the label is not z2jh's node-purpose one.
     assert "userPods" not in values["jupyterhub"].get("scheduling", {})

@@ -516,11 +516,12 @@ def test_stack_switches_and_outputs(stack_run):
     assert rec.outputs["ingress_address"] == "198.51.100.7"
 
 
-STORAGE_CLASS = {"ebi": "csi-sc-cinderplugin", "gcp": "standard-rwo"}
+#: binder:storage per stack: ebi creates a Cinder class; gcp uses GKE's; local the default.
+STORAGE_CLASS = {"ebi": "binder-cinder", "gcp": "standard-rwo"}
 
 
-def test_stack_overrides_reach_the_releases(stack_run):
-    """helm_configs/<stack>/ files are layered over base: each cloud's storage class."""
+def test_storage_class_reaches_every_volume(stack_run):
+    """binder:storage sets the class of every release volume, over the base files."""
     stack, rec = stack_run
     binderhub = user_values(release_of(rec, charts.BINDERHUB))
     storage = binderhub["jupyterhub"].get("hub", {}).get("db", {}).get("pvc", {})
