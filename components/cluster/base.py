@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 
 class KubernetesCluster(pulumi.ComponentResource):
@@ -40,8 +40,14 @@ class KubernetesCluster(pulumi.ComponentResource):
         endpoint: pulumi.Input[str],
         ca_data: pulumi.Input[str],
         kubeconfig: pulumi.Input[str],
+        nodes: Sequence[pulumi.Resource] = (),
     ) -> None:
-        """Set the common outputs and build the Kubernetes provider from the kubeconfig."""
+        """Set the common outputs and build the Kubernetes provider from the kubeconfig.
+
+        ``nodes``: the node pools/groups (and what they need to pull images, such as NAT).
+        The provider waits for them, so every in-cluster resource does: on GKE the default
+        pool is deleted at creation, and Traefik, cert-manager and the user placeholders would
+        otherwise wait on a cluster with no node until their Helm timeouts."""
         self.name = pulumi.Output.from_input(cluster_name)
         self.endpoint = pulumi.Output.from_input(endpoint)
         self.ca_data = pulumi.Output.from_input(ca_data)
@@ -52,7 +58,7 @@ class KubernetesCluster(pulumi.ComponentResource):
             # Server-side apply lets the charts' own controllers co-own fields without fights.
             # https://www.pulumi.com/registry/packages/kubernetes/how-to-guides/managing-resources-with-server-side-apply/
             enable_server_side_apply=True,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(nodes)),
         )
 
     def _outputs(self) -> dict[str, Any]:

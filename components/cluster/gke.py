@@ -182,6 +182,7 @@ class GkeKubernetesCluster(KubernetesCluster):
             ),
         )
 
+        self.nat: gcp.compute.RouterNat | None = None
         if net.private_nodes and net.cloud_nat:
             self._cloud_nat(name, args, protected)
 
@@ -205,6 +206,7 @@ class GkeKubernetesCluster(KubernetesCluster):
             kubeconfig=pulumi.Output.all(self.cluster.endpoint, ca_data).apply(
                 lambda parts: gke_kubeconfig(context, parts[0], parts[1])
             ),
+            nodes=[self.core_pool, self.user_pool, *([self.nat] if self.nat else [])],
         )
         self.register_outputs(
             {

@@ -146,5 +146,7 @@ class MagnumKubernetesCluster(KubernetesCluster):
                 lambda k: base64.b64encode(k["cluster_ca_certificate"].encode()).decode()
             ),
             kubeconfig=kubeconfig.apply(lambda k: k["raw_config"]),
+            # The cluster is ready with its default workers; extra groups come after it.
+            nodes=list(self.node_groups.values()),
         )
         self.register_outputs(self._outputs())
