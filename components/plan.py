@@ -18,6 +18,7 @@ import pulumi
 
 from components.cluster.kubeconfig import ClusterInputs, read_cluster_inputs
 from components.config.stack import StackConfig, load_config
+from components.network.plan import NetworkPlan, plan_network
 from components.releases.plan import (
     ReleasesPlan,
     check_release_secrets,
@@ -41,6 +42,8 @@ class Plan:
     """The given secrets, each a secret ``Output``; missing tokens are generated later."""
     releases: ReleasesPlan
     """The releases' settings and their values files, read and checked."""
+    network: NetworkPlan
+    """The public entry point: its address, client IPs, DNS records."""
 
 
 def build_plan(stack: str | None = None, *, values_root: Path | None = None) -> Plan:
@@ -54,7 +57,15 @@ def build_plan(stack: str | None = None, *, values_root: Path | None = None) -> 
     cfg = load_config()
     releases = plan_releases(cfg, stack, values_root=values_root)
     cluster = read_cluster_inputs(cfg.cluster)
+    network = plan_network(cfg, cluster)
     material = load_secret_material(cfg)
     check_release_secrets(releases, material)
     releases = plan_registry_target(releases, cluster, material)
-    return Plan(stack=stack, config=cfg, cluster=cluster, secrets=material, releases=releases)
+    return Plan(
+        stack=stack,
+        config=cfg,
+        cluster=cluster,
+        secrets=material,
+        releases=releases,
+        network=network,
+    )

@@ -244,6 +244,10 @@ def _computed_state(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, 
         state.setdefault(
             "status", {"namespace": inputs.get("namespace"), "name": inputs.get("name") or name}
         )
+    elif type_ == "openstack:networking/floatingIp:FloatingIp":
+        state.setdefault("address", "203.0.113.80")  # Neutron allocates it from the pool
+    elif type_ == "gcp:compute/address:Address":
+        state.setdefault("address", "203.0.113.90")  # GCP reserves it in the region
     elif type_ == "kubernetes:core/v1:Service":
         state.setdefault("status", {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}})
     return state

@@ -160,6 +160,10 @@ class GkeKubernetesCluster(KubernetesCluster):
             network=net.network,
             subnetwork=net.subnetwork,
             networking_mode="VPC_NATIVE",
+            # Dataplane V2 enforces NetworkPolicies itself (no Calico add-on, which must then
+            # stay off). Without it z2jh's NetworkPolicies are accepted and do nothing.
+            # https://www.pulumi.com/registry/packages/gcp/api-docs/container/cluster/#datapathprovider_python
+            datapath_provider="ADVANCED_DATAPATH" if cfg.dataplane_v2 else None,
             ip_allocation_policy=ip_policy,
             private_cluster_config=private,
             master_authorized_networks_config=authorized,

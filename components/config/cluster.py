@@ -309,6 +309,11 @@ class GkeCluster(ClusterBase):
     ``kind: Group`` users (Google Groups) match. Required when there are such users.
     https://cloud.google.com/kubernetes-engine/docs/how-to/google-groups-rbac"""
     network: GkeNetwork = Field(default_factory=GkeNetwork)
+    dataplane_v2: bool = True
+    """GKE Dataplane V2 (``ADVANCED_DATAPATH``, eBPF): enforces NetworkPolicies, which the
+    JupyterHub chart relies on to fence user pods on a public service. Chosen only when the
+    cluster is created: changing it replaces the cluster.
+    https://cloud.google.com/kubernetes-engine/docs/concepts/dataplane-v2"""
     core_pool: GkeNodePool
     user_pool: GkeNodePool
 

@@ -325,7 +325,38 @@ class IngressConfig(Model):
     class_name: DnsLabel = "traefik"
     """IngressClass of every Ingress (and of the ACME HTTP-01 solver)."""
     load_balancer_ip: str | None = None
-    """A reserved address for the controller's LoadBalancer Service, if the cloud has one."""
+    """An address reserved outside this stack for the controller's LoadBalancer Service.
+    Without it, on GKE and Magnum the program reserves one (``staticAddress``)."""
+    static_address: bool | None = None
+    """Reserve the public address in this stack (a regional static IP on GKE, a floating IP
+    on OpenStack) and give it to the load balancer, so it survives the Service's re-creation
+    and DNS stays valid. Default: true on GKE and Magnum; not possible on an existing cluster."""
+    proxy_protocol: bool | None = None
+    """OpenStack only: Octavia sends the PROXY protocol header and Traefik reads the client's
+    address from it. Default: true, unless the ``octavia_provider`` label is ``ovn`` (which
+    cannot)."""
+    trusted_ips: list[str] | None = None
+    """Sources Traefik accepts the PROXY header from. Default: the nodes' subnet (the
+    ``fixed_subnet_cidr`` label, or the driver's default)."""
+
+
+class DnsConfig(Model):
+    """``binder:dns``: A records for the public hosts, in the cloud's DNS service."""
+
+    zone: str
+    """Cloud DNS managed zone name (gcp), or Designate zone ID (openstack)."""
+    domain: str
+    """The zone's domain, e.g. ``binder.example.org``; every public host must be in it."""
+    ttl: int = Field(default=300, ge=30)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.rstrip(".")
+        label = r"[a-z0-9]([a-z0-9-]*[a-z0-9])?"
+        if not re.fullmatch(rf"{label}(\.{label})+", value):
+            raise ValueError(f"must be a DNS domain such as 'binder.example.org', not '{value}'")
+        return value
 
 
 class TlsConfig(Model):
@@ -334,8 +365,11 @@ class TlsConfig(Model):
     source: Literal["letsencrypt", "institution", "none"] = "letsencrypt"
     """``letsencrypt`` (cert-manager), ``institution`` (a certificate given as the secrets
     ``tlsCertificate``/``tlsKey``) or ``none`` (plain HTTP)."""
-    issuer: Literal["production", "staging"] = "production"
-    """Let's Encrypt environment; ``staging`` for trying out a stack."""
+    issuer: Literal["production", "staging"] = "staging"
+    """Let's Encrypt environment. New stacks start on ``staging``: failed HTTP-01 validations
+    (DNS not yet pointing at the ingress) count against production's rate limits
+    (https://letsencrypt.org/docs/rate-limits/). Switch with ``make tls-production STACK=...``
+    once the names resolve (docs/operations.md)."""
     email: str | None = None
     """Optional contact address of the ACME account (cert-manager's ClusterIssuer
     ``acme.email``), as ACME and cert-manager have it. Since 26 June 2025 Let's Encrypt

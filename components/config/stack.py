@@ -44,6 +44,7 @@ from components.config.cluster import ClusterConfig, GkeCluster, MagnumCluster
 from components.config.messages import describe_errors, stray_namespace_keys
 from components.config.releases import (
     BinderHubConfig,
+    DnsConfig,
     IngressConfig,
     LoggingConfig,
     MonitoringConfig,
@@ -99,6 +100,9 @@ class StackConfig(Model):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    dns: DnsConfig | None = None
+    """A records for the public hosts; without it the stack output ``dns_records`` lists the
+    records to create by hand."""
     """The StorageClass of the releases' volumes; resolved per provider by
     :func:`components.releases.storage.plan_storage`."""
 

@@ -16,6 +16,7 @@ import pulumi
 from pulumi_kubernetes.core.v1 import Service
 
 from components.config.releases import IngressConfig
+from components.network.plan import NetworkPlan
 from components.releases import charts
 
 
@@ -28,6 +29,11 @@ class IngressControllerArgs(charts.ReleasePlacement):
     """``binder:ingress``: the controller and the IngressClass name."""
     redirect_to_https: bool
     """Redirect plain HTTP to HTTPS (on when the stack has TLS)."""
+    network: NetworkPlan | None = None
+    """The entry point's plan: traffic policy, PROXY protocol. None: the chart's defaults
+    and ``config.load_balancer_ip``."""
+    load_balancer_ip: pulumi.Input[str] | None = None
+    """The address the stack reserved (:class:`components.network.address.IngressAddress`)."""
     namespace: str = "ingress"
     """Namespace of the release."""
 
@@ -47,7 +53,12 @@ class IngressController(pulumi.ComponentResource):
             f"{name}-release",
             charts.TRAEFIK,
             parent=self,
-            computed=traefik_values(args.config, redirect_to_https=args.redirect_to_https),
+            computed=traefik_values(
+                args.config,
+                redirect_to_https=args.redirect_to_https,
+                network=args.network,
+                load_balancer_ip=args.load_balancer_ip,
+            ),
             # A cloud load balancer (Octavia on OpenStack, a GCP forwarding rule) can take
             # several minutes to get its address; Helm waits for it (LoadBalancer Services
             # count as ready only with an address).
@@ -76,26 +87,63 @@ class IngressController(pulumi.ComponentResource):
         self.register_outputs({"external_address": self.external_address})
 
 
-def traefik_values(config: IngressConfig, *, redirect_to_https: bool) -> dict[str, Any]:
+def traefik_values(
+    config: IngressConfig,
+    *,
+    redirect_to_https: bool,
+    network: NetworkPlan | None = None,
+    load_balancer_ip: pulumi.Input[str] | None = None,
+) -> dict[str, Any]:
     """Layer 3 of the Traefik values: the IngressClass, the Service, HTTPS redirection."""
     computed: dict[str, Any] = {
         # An IngressClass of our name, handled by this Traefik; not the cluster default, so
         # Ingresses of other controllers are left alone.
         "ingressClass": {"enabled": True, "isDefaultClass": False, "name": config.class_name},
     }
-    if config.load_balancer_ip:
-        computed["service"] = {"spec": {"loadBalancerIP": config.load_balancer_ip}}
+    service: dict[str, Any] = {}
+    address = load_balancer_ip or config.load_balancer_ip
+    if address:
+        # GKE and the OpenStack CCM both still honour spec.loadBalancerIP for a reserved
+        # address (see components/network/address.py for the links).
+        service.setdefault("spec", {})["loadBalancerIP"] = address
+    if network is not None:
+        # Why each provider gets its policy: components.network.plan.external_traffic_policy.
+        if network.external_traffic_policy:
+            policy = network.external_traffic_policy
+            service.setdefault("spec", {})["externalTrafficPolicy"] = policy
+        if network.provider == "magnum":
+            annotations = {
+                # Keep the floating IP if the Service goes, so DNS stays valid.
+                "loadbalancer.openstack.org/keep-floatingip": "true",
+            }
+            if network.proxy_protocol and network.hosts:
+                # Octavia prepends the PROXY header carrying the client's address. In-cluster
+                # clients (cert-manager's HTTP-01 self-check) must also go through Octavia,
+                # or kube-proxy short-cuts them to Traefik without the header and Traefik
+                # drops them: the CCM's docs require a hostname on the Service for that.
+                # https://github.com/kubernetes/cloud-provider-openstack/blob/master/docs/openstack-cloud-controller-manager/expose-applications-using-loadbalancer-type-service.md#use-proxy-protocol-to-preserve-client-ip
+                annotations["loadbalancer.openstack.org/proxy-protocol"] = "v1"
+                annotations["loadbalancer.openstack.org/hostname"] = network.hosts[0]
+            service["annotations"] = annotations
+        if network.proxy_protocol:
+            # Traefik reads the PROXY header only from these sources (the nodes' subnet,
+            # where Octavia connects from). Chart values ports.<name>.proxyProtocol.
+            # https://doc.traefik.io/traefik/routing/entrypoints/#proxyprotocol
+            trusted = {"proxyProtocol": {"trustedIPs": list(network.trusted_ips)}}
+            computed["ports"] = {"web": dict(trusted), "websecure": dict(trusted)}
+    if service:
+        computed["service"] = service
     if redirect_to_https:
         # Let's Encrypt follows the redirect of an HTTP-01 challenge to HTTPS and does not
         # check the certificate there (https://letsencrypt.org/docs/challenge-types/).
-        computed["ports"] = {
-            "web": {
-                "http": {
-                    "redirections": {
-                        "entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}
-                    }
+        ports = computed.setdefault("ports", {})
+        ports["web"] = {
+            **ports.get("web", {}),
+            "http": {
+                "redirections": {
+                    "entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}
                 }
-            }
+            },
         }
     return computed
 

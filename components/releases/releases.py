@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 
 import pulumi
 
+from components.network.plan import NetworkPlan
 from components.releases import charts
 from components.releases.binderhub import BinderHub, BinderHubArgs
 from components.releases.cert_manager import CertManager, CertManagerArgs
@@ -55,6 +56,10 @@ class ReleasesArgs:
     """What the bootstrap made of each namespace, by name (``bootstrap.ready_for(ns)``: the
     Namespace and its guard rails); each release waits for its own. A release whose namespace
     is not in the mapping lets Helm create it."""
+    network: NetworkPlan | None = None
+    """The public entry point's plan (traffic policy, PROXY protocol) for Traefik's Service."""
+    load_balancer_ip: pulumi.Input[str] | None = None
+    """The address the stack reserved for Traefik's load balancer, if it did."""
 
 
 class Releases(pulumi.ComponentResource):
@@ -124,7 +129,11 @@ class Releases(pulumi.ComponentResource):
             self.ingress = IngressController(
                 f"{name}-ingress",
                 IngressControllerArgs(
-                    **placed("ingress"), config=cfg.ingress, redirect_to_https=tls.enabled
+                    **placed("ingress"),
+                    config=cfg.ingress,
+                    redirect_to_https=tls.enabled,
+                    network=args.network,
+                    load_balancer_ip=args.load_balancer_ip,
                 ),
                 child,
             )

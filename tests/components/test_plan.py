@@ -324,6 +324,8 @@ CATALOGUE: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
         "kube_version property",
     ),
     ("local", {"binder:storage": {"create": True}}, {}, "binder:storage.provisioner"),
+    ("gcp", {"binder:ingress": {"proxyProtocol": True}}, {}, "binder:ingress.proxyProtocol"),
+    ("gcp", {"binder:dns": {"zone": "z", "domain": "other.org"}}, {}, "binder:dns.domain"),
 ]
 
 

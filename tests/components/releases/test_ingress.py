@@ -68,8 +68,10 @@ def test_release_is_pinned_and_its_options_deliberate():
     [
         # Keep client IPs (BinderHub logs and rate-limits by them) where the LB allows it.
         ("gcp", "Local", 2),
-        # Octavia's amphora and local load balancers lose the client address with Local.
-        ("ebi", "Cluster", 2),
+        # ebi: no file any more; with the plan, the program sets Cluster + the PROXY
+        # protocol (tests/components/network/test_network.py). Without it, base's Local.
+        ("ebi", "Local", 2),
+        # Local load balancers (kind, k3d) lose the client address with Local.
         ("local", "Cluster", 1),
         # The base file alone, for a new environment without overrides.
         ("no-overrides", "Local", 2),
