@@ -21,7 +21,8 @@ DEV_STAMP     := $(VENV)/.dev-installed
 TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
 .PHONY: help install install-dev lock lock-upgrade tools up preview destroy test lint typecheck pytest render \
-        render-diff smoke check-secrets chart-data dashboards bench clean require-stack require-pulumi
+        render-diff smoke tls-production critical-path check-secrets chart-data dashboards bench \
+        clean require-stack require-pulumi
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -126,6 +127,12 @@ render-diff: require-stack $(DEV_STAMP) ## Unified diff of `make render STACK=..
 
 smoke: require-stack $(RUNTIME_STAMP) ## Check the deployed service of STACK from its stack outputs
 	$(BIN)/python -m tools.smoke "$(STACK)"
+
+tls-production: require-stack require-pulumi $(RUNTIME_STAMP) ## Switch STACK to Let's Encrypt production once its names resolve (FORCE=1 skips the check)
+	$(BIN)/python -m tools.tls_production "$(STACK)" $(if $(FORCE),--force)
+
+critical-path: $(DEV_STAMP) ## The custom resources a deploy waits for in sequence, per stack
+	SOPS_AGE_KEY_FILE=$${SOPS_AGE_KEY_FILE:-tests/keys/TEST-ONLY-age-key.txt} $(BIN)/python -m tools.critical_path
 
 check-secrets: $(RUNTIME_STAMP) ## Refuse unencrypted secret files; warn about test-key-only files
 	$(BIN)/python -m tools.check_secrets

@@ -60,6 +60,9 @@ releases = Releases(
 )
 known_address = address.address if address else plan.network.load_balancer_ip
 public_address = known_address or releases.ingress_address
+# Where the public names must resolve (`make tls-production` checks it before switching).
+pulumi.export("public_address", public_address)
+pulumi.export("public_hosts", list(plan.network.hosts))
 if plan.network.dns is not None and known_address:
     DnsRecords("dns", DnsRecordsArgs(plan=plan.network, address=known_address))
 else:

@@ -290,6 +290,15 @@ def check_tls(url: str, opts: Options) -> Check:
         ):
             cert = tls.getpeercert()
     except ssl.SSLCertVerificationError as exc:
+        staging = _staging_issuer(host, port, opts)
+        if staging:
+            return Check(
+                name, False,
+                f"certificate rejected: issued by {staging}, Let's Encrypt's STAGING "
+                "environment (binder:tls.issuer: staging), which browsers do not trust. Once "
+                "the names resolve to the ingress: make tls-production STACK=<stack>, then "
+                "make up",
+            )
         return Check(name, False, f"certificate rejected: {exc.verify_message}")
     except (ssl.SSLError, OSError) as exc:
         return Check(name, False, f"no TLS connection: {exc}")
@@ -308,6 +317,39 @@ def check_tls(url: str, opts: Options) -> Check:
             "(kubectl describe certificate -A)",
         )
     return Check(name, True, detail)
+
+
+#: Let's Encrypt's staging hierarchy puts "(STAGING)" in every issuer name ("(STAGING) Let's
+#: Encrypt", "(STAGING) Counterfeit Cashew R10", ...). https://letsencrypt.org/docs/staging-environment/
+_STAGING = b"(STAGING)"
+#: DER string tags an X.509 name is written with: UTF8String, PrintableString.
+_DER_STRINGS = (0x0C, 0x13)
+
+
+def _staging_issuer(host: str, port: int, opts: Options) -> str | None:
+    """The staging issuer's name if the server's certificate is from Let's Encrypt staging.
+
+    Only after verification failed: a second handshake that does not verify, to read the
+    certificate the server sent (DER), in which the issuer names are plain strings."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, port), timeout=opts.timeout) as sock,
+            context.wrap_socket(sock, server_hostname=host) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True) or b""
+    except (ssl.SSLError, OSError):
+        return None
+    at = der.find(_STAGING)
+    if at < 2:
+        return None
+    # The name is a DER string: tag, one length byte (names are short), then the text.
+    tag, length = der[at - 2], der[at - 1]
+    if tag not in _DER_STRINGS:
+        return _STAGING.decode()
+    return der[at : at + length].decode("utf-8", "replace")
 
 
 @dataclass

@@ -633,3 +633,31 @@ def test_sse_parser_joins_data_lines_and_skips_comments() -> None:
     )
     events = list(smoke.sse_events(raw, time.monotonic() + 5))
     assert events == [{"phase": "ready"}, {"phase": "unparsed", "message": "not json"}]
+
+
+def test_staging_certificate_is_reported_with_its_issuer(
+    pki: Pki, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A stack on binder:tls.issuer staging: the check names the staging issuer and the way
+    to production, instead of a bare verification error."""
+    d = tmp_path_factory.mktemp("staging")
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-sha256",
+        "-subj", "/O=(STAGING) Let's Encrypt/CN=(STAGING) Counterfeit Cashew R10",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d,
+    )
+    staging = _leaf(d, "leaf", "localhost", "DNS:localhost,IP:127.0.0.1")
+    with serve(healthy_routes(), staging) as server:
+        code, out = run(server)
+    assert code == 1
+    tls_line = next(line for line in out.splitlines() if line.startswith("FAIL  TLS"))
+    assert "issued by (STAGING) Let's Encrypt" in tls_line
+    assert "make tls-production" in tls_line
+
+
+def test_an_ordinary_untrusted_certificate_is_not_called_staging(pki: Pki) -> None:
+    with serve(healthy_routes(), pki.good) as server:
+        _, out = run(server)
+    assert "STAGING" not in out
