@@ -77,12 +77,14 @@ def dind_data_dir(builder: BuilderConfig, cluster: ClusterBase) -> str:
     the build nodes have one, else the chart's default on the boot disk."""
     if builder.data_dir:
         return builder.data_dir
-    if isinstance(cluster, MagnumCluster):
+    # Only the Heat driver gives nodes a docker volume; the Cluster API drivers have one boot
+    # volume (components/config/magnum_drivers.py: dockerVolumeSize is refused for them).
+    if isinstance(cluster, MagnumCluster) and cluster.driver == "heat":
         user_groups = [g for g in cluster.node_groups if g.purpose == "user"]
         sizes = [
             g.docker_volume_size or cluster.template.docker_volume_size for g in user_groups
         ] or [cluster.template.docker_volume_size]
-        if all(size > 0 for size in sizes):
+        if all(size is not None and size > 0 for size in sizes):
             return f"{MAGNUM_DOCKER_VOLUME}/dind"
     return CHART_DIND_DIR
 

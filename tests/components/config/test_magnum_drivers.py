@@ -203,3 +203,18 @@ def test_bad_combination_is_one_clear_error(raw: dict[str, Any], words: list[str
         parse_config(raw)
     for word in words:
         assert word in str(raised.value)
+
+
+def test_dind_uses_a_docker_volume_only_on_the_heat_driver() -> None:
+    from components.config.service import BuilderConfig
+    from components.releases.builder import dind_data_dir
+
+    assert dind_data_dir(BuilderConfig(), cluster_of(stack_binder_config("ebi"))) == (
+        "/var/lib/dind"
+    )
+    labels = {"kube_tag": "v1.31.4-rancher1", "keystone_auth_enabled": "true"}
+    heat = cluster_of(
+        ebi(driver="heat", template=template(image="fedora-coreos-40", labels=labels,
+                                             osDistro="fedora-coreos", dockerVolumeSize=100))
+    )
+    assert dind_data_dir(BuilderConfig(), heat) == "/var/lib/docker/dind"

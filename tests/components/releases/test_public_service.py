@@ -185,8 +185,9 @@ def test_builder_resources_go_through_non_deprecated_settings(ebi: Any) -> None:
     assert "memory_request" not in executor
     assert executor["resources"]["limits"]["ephemeral-storage"] == "2Gi"
     assert bh["dind"]["resources"]["limits"] == {"cpu": "4", "memory": "8Gi"}
-    # ebi's user group has a docker volume: dind's data goes on it.
-    assert bh["dind"]["hostLibDir"] == "/var/lib/docker/dind"
+    # ebi is on the capi-helm driver: nodes have one boot volume (boot_volume_size 100),
+    # no docker volume, so dind's data stays on the chart's default directory.
+    assert bh["dind"]["hostLibDir"] == "/var/lib/dind"
     assert release_problems(charts.BINDERHUB, bh) == []
 
 
