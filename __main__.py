@@ -10,8 +10,7 @@ import pulumi
 
 from components.access.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.cluster.create import create_cluster, create_registry
-from components.network.address import IngressAddress, IngressAddressArgs
-from components.network.dns import DnsRecords, DnsRecordsArgs, records_to_create
+from components.network.entry import publish_names, reserve_address
 from components.plan import build_plan
 from components.releases.releases import Releases, ReleasesArgs
 from components.secrets.deployment import Secrets, SecretsArgs
@@ -34,17 +33,8 @@ pulumi.export("deployer_kubeconfig", bootstrap.deployer_kubeconfig)
 for user_name, user_kubeconfig in bootstrap.user_kubeconfigs.items():
     pulumi.export(f"user_kubeconfig_{user_name}", user_kubeconfig)
 
-# The public address, owned by the stack on GKE and OpenStack so it outlives the Service;
-# DNS records point at it (docs/operations.md "Public address and DNS").
-address = (
-    IngressAddress(
-        "ingress-address",
-        IngressAddressArgs(plan=plan.network, protect=plan.config.cluster.protect),
-    )
-    if plan.network.static_address
-    else None
-)
-
+# The public address, owned by the stack on GKE and OpenStack so it outlives the Service.
+reserved = reserve_address("ingress-address", plan.network, protect=plan.config.cluster.protect)
 # Releases: Traefik, cert-manager + ClusterIssuers, BinderHub, Prometheus + Grafana,
 # Fluentd; each waits for its namespace. See docs/releases.md.
 releases = Releases(
@@ -54,19 +44,12 @@ releases = Releases(
         secrets=secrets,
         namespaces={ns: bootstrap.ready_for(ns) for ns in bootstrap.namespaces},
         network=plan.network,
-        load_balancer_ip=address.address if address else None,
+        load_balancer_ip=reserved,
     ),
     k8s,
 )
-known_address = address.address if address else plan.network.load_balancer_ip
-public_address = known_address or releases.ingress_address
-# Where the public names must resolve (`make tls-production` checks it before switching).
-pulumi.export("public_address", public_address)
-pulumi.export("public_hosts", list(plan.network.hosts))
-if plan.network.dns is not None and known_address:
-    DnsRecords("dns", DnsRecordsArgs(plan=plan.network, address=known_address))
-else:
-    pulumi.export("dns_records", records_to_create(plan.network.hosts, public_address))
+# DNS records (binder:dns) or the dns_records output. docs/operations.md "Public address".
+publish_names("dns", plan.network, reserved, releases.ingress_address)
 pulumi.export("binder_url", releases.binder_url)
 pulumi.export("hub_url", releases.hub_url)
 pulumi.export("grafana_url", releases.grafana_url)

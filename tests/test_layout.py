@@ -94,7 +94,7 @@ def test_the_circle_check_finds_a_circle() -> None:
 
 def test_packages_by_capability() -> None:
     packages = {p.name for p in COMPONENTS.iterdir() if (p / "__init__.py").is_file()}
-    assert packages == {"config", "cluster", "access", "secrets", "releases"}
+    assert packages == {"config", "cluster", "access", "secrets", "releases", "network"}
     loose = {p.name for p in COMPONENTS.glob("*.py")}
     assert loose == {"__init__.py", "plan.py"}, "a module belongs in the package it serves"
 

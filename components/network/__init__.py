@@ -1,0 +1,1 @@
+"""The public entry point: the address the stack owns, client IPs, DNS records."""
