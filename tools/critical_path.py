@@ -20,6 +20,7 @@ import sys
 import tempfile
 from collections.abc import Iterable
 
+from components.secrets.stored_files import TEST_RUN_ENV
 from tools.bench import _local_kubeconfig
 from tools.mockrun import REPO, Recording, Registered, run_stack
 
@@ -91,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stacks", nargs="*", default=["ebi", "gcp", "local"])
     args = parser.parse_args(argv)
-    # As `make bench`: the example stacks' test key, and a throwaway kubeconfig for `local`.
+    # As the tests: the example stacks' TEST-ONLY key (allowed for them only through
+    # BINDER_TEST_RUN), and a throwaway kubeconfig for `local`.
     os.environ.setdefault("SOPS_AGE_KEY_FILE", str(REPO / "tests/keys/TEST-ONLY-age-key.txt"))
+    os.environ.setdefault(TEST_RUN_ENV, "1")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["KUBECONFIG"] = _local_kubeconfig(tmp)
         for stack in args.stacks:

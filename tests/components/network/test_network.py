@@ -187,3 +187,26 @@ def test_bad_network_settings_stop_before_any_resource(
     with pytest.raises(ConfigError, match=words):
         run_stack(stack, overrides=overrides, recording=rec)
     assert rec.resources == []
+
+
+def test_regional_address_registers_as_the_sdk_class_does() -> None:
+    """RegionalAddress avoids importing pulumi_gcp.compute; what the engine gets must be what
+    pulumi_gcp.compute.Address sends for the same settings."""
+    import pulumi
+    import pulumi_gcp as gcp
+
+    from components.network.address import RegionalAddress
+    from tools.mockrun import run_program
+
+    def program() -> None:
+        opts = pulumi.ResourceOptions()
+        RegionalAddress("ours", address_name="x-ingress", project="p", region="europe-west1",
+                        description="d", opts=opts)
+        gcp.compute.Address("sdk", name="x-ingress", project="p", region="europe-west1",
+                            address_type="EXTERNAL", network_tier="PREMIUM", description="d")
+
+    rec = run_program(program, stack="gcp")
+    ours, sdk = rec.one(GCP_ADDRESS, "ours"), rec.one(GCP_ADDRESS, "sdk")
+    assert ours.inputs == sdk.inputs
+    assert ours.version == sdk.version
+    assert sorted(ours.additional_secret_outputs) == sorted(sdk.additional_secret_outputs)
