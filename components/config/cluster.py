@@ -188,7 +188,13 @@ class MagnumCluster(ClusterBase):
             image=tpl.image,
             os_distro=tpl.os_distro,
             labels=tpl.labels,
-            template_fields_set={to_camel(f) for f in tpl.model_fields_set},
+            # Only fields given a value other than their default: a default (masterLbEnabled
+            # true, floatingIpEnabled false) agrees with every driver, even written out.
+            template_fields_set={
+                to_camel(f)
+                for f in tpl.model_fields_set
+                if getattr(tpl, f) != MagnumTemplate.model_fields[f].default
+            },
             network_driver=tpl.network_driver,
             node_group_labels={g.name: g.labels for g in self.node_groups if g.labels},
         )

@@ -218,3 +218,10 @@ def test_dind_uses_a_docker_volume_only_on_the_heat_driver() -> None:
                                              osDistro="fedora-coreos", dockerVolumeSize=100))
     )
     assert dind_data_dir(BuilderConfig(), heat) == "/var/lib/docker/dind"
+
+
+def test_defaults_written_out_are_not_refused() -> None:
+    """A dumped and re-read config (defaults written out) stays valid."""
+    cluster_of(ebi(template=template(masterLbEnabled=True, floatingIpEnabled=False)))
+    with pytest.raises(ConfigError, match="floatingIpEnabled, masterLbEnabled are ignored"):
+        cluster_of(ebi(template=template(masterLbEnabled=False, floatingIpEnabled=True)))
