@@ -25,7 +25,6 @@ RBAC background this module relies on:
 
 from __future__ import annotations
 
-import base64
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from components.config.access import (
 if TYPE_CHECKING:
     from components.config.stack import StackConfig
 
+from components.access.accounts import service_account_with_token, token_kubeconfig
 from components.access.admission_guard import (
     DeployerAdmissionGuard,
     DeployerAdmissionGuardArgs,
@@ -53,17 +53,15 @@ from components.access.chart_objects import (
     enabled_releases,
 )
 from components.access.deployer_rules import DEPLOYER_NAMESPACE_RULES, deployer_cluster_rules
+from components.access.namespaces import managed_namespace
 from components.access.objects import (
     RBAC_GROUP,
-    SA_NAME_ANNOTATION,
-    TOKEN_SECRET_TYPE,
     cluster_role_ref,
-    kubeconfig_yaml,
     meta,
     object_slug,
     policy_rules,
 )
-from components.access.pod_security import namespace_levels, pod_security_labels
+from components.access.pod_security import namespace_levels
 
 
 class _ClusterLike(Protocol):
@@ -220,135 +218,42 @@ class ClusterBootstrap(pulumi.ComponentResource):
             )
         return [self.namespaces[namespace], *self._guards[namespace]]
 
-    # ---- namespaces ----------------------------------------------------------------------
+    # ---- namespaces, service accounts and tokens ------------------------------------------
 
     def _namespace(
         self, ns: str, cfg: NamespaceConfig, deployer_role: k8s.rbac.v1.ClusterRole | None
     ) -> k8s.core.v1.Namespace:
-        namespace = k8s.core.v1.Namespace(
-            f"{self._prefix}-ns-{ns}",
-            # An explicit name, not auto-naming: releases and users refer to it.
-            # Pod Security Admission labels from the planned level, after the configured
-            # labels (which may not carry them: NamespaceConfig refuses that).
-            # https://kubernetes.io/docs/concepts/security/pod-security-admission/
-            metadata=meta(
-                ns,
-                labels={
-                    **cfg.labels,
-                    **pod_security_labels(
-                        self._args.pod_security[ns], self._args.kubernetes_version
-                    ),
-                },
-                annotations=cfg.annotations,
-            ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                protect=cfg.protect,
-                depends_on=[deployer_role] if deployer_role is not None else None,
-            ),
+        namespace, self._guards[ns] = managed_namespace(
+            self,
+            self._prefix,
+            ns,
+            cfg,
+            pod_security=self._args.pod_security[ns],
+            kubernetes_version=self._args.kubernetes_version,
+            deployer_role=deployer_role,
         )
-        # Parented to the component, not the Namespace: children inherit `protect`, and a
-        # protected namespace must not make its quota or bindings undeletable.
-        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-        guards: list[pulumi.Resource] = []
-        if cfg.quota is not None:
-            guards.append(
-                k8s.core.v1.ResourceQuota(
-                    f"{self._prefix}-quota-{ns}",
-                    metadata=meta("quota", namespace.metadata.name),
-                    spec=k8s.core.v1.ResourceQuotaSpecArgs(hard=dict(cfg.quota.hard)),
-                    opts=in_ns,
-                )
-            )
-        if cfg.limits:
-            guards.append(
-                k8s.core.v1.LimitRange(
-                    f"{self._prefix}-limits-{ns}",
-                    metadata=meta("limits", namespace.metadata.name),
-                    spec=k8s.core.v1.LimitRangeSpecArgs(
-                        limits=[
-                            k8s.core.v1.LimitRangeItemArgs(
-                                type=item.type,
-                                default=item.default,
-                                default_request=item.default_request,
-                                max=item.max,
-                                min=item.min,
-                            )
-                            for item in cfg.limits
-                        ]
-                    ),
-                    opts=in_ns,
-                )
-            )
-        self._guards[ns] = guards
         return namespace
-
-    # ---- service accounts and tokens -----------------------------------------------------
 
     def _service_account(
         self, part: str, sa_name: str, generation: int
     ) -> tuple[k8s.core.v1.ServiceAccount, k8s.core.v1.Secret]:
         """A ServiceAccount in the deployer namespace and a long-lived token Secret for it."""
         namespace = self.namespaces[self._args.deployer.namespace]
-        account = k8s.core.v1.ServiceAccount(
-            f"{self._prefix}-{part}-sa",
-            metadata=meta(sa_name, namespace.metadata.name),
-            # The agent talks to the API server from outside; no pod mounts this account.
-            automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
-        )
-        token = k8s.core.v1.Secret(
-            f"{self._prefix}-{part}-token",
-            # A new name per generation: bumping it replaces the Secret (create the new, then
-            # delete the old), and deleting a token Secret revokes its token.
-            metadata=meta(
-                f"{sa_name}-token-{generation}",
-                account.metadata.namespace,
-                annotations={SA_NAME_ANNOTATION: account.metadata.name},
-            ),
-            type=TOKEN_SECRET_TYPE,
-            # The token controller deletes token Secrets of accounts that do not exist yet
-            # (kubernetes/kubernetes#111556), so the account must come first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[account]),
-        )
-        return account, token
+        return service_account_with_token(self, self._prefix, part, sa_name, generation, namespace)
 
     def _kubeconfig(
         self, token_secret: k8s.core.v1.Secret, sa_name: str, user: str, namespace: str | None
     ) -> pulumi.Output[str]:
-        """A kubeconfig for the token in ``token_secret``; a secret Output.
-
-        pulumi-kubernetes waits until the token controller has filled a service-account-token
-        Secret's ``data`` (pulumi/pulumi-kubernetes#2048), so ``data.token`` is there.
-        """
-        secret_name = f"the token Secret of {self._args.deployer.namespace}/{sa_name}"
-
-        def decode(data: Mapping[str, str] | None) -> str:
-            if not data or not data.get("token"):
-                raise pulumi.RunError(
-                    f"{secret_name} has no token: the cluster's token controller did "
-                    "not fill it. Check that kube-controller-manager runs with "
-                    "--service-account-private-key-file, then `pulumi up` again."
-                )
-            return base64.b64decode(data["token"]).decode()
-
         args = self._args
-        text = pulumi.Output.all(
-            pulumi.Output.from_input(args.cluster_name),
-            pulumi.Output.from_input(args.endpoint),
-            pulumi.Output.from_input(args.ca_data),
-            token_secret.data.apply(decode),
-        ).apply(
-            lambda v: kubeconfig_yaml(
-                cluster_name=v[0],
-                endpoint=v[1],
-                ca_data=v[2],
-                user=user,
-                token=v[3],
-                namespace=namespace,
-            )
+        return token_kubeconfig(
+            token_secret,
+            secret_name=f"the token Secret of {args.deployer.namespace}/{sa_name}",
+            user=user,
+            namespace=namespace,
+            cluster_name=args.cluster_name,
+            endpoint=args.endpoint,
+            ca_data=args.ca_data,
         )
-        return pulumi.Output.secret(text)
 
     # ---- the deployer's RBAC -------------------------------------------------------------
 
