@@ -14,6 +14,8 @@ It serves the tests, ``make render`` and ``make bench``. Usage from a shell::
 from __future__ import annotations
 
 import argparse
+import asyncio
+import atexit
 import base64
 import binascii
 import functools
@@ -21,6 +23,8 @@ import json
 import os
 import runpy
 import sys
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +35,7 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.config.base import ConfigError
 from components.config.yaml_input import read_stack_config
@@ -274,6 +278,47 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recording = recording
         self.stack_urn = ""
+        self._thread = threading.local()
+        self._loops: list[asyncio.AbstractEventLoop] = []
+        self._loops_lock = threading.Lock()
+
+    # Event loops. The SDK's MockMonitor serialises each answer with ``_sync_await`` on the
+    # worker thread that made the call, first giving that thread an event loop of its own
+    # (``_ensure_event_loop`` in pulumi/runtime/mocks.py) that nothing ever closes
+    # (https://github.com/pulumi/pulumi/blob/master/sdk/python/lib/pulumi/runtime/mocks.py).
+    # An open loop and its self-pipe sockets form a reference cycle; left for the garbage
+    # collector at interpreter shutdown, the sockets may be finalised first, and the loop's
+    # own ``__del__`` then fails to unregister the closed socket: "Exception ignored in
+    # BaseEventLoop.__del__ ... ValueError: Invalid file descriptor: -1" after a successful
+    # run, in whatever order the collector picks. So the monitor hands each worker thread a
+    # loop it owns, and :func:`run_program` closes them all once the program has finished.
+
+    def _thread_loop(self) -> None:
+        """Give this worker thread an open loop owned by this monitor (before the SDK looks)."""
+        if threading.current_thread() is threading.main_thread():
+            return  # the main thread runs the program's own loop (see run_program)
+        if getattr(self._thread, "loop", None) is None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._thread.loop = loop
+            with self._loops_lock:
+                self._loops.append(loop)
+
+    def close_loops(self) -> None:
+        """Close the worker threads' loops; the workers are idle once the program is done."""
+        with self._loops_lock:
+            loops, self._loops = self._loops, []
+        for loop in loops:
+            if not loop.is_closed():
+                loop.close()
+
+    def Invoke(self, request: Any) -> Any:
+        self._thread_loop()
+        return super().Invoke(request)
+
+    def ReadResource(self, request: Any) -> Any:
+        self._thread_loop()
+        return super().ReadResource(request)
 
     def RegisterResource(self, request: Any) -> Any:
         if request.type == "pulumi:pulumi:Stack":
@@ -281,6 +326,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             response = super().RegisterResource(request)
             self.stack_urn = response.urn
             return response
+        self._thread_loop()
         # The real engine refuses a second resource with the same URN (type + name under the
         # same parent type chain) in the middle of `pulumi up`; the SDK's MockMonitor does
         # not, so check here with the engine's wording (pulumi/pkg/resource/deploy).
@@ -450,8 +496,26 @@ def run_program(
             os.chdir(cwd)
             sys.path.remove(str(REPO))
 
-    _sync_await(run_in_stack(main))
+    _PROGRAM_LOOPS.add(_ensure_event_loop())
+    try:
+        _sync_await(run_in_stack(main))
+    finally:
+        monitor.close_loops()
     return recording
+
+
+#: The loops :func:`run_program` ran programs on (the calling thread's, as ``_sync_await``
+#: finds or makes it). They stay open for the next run in the same process (the tests) and
+#: are closed at exit, for the reason given in :class:`_RecordingMonitor`.
+_PROGRAM_LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_program_loops() -> None:
+    """Runs before the interpreter tears modules down and collects the last cycles."""
+    for loop in list(_PROGRAM_LOOPS):
+        if not loop.is_running() and not loop.is_closed():
+            loop.close()
 
 
 def run_stack(
