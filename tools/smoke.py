@@ -26,6 +26,14 @@ Checks, each PASS or FAIL with the reason:
   events): success on ``phase: ready``, failure on ``phase: failed`` or after
   ``--launch-timeout`` seconds. https://binderhub.readthedocs.io/en/latest/api.html
 
+Retries: only an answer that can change by waiting is tried again (``--attempts`` times,
+``--retry-delay`` apart): an HTTP 5xx (a pod still starting behind the ingress) and a
+certificate that does not verify (cert-manager has not issued it yet; until then the ingress
+serves its own default certificate). A host that does not resolve, refuses the connection,
+is unreachable or does not answer within ``--timeout`` fails at once, and every later check
+of the same host is reported as not tried rather than waited for again; so is an HTTP 4xx or
+a malformed answer. Each FAIL line ends with how many attempts it took.
+
 Standard library only. Every loop is bounded (attempts, events, a deadline); the server token
 in the ``ready`` event is never printed. Exit status: 0 all passed, 1 a check failed, 2 bad
 usage (the service could not even be located).
@@ -35,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
 import os
 import shutil
@@ -248,10 +257,24 @@ class Check:
     ok: bool
     detail: str
     skipped: bool = False
+    retryable: bool = False
+    """The failure can change by waiting (an HTTP 5xx, a certificate not issued yet)."""
+    host_down: str | None = None
+    """Why the host cannot be reached at all (does not resolve, refuses, no answer): later
+    checks of the same host are not tried."""
+    attempts: int = 1
 
     def line(self) -> str:
         status = "SKIP" if self.skipped else ("PASS" if self.ok else "FAIL")
-        return f"{status}  {self.name}: {self.detail}"
+        text = f"{status}  {self.name}: {self.detail}"
+        if self.skipped:
+            return text
+        if not self.ok:
+            if self.attempts == 0:
+                return f"{text} [not tried]"
+            tries = f"{self.attempts} attempt{'s' if self.attempts != 1 else ''}"
+            return f"{text} [{tries}{'' if self.retryable else '; waiting would not help'}]"
+        return f"{text} [passed at attempt {self.attempts}]" if self.attempts > 1 else text
 
 
 @dataclass
@@ -279,6 +302,35 @@ def _name(parts: Any, key: str) -> str:
     return "?"
 
 
+#: Network errors that say the host cannot be reached at all; seconds of waiting will not
+#: change them (a new DNS record or a load balancer takes minutes, and the next deploy's
+#: smoke run will see it).
+_UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN}
+
+
+def host_down(exc: BaseException, host: str, timeout: float) -> str | None:
+    """Why ``host`` cannot be reached at all, or None when ``exc`` is something else."""
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        if not isinstance(exc.reason, BaseException):
+            return None
+        exc = exc.reason
+    if isinstance(exc, socket.gaierror):
+        return f"{host} does not resolve ({exc.strerror})"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{host} refuses the connection"
+    if isinstance(exc, TimeoutError):  # socket.timeout too
+        return f"{host} did not answer within {timeout:g} s"
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
+        return f"{host} is unreachable ({exc.strerror})"
+    return None
+
+
+def _cert_rejected(name: str, exc: ssl.SSLCertVerificationError) -> Check:
+    # Retried: until cert-manager has the certificate, the ingress serves its own default
+    # (self-signed) one. https://cert-manager.io/docs/usage/certificate/
+    return Check(name, False, f"certificate rejected: {exc.verify_message}", retryable=True)
+
+
 def check_tls(url: str, opts: Options) -> Check:
     parsed = urllib.parse.urlsplit(url)
     host, port = parsed.hostname or "", parsed.port or 443
@@ -292,6 +344,7 @@ def check_tls(url: str, opts: Options) -> Check:
     except ssl.SSLCertVerificationError as exc:
         staging = _staging_issuer(host, port, opts)
         if staging:
+            # Not retried: a staging certificate stays one until the stack is switched.
             return Check(
                 name, False,
                 f"certificate rejected: issued by {staging}, Let's Encrypt's STAGING "
@@ -299,9 +352,10 @@ def check_tls(url: str, opts: Options) -> Check:
                 "the names resolve to the ingress: make tls-production STACK=<stack>, then "
                 "make up",
             )
-        return Check(name, False, f"certificate rejected: {exc.verify_message}")
+        return _cert_rejected(name, exc)
     except (ssl.SSLError, OSError) as exc:
-        return Check(name, False, f"no TLS connection: {exc}")
+        down = host_down(exc, host, opts.timeout)
+        return Check(name, False, f"no TLS connection: {down or exc}", host_down=down)
     if not cert:
         return Check(name, False, "the server sent no certificate")
     expires = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(str(cert["notAfter"])), dt.UTC)
@@ -375,28 +429,36 @@ def http_get(url: str, opts: Options, accept: str = "application/json") -> Respo
 
 
 def _retrying(run: Callable[[], Check], opts: Options) -> Check:
-    """Run a check up to ``opts.attempts`` times (a deploy may still be settling)."""
-    result = run()
-    for _ in range(max(0, opts.attempts - 1)):
-        if result.ok:
-            break
+    """Run a check up to ``opts.attempts`` times while it fails in a way that can change by
+    waiting (a deploy may still be settling); anything else is final at once."""
+    result, attempts = run(), 1
+    while not result.ok and result.retryable and attempts < opts.attempts:
         time.sleep(opts.retry_delay)
-        result = run()
+        result, attempts = run(), attempts + 1
+    result.attempts = attempts
     return result
 
 
 def _fetch(name: str, url: str, opts: Options) -> tuple[Response | None, Check | None]:
+    host = urllib.parse.urlsplit(url).hostname or url
     try:
         return http_get(url, opts), None
     except ssl.SSLCertVerificationError as exc:
-        return None, Check(name, False, f"certificate rejected: {exc.verify_message}")
+        return None, _cert_rejected(name, exc)
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, ssl.SSLCertVerificationError):
-            return None, Check(name, False, f"certificate rejected: {reason.verify_message}")
-        return None, Check(name, False, f"cannot reach {url}: {reason}")
+            return None, _cert_rejected(name, reason)
+        down = host_down(exc, host, opts.timeout)
+        return None, Check(name, False, f"cannot reach {url}: {down or reason}", host_down=down)
     except (OSError, ValueError) as exc:
-        return None, Check(name, False, f"cannot reach {url}: {exc}")
+        down = host_down(exc, host, opts.timeout)
+        return None, Check(name, False, f"cannot reach {url}: {down or exc}", host_down=down)
+
+
+def _http_failure(name: str, status: int, why: str) -> Check:
+    """A wrong answer; a 5xx (a pod behind the ingress not ready yet) is worth retrying."""
+    return Check(name, False, f"HTTP {status}, {why}", retryable=status >= 500)
 
 
 def _snippet(body: bytes) -> str:
@@ -419,7 +481,7 @@ def check_binder_health(binder_url: str, opts: Options) -> Check:
     ]
     if resp.status != 200 or not isinstance(data, dict) or data.get("ok") is not True:
         why = f"failing: {', '.join(bad)}" if bad else _snippet(resp.body) or "empty body"
-        return Check(name, False, f"HTTP {resp.status}, {why}")
+        return _http_failure(name, resp.status, why)
     services = ", ".join(str(c.get("service", "?")) for c in checks if isinstance(c, dict))
     return Check(name, True, f"ok ({services or 'no dependency listed'})")
 
@@ -434,7 +496,7 @@ def check_binder_versions(binder_url: str, opts: Options) -> Check:
     except json.JSONDecodeError:
         data = None
     if resp.status != 200 or not isinstance(data, dict) or "binderhub" not in data:
-        return Check(name, False, f"HTTP {resp.status}, {_snippet(resp.body) or 'empty body'}")
+        return _http_failure(name, resp.status, _snippet(resp.body) or "empty body")
     builder = data.get("builder_info") or data.get("builder")
     extra = f", builder {json.dumps(builder, sort_keys=True)}" if builder else ""
     return Check(name, True, f"binderhub {data['binderhub']}{extra}")
@@ -446,7 +508,7 @@ def check_hub_health(hub_url: str, opts: Options) -> Check:
     if failed or resp is None:
         return failed or Check(name, False, "no answer")
     if resp.status != 200:
-        return Check(name, False, f"HTTP {resp.status}, {_snippet(resp.body) or 'empty body'}")
+        return _http_failure(name, resp.status, _snippet(resp.body) or "empty body")
     return Check(name, True, "HTTP 200")
 
 
@@ -534,7 +596,9 @@ def check_launch(binder_url: str, spec: str, opts: Options) -> Check:
             + (f", last message: {last_message}" if last_message else "") + ")",
         )
     except urllib.error.URLError as exc:
-        return Check(name, False, f"cannot reach {url}: {exc.reason}")
+        host = urllib.parse.urlsplit(url).hostname or url
+        return Check(name, False, f"cannot reach {url}: "
+                     f"{host_down(exc, host, read_timeout) or exc.reason}")
     except (ssl.SSLError, OSError) as exc:
         return Check(name, False, f"stream broken: {exc}")
     return Check(name, False, f"the event stream ended in phase '{phase}' without 'ready'")
@@ -548,8 +612,17 @@ def check_launch(binder_url: str, spec: str, opts: Options) -> Check:
 def run_checks(target: Target, opts: Options) -> list[Check]:
     out = opts.out
     checks: list[Check] = []
+    #: host:port -> why it cannot be reached; its later checks are not tried.
+    down: dict[str, str] = {}
 
-    def record(check: Check) -> None:
+    def record(name: str, url: str, run: Callable[[], Check], retry: bool = True) -> None:
+        where = urllib.parse.urlsplit(url).netloc
+        if where in down:
+            check = Check(name, False, f"not tried: {down[where]} (see above)", attempts=0)
+        else:
+            check = _retrying(run, opts) if retry else run()
+            if check.host_down:
+                down[where] = check.host_down
         checks.append(check)
         print(check.line(), file=out, flush=True)
 
@@ -559,21 +632,31 @@ def run_checks(target: Target, opts: Options) -> list[Check]:
     )
     for base in hosts:
         if base.startswith("https://"):
+            parts = urllib.parse.urlsplit(base)
 
             def tls(base: str = base) -> Check:
                 return check_tls(base, opts)
 
-            record(_retrying(tls, opts))
+            record(f"TLS {parts.hostname}:{parts.port or 443}", base, tls)
         else:
-            record(Check(f"TLS {base}", True, "plain http: no certificate to check", True))
-    record(_retrying(lambda: check_binder_health(target.binder_url, opts), opts))
-    record(_retrying(lambda: check_binder_versions(target.binder_url, opts), opts))
-    record(_retrying(lambda: check_hub_health(target.hub_url, opts), opts))
+            skip = Check(f"TLS {base}", True, "plain http: no certificate to check", True)
+            checks.append(skip)
+            print(skip.line(), file=out, flush=True)
+    binder, hub = target.binder_url, target.hub_url
+    record("BinderHub /health", binder, lambda: check_binder_health(binder, opts))
+    record("BinderHub /versions", binder, lambda: check_binder_versions(binder, opts))
+    record("JupyterHub /hub/health", hub, lambda: check_hub_health(hub, opts))
     if opts.launch:
-        print(f"....  launching {opts.launch} (up to {opts.launch_timeout:g} s)", file=out)
-        record(check_launch(target.binder_url, opts.launch, opts))
+        launch = opts.launch
+        print(f"....  launching {launch} (up to {opts.launch_timeout:g} s)", file=out)
+        record(
+            f"launch {build_path(launch)}", binder,
+            lambda: check_launch(binder, launch, opts), retry=False,
+        )
     else:
-        record(Check("launch", True, "not requested (--launch owner/repo[/ref])", True))
+        skip = Check("launch", True, "not requested (--launch owner/repo[/ref])", True)
+        checks.append(skip)
+        print(skip.line(), file=out, flush=True)
     return checks
 
 
@@ -585,8 +668,8 @@ def _attempts(text: str) -> int:
     if not 1 <= value <= MAX_ATTEMPTS:
         raise argparse.ArgumentTypeError(
             f"{value} is outside 1..{MAX_ATTEMPTS}: every check is tried at most "
-            f"{MAX_ATTEMPTS} times so a run stays bounded; to wait longer for DNS or a "
-            "certificate, raise --retry-delay instead"
+            f"{MAX_ATTEMPTS} times so a run stays bounded; to wait longer for a certificate "
+            "or a starting pod, raise --retry-delay instead"
         )
     return value
 
@@ -616,7 +699,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     parser.add_argument(
         "--attempts", type=_attempts, default=3, metavar="N",
-        help=f"tries per check, 1 to {MAX_ATTEMPTS} (default 3); a larger value is refused",
+        help=f"tries per check that fails in a way waiting can change (HTTP 5xx, a "
+        f"certificate not issued yet), 1 to {MAX_ATTEMPTS} (default 3); a larger value is "
+        "refused. DNS failures, refused connections and timeouts are never retried",
     )
     parser.add_argument(
         "--retry-delay", type=_retry_delay, default=5.0, metavar="SECONDS",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -97,8 +98,19 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 # The server
 # --------------------------------------------------------------------------------------
 
-#: One response: (status, JSON body) or an SSE script [(delay_seconds, raw text), ...].
-Route = tuple[int, Any] | list[tuple[float, str]]
+class Answers:
+    """Successive answers of one route, the last one repeated: a service that settles."""
+
+    def __init__(self, *answers: tuple[int, Any]) -> None:
+        self.answers = list(answers)
+
+    def next(self) -> tuple[int, Any]:
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+#: One response: (status, JSON body), an SSE script [(delay_seconds, raw text), ...], or
+#: :class:`Answers`.
+Route = tuple[int, Any] | list[tuple[float, str]] | Answers
 
 
 def sse(*events: dict[str, Any], delay: float = 0.05) -> list[tuple[float, str]]:
@@ -139,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
                 except OSError:
                     return  # the client gave up
             return
-        status, body = route
+        status, body = route.next() if isinstance(route, Answers) else route
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -282,6 +294,7 @@ def test_failing_check_is_retried_a_bounded_number_of_times(pki: Pki) -> None:
     assert code == 1
     assert server.hits.count("/versions") == 3
     assert server.hits.count("/health") == 1  # passing checks are not repeated
+    assert "FAIL  BinderHub /versions: HTTP 500, boom [3 attempts]" in out.getvalue()
 
 
 def test_hostname_mismatch_is_caught(pki: Pki) -> None:
@@ -395,18 +408,125 @@ def test_unknown_repository_answers_http_error(pki: Pki) -> None:
     assert "FAIL  launch /build/gh/nobody/nothing/main: HTTP 404" in out
 
 
-def test_unreachable_service_fails_quickly() -> None:
-    # A port on loopback where nothing listens.
+def _free_port() -> int:
+    """A loopback port where nothing listens (connections are refused)."""
     with serve({}, None) as server:
-        port = server.server_address[1]
-    out = io.StringIO()
+        return int(server.server_address[1])
+
+
+def test_refused_connection_fails_at_once_and_is_not_retried() -> None:
+    """Default --attempts 3 and --retry-delay 5: still done in well under a second or two."""
+    port = _free_port()
     url = f"https://127.0.0.1:{port}"
-    code = smoke.main(
-        ["--binder-url", url, "--hub-url", url, "--attempts", "1", "--timeout", "2"], out=out
-    )
+    out = io.StringIO()
+    start = time.monotonic()
+    code = smoke.main(["--binder-url", url, "--hub-url", url], out=out)
+    took = time.monotonic() - start
     assert code == 1
-    assert f"FAIL  TLS 127.0.0.1:{port}: no TLS connection" in out.getvalue()
-    assert "FAIL  BinderHub /health: cannot reach" in out.getvalue()
+    assert took < 3, f"a refused connection took {took:.1f} s"
+    lines = out.getvalue().splitlines()
+    assert (
+        f"FAIL  TLS 127.0.0.1:{port}: no TLS connection: 127.0.0.1 refuses the connection "
+        "[1 attempt; waiting would not help]"
+    ) in lines
+    for name in ("BinderHub /health", "BinderHub /versions", "JupyterHub /hub/health"):
+        assert (
+            f"FAIL  {name}: not tried: 127.0.0.1 refuses the connection (see above) [not tried]"
+        ) in lines
+    assert lines[-1] == "Result: FAIL (0 of 4 checks passed)"
+
+
+def test_a_host_that_does_not_resolve_is_tried_once(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolution of the dead name is refused locally (no DNS query leaves the machine); the
+    other host, a local server, is still checked."""
+    lookups: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "binder.invalid":
+            lookups.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with serve(healthy_routes(), pki.good) as server:
+        hub = f"https://localhost:{server.server_address[1]}"
+        out = io.StringIO()
+        start = time.monotonic()
+        code = smoke.main(
+            ["--binder-url", "https://binder.invalid", "--hub-url", hub, "--cafile",
+             str(pki.ca), "--launch", "owner/repo"],
+            out=out,
+        )
+        took = time.monotonic() - start
+    text = out.getvalue()
+    assert code == 1
+    assert lookups == ["binder.invalid"], "the dead name was looked up more than once"
+    assert took < 3, text
+    assert (
+        "FAIL  TLS binder.invalid:443: no TLS connection: binder.invalid does not resolve "
+        "(Name or service not known) [1 attempt; waiting would not help]"
+    ) in text
+    assert "FAIL  BinderHub /versions: not tried: binder.invalid does not resolve" in text
+    assert "FAIL  launch /build/gh/owner/repo/HEAD: not tried: binder.invalid" in text
+    assert "PASS  JupyterHub /hub/health: HTTP 200" in text
+    assert server.hits == ["/hub/health"]
+
+
+def test_a_silent_host_times_out_once(pki: Pki) -> None:
+    """Accepts connections (the kernel's backlog) but never answers the TLS handshake."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        url = f"https://127.0.0.1:{port}"
+        out = io.StringIO()
+        start = time.monotonic()
+        code = smoke.main(
+            ["--binder-url", url, "--hub-url", url, "--timeout", "0.5", "--retry-delay", "5"],
+            out=out,
+        )
+        took = time.monotonic() - start
+    assert code == 1
+    assert took < 3, out.getvalue()
+    assert "did not answer within 0.5 s [1 attempt; waiting would not help]" in out.getvalue()
+    assert out.getvalue().count("[not tried]") == 3
+
+
+def test_a_5xx_is_retried_until_the_service_settles(pki: Pki) -> None:
+    settling = Answers((503, "no healthy upstream"), (502, "Bad Gateway"), (200, HEALTHY))
+    with serve(healthy_routes(__health=settling), pki.good) as server:
+        code, out = run(server, "--attempts", "3", "--retry-delay", "0", cafile=pki.ca)
+    assert code == 0, out
+    assert (
+        "PASS  BinderHub /health: ok (JupyterHub API, Docker registry, Pod quota) "
+        "[passed at attempt 3]"
+    ) in out.splitlines()
+    assert server.hits.count("/health") == 3
+
+
+def test_a_4xx_is_not_retried(pki: Pki) -> None:
+    with serve(healthy_routes(__versions=(404, "not found")), pki.good) as server:
+        code, out = run(server, "--attempts", "3", "--retry-delay", "0", cafile=pki.ca)
+    assert code == 1
+    assert server.hits.count("/versions") == 1
+    assert (
+        "FAIL  BinderHub /versions: HTTP 404, not found [1 attempt; waiting would not help]"
+    ) in out.splitlines()
+
+
+def test_a_certificate_not_yet_issued_is_retried(pki: Pki) -> None:
+    """The ingress serves another certificate until cert-manager has the real one."""
+    with serve(healthy_routes(), pki.wrong) as server:
+        code, out = run(server, "--attempts", "2", "--retry-delay", "0", cafile=pki.ca)
+    assert code == 1
+    port = server.server_address[1]
+    assert (
+        f"FAIL  TLS localhost:{port}: certificate rejected: Hostname mismatch, certificate is "
+        "not valid for 'localhost'. [2 attempts]"
+    ) in out.splitlines()
 
 
 # --------------------------------------------------------------------------------------
@@ -588,7 +708,8 @@ def test_help_documents_the_limits(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         smoke.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "tries per check, 1 to 10 (default 3); a larger value is refused" in text
+    assert "certificate not issued yet), 1 to 10 (default 3); a larger value is refused" in text
+    assert "DNS failures, refused connections and timeouts are never retried" in text
     assert "--allow-stack-file-fallback" in text
     assert "even in CI (CI=true)" in text
 
