@@ -44,7 +44,15 @@ def with_change(stack: str, path: str, value: Any) -> dict[str, Any]:
     return raw
 
 
-_DELETE = object()
+class _Delete:
+    """Marks a key to remove. A fixed repr: test ids made from it must be the same in every
+    process (pytest-xdist's workers compare their collections)."""
+
+    def __repr__(self) -> str:
+        return "<delete>"
+
+
+_DELETE = _Delete()
 
 
 @pytest.mark.parametrize("stack", ["ebi", "gcp", "local"])
