@@ -159,21 +159,27 @@ def _cert_manager_objects() -> ChartClusterObjects:
 def _prometheus_objects() -> ChartClusterObjects:
     release = PROMETHEUS.release
     # templates/clusterrole(binding).yaml `prometheus.server.fullname`; the
-    # kube-state-metrics and prometheus-node-exporter subcharts name theirs `<fullname>`.
+    # kube-state-metrics subchart names its `<fullname>`. The prometheus-node-exporter
+    # subchart renders a ClusterRole only with kubeRBACProxy.enabled (its
+    # templates/clusterrole.yaml), which we leave off: no role of its to change or bind.
     names = (
         f"{helm_fullname(release, PROMETHEUS.chart)}-server",
         helm_fullname(release, "kube-state-metrics"),
-        helm_fullname(release, "prometheus-node-exporter"),
     )
     # The same names for their ServiceAccounts (`prometheus.serviceAccountName.server`, the
-    # subcharts' `*.serviceAccountName`). Alertmanager (on, helm_configs/base/prometheus.yaml)
-    # has a ServiceAccount but no cluster role: charts/alertmanager/templates/_helpers.tpl
-    # `alertmanager.serviceAccountName` = `alertmanager.fullname` = `<release>-alertmanager`.
-    # The pushgateway is disabled.
+    # subcharts' `*.serviceAccountName`), node-exporter's too. Alertmanager (on,
+    # helm_configs/base/prometheus.yaml) has a ServiceAccount but no cluster role:
+    # charts/alertmanager/templates/_helpers.tpl `alertmanager.serviceAccountName` =
+    # `alertmanager.fullname` = `<release>-alertmanager`. The pushgateway is disabled.
     return ChartClusterObjects(
         cluster_roles=names,
         cluster_role_bindings=names,
-        service_accounts=_accounts("monitoring", *names, helm_fullname(release, "alertmanager")),
+        service_accounts=_accounts(
+            "monitoring",
+            *names,
+            helm_fullname(release, "prometheus-node-exporter"),
+            helm_fullname(release, "alertmanager"),
+        ),
     )
 
 

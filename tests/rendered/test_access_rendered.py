@@ -143,8 +143,8 @@ def test_the_rendered_cluster_objects_are_the_ones_chart_objects_names(
 ) -> None:
     """The deployer's RBAC and the guard name everything the charts render cluster-wide
     (with cert-manager's aggregated roles switched off, its `-cluster-view` is gone). The
-    names may list more than a stack renders (node-exporter renders no ClusterRole with these
-    values; `local` runs no user scheduler): never less."""
+    names may list more than one stack renders (`local` runs no user scheduler), never less;
+    the test below checks that some case renders each of them."""
     name, _, rendered = stack
     charts = chart_cluster_objects(r.name for r in rendered)
 
@@ -162,3 +162,24 @@ def test_the_rendered_cluster_objects_are_the_ones_chart_objects_names(
         charts.webhook_configurations
     ), name
     assert "cert-manager-cluster-view" not in names("ClusterRole")
+
+
+def test_every_cluster_object_the_deployer_may_touch_is_rendered_by_some_case() -> None:
+    """The converse of the test above, over every case: a name in chart_objects that no
+    configuration renders only widens what the deploy agent may create, bind or escalate."""
+    from tests.rendered.support import CASES, rendered
+
+    found: dict[str, set[str]] = {}
+    releases: set[str] = set()
+    for case in CASES:
+        for release in rendered(case).releases:
+            releases.add(release.name)
+            for obj in release.objects:
+                found.setdefault(str(obj.get("kind")), set()).add(obj["metadata"]["name"])
+    charts = chart_cluster_objects(releases)
+    webhooks = found.get("MutatingWebhookConfiguration", set()) | found.get(
+        "ValidatingWebhookConfiguration", set()
+    )
+    assert set(charts.cluster_roles) - found.get("ClusterRole", set()) == set()
+    assert set(charts.cluster_role_bindings) - found.get("ClusterRoleBinding", set()) == set()
+    assert set(charts.webhook_configurations) - webhooks == set()

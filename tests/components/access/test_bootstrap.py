@@ -503,8 +503,12 @@ def test_chart_object_names_follow_the_pinned_release_names() -> None:
         "binderhub", "traefik", "cert-manager", "prometheus", "grafana", "fluentd"
     }
     assert CHART_CLUSTER_OBJECTS["traefik"].cluster_roles == (f"traefik-{NAMESPACES['ingress']}",)
+    # node-exporter renders a ClusterRole only with kubeRBACProxy.enabled (off here).
     assert CHART_CLUSTER_OBJECTS["prometheus"].cluster_roles == (
-        "prometheus-server", "prometheus-kube-state-metrics", "prometheus-prometheus-node-exporter"
+        "prometheus-server", "prometheus-kube-state-metrics"
+    )
+    assert "monitoring/prometheus-prometheus-node-exporter" in (
+        CHART_CLUSTER_OBJECTS["prometheus"].service_accounts
     )
     assert set(CHART_CLUSTER_OBJECTS["binderhub"].cluster_roles) == {
         "binderhub-image-cleaner", "binderhub-user-scheduler"
