@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
 from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs, RepositoryOptsArgs
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from components.releases import values
 
@@ -167,6 +169,28 @@ class ReleasePlacement:
     namespace_resources: Sequence[pulumi.Resource] = ()
     """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
     release waits for all of it. Empty: Helm creates the namespace."""
+
+    def opaque_secret(
+        self,
+        name: str,
+        parent: pulumi.Resource,
+        *,
+        secret_name: str,
+        key: str,
+        value: pulumi.Input[str],
+    ) -> Secret:
+        """An Opaque Secret ``secret_name`` in :attr:`namespace` holding ``value`` under ``key``
+        (for a pod of the release to mount). ``string_data`` is a secret Output: never
+        plaintext in inputs or state."""
+        return Secret(
+            name,
+            SecretInitArgs(
+                metadata=ObjectMetaArgs(name=secret_name, namespace=self.namespace),
+                type="Opaque",
+                string_data={key: pulumi.Output.secret(value)},
+            ),
+            opts=self.in_namespace(parent),
+        )
 
     def in_namespace(
         self, parent: pulumi.Resource, *depends_on: pulumi.Resource

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from pulumi_kubernetes.scheduling.v1 import PriorityClass
 
@@ -107,26 +106,18 @@ class Logging(pulumi.ComponentResource):
         ca = args.secrets.logging_ca_certificate if output.type != "stdout" else None
         if ca is not None:
             depends.append(
-                Secret(
-                    f"{name}-ca",
-                    SecretInitArgs(
-                        metadata=ObjectMetaArgs(name=CA_SECRET, namespace=args.namespace),
-                        type="Opaque",
-                        string_data={"ca.crt": pulumi.Output.secret(ca)},
-                    ),
-                    opts=args.in_namespace(self),
+                args.opaque_secret(
+                    f"{name}-ca", self, secret_name=CA_SECRET, key="ca.crt", value=ca
                 )
             )
         if uses_password and password is not None:
             depends.append(
-                Secret(
+                args.opaque_secret(
                     f"{name}-credentials",
-                    SecretInitArgs(
-                        metadata=ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=args.namespace),
-                        type="Opaque",
-                        string_data={"password": pulumi.Output.secret(password)},
-                    ),
-                    opts=args.in_namespace(self),
+                    self,
+                    secret_name=CREDENTIALS_SECRET,
+                    key="password",
+                    value=password,
                 )
             )
         self.release = args.helm_release(

@@ -40,7 +40,7 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi_kubernetes.core.v1 import ConfigMap, ConfigMapInitArgs, Secret, SecretInitArgs
+from pulumi_kubernetes.core.v1 import ConfigMap, ConfigMapInitArgs, Secret
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from components.config.base import ConfigError
@@ -143,14 +143,12 @@ class Monitoring(pulumi.ComponentResource):
         # The token as a Secret in Prometheus' namespace (a pod can mount only Secrets of its
         # own namespace). string_data holds a secret Output: never plaintext in inputs or
         # state. The Prometheus release waits for it, so the server never starts without it.
-        self.metrics_token = Secret(
+        self.metrics_token = args.opaque_secret(
             f"{name}-hub-metrics-token",
-            SecretInitArgs(
-                metadata=ObjectMetaArgs(name=METRICS_TOKEN_SECRET, namespace=args.namespace),
-                type="Opaque",
-                string_data={METRICS_TOKEN_KEY: pulumi.Output.secret(token)},
-            ),
-            opts=args.in_namespace(self),
+            self,
+            secret_name=METRICS_TOKEN_SECRET,
+            key=METRICS_TOKEN_KEY,
+            value=token,
         )
         # Alerts (issue 11, components.releases.alerting): the receiver's credential, if
         # the receiver uses one, as a Secret Alertmanager mounts; its configuration only
@@ -161,16 +159,12 @@ class Monitoring(pulumi.ComponentResource):
         prometheus_depends: list[pulumi.Resource] = [self.metrics_token]
         if credential is not None:
             prometheus_depends.append(
-                Secret(
+                args.opaque_secret(
                     f"{name}-alertmanager-receiver",
-                    SecretInitArgs(
-                        metadata=ObjectMetaArgs(
-                            name=ALERT_CREDENTIAL_SECRET, namespace=args.namespace
-                        ),
-                        type="Opaque",
-                        string_data={ALERT_CREDENTIAL_KEY: pulumi.Output.secret(credential)},
-                    ),
-                    opts=args.in_namespace(self),
+                    self,
+                    secret_name=ALERT_CREDENTIAL_SECRET,
+                    key=ALERT_CREDENTIAL_KEY,
+                    value=credential,
                 )
             )
         self.prometheus = args.helm_release(
