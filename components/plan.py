@@ -50,8 +50,9 @@ def build_plan(stack: str | None = None, *, values_root: Path | None = None) -> 
     """The current stack's plan, or the first ConfigError/SecretsError that stops it.
 
     Checks run from the cheapest to the one that runs sops: the configuration, the release
-    settings and values files, the cluster's inputs, the secret material, and last the release
-    settings that need a secret.
+    settings and values files, the cluster's inputs and public entry point, the secret
+    material, and last what needs a secret (the release settings, then the registry target,
+    which depends on whether an account was given).
     """
     stack = stack or pulumi.get_stack()
     cfg = load_config()
