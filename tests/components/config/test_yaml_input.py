@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -193,3 +194,81 @@ def test_read_stack_config(tmp_path: Path) -> None:
 def test_valid_yaml_reads_as_pyyaml_reads_it() -> None:
     text = (Path(__file__).resolve().parents[3] / "Pulumi.ebi.yaml").read_text()
     assert load_yaml(text, "Pulumi.ebi.yaml") == yaml.safe_load(text)
+
+
+# ---- two loaders: libyaml reads, PyYAML's own parser words every error ---------------------
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _every_yaml_file() -> list[Path]:
+    """The repo's YAML and every values/schema-side YAML of the pinned charts (when present)."""
+    ours = [
+        p for p in REPO.rglob("*.y*ml")
+        if not {"venv", "node_modules", "build", ".git"} & set(p.relative_to(REPO).parts)
+    ]
+    charts = REPO.parent / "shared" / "charts"
+    theirs = sorted(charts.rglob("values.yaml")) if charts.is_dir() else []
+    return sorted(ours) + theirs
+
+
+def test_the_fast_loader_reads_every_file_exactly_as_the_pure_one() -> None:
+    assert yaml_input.FAST, "PyYAML here is built with libyaml (the locked wheels are)"
+    files = _every_yaml_file()
+    assert len(files) > 40, files
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+
+        def outcome(kind: type, text: str = text) -> tuple[str, Any]:
+            try:
+                return "read", yaml_input._parse(kind, text, 10_000)
+            except yaml.YAMLError:
+                return "refused", None
+
+        pure = outcome(yaml_input._StrictLoader)
+        assert outcome(yaml_input._FastStrictLoader) == pure, path
+
+
+def test_valid_text_never_reaches_the_pure_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow(*_: object) -> None:
+        raise AssertionError("the pure-Python loader ran for valid text")
+
+    monkeypatch.setattr(yaml_input._StrictLoader, "__init__", slow)
+    text = (REPO / "Pulumi.gcp.yaml").read_text()
+    assert load_yaml(text, "Pulumi.gcp.yaml") == yaml.safe_load(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(alias_bomb(), id="alias-bomb"),
+        pytest.param("[" * 100 + "]" * 100, id="deep"),
+        pytest.param("a: 1\na: 2\n", id="duplicate-key"),
+    ],
+)
+def test_the_fast_loader_refuses_hostile_input_itself(text: str) -> None:
+    """The checks run on libyaml's events too, so hostile text never gets as far as the
+    pure-Python reading (which would refuse it as well, only later)."""
+    with pytest.raises(yaml_input._Refused) as fast:
+        yaml_input._parse(yaml_input._FastStrictLoader, text, 0)
+    with pytest.raises(yaml_input._Refused) as pure:
+        yaml_input._parse(yaml_input._StrictLoader, text, 0)
+    assert str(fast.value.problem) == str(pure.value.problem)
+    assert (fast.value.problem_mark.line, fast.value.problem_mark.column) == (
+        pure.value.problem_mark.line, pure.value.problem_mark.column)
+
+
+def test_libyaml_stops_deeper_nesting_itself() -> None:
+    """Past 1,000 levels libyaml's scanner refuses before our composer sees the events; the
+    message is then PyYAML's reading, refused by MAX_DEPTH (test above)."""
+    with pytest.raises(yaml.YAMLError, match="maximum nesting depth"):
+        yaml_input._parse(yaml_input._FastStrictLoader, DEEP_NESTING, 0)
+
+
+def test_a_file_libyaml_refuses_is_worded_by_pyyaml() -> None:
+    """libyaml would say "did not find expected key"; the message keeps PyYAML's words, which
+    the hints explain."""
+    with pytest.raises(yaml.YAMLError, match="did not find expected key"):
+        yaml.load("config:\n  a:\n    b: 1\n   c: 2\n", Loader=yaml.CSafeLoader)
+    message = _refused("config:\n  a:\n    b: 1\n   c: 2\n")
+    assert "expected the end of the indented block" in message
