@@ -108,11 +108,23 @@ def normalise(value: Any) -> Any:
     return value
 
 
+#: Validators by schema object (kept alive here, so an id is never reused): checking a chart's
+#: schema against its metaschema costs ten times validating values against it.
+_VALIDATORS: dict[int, tuple[Mapping[str, Any], Any]] = {}
+
+
+def _validator(schema: Mapping[str, Any]) -> Any:
+    if id(schema) not in _VALIDATORS:
+        validator_cls = jsonschema.validators.validator_for(
+            schema, default=jsonschema.Draft7Validator)
+        validator_cls.check_schema(schema)
+        _VALIDATORS[id(schema)] = (schema, validator_cls(schema))
+    return _VALIDATORS[id(schema)][1]
+
+
 def schema_errors(values: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
     """Every schema violation, as ``path: message`` lines (draft taken from ``$schema``)."""
-    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
-    validator_cls.check_schema(schema)
-    validator = validator_cls(schema)
+    validator = _validator(schema)
     return sorted(
         f"{'.'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
         for error in validator.iter_errors(values)
