@@ -254,8 +254,10 @@ def test_the_fast_loader_refuses_hostile_input_itself(text: str) -> None:
     with pytest.raises(yaml_input._Refused) as pure:
         yaml_input._parse(yaml_input._StrictLoader, text, 0)
     assert str(fast.value.problem) == str(pure.value.problem)
-    assert (fast.value.problem_mark.line, fast.value.problem_mark.column) == (
-        pure.value.problem_mark.line, pure.value.problem_mark.column)
+    fast_mark, pure_mark = fast.value.problem_mark, pure.value.problem_mark
+    assert fast_mark is not None
+    assert pure_mark is not None
+    assert (fast_mark.line, fast_mark.column) == (pure_mark.line, pure_mark.column)
 
 
 def test_libyaml_stops_deeper_nesting_itself() -> None:
