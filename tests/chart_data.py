@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from components.releases.charts import ChartPin
 from components.releases.values import coalesce
+from tests import fast_yaml
 
 # jsonschema ships no type stubs (see tests/k8s_validate.py).
 jsonschema: Any = importlib.import_module("jsonschema")
@@ -44,7 +44,7 @@ def chart_dir(pin: ChartPin) -> Path:
 
 @functools.cache
 def _load_yaml(path: Path) -> Any:
-    return yaml.safe_load(path.read_text())
+    return fast_yaml.safe_load(path.read_text())
 
 
 @functools.cache

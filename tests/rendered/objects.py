@@ -9,8 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
+from tests import fast_yaml
 from tests.k8s_validate import Schemas, raw_objects
 from tests.rendered.crd_schemas import crd_schemas
 from tests.rendered.support import Rendered
@@ -155,7 +154,7 @@ class Index:
         files/hub/jupyterhub_config.py configures KubeSpawner from them."""
         secret = self.one("Secret", "hub", self.release("binderhub").namespace)
         encoded = secret.body["data"]["values.yaml"]
-        values: dict[str, Any] = yaml.safe_load(base64.b64decode(encoded))
+        values: dict[str, Any] = fast_yaml.safe_load(base64.b64decode(encoded))
         return values
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from components.config.alerts import AlertsConfig
 from components.releases.alerting import (
@@ -20,6 +19,7 @@ from components.releases.alerting import (
     DASHBOARDS_CONFIGMAP,
     alert_rules,
 )
+from tests import fast_yaml
 from tests.components.releases.test_alerting import CREDENTIAL, VARIANTS, monitoring, tool
 from tests.components.releases.test_ingress import controller
 from tests.rendered.support import require_chart_data
@@ -69,7 +69,7 @@ def test_the_rendered_alertmanager_configuration_passes_amtool(tmp_path: Path, v
     path = tmp_path / "alertmanager.yml"
     path.write_text(text)
     check("amtool", "check-config", str(path))
-    assert yaml.safe_load(text)["route"]["receiver"] == raw["receiver"]
+    assert fast_yaml.safe_load(text)["route"]["receiver"] == raw["receiver"]
     # The credential's Secret is mounted where the configuration reads it.
     pod = one(prometheus, "StatefulSet", "prometheus-alertmanager")["spec"]["template"]["spec"]
     mounts = {m["mountPath"]: m["name"] for c in pod["containers"] for m in c["volumeMounts"]}
@@ -85,9 +85,9 @@ def test_the_rendered_prometheus_loads_our_rules_and_finds_alertmanager(tmp_path
     data = one(prometheus, "ConfigMap", "prometheus-server")["data"]
     rules = tmp_path / "alerting_rules.yml"
     rules.write_text(data["alerting_rules.yml"])
-    assert yaml.safe_load(data["alerting_rules.yml"]) == alert_rules()
+    assert fast_yaml.safe_load(data["alerting_rules.yml"]) == alert_rules()
     check("promtool", "check", "rules", str(rules))
-    config = yaml.safe_load(data["prometheus.yml"])
+    config = fast_yaml.safe_load(data["prometheus.yml"])
     assert "/etc/config/alerting_rules.yml" in config["rule_files"]
     (alertmanagers,) = config["alerting"]["alertmanagers"]
     assert alertmanagers["kubernetes_sd_configs"] == [{"role": "pod"}]
@@ -109,5 +109,5 @@ def test_the_rendered_grafana_mounts_our_dashboards():
         for o in grafana.objects
         if o["kind"] == "ConfigMap" and "dashboardproviders.yaml" in o.get("data", {})
     ]
-    (provider,) = yaml.safe_load(providers[0]["data"]["dashboardproviders.yaml"])["providers"]
+    (provider,) = fast_yaml.safe_load(providers[0]["data"]["dashboardproviders.yaml"])["providers"]
     assert provider["options"]["path"] == f"/var/lib/grafana/dashboards/{DASHBOARD_PROVIDER}"

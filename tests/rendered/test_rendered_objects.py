@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-import yaml
 
 from components.config.cluster import MagnumCluster
 from components.config.releases import BinderHubConfig, TlsConfig
 from components.releases.monitoring import scrape_jobs
+from tests import fast_yaml
 from tests.k8s_validate import validate_object
 from tests.rbac import RbacModel, Subject
 from tests.rendered.objects import (
@@ -405,7 +405,7 @@ def test_binderhub_reaches_the_hub(index: Index) -> None:
     # BinderHub reads its config from this Secret (binderhub chart templates/secret.yaml,
     # files/binderhub_config.py), not from the Helm values directly.
     secret = index.one("Secret", "binder-secret", binder.namespace)
-    binder_values = yaml.safe_load(secret.body["stringData"]["values.yaml"])
+    binder_values = fast_yaml.safe_load(secret.body["stringData"]["values.yaml"])
     url = binder_values["config"]["BinderHub"]["hub_url_local"]
     scheme, _, rest = url.partition("://")
     host, _, port_path = rest.partition(":")
@@ -699,7 +699,7 @@ def _git_placeholder_tags(index: Index, release_chart: str) -> set[str]:
     root = chart_render.DEFAULT_CHARTS_DIR / release.chart / release.version
     tags = set()
     for chart_yaml in [root / "Chart.yaml", *root.glob("charts/*/Chart.yaml")]:
-        meta = yaml.safe_load(chart_yaml.read_text())
+        meta = fast_yaml.safe_load(chart_yaml.read_text())
         if "set.by.chartpress" in str(meta.get("version")):
             tags.add("set-by-chartpress")
         if str(meta.get("appVersion")) == "v0.0.0":

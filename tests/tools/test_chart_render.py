@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests import fast_yaml
 from tests.rendered.support import require_chart_data
 from tools import chart_render
 from tools.chart_render import (
@@ -90,7 +90,7 @@ def test_documents_split_as_helm_splits_them() -> None:
     text = "a: 1\n---# Permission\nb: 2\n---\n\n---\nc: 3\n"
     # Like Go's regexp.Split in Helm, the empty document's `---` stays on the next one, where
     # YAML reads it as a document start.
-    assert [yaml.safe_load(d) for d in split_manifest(text)] == [{"a": 1}, {"b": 2}, {"c": 3}]
+    assert [fast_yaml.safe_load(d) for d in split_manifest(text)] == [{"a": 1}, {"b": 2}, {"c": 3}]
 
 
 def test_missing_chart_is_a_clear_error(tmp_path: Path) -> None:

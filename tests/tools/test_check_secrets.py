@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import fast_yaml
 from tests.conftest import REPO
 from tests.hostile import alias_bomb
 from tests.sops_helpers import AgeKey, make_age_key, sops_encrypt
@@ -308,12 +309,12 @@ def test_this_repository_passes_and_warns_about_the_examples() -> None:
 
 def test_the_known_test_recipient_is_the_committed_key() -> None:
     assert committed_test_recipients(REPO) == {COMMITTED_TEST_RECIPIENT}
-    sops_config = yaml.safe_load((REPO / ".sops.yaml").read_text())
+    sops_config = fast_yaml.safe_load((REPO / ".sops.yaml").read_text())
     assert sops_config["test_only_recipient"] == COMMITTED_TEST_RECIPIENT
 
 
 def test_the_pre_commit_hook_refuses_a_plaintext_secret(tmp_path: Path) -> None:
-    hooks = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())["repos"]
+    hooks = fast_yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())["repos"]
     hook = next(h for r in hooks if r["repo"] == "local" for h in r["hooks"])
     assert hook["id"] == "check-secrets"
     assert hook["pass_filenames"] is True
@@ -337,7 +338,7 @@ def test_the_pre_commit_hook_refuses_a_plaintext_secret(tmp_path: Path) -> None:
 
 def test_the_pre_commit_hook_runs_with_only_pyyaml(tmp_path: Path) -> None:
     """pre-commit runs the hook in a virtualenv of its own holding PyYAML alone."""
-    hooks = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())["repos"]
+    hooks = fast_yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())["repos"]
     hook = next(h for r in hooks if r["repo"] == "local" for h in r["hooks"])
     assert hook["language"] == "python"
     assert [d.split(">")[0].split("=")[0] for d in hook["additional_dependencies"]] == ["pyyaml"]

@@ -12,12 +12,12 @@ from typing import Any
 
 import pulumi
 import pytest
-import yaml
 from pulumi_kubernetes import Provider
 from pulumi_kubernetes.core.v1 import ConfigMap, Namespace
 from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs
 
 from components.config.base import ConfigError
+from tests import fast_yaml
 from tests.hostile import alias_bomb
 from tools import mockrun as mockrun_module
 from tools import render as render_module
@@ -116,7 +116,7 @@ def _files(directory: Path) -> dict[str, str]:
 
 
 def _load(text: str) -> Any:
-    return yaml.safe_load(text)
+    return fast_yaml.safe_load(text)
 
 
 # --------------------------------------------------------------------------------------
@@ -357,7 +357,7 @@ def test_render_of_the_real_stacks(
     manifests = {p.name: p.read_text() for p in (tmp_path / stack / "manifests").glob("*.yaml")}
     assert set(manifests) == set(files), "one manifests file per release"
     for name, text in manifests.items():
-        objects = list(yaml.safe_load_all(text))
+        objects = list(fast_yaml.safe_load_all(text))
         assert objects, name
         assert all(isinstance(o, dict) and o.get("kind") for o in objects), name
         assert [object_key(o) for o in objects] == sorted(
@@ -367,7 +367,8 @@ def test_render_of_the_real_stacks(
             if obj["kind"] == "Secret":
                 for field in ("data", "stringData"):
                     assert set((obj.get(field) or {}).values()) <= {REDACTED}, name
-    assert any(o["kind"] == "Secret" for t in manifests.values() for o in yaml.safe_load_all(t))
+    assert any(
+        o["kind"] == "Secret" for t in manifests.values() for o in fast_yaml.safe_load_all(t))
     assert (tmp_path / stack / "plan.txt").read_text().startswith(lines[0])
     for name, text in files.items():
         assert isinstance(_load(text), dict), name
@@ -451,7 +452,7 @@ def _used_kubeconfig(rec: Recording) -> dict[str, Any]:
     """The kubeconfig the cluster's Kubernetes provider was given (a secret on the wire)."""
     provider = rec.one("pulumi:providers:kubernetes")
     assert is_secret(provider.wire["kubeconfig"])
-    return dict(yaml.safe_load(provider.inputs["kubeconfig"]))
+    return dict(fast_yaml.safe_load(provider.inputs["kubeconfig"]))
 
 
 def _server(kubeconfig: dict[str, Any]) -> str:
@@ -515,7 +516,7 @@ def test_a_plaintext_kubeconfig_in_the_stack_file_is_still_refused() -> None:
 
 def test_placeholder_kubeconfig_grants_nothing() -> None:
     text = render_module.placeholder_kubeconfig_text("partner")
-    doc = yaml.safe_load(text)
+    doc = fast_yaml.safe_load(text)
     assert doc["current-context"] == "partner"
     assert _server(doc) == PLACEHOLDER_SERVER
     assert PLACEHOLDER_SERVER.split("//")[1].split(":")[0].endswith(".invalid")  # RFC 2606

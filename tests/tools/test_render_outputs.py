@@ -12,10 +12,10 @@ from typing import Any
 
 import pulumi
 import pytest
-import yaml
 from pulumi_kubernetes.core.v1 import Namespace
 from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs
 
+from tests import fast_yaml
 from tests.rendered.support import require_chart_data
 from tools import chart_render
 from tools import render as render_module
@@ -54,7 +54,7 @@ scrape_configs:
 )
 def test_multi_line_strings_are_block_literals_and_round_trip(text: str) -> None:
     written = dump({"config": text, "one": "single line"})
-    assert yaml.safe_load(written) == {"config": text, "one": "single line"}
+    assert fast_yaml.safe_load(written) == {"config": text, "one": "single line"}
     assert "one: single line\n" in written
     # PyYAML puts no trailing spaces and no tab in a literal (its analyze_scalar); it quotes
     # such a text instead, which still reads back exactly.
@@ -188,7 +188,7 @@ def test_manifests_are_sorted_one_object_per_document_and_redacted(
     text = path.read_text()
     assert text.startswith("# Helm release 'binderhub' (resource apps-release) of stack 'test'")
     assert "5 objects as the chart renders them offline for Kubernetes 1.33" in text
-    objects = list(yaml.safe_load_all(text))
+    objects = list(fast_yaml.safe_load_all(text))
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
         ("ConfigMap", "a-config"),
         ("ConfigMap", "b-config"),
@@ -248,7 +248,7 @@ def test_a_release_named_like_a_render_file_keeps_its_resource_name(tmp_path: Pa
         Release("odd", ReleaseArgs(name="resources", chart="c", version="1", values={"a": 1}))
 
     render(run_program(program), "test", tmp_path)
-    assert yaml.safe_load((tmp_path / "test" / "odd.yaml").read_text()) == {"a": 1}
+    assert fast_yaml.safe_load((tmp_path / "test" / "odd.yaml").read_text()) == {"a": 1}
     assert (tmp_path / "test" / "resources.yaml").read_text().startswith("# Every resource")
 
 
@@ -309,7 +309,7 @@ def test_resources_show_a_changed_flavor_node_bound_and_role(tmp_path: Path) -> 
     assert "+    name: edit" in role
     assert "-name: bootstrap-user-bioexcel-support:monitoring" in role
     # The documents say which resource each change belongs to.
-    docs = {(d["type"], d["name"]): d for d in yaml.safe_load_all(after) if d}
+    docs = {(d["type"], d["name"]): d for d in fast_yaml.safe_load_all(after) if d}
     template_type = "openstack:containerinfra/clusterTemplate:ClusterTemplate"
     template = docs[(template_type, "cluster-template")]
     assert template["inputs"]["flavor"] == "s1.huge"
@@ -322,7 +322,7 @@ def test_resources_hold_no_helm_release_and_no_secret(tmp_path: Path) -> None:
     recording = render_module.run_stack("ebi")
     result = render(recording, "ebi", tmp_path)
     assert result.resources is not None
-    documents = [d for d in yaml.safe_load_all(result.resources.read_text()) if d]
+    documents = [d for d in fast_yaml.safe_load_all(result.resources.read_text()) if d]
     expected = {
         (r.type, r.name) for r in recording.resources if r.custom and r.type != RELEASE_TYPE
     }

@@ -27,6 +27,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import fast_yaml
+
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 TIMEOUT = 120
@@ -230,7 +232,7 @@ def test_actionlint_runner_without_the_linter_says_how_to_install(tmp_path: Path
 
 
 def _load(name: str) -> dict[str, Any]:
-    document = yaml.safe_load((WORKFLOWS / name).read_text())
+    document = fast_yaml.safe_load((WORKFLOWS / name).read_text())
     # PyYAML reads the bare key `on` as the boolean True (YAML 1.1).
     if True in document:
         document["on"] = document.pop(True)

@@ -7,10 +7,10 @@ from typing import cast
 
 import pulumi
 import pytest
-import yaml
 from pulumi_kubernetes.core.v1 import Secret
 
 from components.access.accounts import service_account_with_token, token_kubeconfig
+from tests import fast_yaml
 from tools.mockrun import run_program, unwrap
 
 
@@ -58,7 +58,7 @@ def test_kubeconfig_carries_the_decoded_token_as_a_secret() -> None:
 
     rec = run_program(program)
     assert rec.secret_output("kubeconfig")
-    config = yaml.safe_load(unwrap(rec.outputs["kubeconfig"]))
+    config = fast_yaml.safe_load(unwrap(rec.outputs["kubeconfig"]))
     assert config["users"][0]["user"]["token"] == "abc"
     assert config["contexts"][0]["context"]["namespace"] == "binder"
 

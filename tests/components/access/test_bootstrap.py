@@ -12,7 +12,6 @@ from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
 from components.access.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
 from components.access.chart_objects import (
@@ -25,6 +24,7 @@ from components.access.objects import kubeconfig_yaml, object_slug
 from components.config.access import DEFAULT_NAMESPACES
 from components.config.base import ConfigError
 from components.config.stack import StackConfig, parse_config
+from tests import fast_yaml
 from tests.k8s_validate import assert_valid_objects
 from tests.rbac import RBAC, NotModelledError, RbacModel, Subject
 from tools.mockrun import Recording, plaintext_leaks, run_program
@@ -232,7 +232,7 @@ def test_deployer_service_account_and_token_secret(rec: Recording) -> None:
 
 
 def parse_kubeconfig(text: str) -> dict[str, Any]:
-    doc = yaml.safe_load(text)
+    doc = fast_yaml.safe_load(text)
     assert doc["apiVersion"] == "v1"
     assert doc["kind"] == "Config"
     context = {c["name"]: c["context"] for c in doc["contexts"]}[doc["current-context"]]
@@ -262,7 +262,7 @@ def test_tokens_appear_nowhere_in_plaintext(rec: Recording) -> None:
 
 
 def test_kubeconfig_yaml_without_ca_relies_on_public_trust() -> None:
-    doc = yaml.safe_load(
+    doc = fast_yaml.safe_load(
         kubeconfig_yaml(
             cluster_name="c", endpoint="https://k.example.org", ca_data="", user="u",
             token="t", namespace=None,

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 
 from components.access.pod_security import (
     CHART_NEEDS,
@@ -27,6 +26,7 @@ from components.releases.charts import (
     RELEASES,
     TRAEFIK,
 )
+from tests import fast_yaml
 from tests.chart_data import chart_dir, chart_values, helm_values
 from tests.components.access.test_bootstrap import run_bootstrap, stack_config
 from tests.rbac import RbacModel, Subject
@@ -195,7 +195,7 @@ def test_binderhub_needs_privileged() -> None:
 
 def test_node_exporter_needs_privileged() -> None:
     exporter = chart_dir(PROMETHEUS) / "charts" / "prometheus-node-exporter" / "values.yaml"
-    values = yaml.safe_load(exporter.read_text())
+    values = fast_yaml.safe_load(exporter.read_text())
     # baseline forbids host namespaces and hostPath volumes.
     assert values["hostNetwork"] is True
     assert values["hostPID"] is True

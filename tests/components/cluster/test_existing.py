@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from components.config.base import ConfigError
+from tests import fast_yaml
 from tests.conftest import LOCAL_KUBECONFIG
 from tools.mockrun import Recording, run_stack
 
@@ -15,7 +16,7 @@ LOCAL_CLUSTER = {"provider": "existing", "name": "local", "kubernetesVersion": "
 
 
 def _contexts(kubeconfig: str) -> tuple[str, list[str], list[str], list[str]]:
-    doc = yaml.safe_load(kubeconfig)
+    doc = fast_yaml.safe_load(kubeconfig)
     return (
         doc["current-context"],
         [c["name"] for c in doc["contexts"]],
@@ -44,7 +45,7 @@ def test_explicit_path_and_context_and_relative_files(tmp_path: Path) -> None:
     """A chosen context is what gets exported; files resolve next to the kubeconfig."""
     (tmp_path / "ca.pem").write_bytes(b"PARTNER CA")
     (tmp_path / "client.key").write_bytes(b"CLIENT KEY")
-    site = yaml.safe_load(LOCAL_KUBECONFIG)
+    site = fast_yaml.safe_load(LOCAL_KUBECONFIG)
     site["clusters"].append(
         {"name": "partner", "cluster": {"server": "https://k8s.partner.example:6443",
                                          "certificate-authority": "ca.pem"}}
@@ -64,7 +65,7 @@ def test_explicit_path_and_context_and_relative_files(tmp_path: Path) -> None:
     exported = rec.outputs["kubeconfig"]
     assert _contexts(exported) == ("partner", ["partner"], ["partner"], ["partner-admin"])
     assert "local-test-token-not-a-secret" not in exported  # other users' credentials
-    doc = yaml.safe_load(exported)
+    doc = fast_yaml.safe_load(exported)
     assert doc["clusters"][0]["cluster"]["certificate-authority-data"] == "UEFSVE5FUiBDQQ=="
     assert doc["users"][0]["user"] == {"client-key-data": "Q0xJRU5UIEtFWQ=="}
     assert rec.outputs["cluster_endpoint"] == "https://k8s.partner.example:6443"
@@ -129,24 +130,24 @@ def test_bad_kubeconfig_fails_before_any_resource(
 def test_a_token_file_is_inlined_and_an_inline_token_wins(tmp_path: Path) -> None:
     """client-go reads ``tokenFile`` and trims it; ``token`` wins when both are given."""
     (tmp_path / "token").write_text("  file-token-abc\n")
-    site = yaml.safe_load(LOCAL_KUBECONFIG)
+    site = fast_yaml.safe_load(LOCAL_KUBECONFIG)
     site["users"][0]["user"] = {"tokenFile": "token"}
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(site))
     cluster = {**LOCAL_CLUSTER, "kubeconfigPath": str(path)}
     rec = run_stack("local", overrides={"binder:cluster": cluster})
-    assert yaml.safe_load(rec.outputs["kubeconfig"])["users"][0]["user"] == {
+    assert fast_yaml.safe_load(rec.outputs["kubeconfig"])["users"][0]["user"] == {
         "token": "file-token-abc"
     }
     site["users"][0]["user"] = {"tokenFile": "/proc/self/environ", "token": "inline"}
     path.write_text(yaml.safe_dump(site))
     rec = run_stack("local", overrides={"binder:cluster": cluster})  # the file is never read
-    assert yaml.safe_load(rec.outputs["kubeconfig"])["users"][0]["user"] == {"token": "inline"}
+    assert fast_yaml.safe_load(rec.outputs["kubeconfig"])["users"][0]["user"] == {"token": "inline"}
 
 
 def test_a_referenced_file_over_the_cap_is_refused(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_bytes(b"x" * (256 * 1024 + 1))
-    site = yaml.safe_load(LOCAL_KUBECONFIG)
+    site = fast_yaml.safe_load(LOCAL_KUBECONFIG)
     site["clusters"][0]["cluster"] = {"server": "https://k", "certificate-authority": "ca.pem"}
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(site))

@@ -6,11 +6,11 @@ from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
 from components.cluster.gke import AUTH_PLUGIN, GkeKubernetesCluster, GkeKubernetesClusterArgs
 from components.config.cluster import GkeCluster
 from components.config.stack import parse_config
+from tests import fast_yaml
 from tests.components.config.test_stack import stack_binder_config, with_change
 from tools.mockrun import Recording, run_program
 
@@ -147,7 +147,7 @@ def test_public_nodes_have_no_private_config() -> None:
 
 def test_kubeconfig_uses_auth_plugin_and_is_secret(rec: Recording) -> None:
     assert rec.secret_output("kubeconfig")
-    kubeconfig = yaml.safe_load(rec.outputs["kubeconfig"])
+    kubeconfig = fast_yaml.safe_load(rec.outputs["kubeconfig"])
     user = kubeconfig["users"][0]["user"]
     assert set(user) == {"exec"}, "no static token or client certificate"
     assert user["exec"]["command"] == AUTH_PLUGIN

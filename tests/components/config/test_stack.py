@@ -8,18 +8,18 @@ from typing import Any
 
 import pulumi
 import pytest
-import yaml
 from pydantic import ValidationError
 
 from components.config.base import ConfigError
 from components.config.cluster import ExistingCluster, GkeCluster, MagnumCluster
 from components.config.stack import StackConfig, parse_config
+from tests import fast_yaml
 from tests.conftest import REPO
 
 
 def stack_binder_config(stack: str) -> dict[str, Any]:
     """The ``binder:`` keys of a committed stack file, as a plain mapping."""
-    doc = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    doc = fast_yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
     return {
         key.split(":", 1)[1]: value
         for key, value in doc["config"].items()

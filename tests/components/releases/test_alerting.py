@@ -35,6 +35,7 @@ from components.releases.charts import NAMESPACES
 from components.releases.monitoring import Monitoring, MonitoringArgs
 from components.releases.plan import check_release_secrets, plan_releases
 from components.secrets.material import SecretMaterial
+from tests import fast_yaml
 from tests.chart_data import chart_dir, chart_values, coalesce, subchart_values
 from tests.components.releases.test_monitoring import LETSENCRYPT
 from tests.conftest import REPO
@@ -95,7 +96,7 @@ def unit_test(
     tmp_path: Path, rules_text: str | None = None, alert: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``promtool test rules`` on a copy; with ``alert``, only the cases that check it."""
-    tests = yaml.safe_load(UNIT_TESTS.read_text())
+    tests = fast_yaml.safe_load(UNIT_TESTS.read_text())
     if alert is not None:
         tests["tests"] = [
             case
@@ -115,7 +116,7 @@ def test_promtool_unit_tests_pass(tmp_path):
 
 
 def test_every_alert_fires_in_a_unit_test_and_stays_quiet_in_another():
-    tests = yaml.safe_load(UNIT_TESTS.read_text())
+    tests = fast_yaml.safe_load(UNIT_TESTS.read_text())
     assert tests["rule_files"] == [ALERT_RULES_FILE.name]
     fires: set[str] = set()
     quiet: set[str] = set()
@@ -360,7 +361,8 @@ def test_the_credential_is_a_secret_mounted_where_the_configuration_reads_it():
     text = (chart_dir(charts.PROMETHEUS) / "charts" / "alertmanager" / "values.yaml").read_text()
     lines = text.splitlines()
     start = lines.index("extraSecretMounts: []")
-    example = yaml.safe_load("\n".join(line.strip()[2:] for line in lines[start + 1 : start + 6]))
+    example = fast_yaml.safe_load(
+        "\n".join(line.strip()[2:] for line in lines[start + 1 : start + 6]))
     assert set(mount) == set(example[0])
     for resource in rec.resources:
         assert list(plaintext_leaks(resource.wire, [CREDENTIAL])) == [], resource.name
@@ -453,7 +455,7 @@ def test_the_charts_scrape_what_the_rules_read():
     # cert-manager: its pods are annotated (prometheus.enabled, our values) for the
     # kubernetes-pods job, whose honor_labels keeps the certificate's `namespace`.
     assert jobs["kubernetes-pods"]["honor_labels"] is True
-    ours = yaml.safe_load((REPO / "helm_configs" / "base" / "cert-manager.yaml").read_text())
+    ours = fast_yaml.safe_load((REPO / "helm_configs" / "base" / "cert-manager.yaml").read_text())
     assert ours["prometheus"]["enabled"] is True
     deployment = (chart_dir(charts.CERT_MANAGER) / "templates" / "deployment.yaml").read_text()
     assert "prometheus.io/scrape: 'true'" in deployment

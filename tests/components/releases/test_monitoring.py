@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pulumi
 import pytest
-import yaml
 
 from components.config.base import ConfigError
 from components.config.releases import MonitoringConfig
@@ -16,6 +15,7 @@ from components.releases.monitoring import (
     Monitoring,
     MonitoringArgs,
 )
+from tests import fast_yaml
 from tests.chart_data import chart_dir, chart_values, helm_values, release_problems
 from tests.k8s_validate import assert_valid_objects
 from tests.release_fixtures import (
@@ -76,7 +76,7 @@ def test_grafana_values_use_only_keys_of_its_values_yaml(stack):
 def test_prometheus_scrapes_jupyterhub_and_binderhub():
     values = user_values(release_of(monitoring(), charts.PROMETHEUS))
     assert values["server"]["retention"] == "30d"
-    jobs = {job["job_name"]: job for job in yaml.safe_load(values["extraScrapeConfigs"])}
+    jobs = {job["job_name"]: job for job in fast_yaml.safe_load(values["extraScrapeConfigs"])}
     assert set(jobs) == {"jupyterhub", "binderhub"}
     assert jobs["jupyterhub"]["metrics_path"] == "/hub/metrics"
     assert jobs["binderhub"]["metrics_path"] == "/metrics"
@@ -251,7 +251,8 @@ def test_prometheus_mounts_the_token_where_the_hub_job_reads_it():
     }
     # The job's credentials_file is the Secret's key inside that directory.
     (hub,) = [
-        j for j in yaml.safe_load(values["extraScrapeConfigs"]) if j["job_name"] == "jupyterhub"
+        j for j in fast_yaml.safe_load(values["extraScrapeConfigs"])
+        if j["job_name"] == "jupyterhub"
     ]
     assert hub["authorization"]["credentials_file"] == METRICS_TOKEN_FILE
     assert f"{mount['mountPath']}/token" == METRICS_TOKEN_FILE
@@ -265,7 +266,7 @@ def test_prometheus_mounts_the_token_where_the_hub_job_reads_it():
         if not line.strip().startswith("#"):
             break
         example_lines.append(line.strip()[2:])
-    (example,) = yaml.safe_load("\n".join(example_lines))
+    (example,) = fast_yaml.safe_load("\n".join(example_lines))
     assert set(mount) == set(example), example
     # The chart's default is an empty list: ours is the only mount.
     assert chart_values(charts.PROMETHEUS)["server"]["extraSecretMounts"] == []

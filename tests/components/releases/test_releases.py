@@ -8,7 +8,6 @@ from typing import Any
 import pulumi
 import pulumi_random
 import pytest
-import yaml
 
 from components.config.base import ConfigError
 from components.releases import charts
@@ -17,6 +16,7 @@ from components.releases.releases import Releases, ReleasesArgs
 from components.releases.values import coalesce
 from components.secrets.material import SecretMaterial
 from components.secrets.sops import decrypt_file
+from tests import fast_yaml
 from tests.chart_data import chart_values, helm_values, release_problems
 from tests.components.releases.test_cert_manager import crd_schemas_of_the_release
 from tests.k8s_validate import assert_valid_objects
@@ -176,7 +176,7 @@ def test_hub_and_binderhub_are_scraped_once():
 
     rec = releases()
     prometheus = user_values(release_of(rec, charts.PROMETHEUS))
-    jobs = yaml.safe_load(prometheus["extraScrapeConfigs"])
+    jobs = fast_yaml.safe_load(prometheus["extraScrapeConfigs"])
     assert {job["job_name"] for job in jobs} == {"jupyterhub", "binderhub"}
     chart_job = helm_values(charts.PROMETHEUS, prometheus)["scrapeConfigs"][
         "kubernetes-service-endpoints"
@@ -481,7 +481,7 @@ def test_whole_program_reports_a_bad_values_file_before_any_resource(
 
 
 def _stack_k8s_version(stack: str) -> str:
-    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    document = fast_yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
     return str(document["config"]["binder:cluster"].get("kubernetesVersion", "1.33"))
 
 
@@ -541,7 +541,7 @@ RANDOM = "random:index/randomPassword:RandomPassword"
 
 
 def _stack_secret_files(stack: str) -> list[str]:
-    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    document = fast_yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
     return list(document["config"].get("binder:secretsFiles") or [])
 
 
@@ -661,7 +661,7 @@ def test_stack_hub_metrics_token_reaches_hub_and_prometheus_as_a_secret(stack_ru
     assert mount["secretName"] == secret.inputs["metadata"]["name"]
     (hub_job,) = [
         job
-        for job in yaml.safe_load(prometheus["extraScrapeConfigs"])
+        for job in fast_yaml.safe_load(prometheus["extraScrapeConfigs"])
         if job["job_name"] == "jupyterhub"
     ]
     assert hub_job["authorization"]["credentials_file"] == f"{mount['mountPath']}/token"

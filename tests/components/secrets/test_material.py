@@ -12,7 +12,6 @@ from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
 import tools.mockrun as mockrun
 from components.config.stack import SECRET_KEYS, StackConfig, load_config, parse_config
@@ -20,6 +19,7 @@ from components.secrets.deployment import DeploymentSecrets, Secrets, SecretsArg
 from components.secrets.document import CONFIG_SECRET_KEYS, parse_document
 from components.secrets.material import SecretMaterial, load_secret_material
 from components.secrets.sops import SecretsError, decrypt_file
+from tests import fast_yaml
 from tests.conftest import REPO, TEST_AGE_KEY
 from tests.hostile import assert_in_our_words
 from tests.sops_helpers import AgeKey, isolate_sops, make_age_key, sops_encrypt
@@ -503,7 +503,7 @@ def test_whole_program_never_leaks_a_secret(tmp_path: Path, sops_key: AgeKey) ->
     path = sops_encrypt(document, tmp_path / "stack-secrets.yaml", sops_key.public)
     given = [v for section in document.values() for v in section.values()]
     config_secret = "cfg-oauth-secret-0d4e"
-    stack_config = yaml.safe_load((REPO / "Pulumi.gcp.yaml").read_text())["config"]
+    stack_config = fast_yaml.safe_load((REPO / "Pulumi.gcp.yaml").read_text())["config"]
     binderhub = stack_config["binder:binderhub"]
     # Alerts by mail with an SMTP login, so the Alertmanager credential has a consumer.
     monitoring = {
