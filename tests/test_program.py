@@ -11,6 +11,7 @@ import pytest
 
 from components.config.base import ConfigError
 from tests.conftest import REPO
+from tests.stack_runs import recorded_stack
 from tools.mockrun import Recording, run_stack, stack_config
 
 STACKS = ["ebi", "gcp", "local"]
@@ -18,7 +19,7 @@ STACKS = ["ebi", "gcp", "local"]
 
 @pytest.fixture(scope="module", params=STACKS)
 def stack_run(request: pytest.FixtureRequest) -> tuple[str, Recording]:
-    return request.param, run_stack(request.param)
+    return request.param, recorded_stack(request.param)
 
 
 def test_stack_outputs(stack_run: tuple[str, Recording]) -> None:

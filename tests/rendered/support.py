@@ -11,6 +11,7 @@ import pytest
 
 from components.config.stack import StackConfig, parse_config
 from components.releases import charts
+from tests.stack_runs import recorded_stack
 from tools.chart_render import DEFAULT_CHARTS_DIR, RenderedRelease, render_recording
 from tools.mockrun import PROJECT, Recording, run_program, stack_config
 
@@ -121,6 +122,10 @@ def _rendered(case_id: str) -> Rendered:
             except ValueError:
                 raw[key.split(":", 1)[1]] = value
     cfg = parse_config(raw)
-    recording = run_program(stack=case.stack, config=config, secret_keys=secret_keys)
+    recording = (
+        run_program(stack=case.stack, config=config, secret_keys=secret_keys)
+        if case.overrides
+        else recorded_stack(case.stack)
+    )
     releases = render_recording(recording, kube_version=cfg.cluster.kubernetes_version)
     return Rendered(case, cfg, recording, releases)

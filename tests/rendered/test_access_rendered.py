@@ -22,9 +22,9 @@ from components.access.pod_security import CHART_NEEDS
 from components.config.access import POD_SECURITY_LEVELS
 from tests.admission import AdmissionPolicy, Request
 from tests.pod_security_standard import needed_level, pod_specs, unchecked_fields
-from tests.rendered.support import require_chart_data
-from tools.chart_render import RenderedRelease, render_recording
-from tools.mockrun import Recording, run_stack
+from tests.rendered.support import CASES, rendered, require_chart_data
+from tools.chart_render import RenderedRelease
+from tools.mockrun import Recording
 
 STACKS = {"ebi": "1.31", "gcp": "1.33", "local": "1.33"}
 ENFORCE = "pod-security.kubernetes.io/enforce"
@@ -48,8 +48,9 @@ CLUSTER_SCOPED = {"ClusterRoleBinding", "ClusterRole", "MutatingWebhookConfigura
 @pytest.fixture(scope="module", params=sorted(STACKS))
 def stack(request: pytest.FixtureRequest) -> tuple[str, Recording, list[RenderedRelease]]:
     require_chart_data()
-    rec = run_stack(request.param)
-    return request.param, rec, render_recording(rec, kube_version=STACKS[request.param])
+    case = rendered(next(c for c in CASES if c.id == request.param))
+    assert case.kube_version == STACKS[request.param]
+    return request.param, case.recording, case.releases
 
 
 def levels(rec: Recording) -> dict[str, str]:

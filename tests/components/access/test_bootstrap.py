@@ -27,6 +27,7 @@ from components.config.stack import StackConfig, parse_config
 from tests import fast_yaml
 from tests.k8s_validate import assert_valid_objects
 from tests.rbac import RBAC, NotModelledError, RbacModel, Subject
+from tests.stack_runs import recorded_stack
 from tools.mockrun import Recording, plaintext_leaks, run_program
 
 NS = "kubernetes:core/v1:Namespace"
@@ -808,9 +809,7 @@ STACK_VERSIONS = {"ebi": "1.31", "gcp": "1.33", "local": "1.33"}
 
 @pytest.fixture(scope="module", params=sorted(STACK_VERSIONS))
 def stack(request: pytest.FixtureRequest) -> tuple[str, Recording]:
-    from tools.mockrun import run_stack
-
-    return request.param, run_stack(request.param)
+    return request.param, recorded_stack(request.param)
 
 
 def test_program_bootstraps_the_cluster(stack: tuple[str, Recording]) -> None:

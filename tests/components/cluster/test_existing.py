@@ -10,6 +10,7 @@ import yaml
 from components.config.base import ConfigError
 from tests import fast_yaml
 from tests.conftest import LOCAL_KUBECONFIG
+from tests.stack_runs import recorded_stack
 from tools.mockrun import Recording, run_stack
 
 LOCAL_CLUSTER = {"provider": "existing", "name": "local", "kubernetesVersion": "1.33"}
@@ -26,7 +27,7 @@ def _contexts(kubeconfig: str) -> tuple[str, list[str], list[str], list[str]]:
 
 
 def test_current_context_from_kubeconfig_env() -> None:
-    rec = run_stack("local")
+    rec = recorded_stack("local")
     assert rec.outputs["cluster_endpoint"] == "https://127.0.0.1:6443"
     assert rec.outputs["cluster_name"] == "local"
     assert rec.secret_output("kubeconfig")

@@ -13,6 +13,7 @@ from components.network.plan import external_traffic_policy
 from components.releases import charts
 from tests.chart_data import release_problems
 from tests.release_fixtures import release_of, user_values
+from tests.stack_runs import recorded_stack
 from tools.mockrun import Recording, run_stack
 
 FIP = "openstack:networking/floatingIp:FloatingIp"
@@ -28,12 +29,12 @@ HOSTS = {
 
 @pytest.fixture(scope="module")
 def ebi() -> Recording:
-    return run_stack("ebi")
+    return recorded_stack("ebi")
 
 
 @pytest.fixture(scope="module")
 def gcp() -> Recording:
-    return run_stack("gcp")
+    return recorded_stack("gcp")
 
 
 def traefik(rec: Recording) -> dict[str, Any]:
@@ -108,7 +109,7 @@ def test_without_binder_dns_the_records_are_an_output(
 
 
 def test_local_lists_records_for_the_service_address() -> None:
-    rec = run_stack("local")
+    rec = recorded_stack("local")
     assert rec.of_type(FIP) == []
     assert rec.of_type(GCP_ADDRESS) == []
     assert [r["value"] for r in rec.outputs["dns_records"]] == ["198.51.100.7"] * 2

@@ -28,6 +28,7 @@ from components.releases.logging import VARIANTS, fluentd_values, output_config
 from components.releases.registry import MIRRORED_IMAGES, mirror_layer
 from tests.chart_data import chart_dir, chart_values, release_problems
 from tests.release_fixtures import RELEASE, user_values
+from tests.stack_runs import recorded_stack
 from tools.mockrun import MOCK_PROJECT_NUMBER, is_secret, run_stack
 
 PINS = {pin.release: pin for pin in charts.RELEASES}
@@ -42,12 +43,12 @@ def _at(values: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 @pytest.fixture(scope="module")
 def gcp() -> Any:
-    return run_stack("gcp")
+    return recorded_stack("gcp")
 
 
 @pytest.fixture(scope="module")
 def ebi() -> Any:
-    return run_stack("ebi")
+    return recorded_stack("ebi")
 
 
 def _release(recording: Any, chart: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from tests.release_fixtures import (
     user_values,
     values_root_with,
 )
+from tests.stack_runs import recorded_stack
 from tools.mockrun import REPO, is_secret, plaintext_leaks, run_stack
 
 ALL_CHARTS = {"traefik", "cert-manager", "binderhub", "prometheus", "grafana", "fluentd"}
@@ -487,7 +488,7 @@ def _stack_k8s_version(stack: str) -> str:
 
 @pytest.fixture(scope="module", params=["ebi", "gcp", "local"])
 def stack_run(request):
-    return request.param, run_stack(request.param)
+    return request.param, recorded_stack(request.param)
 
 
 def test_stack_release_values_validate(stack_run):

@@ -22,7 +22,8 @@ from components.releases.storage import PVC_CLASS_PATHS, plan_storage
 from tests.chart_data import chart_dir, helm_values
 from tests.components.config.test_stack import stack_binder_config
 from tests.release_fixtures import RELEASE, release_of, user_values
-from tools.mockrun import Recording, run_stack
+from tests.stack_runs import recorded_stack
+from tools.mockrun import Recording
 
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 PINS = {"binderhub": charts.BINDERHUB, "prometheus": charts.PROMETHEUS, "grafana": charts.GRAFANA}
@@ -62,7 +63,7 @@ def _get(values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 
 @pytest.fixture(scope="module", params=["ebi", "gcp", "local"])
 def stack_run(request: pytest.FixtureRequest) -> tuple[str, Recording]:
-    return request.param, run_stack(request.param)
+    return request.param, recorded_stack(request.param)
 
 
 def test_every_pvc_template_of_the_pinned_charts_is_accounted_for() -> None:
@@ -127,7 +128,7 @@ def test_every_rendered_pvc_uses_the_stack_class(stack_run: tuple[str, Recording
 
 
 def test_ebi_creates_a_cinder_class_the_releases_with_volumes_wait_for() -> None:
-    rec = run_stack("ebi")
+    rec = recorded_stack("ebi")
     sc = rec.one(STORAGE_CLASS)
     assert sc.inputs["metadata"]["name"] == "binder-cinder"
     assert sc.inputs["provisioner"] == "cinder.csi.openstack.org"
@@ -140,7 +141,7 @@ def test_ebi_creates_a_cinder_class_the_releases_with_volumes_wait_for() -> None
 
 
 def test_gcp_uses_gkes_class_and_creates_none() -> None:
-    rec = run_stack("gcp")
+    rec = recorded_stack("gcp")
     assert rec.of_type(STORAGE_CLASS) == []
 
 
