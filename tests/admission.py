@@ -18,8 +18,9 @@ OpenAPI schemas when the policy is created, and bounds its cost; cel-python does
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import celpy
@@ -76,8 +77,14 @@ def _compile(env: celpy.Environment, expression: str) -> Any:
 class AdmissionPolicy:
     """One ValidatingAdmissionPolicy ``spec``, compiled once."""
 
+    #: Decisions by (policy, request), both as JSON: a decision depends on nothing else, and
+    #: the stacks render many identical objects (cel-python interprets every expression
+    #: afresh, some milliseconds each).
+    _decided: dict[tuple[str, str], Decision] = {}  # noqa: RUF012 -- one cache for all
+
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.spec = spec
+        self._key = json.dumps(spec, sort_keys=True)
         env = celpy.Environment()
         self._conditions = [
             (c["name"], _compile(env, c["expression"])) for c in spec.get("matchConditions", [])
@@ -118,6 +125,12 @@ class AdmissionPolicy:
         )
 
     def decide(self, request: Request) -> Decision:
+        key = (self._key, json.dumps(asdict(request), sort_keys=True))
+        if key not in self._decided:
+            self._decided[key] = self._decide(request)
+        return self._decided[key]
+
+    def _decide(self, request: Request) -> Decision:
         if not self._rule_matches(request):
             return Decision(matched=False)
         activation: dict[str, Any] = {
