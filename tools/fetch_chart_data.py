@@ -94,9 +94,14 @@ def pinned_charts() -> tuple[ChartPin, ...]:
     return tuple(pins.values())
 
 
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _chart_meta(chart_dir: Path) -> dict[str, Any]:
     try:
-        meta = yaml.safe_load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
+        # libyaml where PyYAML has it: every check reads each pinned chart's Chart.yaml files
+        text = (chart_dir / "Chart.yaml").read_text(encoding="utf-8")
+        meta = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 -- a safe loader either way
     except (OSError, yaml.YAMLError) as err:
         raise FetchError(f"{chart_dir / 'Chart.yaml'} cannot be read: {err}") from err
     return meta if isinstance(meta, dict) else {}

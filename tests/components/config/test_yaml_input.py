@@ -202,20 +202,18 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _every_yaml_file() -> list[Path]:
-    """The repo's YAML and every values/schema-side YAML of the pinned charts (when present)."""
-    ours = [
+    """Every YAML file of the repo: stack files, values files (plain and SOPS-encrypted),
+    workflows, test fixtures. (The charts' own files are read by Helm, not by this module.)"""
+    return sorted(
         p for p in REPO.rglob("*.y*ml")
         if not {"venv", "node_modules", "build", ".git"} & set(p.relative_to(REPO).parts)
-    ]
-    charts = REPO.parent / "shared" / "charts"
-    theirs = sorted(charts.rglob("values.yaml")) if charts.is_dir() else []
-    return sorted(ours) + theirs
+    )
 
 
 def test_the_fast_loader_reads_every_file_exactly_as_the_pure_one() -> None:
     assert yaml_input.FAST, "PyYAML here is built with libyaml (the locked wheels are)"
     files = _every_yaml_file()
-    assert len(files) > 40, files
+    assert len(files) > 20, files
     for path in files:
         text = path.read_text(encoding="utf-8")
 
