@@ -165,7 +165,8 @@ def test_the_unit_tests_catch_a_wrong_threshold(tmp_path, alert, old, new):
     (only the alert's own cases run: they are the ones that must catch it)."""
     text = ALERT_RULES_FILE.read_text()
     assert text.count(old) == 1
-    assert unit_test(tmp_path, alert=alert).returncode == 0
+    # Unchanged, these cases pass: test_promtool_unit_tests_pass runs them all, and promtool
+    # runs each test group on its own series, so a subset passes whenever the whole does.
     result = unit_test(tmp_path, text.replace(old, new), alert=alert)
     assert result.returncode != 0, result.stdout
 
