@@ -166,3 +166,4 @@ bench: $(RUNTIME_STAMP) ## CPU and peak memory of the program per stack, as rati
 
 clean: ## Remove the venv, caches and render output (not the state backend)
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .tools/node_modules
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
