@@ -415,7 +415,14 @@ def main(argv: list[str] | None = None) -> int:
         Path(path).write_text(json.dumps(record_spec(stack)))
         return 0
     if args.profile:
-        profile(args.profile, args.top)
+        # The measured children's environment (TEST-ONLY key allowed, a throwaway
+        # kubeconfig), applied to this process: the profile runs in it.
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            os.environ.update(
+                {k: v for k, v in child_environment(tmp).items()
+                 if k in ("KUBECONFIG", "SOPS_AGE_KEY_FILE", "BINDER_TEST_RUN")}
+            )
+            profile(args.profile, args.top)
         return 0
     if args.pairs < MIN_PAIRS:
         parser.error(f"--pairs must be at least {MIN_PAIRS} (the verdict is a median of pairs)")

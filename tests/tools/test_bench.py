@@ -96,3 +96,17 @@ def test_the_floor_registers_what_the_program_registers(tmp_path: Path) -> None:
         assert sorted(again.pop("dependencies")) == sorted(resource.pop("dependencies")), urn
         assert again == resource, urn
     assert bench.spec_value(floor.outputs_wire) == spec["outputs"]
+
+
+def test_profile_runs_in_the_benchs_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--profile` runs the program in this process: it needs the environment the measured
+    children get (the example stacks' TEST-ONLY key is refused without BINDER_TEST_RUN)."""
+    monkeypatch.delenv("BINDER_TEST_RUN", raising=False)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setattr(bench.os, "environ", dict(bench.os.environ))  # restored after
+    assert bench.main(["--profile", "ebi", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "== ebi: the repository's own functions" in out
+    assert "== ebi: every function, by own time ==" in out
