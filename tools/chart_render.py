@@ -46,6 +46,7 @@ from typing import Any
 
 import yaml
 
+from components.config.yaml_input import load_written
 from tools.mockrun import REPO, Recording, Registered, is_secret
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
@@ -56,14 +57,10 @@ DEFAULT_CHARTS_DIR = REPO.parent / "shared" / "charts"
 #: indentation runs (a second per stack), so the leading whitespace is left with the previous
 #: document instead: the same documents, give or take trailing whitespace, which YAML ignores.
 _SEPARATOR = re.compile(r"(?:^|\n)---\s*")
-#: libyaml's parser when PyYAML has it (CI and here): the CRDs alone are ~2 MB of YAML,
-#: which the pure-Python parser takes seconds to read.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` semantics (a safe loader), libyaml's speed."""
-    return yaml.load(text, Loader=_LOADER)  # noqa: S506 -- _LOADER is a SafeLoader
+    """``yaml.safe_load`` semantics at libyaml's speed: the CRDs alone are ~2 MB of YAML,
+    which the pure-Python parser takes seconds to read."""
+    return load_written(text)
 #: What the Pulumi SDK sends for a value that is not known yet.
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 #: API versions switched off by default on every cluster: alpha always; beta APIs added

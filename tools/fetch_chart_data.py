@@ -53,6 +53,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from components.config.yaml_input import load_written
 from components.releases import charts
 from components.releases.charts import ChartPin
 
@@ -94,14 +95,10 @@ def pinned_charts() -> tuple[ChartPin, ...]:
     return tuple(pins.values())
 
 
-_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _chart_meta(chart_dir: Path) -> dict[str, Any]:
     try:
         # libyaml where PyYAML has it: every check reads each pinned chart's Chart.yaml files
-        text = (chart_dir / "Chart.yaml").read_text(encoding="utf-8")
-        meta = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 -- a safe loader either way
+        meta = load_written((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise FetchError(f"{chart_dir / 'Chart.yaml'} cannot be read: {err}") from err
     return meta if isinstance(meta, dict) else {}
