@@ -5,11 +5,17 @@ Tests never touch a cloud: programs run on Pulumi's mock engine through tools/mo
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.once import once_per_run
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,3 +72,35 @@ def _test_sops_key() -> Iterator[Path]:
         patch.delenv("SOPS_AGE_KEY", raising=False)
         patch.delenv("SOPS_AGE_KEY_CMD", raising=False)
         yield TEST_AGE_KEY
+
+
+#: The stacks a forked render runs, in order: each committed stack once, and gcp (the stack
+#: whose renders showed the teardown noise most often, issue 13) twice more.
+FORKED_RENDER_STACKS = (
+    *sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in REPO.glob("Pulumi.*.yaml")),
+    "gcp",
+    "gcp",
+)
+
+@pytest.fixture(scope="session")
+def forked_renders(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """Each of :data:`FORKED_RENDER_STACKS` rendered by ``tools.render.main`` in a process
+    of its own that exits as ``python -m tools.render`` does (see tests/forked_renders.py):
+    per render its stack, exit status, stdout, stderr and installed top-level modules. Made
+    once per test run, whichever pytest-xdist worker needs it first (tests/once.py)."""
+
+    def produce() -> list[dict[str, Any]]:
+        out = subprocess.run(
+            [sys.executable, "-m", "tests.forked_renders",
+             str(tmp_path_factory.mktemp("forked")), *FORKED_RENDER_STACKS],
+            cwd=REPO, capture_output=True, text=True, check=False, timeout=600,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stderr == "", out.stderr
+        results: list[dict[str, Any]] = json.loads(out.stdout.splitlines()[-1])
+        return results
+
+    results: list[dict[str, Any]] = once_per_run(tmp_path_factory, "forked-renders", produce)
+    assert [r["stack"] for r in results] == list(FORKED_RENDER_STACKS)
+    return results

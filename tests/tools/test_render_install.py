@@ -1,39 +1,22 @@
 """`make render` needs only requirements-render.txt (issue 13: a lighter first run).
 
-Every stack is rendered in one fresh interpreter; each third-party module it imported must
-come from a distribution that requirements-render.txt installs (directly or as a dependency).
-A fresh venv with only that file renders every stack; this test keeps it so without building
-a venv.
+Every stack is rendered in a process of its own (the ``forked_renders`` fixture,
+tests/forked_renders.py); each third-party module one of them imported must come from a
+distribution that requirements-render.txt installs (directly or as a dependency). A fresh venv
+with only that file renders every stack; this test keeps it so without building a venv.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[2]
-
-_CHILD = """
-import json, sys
-from pathlib import Path
-from tools import render
-for stack in sys.argv[2:]:
-    assert render.main([stack, "--out", sys.argv[1]]) == 0, stack
-# Installed modules only: a file under site-packages (not the stdlib, not built-in modules
-# such as cython_runtime, not the repository's own).
-print(json.dumps(sorted({
-    name.split(".")[0] for name, module in list(sys.modules.items())
-    if "site-packages" in (getattr(module, "__file__", None) or "")
-})))
-"""
-
 
 def _name(requirement: str) -> str:
     return canonicalize_name(Requirement(requirement).name)
@@ -68,22 +51,21 @@ def _closure(roots: list[str]) -> set[str]:
     return seen
 
 
-def test_render_imports_only_what_requirements_render_installs(tmp_path: Path) -> None:
+def test_render_imports_only_what_requirements_render_installs(
+    forked_renders: list[dict[str, Any]],
+) -> None:
     roots = _requirements(REPO / "requirements-render.txt")
     assert {"pulumi-gcp", "helm-python-sdk"} <= set(roots)
     assert not {"pytest", "mypy", "ruff", "zizmor", "pip-tools"} & set(roots)
     allowed = _closure(roots)
 
-    stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in REPO.glob("Pulumi.*.yaml"))
-    out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(tmp_path), *stacks], cwd=REPO, capture_output=True,
-        text=True, check=False, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert out.returncode == 0, out.stderr
-    # Nothing on stderr either: no event-loop noise at this interpreter's exit (see
-    # tests/tools/test_event_loops.py, which counts this run among its renders).
-    assert out.stderr == ""
-    modules = json.loads(out.stdout.splitlines()[-1])
+    stacks = {p.name[len("Pulumi."):-len(".yaml")] for p in REPO.glob("Pulumi.*.yaml")}
+    assert {r["stack"] for r in forked_renders} == stacks
+    for result in forked_renders:
+        # Nothing on stderr either: no event-loop noise at the render's exit (see
+        # tests/tools/test_event_loops.py, which checks these renders too).
+        assert (result["returncode"], result["stderr"]) == (0, ""), result["stderr"]
+    modules = {m for r in forked_renders for m in r["modules"]}
     owners = metadata.packages_distributions()
     third_party = {
         m for m in modules
@@ -94,5 +76,5 @@ def test_render_imports_only_what_requirements_render_installs(tmp_path: Path) -
         f"{m} ({', '.join(owners.get(m, ['?']))})" for m in third_party
         if not any(_name(d) in allowed for d in owners.get(m, []))
     )
-    assert "pulumi_gcp" in third_party
+    assert {"pulumi_gcp", "pulumi_openstack", "helm_python"} <= third_party
     assert outside == [], f"render imports what requirements-render.txt does not install: {outside}"
