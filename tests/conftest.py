@@ -81,20 +81,27 @@ FORKED_RENDER_STACKS = (
     "gcp",
     "gcp",
 )
+#: One more child, for a stack that does not exist: its exit status and message show that
+#: what a child prints and returns reaches the report (tests/test_forked_renders.py).
+MISSING_STACK = "no-such-stack"
+
+#: What the tests set that `make render` must not need: a SOPS key, a kubeconfig (the
+#: session fixtures above), a home with ~/.kube/config, the test-run marker.
+_NOT_FOR_RENDER = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD",
+                   "SOPS_AGE_SSH_PRIVATE_KEY_FILE", "KUBECONFIG", "BINDER_TEST_RUN")
+
 
 @pytest.fixture(scope="session")
-def forked_renders(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """Each of :data:`FORKED_RENDER_STACKS` rendered by ``tools.render.main`` in a process
-    of its own that exits as ``python -m tools.render`` does (see tests/forked_renders.py):
-    per render its stack, exit status, stdout, stderr and installed top-level modules. Made
-    once per test run, whichever pytest-xdist worker needs it first (tests/once.py)."""
-
+def _forked(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     def produce() -> list[dict[str, Any]]:
+        folder = tmp_path_factory.mktemp("forked")
+        (folder / "home").mkdir()
+        env = {k: v for k, v in os.environ.items() if k not in _NOT_FOR_RENDER}
         out = subprocess.run(
-            [sys.executable, "-m", "tests.forked_renders",
-             str(tmp_path_factory.mktemp("forked")), *FORKED_RENDER_STACKS],
+            [sys.executable, "-m", "tests.forked_renders", str(folder / "renders"),
+             *FORKED_RENDER_STACKS, MISSING_STACK],
             cwd=REPO, capture_output=True, text=True, check=False, timeout=600,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**env, "PYTHONPATH": str(REPO), "HOME": str(folder / "home")},
         )
         assert out.returncode == 0, out.stderr
         assert out.stderr == "", out.stderr
@@ -102,5 +109,21 @@ def forked_renders(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, A
         return results
 
     results: list[dict[str, Any]] = once_per_run(tmp_path_factory, "forked-renders", produce)
-    assert [r["stack"] for r in results] == list(FORKED_RENDER_STACKS)
+    assert [r["stack"] for r in results] == [*FORKED_RENDER_STACKS, MISSING_STACK]
     return results
+
+
+@pytest.fixture(scope="session")
+def forked_renders(_forked: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each of :data:`FORKED_RENDER_STACKS` rendered by ``tools.render.main`` in a process
+    of its own that exits as ``python -m tools.render`` does (see tests/forked_renders.py),
+    with no SOPS key, kubeconfig or home of the tests': per render its stack, exit status,
+    stdout, stderr and installed top-level modules. Made once per test run, whichever
+    pytest-xdist worker needs it first (tests/once.py)."""
+    return _forked[:-1]
+
+
+@pytest.fixture(scope="session")
+def forked_render_of_a_missing_stack(_forked: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same for :data:`MISSING_STACK`, in the same run."""
+    return _forked[-1]
