@@ -108,6 +108,20 @@ def defining_module(package: str, name: str) -> str | None:
     return None
 
 
+def _python_files() -> list[Path]:
+    """The repository's Python files (not the venv's, build output or tool installs)."""
+    skip = {"venv", ".venv", "build", ".git", ".tools", "node_modules", "__pycache__"}
+    found: list[Path] = []
+    todo = [REPO]
+    while todo:
+        for entry in todo.pop().iterdir():
+            if entry.is_dir() and entry.name not in skip and not entry.name.startswith("."):
+                todo.append(entry)
+            elif entry.suffix == ".py":
+                found.append(entry)
+    return found
+
+
 def used_sdk_modules() -> set[str]:
     """The SDK modules that define what the repository's code names, and their packages."""
     used: set[str] = set()
@@ -119,11 +133,13 @@ def used_sdk_modules() -> set[str]:
             module = defining_module(module, name) or module
         used.add(module)
 
-    files = [p for p in REPO.rglob("*.py") if not {"venv", ".venv", "build"} & set(p.parts)]
-    for path in files:
-        tree = ast.parse(path.read_text(), str(path))
+    for path in _python_files():
+        text = path.read_text()
+        if not any(sdk in text for sdk in SDKS):
+            continue
+        nodes = list(ast.walk(ast.parse(text, str(path))))
         aliases: dict[str, str] = {}
-        for node in ast.walk(tree):
+        for node in nodes:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name.split(".")[0] in SDKS:
@@ -143,7 +159,7 @@ def used_sdk_modules() -> set[str]:
                         aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
                     else:
                         use(node.module, alias.name)
-        for node in ast.walk(tree):
+        for node in nodes:
             chain = _chain(node) if isinstance(node, ast.Attribute) else None
             if chain and chain[0] in aliases:
                 module, rest = aliases[chain[0]], chain[1:]

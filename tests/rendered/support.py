@@ -11,6 +11,7 @@ import pytest
 
 from components.config.stack import StackConfig, parse_config
 from components.releases import charts
+from tests.once import once_per_run
 from tests.stack_runs import recorded_stack
 from tools.chart_render import DEFAULT_CHARTS_DIR, RenderedRelease, render_recording
 from tools.mockrun import PROJECT, Recording, run_program, stack_config
@@ -106,12 +107,16 @@ class Rendered:
 
 
 def rendered(case: Case) -> Rendered:
-    """The case run and rendered once per test session."""
+    """The case run and rendered once per test run (by one worker: tests/once.py)."""
     return _rendered(case.id)
 
 
 @functools.cache
 def _rendered(case_id: str) -> Rendered:
+    return once_per_run(f"rendered-{case_id}", lambda: _render(case_id))
+
+
+def _render(case_id: str) -> Rendered:
     case = next(c for c in CASES if c.id == case_id)
     config, secret_keys = stack_config(case.stack, dict(case.overrides))
     raw = {}

@@ -90,11 +90,12 @@ def test_nothing_is_left_open_for_interpreter_teardown() -> None:
 #: before the fix showed it, so how often it shows depends on the machine). The two tests
 #: above catch its cause every time; this one wants a silent stderr from whole renders, each
 #: ending in its own interpreter teardown (tests/forked_renders.py): every stack once, and
-#: gcp, where it showed most, three times.
+#: gcp, where it showed most, twice: four teardowns after a whole render, as many as the
+#: fresh interpreters this test and the install test ran before.
 
 
 def test_render_many_times_has_a_clean_stderr(forked_renders: list[dict[str, Any]]) -> None:
-    assert Counter(r["stack"] for r in forked_renders)["gcp"] >= 3
+    assert Counter(r["stack"] for r in forked_renders)["gcp"] >= 2
     for result in forked_renders:
         assert result["returncode"] == 0, result["stderr"]
         assert f"Offline plan of stack '{result['stack']}'" in result["stdout"]

@@ -113,7 +113,7 @@ class Run:
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     """Every linter run, made once per test run (tests/once.py): ~8 s of CPU."""
-    made = once_per_run(tmp_path_factory, "workflow-linters", lambda: _lint(tmp_path_factory))
+    made = once_per_run("workflow-linters", lambda: _lint(tmp_path_factory))
     return {key: Run(*run) for key, run in made.items()}
 
 
