@@ -99,6 +99,10 @@ _NOT_FOR_RENDER = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD",
 
 @pytest.fixture(scope="session")
 def _forked(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    from tests.rendered.support import require_chart_data
+
+    require_chart_data()  # up front, with how to fetch them, not as a failed render
+
     def produce() -> list[dict[str, Any]]:
         folder = tmp_path_factory.mktemp("forked")
         (folder / "home").mkdir()

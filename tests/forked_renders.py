@@ -20,7 +20,9 @@ thread and no event loop when it forks (checked too), so a child starts as a fre
 interpreter would, except that those imports are done.
 
 The last line of stdout is JSON: per child, in argument order, its stack, exit status,
-stdout, stderr and the top-level names of the installed modules it had loaded.
+stdout, stderr, the top-level names of the installed modules it had loaded, and its folder,
+which holds what the render wrote (``render/<stack>/``) and the program's recording
+(``recording.pickle``, a :class:`tools.mockrun.Recording`).
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ import asyncio
 import importlib
 import json
 import os
+import pickle
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,6 +61,16 @@ def _child(stack: str, folder: Path) -> int:
         os.close(target)
     from tools import render
 
+    # The program's recording, for tests that compare it with what the render wrote (the
+    # same spy tests/tools/test_render.py used on an in-process render).
+    real_run_stack = render.run_stack
+
+    def recording_run_stack(name: str) -> Any:
+        recording = real_run_stack(name)
+        (folder / "recording.pickle").write_bytes(pickle.dumps(recording))
+        return recording
+
+    render.run_stack = recording_run_stack  # type: ignore[assignment]
     status = render.main([stack, "--out", str(folder / "render")])
     (folder / "modules.json").write_text(json.dumps(_installed_modules()))
     return status
@@ -126,6 +140,8 @@ def main(argv: list[str]) -> int:
             "stdout": (folder / "stdout").read_text(),
             "stderr": (folder / "stderr").read_text(),
             "modules": json.loads(modules.read_text()) if modules.is_file() else None,
+            # What it wrote (render/<stack>/) and its recording.pickle, if it got that far.
+            "folder": str(folder),
         })
     print(json.dumps(results))
     return 0

@@ -6,6 +6,7 @@ mock engine through tools.mockrun.run_program; then the real stacks are rendered
 
 from __future__ import annotations
 
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -312,27 +313,16 @@ def test_placeholder_decrypt_still_refuses_a_plaintext_file(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("stack", ["ebi", "gcp", "local"])
-def test_render_of_the_real_stacks(
-    stack: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # No SOPS key and no kubeconfig at all: the render must need neither.
-    for var in ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(tmp_path / "no-such-key.txt"))
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.kube/config either
-    recorded: list[Recording] = []
-    real_run = render_module.run_stack
-
-    def spy(name: str) -> Recording:
-        recorded.append(real_run(name))
-        return recorded[-1]
-
-    monkeypatch.setattr(render_module, "run_stack", spy)
-    assert render_module.main([stack, "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    (rec,) = recorded
+def test_render_of_the_real_stacks(stack: str, forked_renders: list[dict[str, Any]]) -> None:
+    # `python -m tools.render <stack>` in a process of its own with no SOPS key, no
+    # kubeconfig and no home of the tests' (tests/forked_renders.py): the render must need
+    # none of them. The child kept the program's recording beside what it wrote.
+    result = next(r for r in forked_renders if r["stack"] == stack)
+    assert result["returncode"] == 0, result["stderr"]
+    folder = Path(result["folder"])
+    rec: Recording = pickle.loads((folder / "recording.pickle").read_bytes())  # noqa: S301
+    tmp_path = folder / "render"
+    out = result["stdout"]
     lines = out.splitlines()
     assert lines[0].startswith(f"Offline plan of stack '{stack}'")
     for r in rec.resources:
