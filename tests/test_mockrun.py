@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -90,3 +91,35 @@ def test_other_values_are_not_leaks() -> None:
         "d": "YWJj",  # base64 of "abc"
     }
     assert list(plaintext_leaks(value, [NEEDLE])) == []
+
+
+def test_mock_runs_send_the_sdks_own_source_positions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tools/mockrun.py computes each registration's stack trace itself (faster); on every
+    registration of a whole-stack run it must equal what the SDK's function returns."""
+    from pulumi.runtime import resource as sdk_resource
+
+    from tools import mockrun
+
+    sdk, fast = sdk_resource._get_stack_trace, mockrun._stack_trace
+    traces: list[Any] = []
+
+    differ: list[tuple[Any, Any]] = []
+
+    def both() -> Any:
+        # (Compared after the run: an exception inside a registration leaves the SDK
+        # waiting for that resource.)
+        ours, theirs = fast(), sdk()
+        if ours != theirs:
+            differ.append((ours, theirs))
+        traces.append(theirs)
+        return theirs
+
+    monkeypatch.setattr(mockrun, "_stack_trace", both)
+    rec = mockrun.run_stack("ebi")
+    assert differ == []
+    assert len(traces) >= len(rec.resources) > 50
+    # Each names the program's files with their lines: __main__.py for the top components.
+    uris = {frame.pc.uri.rsplit("/", 1)[-1] for trace in traces for frame in trace.frames}
+    assert {"__main__.py", "bootstrap.py", "releases.py"} <= uris
+    assert all(frame.pc.line > 0 for t in traces for frame in t.frames if frame.pc.uri)
+    assert sdk_resource._get_stack_trace is sdk  # the SDK's own is back after the run
