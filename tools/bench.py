@@ -11,6 +11,8 @@ program taken in the same run, so it follows the program without upkeep.
 
 Each measurement is a fresh interpreter, as ``pulumi up`` starts one: CPU time (user +
 system, including the ``sops`` it runs) and peak resident memory come from ``wait4(2)``.
+Both compute source positions with the SDK's own function, as a deploy does (the tests'
+mock runs use a faster equivalent, see ``sdk_source_positions`` in tools/mockrun.py).
 The program and its floor run in alternation, in pairs (the order flips every pair, so a
 slow spell on a shared machine hits both alike); the verdict uses the median of the
 per-pair ratios. Usage::
@@ -276,7 +278,8 @@ def run_floor(spec: dict[str, Any]) -> Any:
             pulumi.export(name, value)
 
     return run_program(
-        program, stack=spec["stack"], config=spec["config"], secret_keys=spec["secret_keys"]
+        program, stack=spec["stack"], config=spec["config"], secret_keys=spec["secret_keys"],
+        sdk_source_positions=True,
     )
 
 
@@ -372,7 +375,7 @@ def profile(stack: str, top: int) -> None:
 
     profiler = cProfile.Profile()
     profiler.enable()
-    run_stack(stack)
+    run_stack(stack, sdk_source_positions=True)
     profiler.disable()
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative")
@@ -405,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.program:
         from tools.mockrun import run_stack
 
-        run_stack(args.program)
+        run_stack(args.program, sdk_source_positions=True)
         return 0
     if args.floor:
         run_floor(json.loads(Path(args.floor).read_text()))

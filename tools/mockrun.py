@@ -26,7 +26,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -467,7 +467,8 @@ def stack_config(
 # some 60 frames deep, several hundred times per suite, and that was ~5 % of the suite's CPU.
 # Mock runs use :func:`_stack_trace` instead: the same message, read from the frames
 # directly, with each file's URI made once. tests/test_mockrun.py checks that it equals the
-# SDK's own on every registration of a whole-stack run.
+# SDK's own on every registration of a whole-stack run. The benchmark keeps the SDK's own
+# (``sdk_source_positions``): it measures what a deploy pays.
 
 
 @functools.cache
@@ -530,11 +531,14 @@ def run_program(
     secret_keys: list[str] | None = None,
     preview: bool = False,
     recording: Recording | None = None,
+    sdk_source_positions: bool = False,
 ) -> Recording:
     """Run ``program`` (default: the repo's ``__main__.py``) on the mock engine.
 
     Exceptions raised by the program (e.g. a ``ConfigError``) propagate to the caller; pass
     your own ``recording`` to see what was registered before the failure.
+    ``sdk_source_positions`` keeps the SDK's own (slower) source positions, as a deploy
+    computes them: tools/bench.py measures with them.
     """
     recording = recording if recording is not None else Recording()
     pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
@@ -564,7 +568,7 @@ def run_program(
 
     _PROGRAM_LOOPS.add(_ensure_event_loop())
     try:
-        with _fast_stack_traces():
+        with nullcontext() if sdk_source_positions else _fast_stack_traces():
             _sync_await(run_in_stack(main))
     finally:
         monitor.close_loops()
@@ -591,11 +595,13 @@ def run_stack(
     secrets: Mapping[str, str] | None = None,
     preview: bool = False,
     recording: Recording | None = None,
+    sdk_source_positions: bool = False,
 ) -> Recording:
     """Run the whole program for a committed stack file."""
     config, secret_keys = stack_config(stack, overrides, secrets)
     return run_program(
-        stack=stack, config=config, secret_keys=secret_keys, preview=preview, recording=recording
+        stack=stack, config=config, secret_keys=secret_keys, preview=preview,
+        recording=recording, sdk_source_positions=sdk_source_positions,
     )
 
 

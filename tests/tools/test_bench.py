@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +111,24 @@ def test_profile_runs_in_the_benchs_environment(
     out = capsys.readouterr().out
     assert "== ebi: the repository's own functions" in out
     assert "== ebi: every function, by own time ==" in out
+
+
+def test_the_measured_runs_use_the_sdks_own_source_positions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deploy computes source positions with the SDK's function; the tests' mock runs use
+    a faster equivalent (tools/mockrun.py). The benchmark measures what a deploy pays."""
+    from tools import mockrun
+
+    seen: list[object] = []
+
+    def fake_run_program(*args: Any, **kwargs: Any) -> mockrun.Recording:
+        seen.append(kwargs.get("sdk_source_positions"))
+        return mockrun.Recording()
+
+    monkeypatch.setattr(mockrun, "run_program", fake_run_program)
+    monkeypatch.setattr(mockrun, "stack_config", lambda *args, **kwargs: ({}, []))
+    assert bench.main(["--program", "local"]) == 0
+    bench.run_floor({"stack": "local", "config": {}, "secret_keys": [], "modules": [],
+                     "resources": [], "outputs": {}})
+    assert seen == [True, True]
