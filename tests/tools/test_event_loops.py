@@ -86,8 +86,9 @@ def test_nothing_is_left_open_for_interpreter_teardown() -> None:
 
 
 #: Before the fix, 2 to 3 in 15 `gcp` renders ended with the noise (issue 13, and 2 in 12
-#: here at the time; on a later day neither 15 fresh nor 12 forked renders of the commit
-#: before the fix showed it, so how often it shows depends on the machine). The two tests
+#: here at the time; on a later day, 15 fresh renders of the commit before the fix, and 12
+#: fresh and 12 forked ones with the fix patched out, showed it none: how often it shows
+#: depends on the machine). The two tests
 #: above catch its cause every time; this one wants a silent stderr from whole renders, each
 #: ending in its own interpreter teardown (tests/forked_renders.py): every stack once, and
 #: gcp, where it showed most, twice: four teardowns after a whole render, as many as the

@@ -347,8 +347,9 @@ def test_two_renders_of_a_stack_write_identical_files(
 ) -> None:
     """Charts fill some Secrets with random values (JupyterHub's cookie secret) and digest
     them into checksum annotations; the written files must not carry that randomness. The
-    two gcp renders of tests/forked_renders.py ran in processes of their own (so with
-    different string hash seeds, and different orders for any set they iterate)."""
+    two gcp renders of tests/forked_renders.py ran in processes of their own, each running
+    Helm afresh (they are forked from one parent that rendered nothing, so they share its
+    string hash seed)."""
     folders = [Path(r["folder"]) / "render" / "gcp" for r in forked_renders if r["stack"] == "gcp"]
     assert len(folders) == 2
     contents = [
