@@ -111,3 +111,42 @@ def test_gcp_never_imports_openstack(forked_renders: list[dict[str, Any]]) -> No
     assert "pulumi_openstack" not in sdks
 
 
+# ---- issue 10: releases wait for the nodes that run them ---------------------------------
+
+NODE_TYPES = {
+    "ebi": {"openstack:containerinfra/nodeGroup:NodeGroup"},
+    "gcp": {"gcp:container/nodePool:NodePool"},
+}
+
+
+def test_kubernetes_provider_waits_for_every_node_pool(stack_run: tuple[str, Recording]) -> None:
+    """Asserted on the registered dependencies: the provider, hence every in-cluster resource
+    and release, waits for the pools/groups (on GKE the default pool is deleted at once)."""
+    stack, rec = stack_run
+    provider = rec.one("pulumi:providers:kubernetes")
+    pools = [r for r in rec.resources if r.type in NODE_TYPES.get(stack, set())]
+    if stack == "local":
+        assert pools == []
+        return
+    assert len(pools) == {"ebi": 1, "gcp": 2}[stack]
+    for pool in pools:
+        assert pool.urn in provider.dependencies, pool.name
+
+
+def test_critical_path_runs_through_the_node_pools(stack_run: tuple[str, Recording]) -> None:
+    from tools.critical_path import binderhub_release, longest_chain
+
+    stack, rec = stack_run
+    path = [r.type for r in longest_chain(rec, binderhub_release(rec))]
+    assert path[-1] == "kubernetes:helm.sh/v3:Release"
+    if stack != "local":
+        assert path[0] in {
+            "openstack:containerinfra/clusterTemplate:ClusterTemplate",
+            "gcp:container/cluster:Cluster",
+            "gcp:compute/address:Address",
+            "openstack:networking/floatingIp:FloatingIp",
+        }
+        assert NODE_TYPES[stack] & set(path), path
+        assert path.index("pulumi:providers:kubernetes") > min(
+            path.index(t) for t in NODE_TYPES[stack] if t in path
+        )
