@@ -41,7 +41,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -397,9 +397,19 @@ def values_for_render(release: Registered) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
+def chart_and_version(inputs: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The chart name and version a Release's inputs pin: ``chart`` and ``version``, or, with
+    ``binder:charts.directory``, the ``<directory>/<chart>/<version>`` path that names the
+    same pin (:func:`components.releases.charts.local_chart_path`)."""
+    chart, version = inputs.get("chart"), inputs.get("version")
+    if chart and not version and "/" in str(chart):
+        *_, chart, version = PurePosixPath(str(chart)).parts
+    return (str(chart) if chart else None), (str(version) if version else None)
+
+
 def _release_fields(release: Registered) -> tuple[str, str, str, str]:
     inputs = release.inputs
-    chart, version = inputs.get("chart"), inputs.get("version")
+    chart, version = chart_and_version(inputs)
     name, namespace = inputs.get("name") or release.name, inputs.get("namespace") or "default"
     if not chart or not version:
         raise ChartRenderError(f"{release.name}: the Release has no pinned chart and version")

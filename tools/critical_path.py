@@ -73,7 +73,7 @@ def longest_chain(rec: Recording, end: Registered) -> list[Registered]:
 
 
 def binderhub_release(rec: Recording) -> Registered:
-    releases = [r for r in rec.of_type(RELEASE) if r.inputs.get("chart") == "binderhub"]
+    releases = [r for r in rec.of_type(RELEASE) if r.inputs.get("name") == "binderhub"]
     if len(releases) != 1:
         raise SystemExit(f"expected one BinderHub release, found {len(releases)}")
     return releases[0]

@@ -179,8 +179,8 @@ def render(
         release = RenderedRelease(
             resource=r.name,
             release=str(r.inputs.get("name") or r.name),
-            chart=str(r.inputs.get("chart", "?")),
-            version=str(r.inputs.get("version", "?")),
+            chart=chart_render.chart_and_version(r.inputs)[0] or "?",
+            version=chart_render.chart_and_version(r.inputs)[1] or "?",
             namespace=str(r.inputs.get("namespace", "?")),
             path=target / f"{stems[r.name]}.yaml",
         )

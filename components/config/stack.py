@@ -40,6 +40,7 @@ from components.config.access import (
     UserAccount,
 )
 from components.config.base import PROJECT, ConfigError, DnsLabel, Model, config_errors
+from components.config.charts import ChartsConfig
 from components.config.cluster import ClusterConfig, GkeCluster, MagnumCluster
 from components.config.messages import describe_errors, stray_namespace_keys
 from components.config.releases import (
@@ -97,6 +98,8 @@ class StackConfig(Model):
     ingress: IngressConfig = Field(default_factory=IngressConfig)
     tls: TlsConfig | None = None
     cert_manager: Toggle = Field(default_factory=Toggle)
+    charts: ChartsConfig = Field(default_factory=ChartsConfig)
+    """Where the charts come from: their repositories, or a local directory."""
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pulumi
@@ -22,6 +23,8 @@ from pulumi_kubernetes.core.v1 import Secret, SecretInitArgs
 from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs, RepositoryOptsArgs
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from components.config.base import ConfigError
+from components.config.yaml_input import read_yaml_file
 from components.releases import values
 
 
@@ -102,6 +105,48 @@ RELEASES: tuple[ChartPin, ...] = (BINDERHUB, TRAEFIK, CERT_MANAGER, PROMETHEUS, 
 MAX_HISTORY = 10
 
 
+def local_chart_path(directory: str, pin: ChartPin) -> str:
+    """The chart directory of ``pin`` under ``binder:charts.directory``, as given (relative
+    to the project directory, where the provider's Helm resolves it)."""
+    return str(PurePosixPath(directory) / pin.chart / pin.version)
+
+
+def local_chart_problems(
+    directory: str, pins: Sequence[ChartPin], project_dir: Path | None = None
+) -> list[str]:
+    """What is wrong with ``binder:charts.directory`` for the enabled ``pins``: a chart
+    directory that is missing, or holds another chart. One line per problem, in the plan's
+    words; empty if every chart is there. ``project_dir``: where relative paths start (the
+    current directory, where the program runs)."""
+    base = project_dir or Path.cwd()
+    problems = []
+    for pin in pins:
+        given = local_chart_path(directory, pin)
+        chart_yaml = base / given / "Chart.yaml"
+        how = (
+            f"put the complete {pin.chart} chart at version {pin.version} there (`make "
+            "chart-data` writes that layout), or remove binder:charts.directory to install "
+            f"from {pin.repo}"
+        )
+        if not chart_yaml.is_file():
+            problems.append(
+                f"  binder:charts.directory: {given}/Chart.yaml does not exist; {how}"
+            )
+            continue
+        try:
+            metadata = read_yaml_file(chart_yaml, f"{given}/Chart.yaml", error=ConfigError)
+        except ConfigError as exc:
+            problems.append(f"  binder:charts.directory: {exc}")
+            continue
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        if name != pin.chart:
+            problems.append(
+                f"  binder:charts.directory: {given}/Chart.yaml is the chart {name!r}, not "
+                f"{pin.chart!r}; {how}"
+            )
+    return problems
+
+
 def helm_release(
     name: str,
     pin: ChartPin,
@@ -115,6 +160,7 @@ def helm_release(
     skip_await: bool,
     holds_secrets: bool,
     opts: pulumi.ResourceOptions,
+    chart_directory: str | None = None,
 ) -> Release:
     """A ``helm.v3.Release`` of ``pin``. Every behaviour option is a required argument so that
     each call site chooses (and comments) it deliberately.
@@ -126,7 +172,21 @@ def helm_release(
     an output; marking that whole output secret keeps tokens out of the state in plaintext
     even if a provider version drops nested secret markers
     (https://github.com/pulumi/pulumi-kubernetes/issues/2003).
+
+    ``chart_directory`` (``binder:charts.directory``): the chart is read from its directory
+    there, and no repository is named. A repository URL would make the provider download the
+    chart even when a directory of that name exists (``locateChart`` looks for a local chart
+    only when ``RepoURL`` is empty:
+    https://github.com/pulumi/pulumi-kubernetes/blob/v4.25.0/provider/pkg/provider/helm_release.go).
     """
+    if chart_directory is None:
+        source: dict[str, Any] = {
+            "chart": pin.chart,
+            "version": pin.version,
+            "repository_opts": RepositoryOptsArgs(repo=pin.repo),
+        }
+    else:
+        source = {"chart": local_chart_path(chart_directory, pin)}
     if holds_secrets:
         opts = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(additional_secret_outputs=["values"])
@@ -135,9 +195,7 @@ def helm_release(
         name,
         ReleaseArgs(
             name=pin.release,
-            chart=pin.chart,
-            version=pin.version,
-            repository_opts=RepositoryOptsArgs(repo=pin.repo),
+            **source,
             namespace=namespace,
             create_namespace=create_namespace,
             values=values,
@@ -169,6 +227,8 @@ class ReleasePlacement:
     namespace_resources: Sequence[pulumi.Resource] = ()
     """What the bootstrap makes of the namespace (the Namespace and its quota/limits); the
     release waits for all of it. Empty: Helm creates the namespace."""
+    chart_directory: str | None = None
+    """``binder:charts.directory``: install the charts from there, not their repositories."""
 
     def opaque_secret(
         self,
@@ -235,4 +295,5 @@ class ReleasePlacement:
             skip_await=skip_await,
             holds_secrets=holds_secrets,
             opts=self.in_namespace(parent, *depends_on),
+            chart_directory=self.chart_directory,
         )

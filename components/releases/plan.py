@@ -132,6 +132,8 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
             "  binder:monitoring.grafanaHost: must differ from binder:binderhub.host and hubHost"
         )
     enabled = enabled_releases(cfg)
+    if cfg.charts.directory is not None:
+        problems += charts.local_chart_problems(cfg.charts.directory, enabled)
     storage = StoragePlan(class_name=None, create=False)
     try:
         storage = plan_storage(cfg.storage, cfg.cluster)

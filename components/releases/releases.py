@@ -39,6 +39,7 @@ class _Placement(TypedDict):
     namespace: str
     namespace_resources: list[pulumi.Resource]
     file_values: Mapping[str, Sequence[Any]]
+    chart_directory: str | None
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Releases(pulumi.ComponentResource):
                 namespace=namespace,
                 namespace_resources=waits,
                 file_values=plan.file_values,
+                chart_directory=cfg.charts.directory,
             )
 
         class_name = cfg.ingress.class_name

@@ -20,7 +20,7 @@ from tests.hostile import alias_bomb, assert_in_our_words
 from tests.release_fixtures import values_root_with
 from tools.mockrun import Recording, run_program, run_stack, stack_config
 
-STACKS = ("ebi", "gcp", "local")
+STACKS = ("e2e", "ebi", "gcp", "local")
 
 
 @pytest.fixture
@@ -55,8 +55,8 @@ def test_components_from_a_valid_plan_raise_no_config_error(
     plan = no_config_error_after_the_plan[0]
     assert plan.stack == stack
     # The plan is what the program built from: every enabled release is in it, read once.
-    released = {r.inputs["chart"] for r in recording.of_type("kubernetes:helm.sh/v3:Release")}
-    assert released == {pin.chart for pin in plan.releases.enabled}
+    released = {r.inputs["name"] for r in recording.of_type("kubernetes:helm.sh/v3:Release")}
+    assert released == {pin.release for pin in plan.releases.enabled}
     assert set(plan.releases.file_values) == {pin.release for pin in plan.releases.enabled}
     assert len(recording.resources) > 20
 
@@ -186,6 +186,14 @@ CATALOGUE: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
         },
         {},
         "is not a regular expression",
+    ),
+    # Issue 19: a chart directory that is not there, or holds another chart.
+    (
+        "local",
+        {"binder:charts": {"directory": "../no-such-charts"}},
+        {},
+        "binder:charts.directory: ../no-such-charts/binderhub/1.0.0-0.dev.git.3958.haf9ca8b1/"
+        "Chart.yaml does not exist",
     ),
     # Issue 13: pydantic's wording replaced by ours, the stack's own file named.
     (

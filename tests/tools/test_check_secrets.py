@@ -302,6 +302,7 @@ def test_this_repository_passes_and_warns_about_the_examples() -> None:
     warned = sorted(w.split(":", 1)[0] for w in report.warnings)
     assert warned == [
         "helm_configs/base/secrets.example.yaml",
+        "helm_configs/e2e/secrets.example.yaml",
         "helm_configs/ebi/secrets.example.yaml",
         "helm_configs/gcp/secrets.example.yaml",
     ]

@@ -55,11 +55,13 @@ class _Delete:
 _DELETE = _Delete()
 
 
-@pytest.mark.parametrize("stack", ["ebi", "gcp", "local"])
+@pytest.mark.parametrize("stack", ["e2e", "ebi", "gcp", "local"])
 def test_committed_stacks_parse(stack: str) -> None:
     cfg = parse_config(stack_binder_config(stack))
     assert isinstance(cfg, StackConfig)
-    expected = {"ebi": MagnumCluster, "gcp": GkeCluster, "local": ExistingCluster}[stack]
+    expected = {
+        "e2e": ExistingCluster, "ebi": MagnumCluster, "gcp": GkeCluster, "local": ExistingCluster
+    }[stack]
     assert isinstance(cfg.cluster, expected)
 
 
