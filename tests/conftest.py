@@ -60,16 +60,19 @@ def _share_between_workers(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Point $KUBECONFIG at a test file: the local stack must never see a real cluster."""
+    """Point $KUBECONFIG (and the e2e stack's $BINDER_E2E_KUBECONFIG) at a test file: the
+    local stacks must never see a real cluster."""
     path = tmp_path_factory.mktemp("kube") / "config"
     path.write_text(LOCAL_KUBECONFIG)
-    old = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(path)
+    saved = {name: os.environ.get(name) for name in ("KUBECONFIG", "BINDER_E2E_KUBECONFIG")}
+    for name in saved:
+        os.environ[name] = str(path)
     yield path
-    if old is None:
-        os.environ.pop("KUBECONFIG", None)
-    else:
-        os.environ["KUBECONFIG"] = old
+    for name, old in saved.items():
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 #: The committed TEST-ONLY age key: the example stacks' SOPS files are encrypted to it.

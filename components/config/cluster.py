@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.config.base import DnsLabel, Model
+from components.config.base import ConfigError, DnsLabel, Model
 from components.config.magnum_drivers import DRIVERS, DriverFacts, MagnumDriver, driver_problems
 
 _K8S_VERSION = re.compile(r"^1\.(\d+)$")
@@ -367,9 +367,21 @@ ClusterConfig = Annotated[
 
 
 def resolve_kubeconfig_path(cluster: ExistingCluster) -> Path:
-    """The kubeconfig file of an existing cluster, as kubectl would find it."""
+    """The kubeconfig file of an existing cluster, as kubectl would find it.
+
+    ``kubeconfigPath`` may name environment variables (``$HOME/.kube/site``,
+    ``${BINDER_E2E_KUBECONFIG}``); one that is not set is an error that names it, not a
+    search for a file called ``$NAME``."""
     if cluster.kubeconfig_path:
-        return Path(os.path.expandvars(cluster.kubeconfig_path)).expanduser()
+        expanded = os.path.expandvars(cluster.kubeconfig_path)
+        unset = re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", expanded)
+        if unset:
+            raise ConfigError(
+                f"binder:cluster.kubeconfigPath names ${unset[0]}, which is not set in the "
+                "environment; set it to the kubeconfig's path (for the e2e stack, `make "
+                "cluster-up` prints it and `make up STACK=e2e` sets it)"
+            )
+        return Path(expanded).expanduser()
     env = os.environ.get("KUBECONFIG")
     if env:
         # kubectl merges a list; we use its first entry, which is where kubectl writes.

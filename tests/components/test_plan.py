@@ -187,6 +187,20 @@ CATALOGUE: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
         {},
         "is not a regular expression",
     ),
+    # Issue 19: an unset variable in kubeconfigPath (the e2e stack names its cluster so).
+    (
+        "local",
+        {
+            "binder:cluster": {
+                "provider": "existing",
+                "name": "local",
+                "kubernetesVersion": "1.33",
+                "kubeconfigPath": "${BINDER_NO_SUCH_VARIABLE}",
+            }
+        },
+        {},
+        "binder:cluster.kubeconfigPath names $BINDER_NO_SUCH_VARIABLE, which is not set",
+    ),
     # Issue 19: a chart directory that is not there, or holds another chart.
     (
         "local",
