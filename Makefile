@@ -26,7 +26,7 @@ TOOLS_STAMP   := .tools/node_modules/.package-lock.json
         clean require-stack require-pulumi test-tools e2e-tools cluster-up cluster-down e2e
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
 # Installs come from the lock files only, every file checked against its hash: nothing new
 # from the index reaches a machine that holds cloud credentials (deploy.yml runs `make
@@ -88,12 +88,44 @@ test-tools: ## Build promtool and amtool (the monitoring checks of make test) in
 e2e-tools: ## Build the real engine and control plane (pulumi, providers, kube-*, etcd, kwok, helm) into bin/
 	@$(PYTHON) -m e2e.tools.build
 
+# The real engine on a local control plane (e2e/README.md): preview, up, the cluster against
+# the offline render, RBAC and admission, drift, the deploy agent's own run, secrets in the
+# state, destroy, and the Helm-only floor; prints its figures (build/e2e/report.md).
+# Where it can (root, or unprivileged user namespaces), the whole run is in a network namespace
+# of its own with only loopback: nothing it starts can reach another address, and a try fails
+# at once ("network is unreachable") instead of waiting. The report says which way it ran.
+E2E_ISOLATE := $(shell unshare -rn sh -c 'ip link set lo up' >/dev/null 2>&1 && echo yes)
+e2e: $(DEV_STAMP) e2e-tools ## Run the program on the real engine against a local control plane and print the figures
+	PYTHONDONTWRITEBYTECODE= $(if $(E2E_ISOLATE),unshare -rn sh -c 'ip link set lo up && exec "$$0" "$$@"') \
+	  $(BIN)/pytest -p no:xdist -p no:cacheprovider e2e/tests
+
+cluster-up: $(DEV_STAMP) e2e-tools ## Start a local control plane that stays up (KUBECONFIG printed; for make up STACK=e2e)
+	@$(BIN)/python -m e2e.controlplane up
+
+cluster-down: $(DEV_STAMP) ## Stop the control plane of make cluster-up and remove its files
+	@$(BIN)/python -m e2e.controlplane down
+
 require-stack:
 	@if [ -z "$(STACK)" ]; then echo "error: set STACK, e.g. make $(MAKECMDGOALS) STACK=ebi (stacks: $$(ls Pulumi.*.yaml | sed 's/Pulumi\.\(.*\)\.yaml/\1/' | tr '\n' ' '))" >&2; exit 2; fi
 	@if [ ! -f "Pulumi.$(STACK).yaml" ]; then echo "error: Pulumi.$(STACK).yaml does not exist; write it first (README: Adding an environment)" >&2; exit 2; fi
 
+# How a stack runs: the Pulumi CLI with its Python language host (pulumi.com's install ships
+# both), or else, where only the offline engine of `make e2e-tools` exists (bin/pulumi, built
+# from its Go module without the language host), through the Automation API with the program
+# inline (e2e/engine.py; it previews and asks before changing anything, as `pulumi up` does).
+ENGINE := $(if $(and $(shell command -v pulumi),$(shell command -v pulumi-language-python)),cli,$(if $(wildcard bin/pulumi),inline,none))
+
 require-pulumi:
-	@command -v pulumi >/dev/null || { echo "error: the Pulumi CLI is not installed; see https://www.pulumi.com/docs/install/" >&2; exit 2; }
+	@if [ "$(ENGINE)" = none ]; then echo "error: the Pulumi CLI is not installed; see https://www.pulumi.com/docs/install/ (or \`make e2e-tools\` builds an offline engine into bin/)" >&2; exit 2; fi
+
+# The e2e stack (Pulumi.e2e.yaml) is the local control plane of `make cluster-up`, with the
+# public TEST-ONLY passphrase and SOPS key of the example files: nothing here is secret.
+ifeq ($(STACK),e2e)
+export BINDER_E2E_KUBECONFIG ?= $(CURDIR)/.e2e/cluster/admin.kubeconfig
+export PULUMI_CONFIG_PASSPHRASE ?= binder-e2e-TEST-ONLY-passphrase
+export SOPS_AGE_KEY_FILE ?= $(CURDIR)/tests/keys/TEST-ONLY-age-key.txt
+export BINDER_TEST_RUN := 1
+endif
 
 # Every pulumi command honours PULUMI_BACKEND_URL (exported above), so no `pulumi login` is
 # needed -- and none changes the user's global current backend.
@@ -112,20 +144,29 @@ define select_stack
 	    echo "error: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): the $(PULUMI_BACKEND_URL) backend encrypts this stack's config secrets with it (README: State backends)" >&2; \
 	    exit 2; \
 	  fi;; esac
-	pulumi stack select --create --non-interactive "$(STACK)"
+	@if [ "$(ENGINE)" = cli ]; then pulumi stack select --create --non-interactive "$(STACK)"; fi
+endef
+
+# $(1): the operation; the inline engine selects (creates) the stack itself.
+define pulumi_run
+	@if [ "$(ENGINE)" = cli ]; then \
+	  pulumi $(1) $(if $(filter preview,$(1)),--diff) --stack "$(STACK)"; \
+	else \
+	  $(BIN)/python -m e2e.engine $(1) --stack "$(STACK)"; \
+	fi
 endef
 
 up: require-stack require-pulumi $(RUNTIME_STAMP) ## Deploy STACK (creates it on first use)
 	$(select_stack)
-	pulumi up --stack "$(STACK)"
+	$(call pulumi_run,up)
 
 preview: require-stack require-pulumi $(RUNTIME_STAMP) ## Show what `make up` would change
 	$(select_stack)
-	pulumi preview --diff --stack "$(STACK)"
+	$(call pulumi_run,preview)
 
 destroy: require-stack require-pulumi $(RUNTIME_STAMP) ## Destroy STACK (protected resources first need unprotecting, see docs/operations.md)
 	$(select_stack)
-	pulumi destroy --stack "$(STACK)"
+	$(call pulumi_run,destroy)
 
 lint: $(DEV_STAMP) ## ruff only
 	$(BIN)/ruff check .

@@ -308,7 +308,8 @@ def test_checks_need_no_secrets_and_run_tests_and_renders() -> None:
     # Pull requests (forks too), manual runs, and deploy.yml's call on a push to main; no push
     # trigger of its own, so a push to main is checked once, by the run that deploys it.
     assert set(workflow["on"]) == {"pull_request", "workflow_call", "workflow_dispatch"}
-    (job,) = workflow["jobs"].values()
+    assert set(workflow["jobs"]) == {"checks", "e2e"}
+    job = workflow["jobs"]["checks"]
     assert set(job["permissions"]) == {"contents"}
     runs_ = [s.get("run", "") for s in job["steps"]]
     assert "make test" in runs_
@@ -319,11 +320,33 @@ def test_checks_need_no_secrets_and_run_tests_and_renders() -> None:
     assert any("npm ci" in r and "--prefix .tools" in r for r in runs_)
 
 
+def test_checks_run_the_real_engine_as_the_ci_does() -> None:
+    """The e2e job runs what .ci/run runs after make test: the tools from their pinned Go
+    modules, then make e2e; read-only, no secret, the chart data beside the checkout, Go
+    pinned with its caches keyed by our go.sum files, and the report kept."""
+    job = _load("checks.yml")["jobs"]["e2e"]
+    assert job["permissions"] == {"contents": "read"}
+    steps = job["steps"]
+    runs_ = [s.get("run", "") for s in steps]
+    build = runs_.index("make e2e-tools")
+    assert runs_.index("make e2e") > build
+    fetch = next(i for i, r in enumerate(runs_) if "-m tools.fetch_chart_data" in r)
+    assert fetch < build
+    (go,) = [s for s in steps if s.get("uses", "").startswith("actions/setup-go@")]
+    assert go["with"]["go-version"] == "1.26"
+    assert go["with"]["cache-dependency-path"] == "binder/e2e/tools/*/go.sum"
+    (upload,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert upload["if"] == "always()"
+    ci_run = (REPO / ".ci" / "run").read_text()
+    assert ci_run.index("make test") < ci_run.index("make e2e-tools") < ci_run.index(
+        "time make e2e\n")
+
+
 def test_checks_post_the_render_diff_of_every_stack_on_pull_requests() -> None:
     """Each committed stack's render-diff against the base branch as merged (HEAD^1 of the
     pull request's merge commit, so the checkout fetches two commits), into the job summary,
     after the chart data is there; only on pull requests, where HEAD^1 is that base."""
-    (job,) = _load("checks.yml")["jobs"].values()
+    job = _load("checks.yml")["jobs"]["checks"]
     steps = job["steps"]
     (checkout,) = [s for s in steps if s.get("uses", "").startswith("actions/checkout@")]
     assert checkout["with"]["fetch-depth"] == 2
@@ -370,7 +393,7 @@ def test_checks_fetch_the_chart_data_with_a_pinned_helm_not_a_checkout() -> None
     text = (WORKFLOWS / "checks.yml").read_text()
     assert "vars." not in text
     workflow = _load("checks.yml")
-    (job,) = workflow["jobs"].values()
+    job = workflow["jobs"]["checks"]
     steps = job["steps"]
     (checkout,) = [s for s in steps if s.get("uses", "").startswith("actions/checkout@")]
     assert "repository" not in checkout["with"]
