@@ -139,6 +139,9 @@ def test_critical_path_runs_through_the_node_pools(stack_run: tuple[str, Recordi
     stack, rec = stack_run
     path = [r.type for r in longest_chain(rec, binderhub_release(rec))]
     assert path[-1] == "kubernetes:helm.sh/v3:Release"
+    # Issue 19: only the links a real API server needs (docs/operations.md, "Deploy order").
+    assert len(path) == {"ebi": 6, "gcp": 5, "local": 3, "e2e": 3}[stack], path
+    assert path[-2:] == ["kubernetes:core/v1:Namespace", "kubernetes:helm.sh/v3:Release"]
     if stack not in ("e2e", "local"):
         assert path[0] in {
             "openstack:containerinfra/clusterTemplate:ClusterTemplate",

@@ -150,14 +150,9 @@ class ClusterBootstrap(pulumi.ComponentResource):
         self._deployer_namespaces = sorted(ns for ns in args.namespaces if ns != deployer.namespace)
         self._deployer_subject: k8s.rbac.v1.SubjectArgs | None = None
 
-        # The deployer's cluster-wide role first: it names the namespaces the deployer may
-        # patch. A run by the deployer itself that adds a namespace then stops at this role
-        # (only the admin credentials may widen it) before touching the Namespace, instead
-        # of racing it; with the admin credentials the order costs nothing.
         cluster_role = None if deployer.cluster_admin else self._deployer_cluster_role()
         self.namespaces = {
-            ns: self._namespace(ns, ns_cfg, cluster_role)
-            for ns, ns_cfg in sorted(args.namespaces.items())
+            ns: self._namespace(ns, ns_cfg) for ns, ns_cfg in sorted(args.namespaces.items())
         }
 
         self.deployer_service_account, self.deployer_token = self._service_account(
@@ -220,9 +215,7 @@ class ClusterBootstrap(pulumi.ComponentResource):
 
     # ---- namespaces, service accounts and tokens ------------------------------------------
 
-    def _namespace(
-        self, ns: str, cfg: NamespaceConfig, deployer_role: k8s.rbac.v1.ClusterRole | None
-    ) -> k8s.core.v1.Namespace:
+    def _namespace(self, ns: str, cfg: NamespaceConfig) -> k8s.core.v1.Namespace:
         namespace, self._guards[ns] = managed_namespace(
             self,
             self._prefix,
@@ -230,7 +223,6 @@ class ClusterBootstrap(pulumi.ComponentResource):
             cfg,
             pod_security=self._args.pod_security[ns],
             kubernetes_version=self._args.kubernetes_version,
-            deployer_role=deployer_role,
         )
         return namespace
 

@@ -23,9 +23,15 @@ def managed_namespace(
     *,
     pod_security: str,
     kubernetes_version: str,
-    deployer_role: k8s.rbac.v1.ClusterRole | None,
 ) -> tuple[k8s.core.v1.Namespace, list[pulumi.Resource]]:
-    """The Namespace ``ns`` and its guard rails (quota and limits, if configured)."""
+    """The Namespace ``ns`` and its guard rails (quota and limits, if configured).
+
+    It waits for nothing (it used to wait for the deploy agent's ClusterRole, so that the
+    agent's own run adding a namespace stopped at the role first). The real engine showed
+    that order buys nothing: such a run is refused by the API server at both objects (the
+    agent may neither widen its role nor create namespaces) and changes nothing, while every
+    first `up` waited for the role before any namespace or release (e2e/tests:
+    test_the_deploy_agent_cannot_add_a_namespace)."""
     namespace = k8s.core.v1.Namespace(
         f"{prefix}-ns-{ns}",
         # An explicit name, not auto-naming: releases and users refer to it.
@@ -37,11 +43,7 @@ def managed_namespace(
             labels={**cfg.labels, **pod_security_labels(pod_security, kubernetes_version)},
             annotations=cfg.annotations,
         ),
-        opts=pulumi.ResourceOptions(
-            parent=parent,
-            protect=cfg.protect,
-            depends_on=[deployer_role] if deployer_role is not None else None,
-        ),
+        opts=pulumi.ResourceOptions(parent=parent, protect=cfg.protect),
     )
     # Parented to the component, not the Namespace: children inherit `protect`, and a
     # protected namespace must not make its quota or bindings undeletable.

@@ -12,7 +12,6 @@ https://z2jh.jupyter.org/en/stable/resources/reference.html.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -124,10 +123,6 @@ class BinderHubArgs(charts.ReleasePlacement):
     ``/hub/metrics`` stays behind authentication."""
     namespace: str = "binder"
     """Namespace of the release."""
-    depends_on: Sequence[pulumi.Resource] = ()
-    """What must exist first: the ingress controller's release and the ClusterIssuer.
-    (Secrets from resources are waited for through their Outputs.)"""
-
     def target(self) -> RegistryTarget:
         """Where BinderHub pushes: the plan's target, else that of a ``type: url`` registry."""
         return self.registry_target or url_registry_target(self.registry)
@@ -145,7 +140,13 @@ class BinderHub(pulumi.ComponentResource):
         self, name: str, args: BinderHubArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("binder:binderhub:BinderHub", name, None, opts)
-        depends: list[pulumi.Resource] = list(args.depends_on)
+        # What the API server needs first: the namespace (args.namespace_resources) and, for
+        # an institution certificate, its Secret; secrets from resources are waited for
+        # through their Outputs. Not the ingress controller (an Ingress names its class as
+        # a string) nor the ClusterIssuer (cert-manager issues for the Ingresses it finds,
+        # whenever it starts): the real engine deploys without them, and BinderHub no longer
+        # waits for cert-manager's release (e2e/tests/test_lifecycle.py).
+        depends: list[pulumi.Resource] = []
         if args.tls.source == "institution" and args.secrets.tls is not None:
             depends.append(
                 institution_tls_secret(

@@ -2,9 +2,11 @@
 
 Dependencies are explicit and minimal:
 
-* the ClusterIssuers wait for the cert-manager release (its CRDs and webhook);
-* BinderHub waits for the ingress controller, the ClusterIssuer it uses, its namespace and its
-  secrets (Outputs of the resources that hold them);
+* the ClusterIssuers wait for the cert-manager release (its CRDs: the API server refuses a
+  ClusterIssuer before them);
+* BinderHub waits for its namespace and its secrets (Outputs of the resources that hold
+  them) -- not for the ingress controller or a ClusterIssuer, which the API server does not
+  need first (the real engine's test deploys without those links);
 * monitoring and logging wait only for their namespaces -- never for BinderHub, so a broken
   BinderHub upgrade can still be watched.
 
@@ -150,11 +152,6 @@ class Releases(pulumi.ComponentResource):
                 child,
             )
 
-        binder_depends: list[pulumi.Resource] = []
-        if self.ingress is not None:
-            binder_depends.append(self.ingress.release)
-        if tls.source == "letsencrypt" and self.cert_manager is not None:
-            binder_depends.append(self.cert_manager.issuers[tls_config.issuer])
         monitoring_namespace = charts.NAMESPACES["monitoring"] if cfg.monitoring.enabled else None
         self.binderhub = BinderHub(
             f"{name}-binderhub",
@@ -168,7 +165,6 @@ class Releases(pulumi.ComponentResource):
                 tls=tls,
                 ingress_class=class_name,
                 prometheus_namespace=monitoring_namespace,
-                depends_on=binder_depends,
             ),
             child,
         )

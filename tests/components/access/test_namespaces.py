@@ -27,7 +27,6 @@ def test_namespace_with_quota_and_limits_under_the_parent() -> None:
             cfg,
             pod_security="privileged",
             kubernetes_version="1.33",
-            deployer_role=None,
         )
         assert len(guards) == 2
 
@@ -58,7 +57,6 @@ def test_no_guards_without_quota_or_limits() -> None:
             NamespaceConfig(),
             pod_security="restricted",
             kubernetes_version="1.31",
-            deployer_role=None,
         )
         assert guards == []
 
