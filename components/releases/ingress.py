@@ -162,8 +162,14 @@ def load_balancer_address(status: Any) -> str | None:
 
 
 def _field(obj: Any, attr: str, key: str) -> Any:
+    """``obj``'s field: by its property on the SDK's typed outputs (a deploy hands those
+    over; they are dicts too, but warn "Key 'loadBalancer' not found in ServiceStatus" on
+    ``get`` -- as the real engine showed on every run), by its camelCase key on plain dicts
+    (what the mock engine hands over)."""
     if obj is None:
         return None
+    if isinstance(getattr(type(obj), attr, None), property):
+        return getattr(obj, attr)
     if isinstance(obj, dict):
         return obj.get(key, obj.get(attr))
     return getattr(obj, attr, None)

@@ -141,3 +141,25 @@ def test_unknown_key_in_a_values_file_is_caught(tmp_path):
 )
 def test_load_balancer_address(status, expected):
     assert load_balancer_address(status) == expected
+
+
+def test_load_balancer_address_reads_the_sdks_typed_status_without_a_warning(monkeypatch):
+    """A deploy hands over the SDK's typed ServiceStatus (a dict whose ``get`` of a camelCase
+    key warns): the real engine printed "Key 'loadBalancer' not found in ServiceStatus" on
+    every run until the address was read by property (issue 19)."""
+    from pulumi_kubernetes.core.v1 import outputs
+
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
+    status = outputs.ServiceStatus(
+        load_balancer=outputs.LoadBalancerStatus(
+            ingress=[outputs.LoadBalancerIngress(ip="192.0.2.7")]
+        )
+    )
+    assert load_balancer_address(status) == "192.0.2.7"
+    assert warned == []
+    status.get("loadBalancer")  # what the old code did: the SDK warns
+    assert warned == [
+        "Key 'loadBalancer' not found in ServiceStatus. Access the value via the "
+        "'load_balancer' property getter instead."
+    ]
