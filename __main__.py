@@ -9,9 +9,10 @@ from their part of it.
 import pulumi
 
 from components.access.bootstrap import ClusterBootstrap, ClusterBootstrapArgs
-from components.cluster.create import create_cluster, create_registry
+from components.cluster.create import create_cluster
 from components.network.entry import publish_names, reserve_address
 from components.plan import build_plan
+from components.registry.create import create_registry
 from components.releases.releases import Releases, ReleasesArgs
 from components.secrets.deployment import Secrets, SecretsArgs
 
@@ -21,8 +22,7 @@ cluster = create_cluster("cluster", plan.config.cluster, plan.cluster)
 k8s = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
 # gcp with an Artifact Registry: the repository and who may push and pull (no password).
 create_registry("registry", plan.releases.registry_target, plan.config.cluster, cluster)
-# Tokens not given are generated once (pulumi_random) and kept; all are secret Outputs.
-secrets = Secrets("secrets", SecretsArgs(material=plan.secrets)).deployment
+secrets = Secrets("secrets", SecretsArgs(material=plan.secrets)).deployment  # generates the rest
 
 # Bootstrap: namespaces, the deploy agent's access and user accounts. Releases
 # depend on `bootstrap.ready_for("<namespace>")`. See docs/access.md.

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from components.releases.charts import ChartPin
+from components.catalog.charts import ChartPin
 from components.releases.values import coalesce
 from tests import fast_yaml
 
@@ -189,7 +189,7 @@ def release_problems(pin: ChartPin, user: Mapping[str, Any]) -> list[str]:
     would render with, and -- for charts without a strict schema -- keys the chart does not
     know. For BinderHub its ``jupyterhub`` part is also checked against the JupyterHub
     subchart's own (strict) schema, which the binderhub schema leaves open."""
-    from components.releases import charts
+    from components.catalog import charts
 
     user = normalise(user)
     problems: list[str] = []

@@ -9,8 +9,8 @@ from typing import Any
 
 import pulumi
 
+from components.catalog.charts import ChartPin
 from components.config.stack import StackConfig, parse_config
-from components.releases.charts import ChartPin
 from components.secrets.deployment import (
     DeploymentSecrets,
     OAuthClient,
@@ -135,7 +135,8 @@ def namespace(name: str) -> pulumi.Resource:
 def file_values(stack: str = "gcp", root: Path | None = None) -> dict[str, tuple[Any, ...]]:
     """Layers 1 and 2 (base and ``stack`` values files) of every pinned release, read as the
     plan reads them (:func:`components.releases.values.file_layers`)."""
-    from components.releases import charts, values
+    from components.catalog import charts
+    from components.releases import values
 
     return {
         pin.release: tuple(values.file_layers(pin.release, stack, root)) for pin in charts.RELEASES

@@ -400,7 +400,7 @@ def values_for_render(release: Registered) -> dict[str, Any]:
 def chart_and_version(inputs: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """The chart name and version a Release's inputs pin: ``chart`` and ``version``, or, with
     ``binder:charts.directory``, the ``<directory>/<chart>/<version>`` path that names the
-    same pin (:func:`components.releases.charts.local_chart_path`)."""
+    same pin (:func:`components.catalog.charts.local_chart_path`)."""
     chart, version = inputs.get("chart"), inputs.get("version")
     if chart and not version and "/" in str(chart):
         *_, chart, version = PurePosixPath(str(chart)).parts

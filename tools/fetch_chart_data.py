@@ -1,6 +1,6 @@
 """Fetch the complete pinned Helm charts the tests and the offline renderer read, with Helm.
 
-For every chart pinned in ``components/releases/charts.py`` (each release, plus the JupyterHub
+For every chart pinned in ``components/catalog/charts.py`` (each release, plus the JupyterHub
 subchart that BinderHub depends on), run::
 
     helm pull <chart> --repo <repo> --version <version> --untar --untardir <tmp>
@@ -53,9 +53,9 @@ from typing import Any, TextIO
 
 import yaml
 
+from components.catalog import charts
+from components.catalog.charts import ChartPin
 from components.config.yaml_input import load_written
-from components.releases import charts
-from components.releases.charts import ChartPin
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DEST = REPO.parent / "shared" / "charts"
@@ -173,7 +173,7 @@ def _pull(helm: str, pin: ChartPin, untardir: Path) -> Path:
         raise FetchError(
             f"`helm pull` of {where} failed (exit {proc.returncode}):\n  {detail}\n"
             f"  Check that {pin.repo.rstrip('/')}/index.yaml is reachable and lists "
-            f"{pin.chart} {pin.version} (the pin in components/releases/charts.py)."
+            f"{pin.chart} {pin.version} (the pin in components/catalog/charts.py)."
         )
     chart_dir = untardir / pin.chart
     if not (chart_dir / "Chart.yaml").is_file():

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from components.releases.charts import (
+from components.catalog.charts import (
     BINDERHUB,
     CERT_MANAGER,
     FLUENTD,
@@ -20,7 +20,7 @@ from components.releases.charts import (
     PROMETHEUS,
     TRAEFIK,
 )
-from components.releases.charts import NAMESPACES as RELEASE_NAMESPACES
+from components.catalog.charts import NAMESPACES as RELEASE_NAMESPACES
 
 if TYPE_CHECKING:
     from components.config.stack import StackConfig

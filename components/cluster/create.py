@@ -7,12 +7,10 @@ import pulumi
 from components.cluster.base import KubernetesCluster
 from components.cluster.kubeconfig import ClusterInputs
 from components.config.cluster import (
-    ClusterBase,
     ClusterConfig,
     GkeCluster,
     MagnumCluster,
 )
-from components.releases.registry import RegistryTarget
 
 
 def create_cluster(
@@ -50,21 +48,4 @@ def create_cluster(
         raise ValueError("an existing cluster needs a kubeconfig: pass the plan's ClusterInputs")
     return ExistingKubernetesCluster(
         name, ExistingKubernetesClusterArgs(config=cluster, kubeconfig=inputs.kubeconfig), opts
-    )
-
-
-def create_registry(
-    name: str, target: RegistryTarget | None, cluster: ClusterBase, after: pulumi.Resource
-) -> pulumi.ComponentResource | None:
-    """The Artifact Registry repository of ``binder:registry.type: artifactRegistry`` (after
-    the cluster, whose Workload Identity pool its grants name); None for any other registry.
-    Imports ``pulumi_gcp`` only then."""
-    if target is None or target.artifact is None:
-        return None
-    from components.cluster.artifact_registry import ArtifactRegistry, ArtifactRegistryArgs
-
-    return ArtifactRegistry(
-        name,
-        ArtifactRegistryArgs(repository=target.artifact, protect=cluster.protect),
-        pulumi.ResourceOptions(depends_on=[after]),
     )

@@ -16,4 +16,4 @@ class ChartsConfig(Model):
     access to the chart repositories, and for the real-engine tests (``Pulumi.e2e.yaml``).
     Relative to the project directory, and kept as given in the state, so that the state
     does not depend on where the clone is. The plan checks that each enabled chart is there
-    (:func:`components.releases.charts.local_chart_problems`)."""
+    (:func:`components.catalog.charts.local_chart_problems`)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import pulumi
 
+from components.catalog import charts
 from components.config.base import ConfigError
 from components.config.cluster import (
     NODE_PURPOSE_LABEL,
@@ -25,18 +26,12 @@ from components.config.cluster import (
     ClusterBase,
 )
 from components.config.releases import AuthConfig, BinderHubConfig, RegistryConfig
-from components.releases import charts, values
+from components.registry.target import DOCKERHUB_HOSTS, RegistryTarget, url_registry_target
+from components.releases import helm, values
 from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderArgs, builder_values
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.releases.limits import limits_values
-from components.releases.registry import (
-    DOCKERHUB_HOSTS,
-    RegistryTarget,
-    mirror_image,
-    pull_secret_values,
-    registry_chart_values,
-    url_registry_target,
-)
+from components.releases.registry import mirror_image, pull_secret_values, registry_chart_values
 from components.secrets.deployment import DeploymentSecrets
 
 __all__ = ["DOCKERHUB_HOSTS", "BinderHub", "BinderHubArgs"]
@@ -96,9 +91,9 @@ def check_institution_certificate(tls_source: str, has_certificate: bool) -> Non
 
 
 @dataclass(frozen=True, kw_only=True)
-class BinderHubArgs(charts.ReleasePlacement):
+class BinderHubArgs(helm.ReleasePlacement):
     """Inputs of :class:`BinderHub`; where the release goes is
-    :class:`~components.releases.charts.ReleasePlacement`'s."""
+    :class:`~components.releases.helm.ReleasePlacement`'s."""
 
     binderhub: BinderHubConfig
     """``binder:binderhub``: public hosts, image builder, user pod resources, authentication."""

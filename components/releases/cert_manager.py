@@ -16,7 +16,8 @@ from typing import Any, Literal
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components.releases import charts
+from components.catalog import charts
+from components.releases import helm
 from components.releases.ingress_tls import cluster_issuer_name
 
 #: ACME directories of Let's Encrypt (https://letsencrypt.org/docs/staging-environment/).
@@ -29,9 +30,9 @@ ACME_SERVERS: dict[Environment, str] = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class CertManagerArgs(charts.ReleasePlacement):
+class CertManagerArgs(helm.ReleasePlacement):
     """Inputs of :class:`CertManager`; where the release goes is
-    :class:`~components.releases.charts.ReleasePlacement`'s."""
+    :class:`~components.releases.helm.ReleasePlacement`'s."""
 
     ingress_class: str
     """IngressClass that serves the HTTP-01 challenges (``binder:ingress.className``)."""

@@ -15,15 +15,16 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.core.v1 import Service
 
+from components.catalog import charts
 from components.config.releases import IngressConfig
 from components.network.plan import NetworkPlan
-from components.releases import charts
+from components.releases import helm
 
 
 @dataclass(frozen=True, kw_only=True)
-class IngressControllerArgs(charts.ReleasePlacement):
+class IngressControllerArgs(helm.ReleasePlacement):
     """Inputs of :class:`IngressController`; where the release goes is
-    :class:`~components.releases.charts.ReleasePlacement`'s."""
+    :class:`~components.releases.helm.ReleasePlacement`'s."""
 
     config: IngressConfig
     """``binder:ingress``: the controller and the IngressClass name."""

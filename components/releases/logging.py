@@ -31,9 +31,10 @@ import pulumi
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from pulumi_kubernetes.scheduling.v1 import PriorityClass
 
+from components.catalog import charts
 from components.config.base import ConfigError
 from components.config.releases import LoggingConfig, LoggingOutput
-from components.releases import charts
+from components.releases import helm
 from components.secrets.deployment import DeploymentSecrets
 
 #: Secret (in the release's namespace) and environment variable carrying the password.
@@ -67,9 +68,9 @@ VARIANTS: dict[tuple[str, int], str] = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class LoggingArgs(charts.ReleasePlacement):
+class LoggingArgs(helm.ReleasePlacement):
     """Inputs of :class:`Logging`; where the release goes is
-    :class:`~components.releases.charts.ReleasePlacement`'s."""
+    :class:`~components.releases.helm.ReleasePlacement`'s."""
 
     config: LoggingConfig
     """``binder:logging``: where the logs go."""

@@ -43,9 +43,10 @@ import yaml
 from pulumi_kubernetes.core.v1 import ConfigMap, ConfigMapInitArgs, Secret
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from components.catalog import charts
 from components.config.base import ConfigError
 from components.config.releases import MonitoringConfig
-from components.releases import charts
+from components.releases import helm
 from components.releases.alerting import (
     ALERT_CREDENTIAL_KEY,
     ALERT_CREDENTIAL_SECRET,
@@ -104,9 +105,9 @@ def monitoring_secrets(
 
 
 @dataclass(frozen=True, kw_only=True)
-class MonitoringArgs(charts.ReleasePlacement):
+class MonitoringArgs(helm.ReleasePlacement):
     """Inputs of :class:`Monitoring`; where the releases go is
-    :class:`~components.releases.charts.ReleasePlacement`'s."""
+    :class:`~components.releases.helm.ReleasePlacement`'s."""
 
     config: MonitoringConfig
     """``binder:monitoring``: Grafana's hostname, Prometheus' retention."""

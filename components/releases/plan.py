@@ -19,11 +19,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from components.catalog import charts
 from components.cluster.kubeconfig import ClusterInputs
 from components.config.base import ConfigError
 from components.config.releases import BinderHubConfig, RegistryConfig, TlsConfig
 from components.config.stack import StackConfig
-from components.releases import charts, values
+from components.registry.target import RegistryTarget, plan_registry
+from components.releases import values
 from components.releases.alerting import check_alert_credential
 from components.releases.binderhub import (
     check_institution_certificate,
@@ -34,7 +36,7 @@ from components.releases.ingress_tls import IngressTls, cluster_issuer_name
 from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
 from components.releases.monitoring import check_grafana_certificate
-from components.releases.registry import RegistryTarget, mirror_layer, plan_registry
+from components.releases.registry import mirror_layer
 from components.releases.storage import (
     StoragePlan,
     class_paths_set_in,

@@ -23,8 +23,8 @@ from typing import Any, TypedDict
 
 import pulumi
 
+from components.catalog import charts
 from components.network.plan import NetworkPlan
-from components.releases import charts
 from components.releases.binderhub import BinderHub, BinderHubArgs
 from components.releases.cert_manager import CertManager, CertManagerArgs
 from components.releases.ingress import IngressController, IngressControllerArgs
@@ -36,7 +36,7 @@ from components.secrets.deployment import DeploymentSecrets
 
 
 class _Placement(TypedDict):
-    """The :class:`components.releases.charts.ReleasePlacement` fields of one component's Args."""
+    """The :class:`components.releases.helm.ReleasePlacement` fields of one component's Args."""
 
     namespace: str
     namespace_resources: list[pulumi.Resource]

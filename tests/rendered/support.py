@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from components.catalog import charts
 from components.config.stack import StackConfig, parse_config
-from components.releases import charts
 from tests.once import once_per_run
 from tests.stack_runs import recorded_stack
 from tools.chart_render import DEFAULT_CHARTS_DIR, RenderedRelease, render_recording

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.releases import charts
-from components.releases.charts import ChartPin
+from components.catalog import charts
+from components.catalog.charts import ChartPin
 from tests.chart_data import CHARTS_DIR, chart_dir, chart_yaml
 from tools import fetch_chart_data as fcd
 
@@ -241,7 +241,7 @@ def test_the_shared_binderhub_vendors_the_pinned_jupyterhub_subchart_data():
 
 def test_every_chart_the_tests_read_is_fetched():
     """The releases and the JupyterHub subchart, each once; no ChartPin of
-    components/releases/charts.py is left out (a new pin is fetched without touching the tool)."""
+    components/catalog/charts.py is left out (a new pin is fetched without touching the tool)."""
     pins = fcd.pinned_charts()
     assert {(p.chart, p.version) for p in pins} == EXPECTED_DIRS
     assert len(pins) == len(EXPECTED_DIRS)

@@ -500,7 +500,7 @@ def test_the_residual_path_docs_access_md_describes(rbac: RbacModel) -> None:
 
 
 def test_chart_object_names_follow_the_pinned_release_names() -> None:
-    from components.releases.charts import NAMESPACES
+    from components.catalog.charts import NAMESPACES
 
     assert set(CHART_CLUSTER_OBJECTS) == {
         "binderhub", "traefik", "cert-manager", "prometheus", "grafana", "fluentd"

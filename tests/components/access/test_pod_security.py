@@ -17,8 +17,7 @@ from components.access.pod_security import (
     namespace_levels,
     pod_security_labels,
 )
-from components.config.base import ConfigError
-from components.releases.charts import (
+from components.catalog.charts import (
     BINDERHUB,
     CERT_MANAGER,
     FLUENTD,
@@ -26,6 +25,7 @@ from components.releases.charts import (
     RELEASES,
     TRAEFIK,
 )
+from components.config.base import ConfigError
 from tests import fast_yaml
 from tests.chart_data import chart_dir, chart_values, helm_values
 from tests.components.access.test_bootstrap import run_bootstrap, stack_config

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from components.catalog import charts
 from components.config.base import ConfigError
 from components.network.plan import external_traffic_policy
-from components.releases import charts
 from tests.chart_data import release_problems
 from tests.release_fixtures import release_of, user_values
 from tests.stack_runs import recorded_stack

@@ -20,11 +20,12 @@ import pulumi
 import pytest
 import yaml
 
+from components.catalog import charts
+from components.catalog.charts import NAMESPACES
 from components.config.alerts import AlertsConfig
 from components.config.base import ConfigError
 from components.config.releases import MonitoringConfig
 from components.config.stack import parse_config
-from components.releases import charts
 from components.releases.alerting import (
     ALERT_CREDENTIAL_FILE,
     ALERT_RULES_FILE,
@@ -32,7 +33,6 @@ from components.releases.alerting import (
     alert_rules,
     check_alert_credential,
 )
-from components.releases.charts import NAMESPACES
 from components.releases.monitoring import Monitoring, MonitoringArgs
 from components.releases.plan import check_release_secrets, plan_releases
 from components.secrets.material import SecretMaterial

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pulumi
 import pytest
 
+from components.catalog import charts
 from components.config.base import ConfigError
 from components.config.cluster import NODE_PURPOSE_LABEL, USER_TAINT_KEY
 from components.config.stack import StackConfig
-from components.releases import charts
+from components.releases import helm
 from components.releases.binderhub import BinderHub, BinderHubArgs
 from components.releases.ingress_tls import IngressTls
 from components.releases.plan import check_release_secrets
@@ -131,7 +132,7 @@ def test_release_is_pinned_and_its_options_deliberate():
     assert rel.inputs["cleanupOnFail"] is True
     assert rel.inputs["skipAwait"] is False
     assert rel.inputs["timeout"] == 900
-    assert rel.inputs["maxHistory"] == charts.MAX_HISTORY
+    assert rel.inputs["maxHistory"] == helm.MAX_HISTORY
 
 
 def test_public_hosts_ingresses_and_letsencrypt_tls():

@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from components.releases import charts
+from components.catalog import charts
 from components.releases.cert_manager import (
     ACME_SERVERS,
     ENVIRONMENTS,

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.catalog import charts
+from components.catalog.charts import NAMESPACES
 from components.config.base import ConfigError
-from components.releases import charts
 from components.releases.alerting import (
     DASHBOARD_PROVIDER,
     DASHBOARDS_CONFIGMAP,
     DASHBOARDS_DIR,
     dashboard_files,
 )
-from components.releases.charts import NAMESPACES
 from tests.chart_data import chart_dir
 from tests.components.releases.test_alerting import tool
 from tests.components.releases.test_monitoring import monitoring

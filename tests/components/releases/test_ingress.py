@@ -5,8 +5,8 @@ from __future__ import annotations
 import pulumi
 import pytest
 
+from components.catalog import charts
 from components.config.releases import IngressConfig
-from components.releases import charts
 from components.releases.ingress import (
     IngressController,
     IngressControllerArgs,

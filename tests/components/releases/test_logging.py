@@ -5,9 +5,9 @@ from __future__ import annotations
 import pulumi
 import pytest
 
+from components.catalog import charts
 from components.config.base import ConfigError
 from components.config.releases import LoggingConfig, LoggingOutput
-from components.releases import charts
 from components.releases.logging import (
     CREDENTIALS_SECRET,
     PASSWORD_ENV,

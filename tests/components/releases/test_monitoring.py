@@ -5,9 +5,9 @@ from __future__ import annotations
 import pulumi
 import pytest
 
+from components.catalog import charts
 from components.config.base import ConfigError
 from components.config.releases import MonitoringConfig
-from components.releases import charts
 from components.releases.ingress_tls import IngressTls
 from components.releases.monitoring import (
     METRICS_TOKEN_DIR,

@@ -1,7 +1,7 @@
 """Running a public Binder (issue 11, part B): registry, builder, logging outputs, limits.
 
 Covers components/releases/registry.py, builder.py, limits.py, the logging output settings of
-components/releases/logging.py and components/cluster/artifact_registry.py, on the committed
+components/releases/logging.py and components/registry/artifact_registry.py, on the committed
 stacks where possible. Facts taken from the pinned charts are checked against them here.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from components.catalog import charts
 from components.config.releases import LoggingOutput
 from components.config.service import BuilderConfig, LaunchLimits, NodeCapacity
-from components.releases import charts
 from components.releases.builder import (
     BUILD_POD_COMPONENT,
     DIND_IMAGE,

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_random
 import pytest
 
+from components.catalog import charts
 from components.config.base import ConfigError
-from components.releases import charts
 from components.releases.plan import check_release_secrets, plan_releases
 from components.releases.releases import Releases, ReleasesArgs
 from components.releases.values import coalesce

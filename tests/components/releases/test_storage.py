@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from components.catalog import charts
 from components.config.base import ConfigError
 from components.config.stack import parse_config
-from components.releases import charts
 from components.releases.storage import PVC_CLASS_PATHS, plan_storage
 from tests.chart_data import chart_dir, helm_values
 from tests.components.config.test_stack import stack_binder_config

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from components.releases import charts
+from components.catalog import charts
 from tests.chart_data import chart_dir, chart_schema, helm_values, schema_errors
 from tests.components.releases.test_ingress import controller
 from tests.release_fixtures import STACKS, release_of, user_values

@@ -8,8 +8,9 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.catalog import charts
 from components.config.base import ConfigError
-from components.releases import charts, values
+from components.releases import helm, values
 from tests.chart_data import chart_values, helm_values, release_problems
 from tools.mockrun import is_secret, plaintext_leaks, run_program
 
@@ -130,7 +131,7 @@ def test_nulls_reach_the_release_as_nulls(tmp_path):
     write(tmp_path, "st/traefik.yaml", "deployment:\n  replicas: null\n")
 
     def program():
-        charts.helm_release(
+        helm.helm_release(
             "rel",
             charts.TRAEFIK,
             namespace="ingress",

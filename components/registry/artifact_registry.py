@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_gcp import artifactregistry, organizations
 
-from components.releases.registry import BINDERHUB_KSA, ArtifactRepository
+from components.registry.target import BINDERHUB_KSA, ArtifactRepository
 
 #: Artifact Registry's predefined roles.
 #: https://cloud.google.com/artifact-registry/docs/access-control#roles

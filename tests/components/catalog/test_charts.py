@@ -1,4 +1,4 @@
-"""Chart pins (components/releases/charts.py) match the upstream data the tests validate against."""
+"""Chart pins (components/catalog/charts.py) match the upstream data the tests validate against."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components.releases import charts
+from components.catalog import charts
 from tests.chart_data import CHARTS_DIR, chart_dir, chart_values, chart_yaml, has_schema
 from tests.stack_runs import recorded_stack
 from tools.mockrun import run_stack

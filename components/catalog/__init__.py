@@ -1,0 +1,2 @@
+"""The catalogue of the pinned Helm charts: versions, repositories, release names and
+namespaces."""
