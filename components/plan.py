@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pulumi
 
+from components.access.reach import check_access
 from components.cluster.kubeconfig import ClusterInputs, read_cluster_inputs
 from components.config.stack import StackConfig, load_config
 from components.network.plan import NetworkPlan, plan_network
@@ -49,13 +50,15 @@ class Plan:
 def build_plan(stack: str | None = None, *, values_root: Path | None = None) -> Plan:
     """The current stack's plan, or the first ConfigError/SecretsError that stops it.
 
-    Checks run from the cheapest to the one that runs sops: the configuration, the release
-    settings and values files, the cluster's inputs and public entry point, the secret
+    Checks run from the cheapest to the one that runs sops: the configuration, who may reach
+    what (the access rules across namespaces, the deployer and users), the release settings
+    and values files, the cluster's inputs and public entry point, the secret
     material, and last what needs a secret (the release settings, then the registry target,
     which depends on whether an account was given).
     """
     stack = stack or pulumi.get_stack()
     cfg = load_config()
+    check_access(cfg, stack)
     releases = plan_releases(cfg, stack, values_root=values_root)
     cluster = read_cluster_inputs(cfg.cluster)
     network = plan_network(cfg, cluster)

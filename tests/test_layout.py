@@ -107,6 +107,21 @@ def test_packages_by_capability() -> None:
     assert loose == {"__init__.py", "plan.py"}, "a module belongs in the package it serves"
 
 
+def test_packages_import_only_downwards() -> None:
+    """No package reaches up: an import against LAYERS is named with its module."""
+    against = []
+    for module, imports in _import_graph().items():
+        parts = module.split(".")
+        if len(parts) < 3:
+            continue  # components, components.plan
+        rank = LAYERS.index(parts[1])
+        for imported in imports:
+            target = imported.split(".")[1]
+            if target in LAYERS and LAYERS.index(target) > rank:
+                against.append(f"{module} imports {imported}")
+    assert against == []
+
+
 def test_package_init_files_are_short() -> None:
     for init in COMPONENTS.rglob("__init__.py"):
         tree = ast.parse(init.read_text())

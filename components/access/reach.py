@@ -22,6 +22,8 @@ from components.config.access import (
     UserAccount,
     identity_slug,
 )
+from components.config.base import ConfigError, config_errors
+from components.config.stack import format_validation_error
 
 if TYPE_CHECKING:
     from components.config.stack import StackConfig
@@ -245,3 +247,16 @@ def access_problems(cfg: StackConfig) -> list[tuple[tuple[str | int, ...], str]]
                 )
             )
     return problems
+
+
+def check_access(cfg: StackConfig, stack: str | None = None) -> None:
+    """:func:`access_problems` as the configuration's other errors are reported: one
+    ConfigError naming each key (``binder:users[2].role``), in the same words. Called by the
+    plan: the configuration layer never reaches up into the access rules."""
+    problems = access_problems(cfg)
+    if problems:
+        where = f" (Pulumi.{stack}.yaml)" if stack else ""
+        raise ConfigError(
+            f"Invalid stack configuration{where}:\n"
+            + format_validation_error(config_errors("StackConfig", problems), stack)
+        )

@@ -32,7 +32,6 @@ from pydantic import (
     model_validator,
 )
 
-from components.access.reach import access_problems
 from components.config.access import (
     DEFAULT_NAMESPACES,
     DeployerConfig,
@@ -144,13 +143,6 @@ class StackConfig(Model):
                             "(https://docs.openstack.org/magnum/latest/user/#keystone-authn-and-authz)",
                         )
                     )
-        if problems:
-            raise config_errors("StackConfig", problems)
-        return self
-
-    @model_validator(mode="after")
-    def _check_access(self) -> StackConfig:
-        problems = access_problems(self)
         if problems:
             raise config_errors("StackConfig", problems)
         return self

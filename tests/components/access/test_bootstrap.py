@@ -21,6 +21,7 @@ from components.access.chart_objects import (
 )
 from components.access.deployer_rules import DEPLOYER_NAMESPACE_RULES, deployer_cluster_rules
 from components.access.objects import kubeconfig_yaml, object_slug
+from components.access.reach import check_access
 from components.config.access import DEFAULT_NAMESPACES
 from components.config.base import ConfigError
 from components.config.stack import StackConfig, parse_config
@@ -82,7 +83,9 @@ def stack_config(**overrides: Any) -> StackConfig:
         "customRoles": ["binder-metrics"],
     }
     raw.update(overrides)
-    return parse_config(raw)
+    cfg = parse_config(raw)
+    check_access(cfg)  # as the plan does after parsing
+    return cfg
 
 
 def run_bootstrap(cfg: StackConfig) -> tuple[Recording, dict[str, Any]]:

@@ -1,7 +1,9 @@
 """Config checks of binder:namespaces, binder:deployer, binder:users and binder:customRoles.
 
 No engine: ``parse_config`` on plain dicts, as ``load_config`` does before any resource is
-registered. Each error must name the key, say what is wrong and how to fix it.
+registered, then the checks that span sections (who may reach what,
+:func:`components.access.reach.check_access`), as the plan runs them next. Each error must
+name the key, say what is wrong and how to fix it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from components.access.reach import check_access
 from components.config.base import ConfigError
 from components.config.stack import StackConfig, parse_config
 
@@ -33,7 +36,9 @@ GKE = {
 
 
 def parse(cluster: dict[str, Any] = MAGNUM, **raw: Any) -> StackConfig:
-    return parse_config({"cluster": cluster, **raw})
+    cfg = parse_config({"cluster": cluster, **raw})
+    check_access(cfg)
+    return cfg
 
 
 def errors(cluster: dict[str, Any] = MAGNUM, **raw: Any) -> list[str]:
