@@ -83,8 +83,12 @@ def module_version(module: Path, path: str) -> str:
 
 
 def module_dir(module: Path, path: str) -> Path:
-    """Where the module cache holds ``path`` at the version ``module`` selects."""
-    return Path(go(["list", "-m", "-f", "{{.Dir}}", path], module).strip())
+    """Where the module cache holds ``path`` at the version ``module`` selects, downloading it
+    first if need be (``go list -m`` names no directory for a module not yet downloaded)."""
+    info = json.loads(go(["mod", "download", "-json", path], module))
+    if not info.get("Dir"):
+        raise BuildError(f"the module proxy gave no source for {path}: {info.get('Error', '?')}")
+    return Path(info["Dir"])
 
 
 def python_pin(package: str) -> str:
