@@ -78,6 +78,19 @@ FLUENTD = ChartPin(
     chart="fluentd", version="0.6.0", repo="https://fluent.github.io/helm-charts", release="fluentd"
 )
 
+#: The program's own cluster-scoped objects beside the charts, which the deploy agent writes
+#: on later runs too (so its RBAC and admission guard name them): fluentd's PriorityClass
+#: (components/releases/logging.py) and the Let's Encrypt ClusterIssuers
+#: (components/releases/cert_manager.py).
+FLUENTD_PRIORITY_CLASS = "binder-node-critical"
+LETSENCRYPT_ISSUERS = ("production", "staging")
+
+
+def cluster_issuer_name(issuer: str) -> str:
+    """Name of the ClusterIssuer for a Let's Encrypt environment."""
+    return f"letsencrypt-{issuer}"
+
+
 #: Every chart installed as a release (the JupyterHub subchart comes with BinderHub).
 #: Namespace of each release; the bootstrap creates namespaces of these names.
 NAMESPACES = {

@@ -17,8 +17,8 @@ import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from components.catalog import charts
+from components.catalog.charts import cluster_issuer_name
 from components.releases import helm
-from components.releases.ingress_tls import cluster_issuer_name
 
 #: ACME directories of Let's Encrypt (https://letsencrypt.org/docs/staging-environment/).
 Environment = Literal["production", "staging"]

@@ -29,11 +29,6 @@ CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
 INSTITUTION_SECRET = "institution-tls"  # noqa: S105 (a Secret's name, not a secret)
 
 
-def cluster_issuer_name(issuer: Literal["production", "staging"]) -> str:
-    """Name of the ClusterIssuer for a Let's Encrypt environment."""
-    return f"letsencrypt-{issuer}"
-
-
 @dataclass(frozen=True)
 class IngressTls:
     """The TLS settings shared by every public Ingress of the stack."""

@@ -32,6 +32,7 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from pulumi_kubernetes.scheduling.v1 import PriorityClass
 
 from components.catalog import charts
+from components.catalog.charts import FLUENTD_PRIORITY_CLASS
 from components.config.base import ConfigError
 from components.config.releases import LoggingConfig, LoggingOutput
 from components.releases import helm
@@ -45,7 +46,7 @@ PASSWORD_ENV = "FLUENT_OUTPUT_PASSWORD"  # noqa: S105 (a variable name)
 #: user pods run at 0 and below) and far below the system classes (2000000000+), so fluentd
 #: preempts user pods, never the cluster's own; user-defined classes may go up to 1000000000.
 #: https://kubernetes.io/docs/concepts/scheduling-eviction/pod-priority-preemption/#priorityclass
-PRIORITY_CLASS = "binder-node-critical"
+PRIORITY_CLASS = FLUENTD_PRIORITY_CLASS  # the catalogue names it (the deploy agent writes it)
 PRIORITY_VALUE = 1_000_000
 
 #: Secret (in the release's namespace) holding the log store's CA certificate, if given, and

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from components.catalog import charts
+from components.catalog.charts import cluster_issuer_name
 from components.cluster.kubeconfig import ClusterInputs
 from components.config.base import ConfigError
 from components.config.releases import BinderHubConfig, RegistryConfig, TlsConfig
@@ -32,7 +33,7 @@ from components.releases.binderhub import (
     check_oauth_client,
     oauth_callback_url,
 )
-from components.releases.ingress_tls import IngressTls, cluster_issuer_name
+from components.releases.ingress_tls import IngressTls
 from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
 from components.releases.monitoring import check_grafana_certificate
