@@ -22,7 +22,7 @@ DEV_STAMP     := $(VENV)/.dev-installed
 TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
 .PHONY: help install install-dev install-render lock lock-upgrade tools up preview destroy test lint typecheck pytest render \
-        render-diff smoke tls-production critical-path check-secrets chart-data dashboards bench \
+        render-diff smoke tls-production critical-path check-secrets chart-data dashboards bench chart-catalog \
         clean require-stack require-pulumi test-tools e2e-tools cluster-up cluster-down e2e
 
 help: ## List the targets
@@ -207,6 +207,9 @@ check-secrets: $(RUNTIME_STAMP) ## Refuse unencrypted secret files; warn about t
 
 chart-data: $(RUNTIME_STAMP) ## Fetch the complete pinned charts (subcharts unpacked) into ../shared/charts (needs helm; FORCE=1 re-fetches)
 	$(BIN)/python -m tools.fetch_chart_data $(if $(FORCE),--force)
+
+chart-catalog: $(RENDER_STAMP) ## Regenerate components/catalog/rendered.json (what the pinned charts render; the deploy agent's RBAC and guard follow it)
+	$(BIN)/python -m tools.chart_catalog
 
 dashboards: $(RUNTIME_STAMP) ## Regenerate helm_configs/monitoring/dashboards/ from tools/dashboards.py
 	$(BIN)/python -m tools.dashboards

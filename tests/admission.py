@@ -48,14 +48,22 @@ class Request:
     groups: tuple[str, ...] = field(default=())
 
     def cel_request(self) -> dict[str, Any]:
+        """``request`` as the API server's CEL sees it: the AdmissionRequest converted to
+        unstructured, so the ``omitempty`` fields ``namespace`` and ``name`` are absent when
+        empty (k8s.io/api admission/v1 types.go). A cluster-scoped request has no
+        ``request.namespace``: reading it fails ("no such key: namespace"), as the first
+        real-engine run of the role-rules check showed."""
         name = (self.object or self.old_object or {}).get("metadata", {}).get("name", "")
-        return {
+        request: dict[str, Any] = {
             "operation": self.operation,
-            "namespace": self.namespace,
-            "name": name,
             "resource": {"group": self.group, "version": self.version, "resource": self.resource},
             "userInfo": {"username": self.username, "groups": list(self.groups)},
         }
+        if self.namespace:
+            request["namespace"] = self.namespace
+        if name:
+            request["name"] = name
+        return request
 
 
 @dataclass(frozen=True)
@@ -144,14 +152,16 @@ class AdmissionPolicy:
                 return Decision(matched=True, refused=(f"matchCondition {name} errored: {result}",))
             if not result:
                 return Decision(matched=False)
-        variables: dict[str, Any] = {}
-        for name, program in self._variables:
-            variables[name] = program.evaluate(celpy.json_to_cel(activation))
+        # A variable may use the ones declared before it, as in the API server ("each
+        # variable can reference previously defined variables", the VAP documentation).
         context = celpy.json_to_cel({**activation, "variables": {}})
         assert isinstance(context, celpy.celtypes.MapType)
-        context[celpy.celtypes.StringType("variables")] = celpy.celtypes.MapType(
-            {celpy.celtypes.StringType(k): v for k, v in variables.items()}
-        )
+        variables = celpy.celtypes.MapType({})
+        for name, program in self._variables:
+            context[celpy.celtypes.StringType("variables")] = variables
+            variables = celpy.celtypes.MapType(
+                {**variables, celpy.celtypes.StringType(name): program.evaluate(context)})
+        context[celpy.celtypes.StringType("variables")] = variables
         refused = []
         for message, program in self._validations:
             try:

@@ -2,24 +2,33 @@
 
 RBAC cannot limit *what* a request writes, only which verb on which name: the deploy agent
 may create any ClusterRoleBinding whose role it may ``bind``, a webhook configuration of any
-name, a role with any labels, and a token Secret for any ServiceAccount of its namespaces
-(docs/access.md). A ValidatingAdmissionPolicy (``admissionregistration.k8s.io/v1``, GA in
-Kubernetes 1.30) judges the object itself with CEL. This one matches only requests made as
-the deploy agent's ServiceAccount and refuses, on create and update:
+name, a role with any rules it may ``escalate``, and a token Secret for any ServiceAccount of
+its namespaces (docs/access.md). A ValidatingAdmissionPolicy (``admissionregistration.k8s.io/v1``,
+GA in Kubernetes 1.30) judges the object itself with CEL. This one matches only requests made
+as the deploy agent's ServiceAccount and refuses, on create and update:
 
 * a RoleBinding/ClusterRoleBinding with a subject other than a chart's own ServiceAccount;
-* a Mutating/ValidatingWebhookConfiguration with a name the charts do not use;
+* a Role/ClusterRole the charts do not render, or holding a rule its chart does not render
+  for it (a leaked token could otherwise rewrite ``prometheus-server`` to grant everything:
+  the red team's three-step path to cluster-admin, issue 20);
 * a Role/ClusterRole carrying an ``rbac.authorization.k8s.io/aggregate-to-*`` label (its
   rules would flow into ``view``/``edit``/``admin`` or any other aggregating role), or a
   ClusterRole with an ``aggregationRule`` (it would collect other roles' rules);
-* a ``kubernetes.io/service-account-token`` Secret for a ServiceAccount that is not a chart's;
+* a Mutating/ValidatingWebhookConfiguration the charts do not render, one whose webhooks call
+  anything but the chart's own Service (a URL, another Service), or intercept API groups the
+  chart's do not (it could otherwise read every Secret written in the cluster);
+* any ``kubernetes.io/service-account-token`` Secret (no chart renders one; a planted token
+  would outlive the revocation of the agent's own);
+* an IngressClass, PriorityClass or ClusterIssuer of a name that is not ours, and a
+  ``globalDefault`` PriorityClass (it would take over every pod's priority);
 * an update of a Namespace that adds, changes or removes a ``pod-security.kubernetes.io/*``
   label (its RBAC may patch the managed namespaces; their Pod Security levels, which the
   plan's token-reach check relies on, change only with the admin credentials).
 
-The names come from :mod:`components.access.chart_objects` (one source of truth, the same the
-deployer's RBAC names). The deployer's RBAC grants nothing on admission policies, so it can
-neither change nor delete this guard.
+The names and rules come from :mod:`components.access.chart_objects` (what the pinned charts
+render, :mod:`components.catalog.rendered`; the same source as the deployer's RBAC). The
+deployer's RBAC grants nothing on admission policies, so it can neither change nor delete
+this guard.
 
 Upstream references:
 
@@ -45,7 +54,7 @@ import pulumi_kubernetes as k8s
 
 from components.access.chart_objects import ChartClusterObjects
 from components.access.deployer_rules import RBAC_GROUP
-from components.access.objects import MANAGED_BY, SA_NAME_ANNOTATION, TOKEN_SECRET_TYPE
+from components.access.objects import MANAGED_BY, TOKEN_SECRET_TYPE
 from components.config.access import POD_SECURITY_LABEL_PREFIX
 
 #: The API group and version of the policy objects (GA, and served by default, since 1.30).
@@ -58,6 +67,13 @@ AGGREGATION_LABEL_PREFIX = "rbac.authorization.k8s.io/aggregate-to-"
 BINDINGS = ("rolebindings", "clusterrolebindings")
 ROLES = ("roles", "clusterroles")
 WEBHOOKS = ("mutatingwebhookconfigurations", "validatingwebhookconfigurations")
+#: Cluster-scoped kinds the agent writes by name: (API group, resource).
+NAMED_CLUSTER_KINDS = (
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("networking.k8s.io", "ingressclasses"),
+    ("scheduling.k8s.io", "priorityclasses"),
+    ("cert-manager.io", "clusterissuers"),
+)
 
 
 def service_account_username(namespace: str, name: str) -> str:
@@ -84,6 +100,25 @@ def _labels_kept(new: str, old: str) -> str:
     )
 
 
+def _covered(rule: str, allowed: str) -> str:
+    """CEL: the PolicyRule ``rule`` grants nothing beyond the allowed rule ``allowed`` (a map
+    of lists, :func:`components.catalog.rendered.rule_key`): each of its groups, resources,
+    verbs and URLs is in ``allowed``'s, and if ``allowed`` names resources, so does ``rule``,
+    within them. A wildcard is only covered by the same wildcard."""
+
+    def listed(field: str) -> str:
+        return f"(has({rule}.{field}) ? {rule}.{field} : [])"
+
+    return (
+        f"{listed('apiGroups')}.all(g, g in {allowed}.apiGroups) && "
+        f"{listed('resources')}.all(r, r in {allowed}.resources) && "
+        f"{rule}.verbs.all(v, v in {allowed}.verbs) && "
+        f"{listed('nonResourceURLs')}.all(u, u in {allowed}.nonResourceURLs) && "
+        f"(size({allowed}.resourceNames) == 0 || (size({listed('resourceNames')}) > 0 && "
+        f"{listed('resourceNames')}.all(n, n in {allowed}.resourceNames)))"
+    )
+
+
 #: Each check: (name, CEL expression that must be true, message). Every expression starts by
 #: narrowing to the resources it is about, so it is true for every other matched request.
 _CHECKS: tuple[tuple[str, str, str], ...] = (
@@ -91,17 +126,20 @@ _CHECKS: tuple[tuple[str, str, str], ...] = (
         "binding-subjects",
         f"!({_is(BINDINGS)}) || !has(object.subjects) || object.subjects.all(s, "
         "s.kind == 'ServiceAccount' && "
-        "((has(s.namespace) && s.namespace != '' ? s.namespace : request.namespace) "
+        "((has(s.namespace) && s.namespace != '' ? s.namespace : variables.namespace) "
         "+ '/' + s.name) in variables.chartAccounts)",
         "the deploy agent may bind roles only to the charts' own ServiceAccounts "
-        "(components/access/chart_objects.py); bindings to anyone else need the admin "
+        "(components/catalog/rendered.json); bindings to anyone else need the admin "
         "credentials",
     ),
     (
-        "webhook-names",
-        f"!({_is(WEBHOOKS)}) || object.metadata.name in variables.webhookNames",
-        "the deploy agent may create or change only the webhook configurations the charts "
-        "use (components/access/chart_objects.py)",
+        "role-rules",
+        f"!({_is(ROLES)}) || (variables.roleKey in variables.roleRules && "
+        "(!has(object.rules) || object.rules.all(rule, "
+        f"variables.roleRules[variables.roleKey].exists(a, {_covered('rule', 'a')}))))",
+        "the deploy agent may write only the roles the pinned charts render, with their "
+        "rules (components/catalog/rendered.json); any other role or rule needs the admin "
+        "credentials",
     ),
     (
         "no-aggregation-labels",
@@ -117,14 +155,50 @@ _CHECKS: tuple[tuple[str, str, str], ...] = (
         "the deploy agent may not create or change an aggregating ClusterRole (aggregationRule)",
     ),
     (
-        "token-secrets",
+        "webhooks",
+        f"!({_is(WEBHOOKS)}) || (object.metadata.name in variables.webhooks && "
+        "(!has(object.webhooks) || object.webhooks.all(w, "
+        "has(w.clientConfig.service) && !has(w.clientConfig.url) && "
+        "(w.clientConfig.service.namespace + '/' + w.clientConfig.service.name) in "
+        "variables.webhooks[object.metadata.name].services && "
+        "(!has(w.rules) || w.rules.all(r, !has(r.apiGroups) || r.apiGroups.all(g, "
+        "g in variables.webhooks[object.metadata.name].apiGroups))))))",
+        "the deploy agent may write only the charts' webhook configurations, calling the "
+        "chart's own Service for the API groups the chart renders "
+        "(components/catalog/rendered.json)",
+    ),
+    (
+        "no-token-secrets",
         "request.resource.resource != 'secrets' || !has(object.type) || "
-        f"object.type != {json.dumps(TOKEN_SECRET_TYPE)} || "
-        "(has(object.metadata.annotations) && "
-        f"{json.dumps(SA_NAME_ANNOTATION)} in object.metadata.annotations && "
-        f"(request.namespace + '/' + object.metadata.annotations[{json.dumps(SA_NAME_ANNOTATION)}])"
-        " in variables.chartAccounts)",
-        "the deploy agent may create token Secrets only for the charts' own ServiceAccounts",
+        f"object.type != {json.dumps(TOKEN_SECRET_TYPE)}",
+        "the deploy agent may not create ServiceAccount token Secrets (no chart needs one, "
+        "and a planted token would outlive the revocation of the agent's own)",
+    ),
+    (
+        "named-cluster-objects",
+        f"!({_is([r for _, r in NAMED_CLUSTER_KINDS])}) || "
+        "(request.resource.resource + '/' + object.metadata.name) in variables.clusterNames",
+        "the deploy agent may write only the program's and the charts' own CRDs, "
+        "IngressClasses, PriorityClasses and ClusterIssuers (components/catalog/rendered.json, "
+        "components/access/chart_objects.py)",
+    ),
+    (
+        # The API server calls a CRD's conversion webhook with every object of that kind it
+        # converts (https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/
+        # custom-resource-definition-versioning/#webhook-conversion). No pinned chart's CRD
+        # has one: tests/rendered/test_access_rendered.py submits each rendered CRD.
+        "no-conversion-webhook",
+        "request.resource.resource != 'customresourcedefinitions' || "
+        "!has(object.spec.conversion) || !has(object.spec.conversion.strategy) || "
+        "object.spec.conversion.strategy != 'Webhook'",
+        "the deploy agent may not give a CRD a conversion webhook (the API server would send "
+        "it every object of that kind)",
+    ),
+    (
+        "no-default-priority",
+        "request.resource.resource != 'priorityclasses' || !has(object.globalDefault) || "
+        "!object.globalDefault",
+        "the deploy agent may not make a PriorityClass the cluster's default (globalDefault)",
     ),
     (
         # Both directions: no label added or changed, none removed. Map `all` iterates keys.
@@ -136,6 +210,11 @@ _CHECKS: tuple[tuple[str, str, str], ...] = (
         "credentials",
     ),
 )
+
+
+def _cel(value: Any) -> str:
+    """A JSON value as a CEL literal (JSON strings, lists and maps are CEL literals)."""
+    return json.dumps(value, sort_keys=True)
 
 
 def policy_spec(
@@ -165,6 +244,7 @@ def policy_spec(
                 rule("", ("secrets",)),
                 # Its RBAC cannot create namespaces; it may update the managed ones.
                 rule("", ("namespaces",), ("UPDATE",)),
+                *(rule(group, (resource,)) for group, resource in NAMED_CLUSTER_KINDS),
             ],
         },
         # Only the deploy agent's own requests; everyone else (the admin credentials, the
@@ -176,10 +256,28 @@ def policy_spec(
             }
         ],
         "variables": [
+            # The AdmissionRequest's `namespace` is omitempty: a cluster-scoped request has
+            # none, and reading it is an error in the API server ("no such key"), not ''.
+            # https://github.com/kubernetes/api/blob/master/admission/v1/types.go
+            {"name": "namespace",
+             "expression": "has(request.namespace) ? request.namespace : ''"},
             {"name": "chartAccounts", "expression": _cel_list(sorted(charts.service_accounts))},
+            {"name": "roleRules", "expression": _cel(dict(charts.role_rules))},
+            # Evaluated only where a role is judged: `object` of a role request.
             {
-                "name": "webhookNames",
-                "expression": _cel_list(sorted(charts.webhook_configurations)),
+                "name": "roleKey",
+                "expression": "request.resource.resource + '/' + variables.namespace + '/' + "
+                "object.metadata.name",
+            },
+            {"name": "webhooks", "expression": _cel(dict(charts.webhook_targets))},
+            {
+                "name": "clusterNames",
+                "expression": _cel_list(sorted(
+                    [f"customresourcedefinitions/{n}" for n in charts.crds]
+                    + [f"ingressclasses/{n}" for n in charts.ingress_classes]
+                    + [f"priorityclasses/{n}" for n in charts.priority_classes]
+                    + [f"clusterissuers/{n}" for n in charts.cluster_issuers]
+                )),
             },
         ],
         "validations": [

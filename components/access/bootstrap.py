@@ -51,6 +51,7 @@ from components.access.chart_objects import (
     ChartClusterObjects,
     chart_cluster_objects,
     enabled_releases,
+    program_objects,
 )
 from components.access.deployer_rules import DEPLOYER_NAMESPACE_RULES, deployer_cluster_rules
 from components.access.namespaces import managed_namespace
@@ -107,7 +108,7 @@ class ClusterBootstrapArgs:
             namespaces=cfg.all_namespaces,
             deployer=cfg.deployer,
             users=list(cfg.users),
-            chart_objects=chart_cluster_objects(enabled_releases(cfg)),
+            chart_objects=chart_cluster_objects(enabled_releases(cfg), program_objects(cfg)),
             pod_security=namespace_levels(cfg),
             kubernetes_version=cfg.cluster.kubernetes_version,
             cluster_provider=cfg.cluster.provider,

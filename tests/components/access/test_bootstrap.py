@@ -18,6 +18,7 @@ from components.access.chart_objects import (
     CHART_CLUSTER_OBJECTS,
     chart_cluster_objects,
     enabled_releases,
+    program_objects,
 )
 from components.access.deployer_rules import DEPLOYER_NAMESPACE_RULES, deployer_cluster_rules
 from components.access.objects import kubeconfig_yaml, object_slug
@@ -418,7 +419,7 @@ def test_deployer_cannot_do_what_it_does_not_need(
 
 
 #: Chart objects of the default test stack (every part enabled).
-CHARTS = chart_cluster_objects(CHART_CLUSTER_OBJECTS)
+CHARTS = chart_cluster_objects(CHART_CLUSTER_OBJECTS, program_objects(stack_config()))
 
 
 def test_bind_escalate_and_changes_only_on_the_charts_own_cluster_objects(
@@ -493,10 +494,11 @@ def test_deployer_cannot_make_itself_cluster_admin(rbac: RbacModel) -> None:
 
 
 def test_the_residual_path_docs_access_md_describes(rbac: RbacModel) -> None:
-    """What the restriction does NOT prevent (docs/access.md, "What is left"): upgrading the
-    charts means rewriting their ClusterRoles, so the deployer may escalate and bind those.
-    Rewriting one to grant everything and binding it gives everything. If this ever fails,
-    update docs/access.md."""
+    """What RBAC alone does NOT prevent: upgrading the charts means rewriting their
+    ClusterRoles, so the deployer may escalate and bind those, and RBAC cannot say with which
+    rules. Rewriting one to grant everything is refused by the admission guard instead (its
+    role-rules check; tests/components/access/test_deployer_reach.py). If this ever fails,
+    update docs/access.md ("How the RBAC checks make this hold")."""
     everything = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
     assert rbac.can_write_role(DEPLOYER, "patch", "prometheus-server", everything)
     assert rbac.can_write_binding(DEPLOYER, "create", "ClusterRole", "prometheus-server")
@@ -511,7 +513,7 @@ def test_chart_object_names_follow_the_pinned_release_names() -> None:
     assert CHART_CLUSTER_OBJECTS["traefik"].cluster_roles == (f"traefik-{NAMESPACES['ingress']}",)
     # node-exporter renders a ClusterRole only with kubeRBACProxy.enabled (off here).
     assert CHART_CLUSTER_OBJECTS["prometheus"].cluster_roles == (
-        "prometheus-server", "prometheus-kube-state-metrics"
+        "prometheus-kube-state-metrics", "prometheus-server"
     )
     assert "monitoring/prometheus-prometheus-node-exporter" in (
         CHART_CLUSTER_OBJECTS["prometheus"].service_accounts
@@ -530,6 +532,11 @@ def test_chart_object_names_follow_the_pinned_release_names() -> None:
         for name in (*objects.cluster_roles, *objects.cluster_role_bindings):
             assert not name.startswith(("system:", "binder:")), name
             assert name not in ("cluster-admin", "admin", "edit", "view")
+    # Issue 20: only what some stack renders (not every account z2jh could make).
+    accounts = {a for o in CHART_CLUSTER_OBJECTS.values() for a in o.service_accounts}
+    for unrendered in ("hook-image-awaiter", "hook-image-puller", "continuous-image-puller",
+                       "autohttps"):
+        assert f"binder/{unrendered}" not in accounts
 
 
 def test_only_enabled_releases_widen_the_deployer() -> None:

