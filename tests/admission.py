@@ -19,6 +19,7 @@ OpenAPI schemas when the policy is created, and bounds its cost; cel-python does
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,6 +30,16 @@ from tools.mockrun import Recording
 
 POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+
+
+#: CEL's reserved words, which no identifier may be: the language definition,
+#: https://github.com/google/cel-spec/blob/master/doc/langdef.md#syntax
+CEL_RESERVED = frozenset({
+    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
+    "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
+    "void", "while",
+})
+_CEL_IDENTIFIER = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,11 @@ class AdmissionPolicy:
         self._conditions = [
             (c["name"], _compile(env, c["expression"])) for c in spec.get("matchConditions", [])
         ]
+        for v in spec.get("variables", []):
+            if not _CEL_IDENTIFIER.fullmatch(v["name"]) or v["name"] in CEL_RESERVED:
+                # The API server refuses the policy: "must be a valid CEL identifier" (the
+                # first real-engine run of a variable named `namespace` said exactly that).
+                raise ValueError(f"variable {v['name']!r} is not a valid CEL identifier")
         self._variables = [
             (v["name"], _compile(env, v["expression"])) for v in spec.get("variables", [])
         ]

@@ -126,7 +126,7 @@ _CHECKS: tuple[tuple[str, str, str], ...] = (
         "binding-subjects",
         f"!({_is(BINDINGS)}) || !has(object.subjects) || object.subjects.all(s, "
         "s.kind == 'ServiceAccount' && "
-        "((has(s.namespace) && s.namespace != '' ? s.namespace : variables.namespace) "
+        "((has(s.namespace) && s.namespace != '' ? s.namespace : variables.requestNamespace) "
         "+ '/' + s.name) in variables.chartAccounts)",
         "the deploy agent may bind roles only to the charts' own ServiceAccounts "
         "(components/catalog/rendered.json); bindings to anyone else need the admin "
@@ -259,15 +259,15 @@ def policy_spec(
             # The AdmissionRequest's `namespace` is omitempty: a cluster-scoped request has
             # none, and reading it is an error in the API server ("no such key"), not ''.
             # https://github.com/kubernetes/api/blob/master/admission/v1/types.go
-            {"name": "namespace",
+            {"name": "requestNamespace",
              "expression": "has(request.namespace) ? request.namespace : ''"},
             {"name": "chartAccounts", "expression": _cel_list(sorted(charts.service_accounts))},
             {"name": "roleRules", "expression": _cel(dict(charts.role_rules))},
             # Evaluated only where a role is judged: `object` of a role request.
             {
                 "name": "roleKey",
-                "expression": "request.resource.resource + '/' + variables.namespace + '/' + "
-                "object.metadata.name",
+                "expression": "request.resource.resource + '/' + variables.requestNamespace "
+                "+ '/' + object.metadata.name",
             },
             {"name": "webhooks", "expression": _cel(dict(charts.webhook_targets))},
             {

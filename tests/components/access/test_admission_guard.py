@@ -7,6 +7,7 @@ the bootstrap registers (recorded by the mock engine), with a real CEL evaluator
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -747,3 +748,16 @@ def test_a_bypass_attempt_is_refused(
     guard: AdmissionPolicy, what: str, request_of: Any, check: str
 ) -> None:
     refused(guard.decide(request_of()), check)
+
+
+def test_the_model_refuses_what_the_api_server_refuses_in_a_policy(rec: Recording) -> None:
+    """A variable named like a CEL reserved word is refused by the API server ("must be a
+    valid CEL identifier"): the first real-engine run of a variable called `namespace`."""
+    from tests.admission import CEL_RESERVED
+
+    assert "namespace" in CEL_RESERVED
+    (policy,) = rec.of_type(POLICY)
+    spec = copy.deepcopy(policy.inputs["spec"])
+    spec["variables"][0]["name"] = "namespace"
+    with pytest.raises(ValueError, match="not a valid CEL identifier"):
+        AdmissionPolicy(spec)
