@@ -11,6 +11,7 @@ setting against mybinder.org's. The components that use them are
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 
 from pydantic import Field, field_validator, model_validator
@@ -107,6 +108,15 @@ DEFAULT_INTERNAL_NETWORKS = (
 METADATA_ENDPOINT = "169.254.169.254/32"
 
 
+#: Directories of the node's operating system and of its kubelet and container runtime:
+#: dind's data directory may be neither these nor inside them.
+NODE_SYSTEM_DIRS = (
+    "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/proc", "/root",
+    "/run", "/sbin", "/sys", "/usr", "/var/lib/containerd", "/var/lib/kubelet",
+    "/var/log", "/var/run",
+)
+
+
 class BuilderConfig(Model):
     """The image builder: Docker-in-Docker on every build node, and the build pods
     (repo2docker) that drive it.
@@ -143,9 +153,25 @@ class BuilderConfig(Model):
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"/[A-Za-z0-9._/-]+", value):
+        if value is None:
+            return value
+        if not re.fullmatch(r"/[A-Za-z0-9._/-]+", value):
             raise ValueError(
                 f"must be an absolute path on the node such as /mnt/dind, not '{value}'"
+            )
+        # dind runs privileged and owns this directory: `/../../etc` would be the node's /etc.
+        if posixpath.normpath(value) != value or value.startswith("//"):
+            raise ValueError(
+                f"'{value}' must be written plainly, without '.', '..', '//' or a trailing "
+                f"'/' (it means {posixpath.normpath(value)}); give that path if you mean it"
+            )
+        system = next((d for d in NODE_SYSTEM_DIRS
+                       if value == d or value.startswith(d + "/")), None)
+        if system is not None:
+            raise ValueError(
+                f"'{value}' is in the node's own {system}: privileged dind would write its "
+                "images and containers there; use a directory of its own such as /mnt/dind "
+                "or /var/lib/dind"
             )
         return value
 

@@ -155,6 +155,22 @@ class _Strict(Composer, SafeConstructor):
         return super().construct_mapping(node, deep=deep)
 
 
+    def construct_yaml_int(self, node: Node) -> int:
+        # Python refuses to convert a decimal of more than 4300 digits (a ValueError, not a
+        # YAMLError, so it escaped as a traceback): https://docs.python.org/3/library/stdtypes.html#int-max-str-digits
+        try:
+            return super().construct_yaml_int(node)  # type: ignore[no-untyped-call]
+        except ValueError:
+            raise _Refused(
+                f"a number of {len(str(node.value))} characters is too long to read; no "
+                "setting of ours needs one (if it is a text, put it in quotes)",
+                node.start_mark,
+            ) from None
+
+
+_Strict.add_constructor("tag:yaml.org,2002:int", _Strict.construct_yaml_int)
+
+
 class _StrictLoader(_Strict, yaml.SafeLoader):
     """PyYAML's pure-Python reader, scanner and parser: the authority for every error message
     (the hints below are written against its wording)."""

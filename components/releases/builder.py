@@ -184,6 +184,14 @@ class ImageBuilder(pulumi.ComponentResource):
     ) -> None:
         super().__init__("binder:builder:ImageBuilder", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        if not args.builder.internal_networks:
+            pulumi.log.warn(
+                "binder:binderhub.builder.internalNetworks is empty: build code may reach "
+                "every node, pod and Service of the cluster and the cloud's private networks "
+                "(only the metadata endpoint stays denied). Remove the key for the default "
+                "private ranges, or list the ranges builds may not reach.",
+                resource=self,
+            )
         self.egress = NetworkPolicy(
             f"{name}-egress",
             metadata=ObjectMetaArgs(name="binder-build-egress", namespace=args.namespace),

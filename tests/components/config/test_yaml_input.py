@@ -122,6 +122,16 @@ def test_deep_nesting_is_refused_without_a_recursion_error() -> None:
     assert f"nested more than {yaml_input.MAX_DEPTH} levels deep" in message
 
 
+def test_a_number_too_long_for_python_is_refused_with_its_place() -> None:
+    """Issue 20: `int()` refuses more than 4300 decimal digits with a ValueError, which
+    escaped the YAML error handling as a traceback."""
+    message = _refused("binder:cluster:\n  nodeCount: " + "9" * 4301 + "\n")
+    assert "line 2, column 14" in message
+    assert "4301 characters" in message
+    assert "9999" not in message
+    assert load_yaml("n: " + "9" * 4300, "x")["n"] == int("9" * 4300)
+
+
 def test_text_that_is_not_utf8_is_refused_with_its_place() -> None:
     message = _refused(b"a: 1\nname: caf\xe9\n")
     assert "not UTF-8 text (the byte at line 2, column 10" in message

@@ -8,6 +8,7 @@ stacks where possible. Facts taken from the pinned charts are checked against th
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from typing import Any
 
@@ -29,7 +30,7 @@ from components.releases.registry import MIRRORED_IMAGES, mirror_layer
 from tests.chart_data import chart_dir, chart_values, release_problems
 from tests.release_fixtures import RELEASE, user_values
 from tests.stack_runs import recorded_stack
-from tools.mockrun import MOCK_PROJECT_NUMBER, is_secret, run_stack
+from tools.mockrun import MOCK_PROJECT_NUMBER, is_secret, run_stack, stack_config
 
 PINS = {pin.release: pin for pin in charts.RELEASES}
 
@@ -310,3 +311,15 @@ def test_the_fluentd_image_tag_is_built_from_the_variant() -> None:
 def test_an_unsupported_store_version_is_refused() -> None:
     with pytest.raises(ValueError, match="version 9 is not supported"):
         LoggingOutput(type="elasticsearch", host="es.example.org", version=9)
+
+
+def test_an_empty_internal_networks_list_is_a_warning() -> None:
+    """Issue 20: `internalNetworks: []` opens every private address to build code; it was
+    accepted silently."""
+    binderhub = json.loads(stack_config("local")[0]["binder:binderhub"])
+    quiet = run_stack("local")
+    assert not [line for line in quiet.logs if "internalNetworks" in line]
+    rec = run_stack("local", {"binder:binderhub": {
+        **binderhub, "builder": {**binderhub.get("builder", {}), "internalNetworks": []}}})
+    warned = [line for line in rec.logs if line.startswith("warn") and "internalNetworks" in line]
+    assert len(warned) == 1 and "metadata endpoint stays denied" in warned[0], rec.logs
