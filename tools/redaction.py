@@ -70,6 +70,27 @@ def secret_texts(value: Any, inside: bool = False) -> Iterator[str]:
         yield value
 
 
+def secret_scalars(value: Any) -> Iterator[str]:
+    """Every string that is a secret marker's whole value in ``value`` (wire form): a
+    password, a token, a key, a kubeconfig -- what the program carries as a secret of its own.
+    A string inside a secret mapping or list is not one by itself: the registry URL beside
+    the credentials it belongs to is secret only by company, and finding it in an image
+    prefix is no leak (issue 20). The secret material in such a mapping comes from the
+    secrets files or config, whose values the render looks for separately."""
+    if is_secret(value):
+        inner = value.get("value")
+        if isinstance(inner, str):
+            yield inner
+        else:
+            yield from secret_scalars(inner)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from secret_scalars(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from secret_scalars(v)
+
+
 def scrub(value: Any, needles: list[str], path: str, leaks: list[str]) -> Any:
     """Redact plaintext strings (already outside secrets) that contain a secret's text."""
     if isinstance(value, dict):

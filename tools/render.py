@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -62,6 +63,7 @@ import yaml
 
 from components.config.base import ConfigError
 from components.config.yaml_input import read_stack_config
+from components.secrets.document import SLOTS
 from tools import chart_render
 from tools.mockrun import PROJECT, REPO, Recording, Registered, is_secret, stack_config
 from tools.mockrun import run_stack as _run_stack
@@ -71,7 +73,7 @@ from tools.redaction import (
     REDACTED,
     redact,
     scrub,
-    secret_texts,
+    secret_scalars,
 )
 from tools.render_files import (
     MANIFESTS_DIR,
@@ -135,6 +137,7 @@ def render(
     out_dir: Path = DEFAULT_OUT,
     extra_secrets: list[str] | None = None,
     *,
+    identifiers: Sequence[str] = (),
     charts: Sequence[chart_render.RenderedRelease] | None = None,
     kube_version: str = "",
 ) -> Render:
@@ -144,18 +147,28 @@ def render(
     manifests.
 
     ``extra_secrets``: secret texts the recording cannot show (the stack's config secrets),
-    also looked for in plaintext values.
+    also looked for in plaintext values. ``identifiers``: texts that are no secret material
+    -- the stack's plaintext config values and the secrets that are names or certificates
+    (:attr:`components.secrets.document.Slot.material`).
+
+    Only secret material counts as a leak (issue 20: a private registry's URL travels as a
+    secret beside its credentials, and finding it in the image prefix is no leak): the
+    config secrets, the placeholders of the secrets files' material slots, and each secret
+    the program carries as a whole value unless it is, or is part of, an identifier.
     """
+    material, placeholder_identifiers = secret_material_placeholders()
+    public = [*identifiers, *placeholder_identifiers]
+    carried = {
+        text
+        for source in (*(r.wire for r in recording.resources), recording.outputs_wire)
+        for text in secret_scalars(source)
+        # A value the stack file holds in plaintext (the registry's URL, which the program
+        # hands over beside its credentials) or an identifier is no secret material.
+        if not any(text in plain for plain in public)
+    }
     needles = sorted(
-        {
-            text
-            for source in (
-                *(r.wire for r in recording.resources),
-                recording.outputs_wire,
-            )
-            for text in secret_texts(source)
-        }
-        | set(extra_secrets or []),
+        (carried | set(extra_secrets or []) | set(material)) - set(identifiers)
+        - set(placeholder_identifiers),
         key=len,
         reverse=True,
     )
@@ -253,10 +266,41 @@ def _shown(path: Path) -> str:
 # SOPS files, never decrypted
 # --------------------------------------------------------------------------------------
 
-_PEM = {
-    "certificate": "-----BEGIN CERTIFICATE-----\nrender-placeholder\n-----END CERTIFICATE-----\n",
-    "key": "-----BEGIN PRIVATE KEY-----\nrender-placeholder\n-----END PRIVATE KEY-----\n",
-}
+#: sops records each value's type at the end of its ciphertext (``...,type:int]``).
+_SOPS_TYPE = re.compile(r",type:(\w+)\]$")
+#: What a value of a non-string sops type reads as: the program's checks see the type the
+#: file really holds (an unquoted number is refused in a render as in a real run).
+_TYPED = {"int": 0, "float": 0.0, "bool": False}
+
+
+def secret_and_public_config(
+    config: Mapping[str, str], secret_keys: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The stack config's texts for :func:`render`: ``(secret material, identifiers)``. Secret
+    keys of slots that hold names (``registryUsername``, ``oauthClientId``, certificates) and
+    every plaintext value are identifiers."""
+    names = {f"{PROJECT}:{s.config_key}" for s in SLOTS if not s.material}
+    material = [config[k] for k in secret_keys if k not in names]
+    public = [v for k, v in config.items() if k not in secret_keys or k in names]
+    return material, public
+
+
+def placeholder_for(path: str) -> str:
+    """The text a render gives the program for the secret at ``path`` (``section.key``): of
+    the shape the program checks (PEM for a certificate or key slot), never a real secret."""
+    slot = next((s for s in SLOTS if f"{s.section}.{s.key}" == path), None)
+    if slot is not None and slot.pem:
+        return (f"-----BEGIN {slot.pem}-----\nrender-placeholder\n"
+                f"-----END {slot.pem}-----\n")
+    return f"render-placeholder-for-{path}"
+
+
+def secret_material_placeholders() -> tuple[list[str], list[str]]:
+    """``(material, identifiers)``: the placeholders of the secret slots that hold secret
+    material, and of those that hold names or certificates (not leaks when seen elsewhere)."""
+    material = [placeholder_for(f"{s.section}.{s.key}") for s in SLOTS if s.material]
+    identifiers = [placeholder_for(f"{s.section}.{s.key}") for s in SLOTS if not s.material]
+    return material, identifiers
 
 
 def _placeholders(value: Any, path: str) -> Any:
@@ -265,8 +309,10 @@ def _placeholders(value: Any, path: str) -> Any:
     if isinstance(value, list):
         return [_placeholders(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, str) and value.startswith("ENC["):
-        last = path.rsplit(".", 1)[-1]
-        return _PEM.get(last, f"render-placeholder-for-{path}")
+        typed = _SOPS_TYPE.search(value)
+        if typed and typed.group(1) in _TYPED:
+            return _TYPED[typed.group(1)]
+        return placeholder_for(path)
     return value
 
 
@@ -474,11 +520,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     config, secret_keys = stack_config(args.stack)
+    material, public = secret_and_public_config(config, secret_keys)
     result = render(
         recording,
         args.stack,
         args.out,
-        [config[k] for k in secret_keys],
+        material,
+        identifiers=public,
         charts=charts,
         kube_version=kube_version,
     )

@@ -130,20 +130,28 @@ class Slot:
     """``section.key`` in a secrets file (camelCase)."""
     config_key: str
     """``binder:<config_key>`` Pulumi config secret."""
+    material: bool = True
+    """Whether the value is secret material (a password, token or private key). An account
+    name, an OAuth client id or a certificate is kept with its secret but is no secret
+    itself: it may appear in plaintext elsewhere (an image prefix, a URL) without a leak."""
+    pem: str = ""
+    """The PEM block label the value must hold (``CERTIFICATE``, ``PRIVATE KEY``), if any."""
 
 
 SLOTS: tuple[Slot, ...] = (
-    Slot("registry_username", "registry", "username", "registryUsername"),
+    Slot("registry_username", "registry", "username", "registryUsername", material=False),
     Slot("registry_password", "registry", "password", "registryPassword"),
     Slot("proxy_secret_token", "jupyterhub", "proxySecretToken", "proxySecretToken"),
     Slot("hub_api_token", "jupyterhub", "hubApiToken", "hubApiToken"),
     Slot("grafana_admin_password", "grafana", "adminPassword", "grafanaAdminPassword"),
-    Slot("tls_certificate", "tls", "certificate", "tlsCertificate"),
-    Slot("tls_key", "tls", "key", "tlsKey"),
-    Slot("oauth_client_id", "oauth", "clientId", "oauthClientId"),
+    Slot("tls_certificate", "tls", "certificate", "tlsCertificate", material=False,
+         pem="CERTIFICATE"),
+    Slot("tls_key", "tls", "key", "tlsKey", pem="PRIVATE KEY"),
+    Slot("oauth_client_id", "oauth", "clientId", "oauthClientId", material=False),
     Slot("oauth_client_secret", "oauth", "clientSecret", "oauthClientSecret"),
     Slot("logging_password", "logging", "password", "loggingPassword"),
-    Slot("logging_ca_certificate", "logging", "caCertificate", "loggingCaCertificate"),
+    Slot("logging_ca_certificate", "logging", "caCertificate", "loggingCaCertificate",
+         material=False, pem="CERTIFICATE"),
     Slot("alertmanager_credential", "alertmanager", "credential", "alertmanagerCredential"),
 )
 

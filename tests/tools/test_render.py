@@ -299,6 +299,60 @@ def test_placeholder_decrypt_keeps_keys_and_shapes_pem_values(tmp_path: Path) ->
     assert "sops" not in doc
 
 
+def test_placeholders_follow_each_slot_and_the_type_sops_recorded(tmp_path: Path) -> None:
+    """Issue 20, partner site: `logging.caCertificate` failed a render ("is not a PEM
+    certificate") because only keys named certificate/key got a PEM placeholder; and an
+    unquoted number in a secrets file passed the render and failed the real run."""
+    path = tmp_path / "secrets.yaml"
+    path.write_text(
+        "logging:\n  caCertificate: ENC[AES256_GCM,data:abc,type:str]\n"
+        "  password: ENC[AES256_GCM,data:def,type:int]\n"
+        "sops:\n  mac: ENC[AES256_GCM,data:x,type:str]\n  version: 3.11.0\n"
+    )
+    doc = render_module.placeholder_decrypt(path, "secrets.yaml")
+    assert doc["logging"]["caCertificate"].startswith("-----BEGIN CERTIFICATE-----")
+    assert doc["logging"]["password"] == 0  # what sops would hand over: a number
+    from components.secrets.document import parse_document
+    from components.secrets.sops import SecretsError
+
+    with pytest.raises(SecretsError, match="logging.password: must be a string"):
+        parse_document("secrets.yaml", doc)
+    doc["logging"]["password"] = "x"
+    assert parse_document("secrets.yaml", doc)[("logging", "caCertificate")].startswith("-----")
+
+
+#: A private registry with credentials (a Harbor robot account, say): its URL travels beside
+#: the credentials, as a secret, in z2jh's imagePullSecret.
+HARBOR = {"binder:registry": {"url": "https://harbor.example.org",
+                              "prefix": "harbor.example.org/binder/binder-ebi-"}}
+
+
+def test_a_private_registry_with_credentials_renders_without_a_false_leak(
+    tmp_path: Path,
+) -> None:
+    """Issue 20: `make render` reported image_prefix and registry.url as "a secret's text
+    outside a Pulumi secret". Only secret material counts; a real leak is still caught."""
+    recording = render_module.run_stack("ebi", HARBOR)
+    config, secret_keys = stack_config("ebi", HARBOR)
+    material, public = render_module.secret_and_public_config(config, secret_keys)
+    clean = render(recording, "ebi", tmp_path / "clean", material, identifiers=public)
+    assert clean.leaks == []
+    # The same recording with the registry password (a secrets-file placeholder) and a
+    # generated token pasted into plaintext values: each is caught (config secrets: above).
+    release = next(r for r in recording.resources if r.name == "releases-binderhub-release")
+    token = next(t for t in secret_texts(release.wire) if t.startswith("mock-random-"))
+    pasted = {
+        "password": "x render-placeholder-for-registry.password",
+        "token": f"Bearer {token}",
+        "username": "render-placeholder-for-registry.username",  # a name: no leak
+    }
+    release.wire["values"]["pasted"] = pasted
+    leaky = render(recording, "ebi", tmp_path / "leaky", material, identifiers=public)
+    assert sorted(leaky.leaks) == [
+        f"releases-binderhub-release:values.pasted.{k}" for k in ("password", "token")
+    ]
+
+
 def test_placeholder_decrypt_still_refuses_a_plaintext_file(tmp_path: Path) -> None:
     path = tmp_path / "plain.yaml"
     path.write_text("registry:\n  password: hunter2\n")
