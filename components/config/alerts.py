@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from components.config.base import Model
+from components.config.credential_shapes import credential_shapes
 
 #: An e-mail address, as components.config.access checks one.
 _ALERT_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -61,17 +62,29 @@ class AlertWebhook(Model):
     """``binder:monitoring.alerts.webhook``: Alertmanager POSTs alerts as JSON to a URL.
     https://prometheus.io/docs/alerting/latest/configuration/#webhook_config"""
 
-    url: str
+    url: str | None = None
     """The receiver's https URL. It is not secret (it sits in Alertmanager's ConfigMap): a
     receiver that needs a credential gets the secret ``alertmanagerCredential`` as a bearer
-    token, never inside the URL."""
+    token, never inside the URL. Omit it when the URL itself is the secret (Slack, Discord,
+    Teams: their path is the credential): the whole URL is then the secret
+    ``alertmanagerCredential``, read by Alertmanager from a file (``url_file``, Alertmanager
+    0.25+, https://github.com/prometheus/alertmanager/pull/3223; the chart ships 0.34)."""
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         parts = urlsplit(value)
         if parts.scheme != "https" or not parts.hostname:
             raise ValueError("must be an https:// URL")
+        if credential_shapes({"url": value}):
+            raise ValueError(
+                "holds its secret in its path (a Slack, Discord or Teams webhook): it would "
+                "sit in plaintext in the stack file and Alertmanager's ConfigMap; remove "
+                "webhook.url and store the whole URL as the secret "
+                "binder:alertmanagerCredential"
+            )
         if parts.username or parts.password or parts.query:
             raise ValueError(
                 "must not carry a credential (user:password@ or a query string): it would sit "
@@ -95,5 +108,8 @@ class AlertsConfig(Model):
         if self.receiver == "email" and self.email is None:
             raise ValueError("receiver is 'email' but no email settings are given; add email:")
         if self.receiver == "webhook" and self.webhook is None:
-            raise ValueError("receiver is 'webhook' but no webhook.url is given; add webhook:")
+            raise ValueError(
+                "receiver is 'webhook' but no webhook settings are given; add webhook: with "
+                "its url (or webhook: {} and the URL as the secret binder:alertmanagerCredential)"
+            )
         return self

@@ -100,6 +100,14 @@ def check_alert_credential(alerts: AlertsConfig, has_credential: bool) -> None:
             + (" without email.username" if alerts.receiver == "email" else "")
             + ", which uses none, so it is not used."
         )
+    if (alerts.receiver == "webhook" and alerts.webhook is not None
+            and alerts.webhook.url is None and not has_credential):
+        raise ConfigError(
+            "binder:monitoring.alerts.webhook has no url, so the URL is the secret "
+            "binder:alertmanagerCredential, which is not given; set it (`pulumi config set "
+            "--secret binder:alertmanagerCredential`, the whole https:// URL) or "
+            "alertmanager.credential in a secrets file, or give webhook.url"
+        )
     if needs and not has_credential:
         raise ConfigError(
             "binder:monitoring.alerts.email.username is set but no SMTP password was given; "
@@ -127,8 +135,14 @@ def alertmanager_config(alerts: AlertsConfig, *, has_credential: bool) -> dict[s
             email["auth_password_file"] = ALERT_CREDENTIAL_FILE
         receiver["email_configs"] = [email]
     elif alerts.receiver == "webhook" and alerts.webhook is not None:
-        webhook: dict[str, Any] = {"url": alerts.webhook.url, "send_resolved": True}
-        if has_credential:
+        webhook: dict[str, Any] = {"send_resolved": True}
+        if alerts.webhook.url is None:
+            # The URL is the secret (Slack, Discord, Teams): read from the credential file.
+            # https://prometheus.io/docs/alerting/latest/configuration/#webhook_config
+            webhook["url_file"] = ALERT_CREDENTIAL_FILE
+        else:
+            webhook["url"] = alerts.webhook.url
+        if has_credential and alerts.webhook.url is not None:
             webhook["http_config"] = {
                 "authorization": {"type": "Bearer", "credentials_file": ALERT_CREDENTIAL_FILE}
             }

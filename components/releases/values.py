@@ -36,6 +36,7 @@ from typing import Any
 import pulumi
 
 from components.config.base import ConfigError
+from components.config.credential_shapes import credential_shapes
 from components.config.yaml_input import read_yaml_file
 
 #: The largest values file read. Ours are a few KiB; and Helm keeps each release (values
@@ -294,7 +295,9 @@ def load_values_file(path: Path) -> Values:
             f"{path}: this is a SOPS-encrypted file; list it under binder:secretsFiles instead "
             "of using it as Helm values"
         )
-    leaked = credential_paths(data)
+    named = credential_paths(data)
+    leaked = [*named, *(f"{where} ({what})" for where, what in credential_shapes(data)
+                        if where not in named)]
     if leaked:
         raise ConfigError(
             f"{path}: plaintext credential(s) at {', '.join(leaked)}; values files are "

@@ -262,6 +262,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
         {"receiver": "webhook", "webhook": {"url": "https://hooks.example.org/a"}},
         True,
     ),
+    # Slack, Discord, Teams: the URL is the secret (issue 20).
+    "webhook-secret-url": ({"receiver": "webhook", "webhook": {}}, True),
 }
 
 
@@ -344,6 +346,28 @@ def test_webhook_token_is_a_bearer_credentials_file():
     }
 
 
+def test_a_secret_webhook_url_is_read_from_the_credential_file():
+    rec = monitoring(AlertsConfig.model_validate(VARIANTS["webhook-secret-url"][0]),
+                     credential=True)
+    config = user_values(release_of(rec, charts.PROMETHEUS))["alertmanager"]["config"]
+    (hook,) = config["receivers"][0]["webhook_configs"]
+    assert hook == {"send_resolved": True, "url_file": ALERT_CREDENTIAL_FILE}
+    with pytest.raises(ConfigError, match="webhook has no url, so the URL is the secret"):
+        check_alert_credential(AlertsConfig.model_validate(VARIANTS["webhook-secret-url"][0]),
+                               has_credential=False)
+
+
+@pytest.mark.parametrize("url", [
+    "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXX",
+    "https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuvwxyz",
+    "https://example.webhook.office.com/webhookb2/abc@def/IncomingWebhook/x/y",
+])
+def test_a_webhook_url_whose_path_is_its_secret_must_come_from_the_secrets(url):
+    with pytest.raises(ValueError, match="store the whole URL as the secret") as info:
+        AlertsConfig.model_validate({"receiver": "webhook", "webhook": {"url": url}})
+    assert url not in str(info.value)
+
+
 def test_the_credential_is_a_secret_mounted_where_the_configuration_reads_it():
     rec = monitoring(AlertsConfig.model_validate(VARIANTS["email-login"][0]), credential=True)
     secret = rec.one("kubernetes:core/v1:Secret", "mon-alertmanager-receiver")
@@ -399,7 +423,7 @@ def test_smtp_login_without_password_is_an_error_before_any_resource():
     ("alerts", "message"),
     [
         ({"receiver": "email"}, "receiver is 'email' but no email settings are given"),
-        ({"receiver": "webhook"}, "receiver is 'webhook' but no webhook.url is given"),
+        ({"receiver": "webhook"}, "receiver is 'webhook' but no webhook settings are given"),
         ({"receiver": "pager"}, "monitoring.alerts.receiver"),
         (
             {"receiver": "email", "email": {**EMAIL, "smarthost": "smtp.example.org"}},
