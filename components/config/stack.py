@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import posixpath
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 
 import pulumi
 from pydantic import (
-    AfterValidator,
     Field,
     ValidationError,
     model_validator,
@@ -82,32 +80,6 @@ SECRET_KEYS: frozenset[str] = frozenset(
 # --------------------------------------------------------------------------------------
 
 
-def _repository_file(path: str) -> str:
-    """A secrets file is an encrypted YAML file of this repository: a relative path that stays
-    inside the project directory. Messages suggest `sops --encrypt --in-place <path>`, which
-    must never be a file elsewhere on the machine (say /etc/passwd)."""
-    if posixpath.isabs(path) or path.startswith("~"):
-        raise ValueError(
-            f"'{path}' is outside the project: list the SOPS file by its path in this "
-            "repository, such as helm_configs/ebi/secrets.yaml (docs/secrets.md)"
-        )
-    normal = posixpath.normpath(path)
-    if normal == ".." or normal.startswith("../"):
-        raise ValueError(
-            f"'{path}' leads out of the project directory: keep the SOPS file in this "
-            "repository, such as helm_configs/ebi/secrets.yaml (docs/secrets.md)"
-        )
-    if not path.endswith((".yaml", ".yml")):
-        raise ValueError(
-            f"'{path}' is not a .yaml file: secrets files are SOPS-encrypted YAML "
-            "(docs/secrets.md)"
-        )
-    return path
-
-
-SecretsFile = Annotated[str, AfterValidator(_repository_file)]
-
-
 class StackConfig(Model):
     """Everything under ``binder:`` except secrets."""
 
@@ -119,8 +91,7 @@ class StackConfig(Model):
     """Names of ClusterRoles, beyond admin/edit/view, that binder:users may be given. The
     ClusterRoles must exist in the cluster (this program binds them, it does not define
     them); anything else in a ``role`` is a typo and an error."""
-    secrets_files: list[SecretsFile] = Field(default_factory=list)
-    """SOPS files of this repository, relative to the project directory."""
+    secrets_files: list[str] = Field(default_factory=list)
     binderhub: BinderHubConfig | None = None
     registry: RegistryConfig | None = None
     ingress: IngressConfig = Field(default_factory=IngressConfig)

@@ -122,6 +122,25 @@ def find_sops() -> str:
 # --------------------------------------------------------------------------------------
 
 
+def _encrypt_advice(name: str) -> str:
+    """How to fix a plaintext secrets file named ``name`` (as binder:secretsFiles writes it):
+    encrypt it in place -- but only if it is a YAML file of this project. Any other path (say
+    /etc/passwd, listed by mistake) is a wrong entry, and encrypting it in place would break
+    the machine (issue 20)."""
+    project = Path.cwd().resolve()
+    path = Path(name).expanduser()
+    resolved = (path if path.is_absolute() else project / path).resolve()
+    if resolved.is_relative_to(project) and resolved.suffix in (".yaml", ".yml", ".json"):
+        return (
+            f"Encrypt it in place with `sops --encrypt --in-place {name}` (recipients come "
+            "from .sops.yaml) and rotate any secret that was ever committed in plaintext."
+        )
+    return (
+        "It is not a secrets file of this project; check binder:secretsFiles, which lists "
+        "the project's SOPS-encrypted YAML files (such as helm_configs/ebi/secrets.yaml)."
+    )
+
+
 def read_encrypted(path: Path, name: str | None = None) -> dict[str, Any]:
     """The file's YAML as stored (values still encrypted). Refuses a non-SOPS file.
 
@@ -149,9 +168,8 @@ def read_encrypted(path: Path, name: str | None = None) -> dict[str, Any]:
     if not isinstance(document, dict) or not is_sops_document(document):
         raise SecretsError(
             f"Secrets file '{name}' is not SOPS-encrypted (it has no top-level `sops:` "
-            "metadata). Secrets are never read from plaintext files. Encrypt it in place "
-            f"with `sops --encrypt --in-place {name}` (recipients come from .sops.yaml) and "
-            "rotate any secret that was ever committed in plaintext."
+            "metadata). Secrets are never read from plaintext files. "
+            + _encrypt_advice(name)
         )
     if not has_mac(document["sops"]):
         raise SecretsError(
@@ -329,8 +347,7 @@ def _classify_failure(
         )
     if "sops metadata not found" in stderr:
         return SecretsError(
-            f"Secrets file '{name}' is not SOPS-encrypted. Encrypt it with "
-            f"`sops --encrypt --in-place {name}`."
+            f"Secrets file '{name}' is not SOPS-encrypted. " + _encrypt_advice(name)
         )
     return SecretsError(
         f"sops failed to decrypt secrets file '{name}' (exit code {code}). Its message is not "

@@ -68,14 +68,6 @@ CATALOGUE: list[tuple[str, str, Any, str, str]] = [
      "binder:logging.output.host", "without the scheme 'https://'"),
     ("gcp", "logging", {"output": {"type": "elasticsearch", "host": "es.example.org:9200"}},
      "binder:logging.output.host", "set it in `port`"),
-    # Secrets files are the repository's: an error's `sops --encrypt --in-place <path>` hint
-    # must never name a file elsewhere (issue 20, item 8).
-    ("gcp", "secretsFiles", ["/etc/passwd"], "binder:secretsFiles[0]",
-     "'/etc/passwd' is outside the project"),
-    ("gcp", "secretsFiles", ["helm_configs/../../x.yaml"], "binder:secretsFiles[0]",
-     "leads out of the project directory"),
-    ("gcp", "secretsFiles", ["helm_configs/gcp/secrets.env"], "binder:secretsFiles[0]",
-     "is not a .yaml file"),
     # dind is privileged: its data directory is a path on the node (issue 20, item 8).
     ("gcp", "binderhub.builder.dataDir", "/../../etc", "binder:binderhub.builder.dataDir",
      "without '.', '..', '//' or a trailing '/' (it means /etc)"),

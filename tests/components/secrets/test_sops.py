@@ -213,6 +213,19 @@ def test_unencrypted_file_is_refused_before_sops_runs(
     assert "sops --encrypt --in-place helm_configs/ebi/secrets.example.yaml" in message
 
 
+@pytest.mark.parametrize("name", ["/etc/passwd", "../elsewhere/secrets.yaml", "notes.txt"])
+def test_no_advice_to_encrypt_a_file_that_is_not_the_projects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Issue 20: the message suggested `sops --encrypt --in-place /etc/passwd`."""
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("root: x\n")
+    monkeypatch.setenv("SOPS", str(tmp_path / "no-sops-here"))
+    message = _error(plain, name)
+    assert "--encrypt" not in message
+    assert "not a secrets file of this project; check binder:secretsFiles" in message
+
+
 def test_invalid_yaml_is_refused_without_quoting_it(tmp_path: Path) -> None:
     broken = tmp_path / "secrets.yaml"
     broken.write_text(f"password: [{PASSWORD}\n")
