@@ -20,8 +20,8 @@ plan = build_plan()
 
 cluster = create_cluster("cluster", plan.config.cluster, plan.cluster)
 k8s = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
-# gcp with an Artifact Registry: the repository and who may push and pull (no password).
-create_registry("registry", plan.releases.registry_target, plan.config.cluster, cluster)
+create_registry("registry", plan.releases.registry_target, plan.config.cluster, cluster,
+                cluster.node_identity)  # gcp: Artifact Registry, BinderHub's push, nodes' pull
 secrets = Secrets("secrets", SecretsArgs(material=plan.secrets)).deployment  # generates the rest
 
 # Bootstrap: namespaces, the deploy agent's access and user accounts. Releases

@@ -140,12 +140,14 @@ def test_critical_path_runs_through_the_node_pools(stack_run: tuple[str, Recordi
     path = [r.type for r in longest_chain(rec, binderhub_release(rec))]
     assert path[-1] == "kubernetes:helm.sh/v3:Release"
     # Issue 19: only the links a real API server needs (docs/operations.md, "Deploy order").
-    assert len(path) == {"ebi": 6, "gcp": 5, "local": 3, "e2e": 3}[stack], path
+    # gcp: the nodes' own service account comes first (issue 20), before the cluster.
+    assert len(path) == {"ebi": 6, "gcp": 6, "local": 3, "e2e": 3}[stack], path
     assert path[-2:] == ["kubernetes:core/v1:Namespace", "kubernetes:helm.sh/v3:Release"]
     if stack not in ("e2e", "local"):
         assert path[0] in {
             "openstack:containerinfra/clusterTemplate:ClusterTemplate",
             "gcp:container/cluster:Cluster",
+            "gcp:serviceaccount/account:Account",
             "gcp:compute/address:Address",
             "openstack:networking/floatingIp:FloatingIp",
         }

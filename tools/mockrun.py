@@ -254,6 +254,11 @@ def _computed_state(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, 
         )
     elif type_ == "openstack:networking/floatingIp:FloatingIp":
         state.setdefault("address", "203.0.113.80")  # Neutron allocates it from the pool
+    elif type_ == "gcp:serviceaccount/account:Account":
+        # Google names a service account <accountId>@<project>.iam.gserviceaccount.com.
+        state.setdefault(
+            "email", f"{inputs.get('accountId')}@{inputs.get('project')}.iam.gserviceaccount.com"
+        )
     elif type_ == "gcp:compute/address:Address":
         state.setdefault("address", "203.0.113.90")  # GCP reserves it in the region
     elif type_ == "kubernetes:core/v1:Service":

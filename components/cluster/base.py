@@ -31,6 +31,9 @@ class KubernetesCluster(pulumi.ComponentResource):
     """An admin kubeconfig. Always a secret."""
     provider: kubernetes.Provider
     """The Kubernetes provider every in-cluster resource uses."""
+    node_identity: pulumi.Output[str] | None = None
+    """The cloud identity the nodes pull images as, as an IAM member
+    (``serviceAccount:<email>`` on GKE); None where the cloud has none of ours."""
 
     def _expose(
         self,

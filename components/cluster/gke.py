@@ -26,6 +26,15 @@ from components.config.cluster import (
     Taint,
 )
 
+#: The scope of the nodes: everything, limited by the node account's IAM roles (Google's
+#: recommendation for a custom node service account).
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+#: Project roles of the node service account the program creates: GKE's least-privilege
+#: node role (logging, monitoring, metrics). Pulling from the stack's Artifact Registry
+#: repository is granted on the repository itself (components/registry/artifact_registry.py).
+#: https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts#default-gke-service-agent
+NODE_ROLES = ("roles/container.defaultNodeServiceAccount",)
+
 #: GKE spells taint effects in its API's enum style.
 _GKE_EFFECT = {
     "NoSchedule": "NO_SCHEDULE",
@@ -106,6 +115,7 @@ class GkeKubernetesCluster(KubernetesCluster):
         cfg = args.config
         net = cfg.network
         protected = pulumi.ResourceOptions(parent=self, protect=cfg.protect)
+        self.node_service_account = self._node_identity(name, args)
 
         private = (
             gcp.container.ClusterPrivateClusterConfigArgs(
@@ -148,6 +158,12 @@ class GkeKubernetesCluster(KubernetesCluster):
             location=args.location,
             remove_default_node_pool=True,
             initial_node_count=1,
+            # The default pool lives only until the cluster exists, but runs as the same
+            # account: the Compute Engine default one may be disabled in the organisation.
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                service_account=self.node_service_account,
+                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+            ),
             min_master_version=cfg.kubernetes_version,
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=cfg.release_channel),
             workload_identity_config=(
@@ -220,6 +236,40 @@ class GkeKubernetesCluster(KubernetesCluster):
             }
         )
 
+    def _node_identity(self, name: str, args: GkeKubernetesClusterArgs) -> pulumi.Output[str]:
+        """The nodes' Google service account, by email: ``binder:cluster.nodeServiceAccount``,
+        or one of the program's own with the least-privilege node role only (logging,
+        monitoring, autoscaling metrics). The Compute Engine default account is never used:
+        it usually holds Editor on the project, which any pod reaching the metadata server
+        (or a node's credentials) would wield.
+        https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts#node-service-accounts
+        """
+        cfg = args.config
+        child = pulumi.ResourceOptions(parent=self)
+        if cfg.node_service_account is not None:
+            self.node_identity = pulumi.Output.from_input(
+                f"serviceAccount:{cfg.node_service_account}")
+            return pulumi.Output.from_input(cfg.node_service_account)
+        account = gcp.serviceaccount.Account(
+            f"{name}-nodes",
+            project=args.project,
+            account_id=cfg.node_account_id,
+            display_name=f"GKE nodes of {cfg.name} (BinderHub)",
+            opts=child,
+        )
+        self.node_identity = account.email.apply(lambda email: f"serviceAccount:{email}")
+        self.node_roles = [
+            gcp.projects.IAMMember(
+                f"{name}-nodes-{role.rsplit('/', 1)[-1]}",
+                project=args.project,
+                role=role,
+                member=self.node_identity,
+                opts=child,
+            )
+            for role in NODE_ROLES
+        ]
+        return account.email
+
     def _cloud_nat(
         self, name: str, args: GkeKubernetesClusterArgs, protected: pulumi.ResourceOptions
     ) -> None:
@@ -286,7 +336,9 @@ class GkeKubernetesCluster(KubernetesCluster):
                     )
                     for t in taints
                 ],
-                oauth_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+                # Google's advice: the broad scope, with the account's IAM roles deciding.
+                service_account=self.node_service_account,
+                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
                 # Pods reach Google APIs as their Kubernetes service account, not the node's.
                 workload_metadata_config=(
                     gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(mode="GKE_METADATA")

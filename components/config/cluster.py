@@ -320,8 +320,65 @@ class GkeCluster(ClusterBase):
     JupyterHub chart relies on to fence user pods on a public service. Chosen only when the
     cluster is created: changing it replaces the cluster.
     https://cloud.google.com/kubernetes-engine/docs/concepts/dataplane-v2"""
+    accept_no_network_policies: bool = False
+    """``dataplaneV2: false`` is refused unless this says it is meant: GKE Standard then
+    enforces no NetworkPolicy (this program turns on no Calico add-on), so z2jh's user-pod
+    policies and ours for builds are accepted and do nothing -- user code reaches the hub,
+    the metadata server and every pod."""
+    accept_node_metadata_exposure: bool = False
+    """``workloadIdentity: false`` is refused unless this says it is meant: pods then reach
+    the node's metadata server (no ``GKE_METADATA``) and every user pod can take the node
+    service account's token, and BinderHub cannot push to Artifact Registry as itself.
+    https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity"""
+    node_service_account: str | None = None
+    """The Google service account the nodes run as, by email, if you manage it yourself.
+    Default: the program creates ``<name>-nodes@<project>.iam.gserviceaccount.com`` with
+    only ``roles/container.defaultNodeServiceAccount`` (logging, monitoring) and pull access
+    to the stack's Artifact Registry repository -- never the Compute Engine default account,
+    whose project-wide Editor grant every pod could use through the node.
+    https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts#node-service-accounts"""
     core_pool: GkeNodePool
     user_pool: GkeNodePool
+
+    @field_validator("node_service_account")
+    @classmethod
+    def _service_account_email(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com",
+            value,
+        ):
+            raise ValueError(
+                f"'{value}' is not a service account email such as "
+                "binder-nodes@my-project.iam.gserviceaccount.com (the Compute Engine default "
+                "account, <number>-compute@developer.gserviceaccount.com, is refused: its "
+                "Editor grant reaches the whole project)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _protections_kept(self) -> GkeCluster:
+        if not self.dataplane_v2 and not self.accept_no_network_policies:
+            raise ValueError(
+                "dataplaneV2 is false: GKE would enforce no NetworkPolicy, so user pods could "
+                "reach the hub, the metadata server and every pod; keep dataplaneV2: true, or "
+                "set acceptNoNetworkPolicies: true to accept that"
+            )
+        if not self.workload_identity and not self.accept_node_metadata_exposure:
+            raise ValueError(
+                "workloadIdentity is false: every pod, user servers included, could take the "
+                "node service account's token from the metadata server; keep "
+                "workloadIdentity: true, or set acceptNodeMetadataExposure: true to accept "
+                "that"
+            )
+        return self
+
+    @property
+    def node_account_id(self) -> str:
+        """The account ID (6-30 characters) of the node service account the program creates."""
+        prefix = self.name[:24].rstrip("-")
+        if not prefix[0].isalpha():  # an account ID starts with a letter
+            prefix = f"n{prefix}"[:24].rstrip("-")
+        return f"{prefix}-nodes"
 
     @property
     def user_node_selector(self) -> dict[str, str]:

@@ -7,10 +7,8 @@ repositories nobody launches any more stop costing storage. No password exists:
   directly to the KSA's Workload Identity principal -- no Google service account and no
   annotation on the chart's service account is needed.
   https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity#configure-authz-principals
-* The nodes pull with their node service account. The pools use the Compute Engine default
-  service account (``<number>-compute@developer.gserviceaccount.com``, components/cluster/gke.py
-  sets none), which is granted the reader role on the repository explicitly, because
-  organisations often turn off the default service account's automatic Editor grant.
+* The nodes pull with their node service account (the program's least-privilege one,
+  components/cluster/gke.py), which is granted the reader role on this repository only.
   https://cloud.google.com/artifact-registry/docs/integrate-gke#permissions
 
 Only ``pulumi_gcp``'s ``artifactregistry`` and ``organizations`` modules are imported here,
@@ -41,18 +39,14 @@ def ksa_principal(project_number: str, project: str, namespace: str, name: str) 
     )
 
 
-def default_node_service_account(project_number: str) -> str:
-    """The Compute Engine default service account, which GKE nodes use unless told otherwise.
-    https://cloud.google.com/compute/docs/access/service-accounts#default_service_account"""
-    return f"serviceAccount:{project_number}-compute@developer.gserviceaccount.com"
-
-
 @dataclass(frozen=True)
 class ArtifactRegistryArgs:
     """Inputs of :class:`ArtifactRegistry`."""
 
     repository: ArtifactRepository
     """The repository the plan worked out (project, region, ID, cleanup)."""
+    nodes: pulumi.Input[str]
+    """The IAM member the cluster's nodes pull as (``serviceAccount:<email>``)."""
     namespace: str = "binder"
     """BinderHub's namespace (its pods run as ``<namespace>/binderhub``)."""
     protect: bool = True
@@ -117,7 +111,7 @@ class ArtifactRegistry(pulumi.ComponentResource):
             location=repo.location,
             repository=self.repository.name,
             role=READER_ROLE,
-            member=number.apply(default_node_service_account),
+            member=args.nodes,
             opts=child,
         )
         self.url = pulumi.Output.from_input(f"https://{repo.host}")

@@ -160,3 +160,70 @@ def test_kubeconfig_uses_auth_plugin_and_is_secret(rec: Recording) -> None:
     provider = rec.one("pulumi:providers:kubernetes")
     assert provider.wire["kubeconfig"]["value"] == rec.outputs["kubeconfig"]
     assert rec.outputs_wire["kubeconfig"] != rec.outputs["kubeconfig"]  # wrapped as secret
+
+
+# ---- node identity (issue 20) ------------------------------------------------------------
+
+
+def test_nodes_run_as_a_dedicated_least_privilege_account(rec: Recording) -> None:
+    """Never the Compute Engine default account (often Editor on the project): an account of
+    the stack's own with GKE's node role only; the same for the short-lived default pool."""
+    (account,) = rec.of_type("gcp:serviceaccount/account:Account")
+    assert account.inputs["accountId"] == "binder-gcp-nodes"
+    assert account.inputs["project"] == "proj-1"
+    email = "binder-gcp-nodes@proj-1.iam.gserviceaccount.com"
+    roles = {r.inputs["role"]: r.inputs["member"]
+             for r in rec.of_type("gcp:projects/iAMMember:IAMMember")}
+    assert roles == {"roles/container.defaultNodeServiceAccount": f"serviceAccount:{email}"}
+    cluster = rec.one("gcp:container/cluster:Cluster").inputs
+    assert cluster["nodeConfig"]["serviceAccount"] == email
+    pools = rec.of_type("gcp:container/nodePool:NodePool")
+    assert len(pools) == 2
+    for pool in pools:
+        assert pool.inputs["nodeConfig"]["serviceAccount"] == email
+        assert pool.inputs["nodeConfig"]["oauthScopes"] == [
+            "https://www.googleapis.com/auth/cloud-platform"]
+
+
+def test_a_node_account_of_your_own_is_used_as_given() -> None:
+    email = "gke-nodes@proj-1.iam.gserviceaccount.com"
+    rec = record(gke_config(with_change("gcp", "cluster.nodeServiceAccount", email)))
+    assert rec.of_type("gcp:serviceaccount/account:Account") == []
+    assert rec.of_type("gcp:projects/iAMMember:IAMMember") == []
+    for pool in rec.of_type("gcp:container/nodePool:NodePool"):
+        assert pool.inputs["nodeConfig"]["serviceAccount"] == email
+
+
+def test_the_compute_engine_default_account_is_refused() -> None:
+    from components.config.base import ConfigError
+
+    bad = with_change("gcp", "cluster.nodeServiceAccount",
+                      "123456789012-compute@developer.gserviceaccount.com")
+    with pytest.raises(ConfigError, match="Editor grant reaches the whole project"):
+        parse_config(bad)
+
+
+def test_an_account_id_is_valid_for_any_cluster_name() -> None:
+    for name, expected in (("binder-gcp", "binder-gcp-nodes"), ("9b", "n9b-nodes"),
+                           ("a" * 40, "a" * 24 + "-nodes")):
+        cluster = gke_config(with_change("gcp", "cluster.name", name))
+        assert cluster.node_account_id == expected
+        assert 6 <= len(expected) <= 30
+
+
+@pytest.mark.parametrize(("key", "ack", "words"), [
+    ("dataplaneV2", "acceptNoNetworkPolicies", "GKE would enforce no NetworkPolicy"),
+    ("workloadIdentity", "acceptNodeMetadataExposure", "node service account's token"),
+])
+def test_turning_off_a_protection_must_be_acknowledged(key: str, ack: str, words: str) -> None:
+    from components.config.base import ConfigError
+
+    off = with_change("gcp", f"cluster.{key}", False)
+    with pytest.raises(ConfigError) as info:
+        parse_config(off)
+    assert words in str(info.value)
+    assert f"set {ack}: true" in str(info.value)
+    acknowledged = with_change("gcp", f"cluster.{ack}", True)
+    acknowledged["cluster"][key] = False
+    assert getattr(parse_config(acknowledged).cluster, "accept_no_network_policies"
+                   if key == "dataplaneV2" else "accept_node_metadata_exposure") is True

@@ -89,9 +89,13 @@ def test_gcp_grants_push_to_binderhubs_ksa_and_pull_to_the_nodes(gcp: Any) -> No
         f"principal://iam.googleapis.com/projects/{MOCK_PROJECT_NUMBER}/locations/global/"
         "workloadIdentityPools/bioexcel-binder.svc.id.goog/subject/ns/binder/sa/binderhub"
     )
+    # The nodes' own least-privilege account (issue 20), never the Compute Engine default.
+    (account,) = gcp.of_type("gcp:serviceaccount/account:Account")
+    assert account.inputs["accountId"] == "binder-gcp-nodes"
     assert members["roles/artifactregistry.reader"] == (
-        f"serviceAccount:{MOCK_PROJECT_NUMBER}-compute@developer.gserviceaccount.com"
+        "serviceAccount:binder-gcp-nodes@bioexcel-binder.iam.gserviceaccount.com"
     )
+    assert "compute@developer" not in members["roles/artifactregistry.reader"]
 
 
 def test_the_binderhub_ksa_is_the_one_the_chart_runs_binderhub_as() -> None:
