@@ -13,6 +13,7 @@ import difflib
 from typing import TYPE_CHECKING
 
 from components.access.pod_security import pod_security_problems, privileged_namespaces
+from components.catalog.charts import NAMESPACES
 from components.config.access import (
     BUILTIN_ROLES,
     EMAIL,
@@ -93,6 +94,39 @@ def _token_reach(cfg: StackConfig, user: UserAccount) -> list[str]:
                 "credentials and the token of every pod on it"
             )
     return reasons
+
+
+#: Built-in roles that read pods (``get``/``list``/``watch``) but no Secrets.
+POD_READING_ROLES: tuple[str, ...] = ("view",)
+
+
+def _credential_reach(user: UserAccount) -> str | None:
+    """Why ``user``'s grant reads credentials in pod specs; None if it does not.
+
+    In BinderHub's namespace, pod specs carry credentials in plain environment variables:
+    KubeSpawner gives every user server its ``JUPYTERHUB_API_TOKEN``, and BinderHub gives a
+    build pod ``GIT_CREDENTIAL_ENV`` (the repository provider's token) and, with dynamic
+    push tokens (our Artifact Registry class), ``CONTAINER_ENGINE_REGISTRY_CREDENTIALS``
+    ("passed to the build pod as a plain text environment variable", binderhub/build.py at
+    our pin: https://github.com/jupyterhub/binderhub/blob/b9fad995d5529e487c25a9f0795f4fe150a96f25/binderhub/build.py#L269-L283).
+    Static push credentials (Docker Hub, Harbor) are not there: the build pod mounts the
+    chart's Secret ``binder-build-docker-config`` (``push_secret``, build.py#L480-L492).
+    ``view`` reads pods, not Secrets: https://kubernetes.io/docs/reference/access-authn-authz/rbac/#user-facing-roles
+    """
+    if user.role not in POD_READING_ROLES:
+        return None
+    binder = NAMESPACES["binderhub"]
+    if user.namespaces is None:
+        where = f"a cluster-wide '{user.role}'"
+    elif binder in user.namespaces:
+        where = f"'{user.role}' in '{binder}'"
+    else:
+        return None
+    return (
+        f"{where} reads the pods of '{binder}', whose specs carry credentials: every user "
+        "server's JUPYTERHUB_API_TOKEN and the build pods' repository and registry push "
+        "tokens"
+    )
 
 
 def access_problems(cfg: StackConfig) -> list[tuple[tuple[str | int, ...], str]]:
@@ -197,12 +231,32 @@ def access_problems(cfg: StackConfig) -> list[tuple[tuple[str | int, ...], str]]
                     "deploy agent",
                 )
             )
-        elif user.may_read_deployer_token and not reach and user.role in BUILTIN_ROLES:
+        credentials = _credential_reach(user)
+        if credentials and not (user.may_read_credentials or user.may_read_deployer_token):
+            problems.append(
+                (
+                    at,
+                    f"{credentials}, so this {user.kind} could act as those users or push "
+                    f"images. Leave '{NAMESPACES['binderhub']}' out of `namespaces`, or set "
+                    "`mayReadCredentials: true` to accept it",
+                )
+            )
+        elif user.may_read_credentials and not credentials and user.role in BUILTIN_ROLES:
+            problems.append(
+                (
+                    (*at, "mayReadCredentials"),
+                    f"is set, but '{user.role}' here reads no pod of "
+                    f"'{NAMESPACES['binderhub']}' (admin and edit need mayReadDeployerToken "
+                    "there); remove it",
+                )
+            )
+        if user.may_read_deployer_token and not reach and user.role in BUILTIN_ROLES:
             problems.append(
                 (
                     (*at, "mayReadDeployerToken"),
                     f"is set, but '{user.role}' here cannot read the deploy agent's token; "
-                    "remove it",
+                    + ("it reads the credentials in pod specs only: use "
+                       "`mayReadCredentials: true` instead" if credentials else "remove it"),
                 )
             )
         if user.kind == "ServiceAccount" and user.name == cfg.deployer.name:

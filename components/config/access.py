@@ -180,6 +180,12 @@ class UserAccount(Model):
     cluster-wide, in the deployer's namespace, or in a namespace whose chart ServiceAccounts
     read Secrets everywhere (see :data:`SECRET_READER_NAMESPACES`). Such an identity is as
     trusted as the deploy agent; without this flag ``load_config`` refuses the grant."""
+    may_read_credentials: bool = False
+    """Accept that this grant reads the pods of BinderHub's namespace, whose specs carry
+    credentials: every user server's ``JUPYTERHUB_API_TOKEN``, a build pod's
+    ``GIT_CREDENTIAL_ENV`` and, with Artifact Registry, its short-lived push token
+    (``CONTAINER_ENGINE_REGISTRY_CREDENTIALS``). ``view`` there (or cluster-wide) needs it;
+    ``mayReadDeployerToken`` implies it."""
 
     @model_validator(mode="after")
     def _check(self) -> UserAccount:

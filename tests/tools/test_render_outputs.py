@@ -281,6 +281,7 @@ def test_resources_show_a_changed_flavor_node_bound_and_role(tmp_path: Path) -> 
         "kind": "Group",
         "role": "view",
         "namespaces": ["binder", "monitoring"],
+        "mayReadCredentials": True,
     }
     before = _resources(tmp_path, "before")
     changed_cluster = {
@@ -302,6 +303,7 @@ def test_resources_show_a_changed_flavor_node_bound_and_role(tmp_path: Path) -> 
     # kube-state-metrics' ServiceAccount could be borrowed; in binder, where privileged pods
     # run, only with mayReadDeployerToken).
     edit = {**users[1], "role": "edit", "namespaces": ["binder"], "mayReadDeployerToken": True}
+    del edit["mayReadCredentials"]  # implied by mayReadDeployerToken
     changed_users = [users[0], edit, users[2]]
     role = _changed(before, _resources(tmp_path, "role", {"binder:users": changed_users}))
     assert "-    name: view" in role

@@ -52,7 +52,9 @@ USERS = [
     # Cluster-wide admin/edit reach every Secret, the deployer's token included: allowed only
     # when acknowledged (docs/access.md).
     {"name": "binder-admins", "kind": "Group", "role": "admin", "mayReadDeployerToken": True},
-    {"name": "support", "kind": "Group", "role": "view", "namespaces": ["binder", "monitoring"]},
+    # view in `binder` reads pod specs, which carry the users' hub tokens: acknowledged.
+    {"name": "support", "kind": "Group", "role": "view", "namespaces": ["binder", "monitoring"],
+     "mayReadCredentials": True},
     # edit in `binder`, which admits privileged pods (BinderHub's dind), reaches the nodes.
     {"name": "alice", "kind": "User", "role": "edit", "namespaces": ["binder", "extra"],
      "mayReadDeployerToken": True},
@@ -915,7 +917,8 @@ def test_gke_group_subjects_need_google_groups_for_rbac() -> None:
         "corePool": {"machineType": "e2", "autoscaling": {"minNodes": 1, "maxNodes": 2}},
         "userPool": {"machineType": "e2", "autoscaling": {"minNodes": 0, "maxNodes": 2}},
     }
-    users = [{"name": "ops@example.org", "kind": "Group", "role": "view"}]
+    users = [{"name": "ops@example.org", "kind": "Group", "role": "view",
+              "mayReadCredentials": True}]
     rec, _ = run_bootstrap(parse_config({"cluster": gke, "users": users}))
     subjects = [
         s

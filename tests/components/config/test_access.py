@@ -35,6 +35,11 @@ GKE = {
 }
 
 
+#: A read-only grant for the tests where the role does not matter. `view` of BinderHub's
+#: pods reads credentials (cluster-wide included), so it says it accepts that.
+VIEW: dict[str, Any] = {"role": "view", "mayReadCredentials": True}
+
+
 def parse(cluster: dict[str, Any] = MAGNUM, **raw: Any) -> StackConfig:
     cfg = parse_config({"cluster": cluster, **raw})
     check_access(cfg)
@@ -73,7 +78,7 @@ def test_defaults_and_a_full_valid_configuration() -> None:
         users=[
             {"name": "alice", "role": "admin", "mayReadDeployerToken": True},
             {"name": "ops", "kind": "Group", "role": "binder-operator", "namespaces": ["binder"]},
-            {"name": "robot", "kind": "ServiceAccount", "role": "view", "tokenGeneration": 2},
+            {"name": "robot", "kind": "ServiceAccount", **VIEW, "tokenGeneration": 2},
         ],
     )
     assert "ops" in cfg.all_namespaces  # the deployer's namespace is always declared
@@ -82,19 +87,19 @@ def test_defaults_and_a_full_valid_configuration() -> None:
 
 
 def test_magnum_users_need_not_be_emails_but_gke_ones_must() -> None:
-    parse(users=[{"name": "keystone-user", "role": "view"}])
+    parse(users=[{"name": "keystone-user", **VIEW}])
     parse(GKE, namespaces={"team": {}},
-          users=[{"name": "alice@example.org", "role": "view"},
+          users=[{"name": "alice@example.org", **VIEW},
                       {"name": "ops@example.org", "kind": "Group", "role": "edit",
                        "namespaces": ["team"]},
-                      {"name": "robot", "kind": "ServiceAccount", "role": "view"}])
+                      {"name": "robot", "kind": "ServiceAccount", **VIEW}])
 
 
 # ---- the errors the issue names ---------------------------------------------------------
 
 
 def test_unknown_role_names_the_key_suggests_and_says_how_to_declare() -> None:
-    message = only_error(users=[{"name": "a", "role": "view"}, {"name": "b", "role": "editor"}])
+    message = only_error(users=[{"name": "a", **VIEW}, {"name": "b", "role": "editor"}])
     assert message.startswith("binder:users[1].role: unknown role 'editor'")
     assert "did you mean 'edit'?" in message
     assert "binder:customRoles" in message
@@ -109,9 +114,9 @@ def test_a_custom_role_must_be_declared() -> None:
 def test_duplicate_user_names() -> None:
     message = only_error(
         users=[
-            {"name": "alice", "role": "view"},
-            {"name": "bob", "role": "view"},
-            {"name": "alice", "kind": "User", "role": "view", "namespaces": ["binder"]},
+            {"name": "alice", **VIEW},
+            {"name": "bob", **VIEW},
+            {"name": "alice", "kind": "User", **VIEW, "namespaces": ["binder"]},
         ]
     )
     assert message.startswith("binder:users[2].name: 'alice' is already binder:users[0]")
@@ -119,7 +124,7 @@ def test_duplicate_user_names() -> None:
 
 
 def test_a_namespace_that_was_not_declared() -> None:
-    message = only_error(users=[{"name": "a", "role": "view", "namespaces": ["binder", "jupyter"]}])
+    message = only_error(users=[{"name": "a", **VIEW, "namespaces": ["binder", "jupyter"]}])
     assert message.startswith(
         "binder:users[0].namespaces[1]: namespace 'jupyter' is not declared; add it to "
         "binder:namespaces"
@@ -131,13 +136,13 @@ def test_a_namespace_that_was_not_declared() -> None:
 
 @pytest.mark.parametrize(("kind", "what"), [("User", "Google account"), ("Group", "Google Group")])
 def test_an_email_less_gke_identity(kind: str, what: str) -> None:
-    message = only_error(GKE, users=[{"name": "alice", "kind": kind, "role": "view"}])
+    message = only_error(GKE, users=[{"name": "alice", "kind": kind, **VIEW}])
     assert message.startswith(f"binder:users[0].name: on GKE a {kind} is a {what}")
     assert "email" in message
 
 
 def test_a_service_account_name_must_be_a_dns_label() -> None:
-    message = only_error(users=[{"name": "CI_Robot", "kind": "ServiceAccount", "role": "view"}])
+    message = only_error(users=[{"name": "CI_Robot", "kind": "ServiceAccount", **VIEW}])
     assert message.startswith(
         "binder:users[0].name: 'CI_Robot' is not a valid ServiceAccount name"
     )
@@ -145,7 +150,7 @@ def test_a_service_account_name_must_be_a_dns_label() -> None:
 
 
 def test_a_service_account_user_may_not_take_the_deployers_name() -> None:
-    message = only_error(users=[{"name": "deployer", "kind": "ServiceAccount", "role": "view"}])
+    message = only_error(users=[{"name": "deployer", "kind": "ServiceAccount", **VIEW}])
     assert message.startswith("binder:users[0].name: 'deployer' is the deployer's ServiceAccount")
 
 
@@ -157,12 +162,12 @@ def test_namespaces_list_must_not_be_empty_or_repeat() -> None:
         "binder:users[0].namespaces: is empty; list at least one namespace, or omit the key"
     )
     assert only_error(
-        users=[{"name": "a", "role": "view", "namespaces": ["binder", "binder"]}]
+        users=[{"name": "a", **VIEW, "namespaces": ["binder", "binder"]}]
     ).startswith("binder:users[0].namespaces[1]: 'binder' is listed twice")
 
 
 def test_token_generation_only_for_service_accounts() -> None:
-    assert only_error(users=[{"name": "a", "role": "view", "tokenGeneration": 2}]).startswith(
+    assert only_error(users=[{"name": "a", **VIEW, "tokenGeneration": 2}]).startswith(
         "binder:users[0].tokenGeneration: only a ServiceAccount has a token"
     )
     assert "binder:deployer.tokenGeneration" in only_error(deployer={"tokenGeneration": 0})
@@ -242,7 +247,7 @@ def test_all_user_problems_are_reported_at_once() -> None:
 
 @pytest.mark.parametrize("role", ["admin", "edit"])
 def test_a_cluster_wide_admin_or_edit_must_be_acknowledged(role: str) -> None:
-    message = only_error(users=[{"name": "a", "role": "view"}, {"name": "ops", "role": role}])
+    message = only_error(users=[{"name": "a", **VIEW}, {"name": "ops", "role": role}])
     assert message.startswith(
         f"binder:users[1]: a cluster-wide '{role}' reads Secrets in every namespace, so this "
         "User could obtain the deploy agent's token and act as it."
@@ -285,10 +290,17 @@ def test_a_switched_off_part_leaves_its_namespace_harmless() -> None:
 
 
 def test_the_acknowledgement_only_where_it_means_something() -> None:
-    message = only_error(users=[{"name": "ops", "role": "view", "mayReadDeployerToken": True}])
+    view = {"name": "ops", "role": "view", "namespaces": ["monitoring"]}
+    message = only_error(users=[{**view, "mayReadDeployerToken": True}])
     assert message == (
         "binder:users[0].mayReadDeployerToken: is set, but 'view' here cannot read the deploy "
         "agent's token; remove it"
+    )
+    message = only_error(users=[{**view, "namespaces": None, "mayReadDeployerToken": True}])
+    assert message.endswith("use `mayReadCredentials: true` instead"), message
+    assert only_error(users=[{**view, "mayReadCredentials": True}]) == (
+        "binder:users[0].mayReadCredentials: is set, but 'view' here reads no pod of 'binder' "
+        "(admin and edit need mayReadDeployerToken there); remove it"
     )
     user = {"name": "ops", "role": "edit", "namespaces": ["team"], "mayReadDeployerToken": True}
     assert only_error(namespaces={"team": {}}, users=[user]).startswith(
@@ -318,8 +330,8 @@ def test_identities_whose_object_names_would_collide() -> None:
     from components.config.access import identity_slug
 
     slug = identity_slug("alice@example.org")
-    message = only_error(users=[{"name": "alice@example.org", "role": "view"},
-                                {"name": slug, "role": "view"}])
+    message = only_error(users=[{"name": "alice@example.org", **VIEW},
+                                {"name": slug, **VIEW}])
     assert message.startswith(
         f"binder:users[1].name: '{slug}' and binder:users[0] ('alice@example.org') would get "
         f"the same object name '{slug}'"
@@ -332,3 +344,20 @@ def test_the_deployer_namespace_cannot_shadow_user_binding_names() -> None:
         "names of user bindings"
     )
 
+
+
+@pytest.mark.parametrize("namespaces", [["binder"], ["monitoring", "binder"], None])
+def test_view_of_binderhubs_pods_reads_credentials_and_must_be_acknowledged(
+    namespaces: list[str] | None,
+) -> None:
+    """Issue 20: pod specs in `binder` carry users' JUPYTERHUB_API_TOKEN and the build pods'
+    tokens, so reading them is as sensitive as reading Secrets."""
+    user = {"name": "support", "role": "view", "namespaces": namespaces}
+    message = only_error(users=[user])
+    assert message.startswith("binder:users[0]: "), message
+    assert "reads the pods of 'binder'" in message
+    assert "JUPYTERHUB_API_TOKEN" in message
+    assert "`mayReadCredentials: true`" in message
+    parse(users=[{**user, "mayReadCredentials": True}])
+    # Elsewhere view reads nothing of the kind.
+    parse(users=[{**user, "namespaces": ["monitoring"]}])

@@ -326,4 +326,28 @@ def test_an_empty_internal_networks_list_is_a_warning() -> None:
     rec = run_stack("local", {"binder:binderhub": {
         **binderhub, "builder": {**binderhub.get("builder", {}), "internalNetworks": []}}})
     warned = [line for line in rec.logs if line.startswith("warn") and "internalNetworks" in line]
-    assert len(warned) == 1 and "metadata endpoint stays denied" in warned[0], rec.logs
+    assert len(warned) == 1, rec.logs
+    assert "metadata endpoint stays denied" in warned[0]
+
+
+def test_static_push_credentials_reach_builds_as_a_mounted_secret_only(ebi: Any, gcp: Any) -> None:
+    """Issue 20: pod specs in `binder` are readable by `view`. With a static account (Docker
+    Hub, Harbor) BinderHub mounts the chart's Secret binder-build-docker-config into the build
+    pod (KubernetesBuildExecutor.push_secret, its default) and puts nothing in the pod's
+    environment; only a registry class whose get_credentials answers (ours for Artifact
+    Registry: a token of at most an hour) sets CONTAINER_ENGINE_REGISTRY_CREDENTIALS.
+    binderhub build.py/builder.py at our pin:
+    https://github.com/jupyterhub/binderhub/blob/b9fad995d5529e487c25a9f0795f4fe150a96f25/binderhub/build.py#L480-L492
+    """
+    chart = chart_dir(charts.BINDERHUB)
+    secret = (chart / "templates" / "secret.yaml").read_text()
+    assert "if or .Values.config.BinderHub.use_registry" in secret
+    assert "name: binder-build-docker-config" in secret
+    ebi_values = _release(ebi, "binderhub")
+    assert ebi_values["config"]["BinderHub"]["use_registry"] is True
+    build = ebi_values["config"].get("KubernetesBuildExecutor", {})
+    assert "push_secret" not in build  # BinderHub's default: the chart's Secret
+    assert "registry_credentials" not in build
+    assert "get_credentials" not in json.dumps(ebi_values.get("extraConfig", {}))
+    # gcp's dynamic token is the documented exception (docs/access.md).
+    assert "get_credentials" in json.dumps(_release(gcp, "binderhub")["extraConfig"])
