@@ -39,7 +39,7 @@ import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.parser import Parser
 from yaml.resolver import Resolver
 
@@ -155,11 +155,11 @@ class _Strict(Composer, SafeConstructor):
         return super().construct_mapping(node, deep=deep)
 
 
-    def construct_yaml_int(self, node: Node) -> int:
+    def construct_yaml_int(self, node: ScalarNode) -> int:
         # Python refuses to convert a decimal of more than 4300 digits (a ValueError, not a
         # YAMLError, so it escaped as a traceback): https://docs.python.org/3/library/stdtypes.html#int-max-str-digits
         try:
-            return super().construct_yaml_int(node)  # type: ignore[no-untyped-call]
+            return super().construct_yaml_int(node)
         except ValueError:
             raise _Refused(
                 f"a number of {len(str(node.value))} characters is too long to read; no "
@@ -168,7 +168,8 @@ class _Strict(Composer, SafeConstructor):
             ) from None
 
 
-_Strict.add_constructor("tag:yaml.org,2002:int", _Strict.construct_yaml_int)
+_Strict.add_constructor(  # type: ignore[type-var]  # a mixin: the loaders below are _L
+    "tag:yaml.org,2002:int", _Strict.construct_yaml_int)
 
 
 class _StrictLoader(_Strict, yaml.SafeLoader):
