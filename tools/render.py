@@ -69,6 +69,7 @@ from tools.mockrun import PROJECT, REPO, Recording, Registered, is_secret, stack
 from tools.mockrun import run_stack as _run_stack
 from tools.plan_tree import order, plan_tree
 from tools.redaction import (
+    LEAK,
     MIN_NEEDLE,
     REDACTED,
     redact,
@@ -231,6 +232,14 @@ def render(
             for name, value in sorted(recording.outputs_wire.items())
         )
         lines.append(f"stack outputs: {outputs}")
+    # Every warning a real run prints (issue 20: a partner site never saw "TLS certificate
+    # given but not used" or "pushing anonymously" before its first `pulumi up`).
+    warnings = [line.split(": ", 1)[1] for line in recording.logs
+                if line.startswith("warning: ")]
+    if warnings:
+        lines += ["", f"{count(len(warnings), 'warning')} (a real run prints the same):"]
+        lines += [f"  warning: {w if not any(n in w for n in needles) else LEAK}"
+                  for w in warnings]
     (target / PLAN_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
     if result.releases:
         lines.append(f"Helm values ({REDACTED} for secrets) written to {_shown(target)}/:")

@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
+import pulumi
+
 from components.catalog import charts
 from components.catalog.charts import cluster_issuer_name
 from components.cluster.kubeconfig import ClusterInputs
@@ -125,6 +127,14 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
             "  binder:tls.source is 'letsencrypt', which needs cert-manager, but "
             "binder:certManager.enabled is false; set binder:certManager.enabled to true "
             "(Pulumi.local.yaml turns it off), or use tls.source 'institution' or 'none'"
+        )
+    elif cfg.tls.source != "letsencrypt" and cfg.cert_manager.enabled:
+        # Nothing else asks cert-manager for a certificate: it would run (a webhook in the
+        # path of every write to its CRDs, a controller, 6 CRDs) for nothing (issue 20).
+        pulumi.log.warn(
+            f"binder:tls.source is '{cfg.tls.source}', so nothing uses cert-manager, which "
+            "binder:certManager.enabled installs anyway; set binder:certManager.enabled: "
+            "false unless you run Issuers of your own"
         )
     if (
         cfg.monitoring.enabled

@@ -315,7 +315,7 @@ def test_placeholders_follow_each_slot_and_the_type_sops_recorded(tmp_path: Path
     from components.secrets.document import parse_document
     from components.secrets.sops import SecretsError
 
-    with pytest.raises(SecretsError, match="logging.password: must be a string"):
+    with pytest.raises(SecretsError, match=r"logging\.password: must be a string"):
         parse_document("secrets.yaml", doc)
     doc["logging"]["password"] = "x"
     assert parse_document("secrets.yaml", doc)[("logging", "caCertificate")].startswith("-----")
@@ -351,6 +351,18 @@ def test_a_private_registry_with_credentials_renders_without_a_false_leak(
     assert sorted(leaky.leaks) == [
         f"releases-binderhub-release:values.pasted.{k}" for k in ("password", "token")
     ]
+
+
+def test_the_render_shows_every_warning_a_real_run_prints(tmp_path: Path) -> None:
+    """Issue 20: `make render` hid the program's warnings (a partner site learnt of
+    "pushing anonymously" only from its first real run)."""
+    recording = render_module.run_stack("local")
+    warned = [line for line in recording.logs if line.startswith("warning: ")]
+    assert any("anonymously" in line for line in warned), recording.logs
+    result = render(recording, "local", tmp_path)
+    for line in warned:
+        assert f"  {line}" in result.text
+    assert "(a real run prints the same)" in (tmp_path / "local" / "plan.txt").read_text()
 
 
 def test_placeholder_decrypt_still_refuses_a_plaintext_file(tmp_path: Path) -> None:

@@ -661,3 +661,14 @@ def test_stack_hub_metrics_token_reaches_hub_and_prometheus_as_a_secret(stack_ru
     ]
     assert hub_job["authorization"]["credentials_file"] == f"{mount['mountPath']}/token"
     assert secret.urn in release_of(rec, charts.PROMETHEUS).dependencies
+
+
+def test_cert_manager_that_nothing_uses_is_a_warning():
+    """Issue 20: `institution` or `none` TLS with cert-manager on planned cert-manager (its
+    webhook, controller and CRDs) for nothing, silently."""
+    quiet = run_stack("local")
+    assert not [line for line in quiet.logs if "nothing uses cert-manager" in line]
+    rec = run_stack("local", overrides={"binder:certManager": {"enabled": True}})
+    (warning,) = [line for line in rec.logs if "nothing uses cert-manager" in line]
+    assert warning.startswith("warning: binder:tls.source is 'none'")
+    assert "binder:certManager.enabled: false" in warning
