@@ -192,18 +192,17 @@ def test_zizmor_auditor_persona_reports_nothing_not_even_low_findings(
     runs: dict[str, Run],
 ) -> None:
     """The auditor persona (every audit, e.g. secrets-outside-env) exits 0 on low findings
-    too; there must be none at all. The one ignore comment in the workflows silences exactly
-    one finding: the reusable-workflow call's `self-repository` (see deploy.yml)."""
+    too; there must be none at all. The ignore comments in the workflows silence exactly the
+    reusable-workflow calls' `self-repository` findings, one per call (see deploy.yml)."""
     run = runs["zizmor-auditor-real"]
     assert json.loads(run.output) == [], run.explain()
     unignored = runs["zizmor-auditor-no-ignores"]
     findings = json.loads(unignored.output)
-    assert [f["ident"] for f in findings] == ["self-repository"], unignored.explain()
-    ignores = re.findall(
-        r"zizmor: ignore\[([\w-]+)\]",
-        "".join(p.read_text() for p in sorted(WORKFLOWS.glob("*.yml"))),
-    )
-    assert ignores == ["self-repository"]
+    text = "".join(p.read_text() for p in sorted(WORKFLOWS.glob("*.yml")))
+    calls = re.findall(r"^\s*uses: \./\.github/workflows/", text, re.MULTILINE)
+    assert [f["ident"] for f in findings] == ["self-repository"] * len(calls), unignored.explain()
+    ignores = re.findall(r"zizmor: ignore\[([\w-]+)\]", text)
+    assert ignores == ["self-repository"] * len(calls)
 
 
 def test_check_jsonschema_catches_a_broken_workflow(runs: dict[str, Run]) -> None:
@@ -264,7 +263,7 @@ def _steps(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from job.get("steps", [])
 
 
-ALL = ["checks.yml", "preview.yml", "deploy.yml"]
+ALL = ["checks.yml", "preview.yml", "deploy.yml", "deploy-stack.yml"]
 PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 #: A reusable workflow of this repository, at the same commit as the caller.
 LOCAL_WORKFLOW = re.compile(r"^\./\.github/workflows/[\w-]+\.yml$")
@@ -297,7 +296,8 @@ def test_least_privilege_and_no_persisted_credentials(name: str) -> None:
         else:
             assert "timeout-minutes" in job
     checkouts = [s for s in _steps(workflow) if s.get("uses", "").startswith("actions/checkout@")]
-    assert checkouts
+    # A workflow whose jobs all call reusable workflows checks nothing out itself.
+    assert checkouts or all("uses" in job for job in workflow["jobs"].values())
     for step in checkouts:
         assert step["with"]["persist-credentials"] is False
 
@@ -415,6 +415,12 @@ def _deploy_jobs() -> dict[str, Any]:
     return dict(_load("deploy.yml")["jobs"])
 
 
+def _deploy_stack_job() -> dict[str, Any]:
+    """The job that deploys one stack (deploy-stack.yml, called by deploy.yml)."""
+    (job,) = _load("deploy-stack.yml")["jobs"].values()
+    return dict(job)
+
+
 def _pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
 
@@ -452,11 +458,11 @@ def test_preview_runs_in_its_own_environment_never_a_production_one() -> None:
     identity binding does not accept."""
     job = _preview_job()
     assert job["environment"] == {"name": "preview-${{ matrix.stack }}"}
-    deploy = _deploy_jobs()["deploy"]
-    assert deploy["environment"] == {"name": "${{ matrix.stack }}"}
+    deploy = _deploy_stack_job()
+    assert deploy["environment"] == {"name": "${{ inputs.stack }}"}
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "deploy-stack.yml"])
 def test_every_secret_is_read_inside_an_environment(name: str) -> None:
     """zizmor's secrets-outside-env, asserted directly: a job that reads a secret runs in a
     GitHub environment (whose protection rules then apply)."""
@@ -483,14 +489,22 @@ def test_deploy_waits_for_the_checks_of_the_same_commit() -> None:
 
 
 def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> None:
-    job = _deploy_jobs()["deploy"]
-    assert job["environment"]["name"] == "${{ matrix.stack }}"
+    caller = _deploy_jobs()["deploy"]
+    assert caller["strategy"]["fail-fast"] is False
+    assert [m["stack"] for m in caller["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
+    assert caller["uses"] == "./.github/workflows/deploy-stack.yml"
+    assert caller["with"] == {"stack": "${{ matrix.stack }}", "cloud": "${{ matrix.cloud }}",
+                              "runner": "${{ matrix.runner }}"}
+    assert "secrets" not in caller  # the environment's own secrets, read where they live
+    assert set(_load("deploy-stack.yml")["on"]) == {"workflow_call"}
+    job = _deploy_stack_job()
+    assert job["environment"]["name"] == "${{ inputs.stack }}"
     assert job["concurrency"] == {
-        "group": "deploy-${{ matrix.stack }}",
+        "group": "deploy-${{ inputs.stack }}",
         "cancel-in-progress": False,
     }
-    assert job["strategy"]["fail-fast"] is False
-    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
+    # The caller grants no less than the job asks for (GitHub refuses the run otherwise).
+    assert caller["permissions"] == job["permissions"]
     install, pulumi = _pulumi_steps(job)
     assert "command" not in install["with"]
     assert pulumi["with"]["command"] == "up"
@@ -498,7 +512,7 @@ def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> 
     assert "--attempts 10 " in smoke["run"]
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy-stack.yml"])
 def test_ci_never_creates_a_stack(name: str) -> None:
     (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
     for step in _pulumi_steps(job):
@@ -509,7 +523,7 @@ def test_ci_never_creates_a_stack(name: str) -> None:
     assert names.index("Install the Pulumi CLI") < check < command
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy-stack.yml"])
 def test_pulumi_cli_and_gcloud_versions_are_pinned(name: str) -> None:
     (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
     versions = {s["with"].get("pulumi-version") for s in _pulumi_steps(job)}
@@ -528,7 +542,7 @@ def test_preview_and_deploy_pin_the_same_versions() -> None:
         text = (WORKFLOWS / name).read_text()
         return set(re.findall(r"(pulumi-version|version): \"([\d.]+)\"", text))
 
-    assert pins("preview.yml") == pins("deploy.yml")
+    assert pins("preview.yml") == pins("deploy-stack.yml")
 
 
 # --------------------------------------------------------------------------------------
@@ -551,7 +565,7 @@ def _stack_check_script(name: str) -> str:
 
 
 def test_stack_check_is_the_same_in_preview_and_deploy() -> None:
-    assert _stack_check_script("preview.yml") == _stack_check_script("deploy.yml")
+    assert _stack_check_script("preview.yml") == _stack_check_script("deploy-stack.yml")
 
 
 @dataclass
@@ -583,7 +597,7 @@ def _run_stack_check(
         "FAKE_PULUMI_STACK_EXISTS": "yes" if exists else "no",
     }
     proc = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", _stack_check_script("deploy.yml")],
+        ["bash", "-e", "-o", "pipefail", "-c", _stack_check_script("deploy-stack.yml")],
         cwd=work,
         env=env,
         capture_output=True,
@@ -670,11 +684,10 @@ def test_the_sections_the_workflows_point_to_exist() -> None:
 
 
 def _job_with_pulumi(name: str) -> dict[str, Any]:
-    job = _preview_job() if name == "preview.yml" else _deploy_jobs()["deploy"]
-    return job
+    return _preview_job() if name == "preview.yml" else _deploy_stack_job()
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy-stack.yml"])
 def test_secrets_files_are_checked_strictly_before_pulumi_runs(name: str) -> None:
     """check-secrets --strict on the stack's own secrets files, after the install and before
     any credential step or Pulumi (docs/secrets.md)."""
@@ -693,7 +706,7 @@ def test_secrets_files_are_checked_strictly_before_pulumi_runs(name: str) -> Non
 
 
 def _runner_expressions(name: str) -> set[str]:
-    job = _job_with_pulumi(name)
+    job = _preview_job() if name == "preview.yml" else _deploy_jobs()["deploy"]
     return {str(entry["runner"]) for entry in job["strategy"]["matrix"]["include"]}
 
 
