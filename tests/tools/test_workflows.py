@@ -314,7 +314,7 @@ def test_checks_need_no_secrets_and_run_tests_and_renders() -> None:
     runs_ = [s.get("run", "") for s in job["steps"]]
     assert "make test" in runs_
     stacks = sorted(p.name.split(".")[1] for p in REPO.glob("Pulumi.*.yaml"))
-    assert stacks == ["e2e", "ebi", "gcp", "local"]
+    assert stacks == ["e2e", "ebi", "gcp", "local", "staging"]
     for stack in stacks:
         assert f"make render STACK={stack}" in runs_
     assert any("npm ci" in r and "--prefix .tools" in r for r in runs_)
@@ -368,7 +368,7 @@ def test_checks_post_the_render_diff_of_every_stack_on_pull_requests() -> None:
     ).stdout.splitlines()  # fmt: skip
     assert found == [
         f"render-diff STACK={stack} BASE=HEAD^1 SUMMARY=/summary.md"
-        for stack in ("e2e", "ebi", "gcp", "local")
+        for stack in ("e2e", "ebi", "gcp", "local", "staging")
     ]
     # The tool keeps each stack's section small enough for all of them to fit the 1 MiB
     # step summary (the title and notes add a few hundred characters).
@@ -435,7 +435,7 @@ def test_preview_comments_per_stack_and_skips_forks_and_dependabot() -> None:
         "github.event.pull_request.head.repo.full_name == github.repository && "
         "github.event.pull_request.user.login != 'dependabot[bot]'"
     )
-    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
+    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp", "staging"]
     assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
     install, pulumi = _pulumi_steps(job)
     assert "command" not in install["with"]
@@ -478,14 +478,67 @@ def test_deploy_waits_for_the_checks_of_the_same_commit() -> None:
     assert set(workflow["on"]) == {"push", "workflow_dispatch"}
     assert workflow["on"]["push"] == {"branches": ["main"], "paths-ignore": ["**.md", "docs/**"]}
     jobs = _deploy_jobs()
-    assert set(jobs) == {"checks", "deploy"}
+    assert set(jobs) == {"checks", "staging", "deploy"}
     assert jobs["checks"]["uses"] == "./.github/workflows/checks.yml"
     assert "secrets" not in jobs["checks"]
     assert jobs["checks"]["permissions"] == {"contents": "read"}
-    assert jobs["deploy"]["needs"] == "checks"
-    assert jobs["deploy"]["if"] == "github.ref == 'refs/heads/main'"
+    assert jobs["staging"]["needs"] == "checks"
+    assert "checks" in jobs["deploy"]["needs"]
+    for job in ("staging", "deploy"):
+        assert jobs[job]["if"] == "github.ref == 'refs/heads/main'"
     # The called workflow really runs the tests.
     assert "workflow_call" in _load("checks.yml")["on"]
+
+
+def test_staging_is_deployed_and_launches_a_repository_before_production() -> None:
+    """mybinder.org-deploy cd.yml's order: staging-deploy, then prod-deploy needing it. The
+    production job needs the staging job and has no status function in its condition (which
+    would let it run after a failed or skipped staging); staging is a stack file, deployed by
+    the same reusable workflow, whose smoke test launches a repository."""
+    jobs = _deploy_jobs()
+    staging, production = jobs["staging"], jobs["deploy"]
+    assert production["needs"] == ["checks", "staging"]
+    for job in (staging, production):
+        assert not re.search(r"always\(\)|failure\(\)|cancelled\(\)|success\(\)", job["if"])
+        assert job["uses"] == "./.github/workflows/deploy-stack.yml"
+        assert "secrets" not in job
+    assert staging["with"]["stack"] == "staging"
+    assert staging["with"]["cloud"] == "gcp"
+    assert (REPO / "Pulumi.staging.yaml").is_file()
+    stacks = [m["stack"] for m in production["strategy"]["matrix"]["include"]]
+    assert "staging" not in stacks
+    assert re.fullmatch(
+        r"\$\{\{ vars\.SMOKE_LAUNCH_REPO \|\| '[\w.-]+/[\w.-]+' \}\}", staging["with"]["launch"]
+    )
+    assert "launch" not in production["with"]
+    # The reusable workflow's input reaches the smoke test through the environment.
+    inputs = _load("deploy-stack.yml")["on"]["workflow_call"]["inputs"]
+    assert inputs["launch"] == {**inputs["launch"], "required": False, "default": ""}
+
+
+@pytest.mark.parametrize(
+    ("launch", "expected"),
+    [("", ["-m", "tools.smoke", "acme/staging", "--attempts", "10", "--retry-delay", "30"]),
+     ("owner/repo", ["-m", "tools.smoke", "acme/staging", "--attempts", "10", "--retry-delay",
+                     "30", "--launch", "owner/repo"])],
+)
+def test_the_smoke_step_launches_only_when_asked(
+    tmp_path: Path, launch: str, expected: list[str]
+) -> None:
+    """The smoke step's own script, with a stand-in python that prints its arguments."""
+    (step,) = [s for s in _deploy_stack_job()["steps"] if "tools.smoke" in s.get("run", "")]
+    assert step["env"]["LAUNCH"] == "${{ inputs.launch }}"
+    assert "${{" not in step["run"]
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    fake.chmod(0o755)
+    out = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "STACK": "acme/staging", "LAUNCH": launch},
+        check=True, timeout=30,
+    ).stdout.splitlines()
+    assert out == expected
 
 
 def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> None:
@@ -669,18 +722,26 @@ def test_stack_check_needs_no_salt_with_pulumi_cloud(tmp_path: Path, backend: st
     assert f"({backend or 'Pulumi Cloud'})" in missing.output
 
 
-def test_the_sections_the_workflows_point_to_exist() -> None:
-    """The stack check's errors and the workflows' comments send operators to these."""
-    headings = {
+def _headings(page: str) -> set[str]:
+    return {
         line.lstrip("#").strip()
-        for line in (REPO / "docs" / "operations.md").read_text().splitlines()
+        for line in (REPO / "docs" / page).read_text().splitlines()
         if line.startswith("#")
     }
-    for name in ALL:
+
+
+def test_the_sections_the_workflows_point_to_exist() -> None:
+    """The stack check's errors and the workflows' comments send operators to these."""
+    pointers = 0
+    for name in sorted(p.name for p in WORKFLOWS.glob("*.yml")):
         text = (WORKFLOWS / name).read_text()
-        for section in re.findall(r"docs/operations\.md ['\"]([^'\"]+)['\"]", text):
-            assert any(h.startswith(section) for h in headings), f"{name}: no section {section}"
-    assert "Bootstrapping the CI stacks" in headings
+        for page, section in re.findall(r"docs/([\w-]+\.md) ['\"]([^'\"]+)['\"]", text):
+            pointers += 1
+            assert any(h.startswith(section) for h in _headings(page)), (
+                f"{name}: no section {section} in docs/{page}"
+            )
+    assert pointers >= 5
+    assert "Bootstrapping the CI stacks" in _headings("operations.md")
 
 
 def _job_with_pulumi(name: str) -> dict[str, Any]:
