@@ -10,6 +10,9 @@ JSON) under ``binder_url``/``hub_url`` (or ``*_host``), else -- as a fallback, s
 report -- the hostnames of ``binder:binderhub`` in ``Pulumi.<stack>.yaml``. Those say what
 *should* be deployed, not what is, so in CI (``CI=true``, as GitHub Actions sets it) or with
 ``--no-stack-file-fallback`` that fallback is an error unless ``--allow-stack-file-fallback``.
+``--hosts-from-stack-file`` takes those public names on purpose, never the outputs: the
+scheduled outside checks (``outside.yml``) test the service as users reach it, with no
+credentials at all.
 
 Checks, each PASS or FAIL with the reason:
 
@@ -171,6 +174,19 @@ def stack_file_hosts(stack: str) -> tuple[str | None, str | None, str]:
         _as_url(hub, scheme) if isinstance(hub, str) else None,
         path.name,
     )
+
+
+def hosts_of_stack_file(stack: str) -> Target:
+    """The public names of ``Pulumi.<stack>.yaml``, on purpose: what the scheduled outside
+    checks test, as users reach the service, without credentials or state."""
+    if not stack_file(stack).is_file():
+        raise UsageError(f"--hosts-from-stack-file: {stack_file(stack).name} does not exist")
+    binder, hub, name = stack_file_hosts(stack)
+    if not binder or not hub:
+        raise UsageError(
+            f"--hosts-from-stack-file: {name} sets no binder:binderhub.host and hubHost"
+        )
+    return Target(binder, hub, f"{name} (its public names, --hosts-from-stack-file)")
 
 
 def locate(
@@ -811,6 +827,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         "--retry-delay", type=_retry_delay, default=5.0, metavar="SECONDS",
         help=f"seconds between tries, 0 to {MAX_RETRY_DELAY:g} (default 5)",
     )
+    parser.add_argument(
+        "--hosts-from-stack-file", action="store_true",
+        help="check the public names of Pulumi.<stack>.yaml (binder:binderhub.host/hubHost), "
+        "never the stack outputs: no credentials, as the scheduled outside checks run",
+    )
     fallback = parser.add_mutually_exclusive_group()
     fallback.add_argument(
         "--allow-stack-file-fallback", action="store_true",
@@ -841,10 +862,18 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     try:
         if opts.launch:
             build_path(opts.launch)  # reject a malformed spec before any request
-        target = locate(
-            args.stack, args.outputs_json, args.binder_url, args.hub_url,
-            allow_fallback=allow_fallback,
-        )
+        if args.hosts_from_stack_file:
+            if not args.stack or args.outputs_json or args.binder_url or args.hub_url:
+                raise UsageError(
+                    "--hosts-from-stack-file takes a stack and no --outputs-json, "
+                    "--binder-url or --hub-url"
+                )
+            target = hosts_of_stack_file(args.stack)
+        else:
+            target = locate(
+                args.stack, args.outputs_json, args.binder_url, args.hub_url,
+                allow_fallback=allow_fallback,
+            )
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

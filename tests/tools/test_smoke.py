@@ -873,3 +873,31 @@ def test_an_ordinary_untrusted_certificate_is_not_called_staging(pki: Pki) -> No
     with serve(healthy_routes(), pki.good) as server:
         _, out = run(server)
     assert "STAGING" not in out
+
+
+def test_outside_checks_take_the_public_names_of_the_stack_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No credentials, no Pulumi CLI, even in CI: the names users reach."""
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    target = smoke.hosts_of_stack_file("acme/gcp")
+    assert target == smoke.Target(
+        "https://binder.gcp.example.org", "https://hub.binder.gcp.example.org",
+        "Pulumi.gcp.yaml (its public names, --hosts-from-stack-file)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--hosts-from-stack-file"], "--hosts-from-stack-file takes a stack"),
+     (["ebi", "--hosts-from-stack-file", "--binder-url", "https://x"],
+      "--hosts-from-stack-file takes a stack and no --outputs-json"),
+     (["no-such-stack", "--hosts-from-stack-file"],
+      "--hosts-from-stack-file: Pulumi.no-such-stack.yaml does not exist")],
+)
+def test_hosts_from_stack_file_refuses_what_it_cannot_use(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert smoke.main(argv, out=io.StringIO()) == 2
+    assert message in capsys.readouterr().err

@@ -263,7 +263,7 @@ def _steps(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from job.get("steps", [])
 
 
-ALL = ["checks.yml", "preview.yml", "deploy.yml", "deploy-stack.yml"]
+ALL = ["checks.yml", "preview.yml", "deploy.yml", "deploy-stack.yml", "outside.yml", "drift.yml"]
 PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 #: A reusable workflow of this repository, at the same commit as the caller.
 LOCAL_WORKFLOW = re.compile(r"^\./\.github/workflows/[\w-]+\.yml$")
@@ -462,7 +462,7 @@ def test_preview_runs_in_its_own_environment_never_a_production_one() -> None:
     assert deploy["environment"] == {"name": "${{ inputs.stack }}"}
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "deploy-stack.yml"])
+@pytest.mark.parametrize("name", ALL)
 def test_every_secret_is_read_inside_an_environment(name: str) -> None:
     """zizmor's secrets-outside-env, asserted directly: a job that reads a secret runs in a
     GitHub environment (whose protection rules then apply)."""
@@ -611,14 +611,15 @@ exit 255
 
 
 def _stack_check_script(name: str) -> str:
-    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
-    (step,) = [s for s in job["steps"] if s.get("name") == "The stack exists in the CI backend"]
+    check = "The stack exists in the CI backend"
+    (step,) = [s for s in _steps(_load(name)) if s.get("name") == check]
     assert set(step["env"]) >= {"PULUMI_BACKEND_URL", "PULUMI_ACCESS_TOKEN"}
     return str(step["run"])
 
 
 def test_stack_check_is_the_same_in_preview_and_deploy() -> None:
     assert _stack_check_script("preview.yml") == _stack_check_script("deploy-stack.yml")
+    assert _stack_check_script("drift.yml") == _stack_check_script("deploy-stack.yml")
 
 
 @dataclass
@@ -788,3 +789,118 @@ def test_previews_and_deploys_never_share_a_self_hosted_runner_label() -> None:
         for label in set(literals.findall(p) or [p]) & set(literals.findall(d) or [d])
     }
     assert shared <= {"ubuntu-24.04"}
+
+
+# --------------------------------------------------------------------------------------
+# Day two: checks from outside, drift (docs/day-two.md)
+# --------------------------------------------------------------------------------------
+
+
+def _production_stacks() -> list[str]:
+    return [m["stack"] for m in _deploy_jobs()["deploy"]["strategy"]["matrix"]["include"]]
+
+
+def _reported_stacks(name: str) -> list[str]:
+    (step,) = [s for s in _load(name)["jobs"]["report"]["steps"]
+               if "tools.status_issue" in s.get("run", "")]
+    return str(step["run"]).split("--stacks", 1)[1].split()
+
+
+def _result_script(tmp_path: Path, step: dict[str, Any], tool: Path, env: dict[str, str],
+                   status: int) -> tuple[int, dict[str, str]]:
+    """A step that keeps its check's exit status and report, run with `tool` standing in
+    for the check (it prints a line and exits with `status`)."""
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    tool.write_text(f'#!/bin/sh\necho "checked $*"\nexit {status}\n')
+    tool.chmod(0o755)
+    temp = tmp_path / "runner-temp"
+    proc = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=tmp_path, capture_output=True,
+        text=True, timeout=30, check=False,
+        env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "RUNNER_TEMP": str(temp), **env},
+    )
+    results = {p.name: p.read_text() for p in (temp / "results").iterdir()}
+    return proc.returncode, results
+
+
+def test_outside_checks_need_no_credential_and_check_every_production_stack() -> None:
+    """No secret, no environment, no cloud identity; the production stacks of deploy.yml,
+    each on its own; only the report job may write, and only issues."""
+    text = (WORKFLOWS / "outside.yml").read_text()
+    assert "secrets." not in text
+    workflow = _load("outside.yml")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    assert workflow["concurrency"] == {"group": "outside-checks", "cancel-in-progress": False}
+    smoke, report = workflow["jobs"]["smoke"], workflow["jobs"]["report"]
+    assert smoke["permissions"] == {"contents": "read"}
+    assert report["permissions"] == {"contents": "read", "issues": "write"}
+    assert "environment" not in smoke
+    assert "environment" not in report
+    assert smoke["strategy"]["matrix"]["stack"] == _production_stacks()
+    assert smoke["strategy"]["fail-fast"] is False
+    assert (report["needs"], report["if"]) == ("smoke", "always()")
+    assert _reported_stacks("outside.yml") == _production_stacks()
+    (check,) = [s for s in smoke["steps"] if "tools.smoke" in s.get("run", "")]
+    assert "--hosts-from-stack-file" in check["run"]
+    assert "${{" not in check["run"]
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_outside_check_step_keeps_the_status_and_fails_with_the_check(
+    tmp_path: Path, status: int
+) -> None:
+    (step,) = [s for s in _load("outside.yml")["jobs"]["smoke"]["steps"]
+               if "tools.smoke" in s.get("run", "")]
+    code, results = _result_script(
+        tmp_path, step, tmp_path / "venv" / "bin" / "python",
+        {"STACK": "gcp", "LAUNCH": "owner/repo"}, status,
+    )
+    assert code == status
+    assert results["gcp.status"] == f"{status}\n"
+    assert results["gcp.txt"].startswith(
+        "checked -m tools.smoke gcp --hosts-from-stack-file --attempts 3"
+    )
+    assert results["gcp.txt"].rstrip().endswith("--launch owner/repo")
+
+
+def test_drift_runs_the_refreshing_preview_per_stack_with_read_only_credentials() -> None:
+    workflow = _load("drift.yml")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    drift, report = workflow["jobs"]["drift"], workflow["jobs"]["report"]
+    stacks = [m["stack"] for m in drift["strategy"]["matrix"]["include"]]
+    assert sorted(stacks) == sorted(["staging", *_production_stacks()])
+    assert _reported_stacks("drift.yml") == stacks
+    # Its own environments, never the deploy or preview ones.
+    assert drift["environment"] == {"name": "drift-${{ matrix.stack }}"}
+    assert drift["permissions"] == {"contents": "read", "id-token": "write"}
+    assert report["permissions"] == {"contents": "read", "issues": "write"}
+    assert "environment" not in report
+    assert "secrets." not in yaml.safe_dump(report)
+    (command,) = [s for s in drift["steps"] if "pulumi preview" in s.get("run", "")]
+    assert "--refresh --expect-no-changes" in command["run"]
+    assert "${{" not in command["run"]
+    # No pulumi/actions `up`, nothing that writes: only the CLI's install.
+    (install,) = _pulumi_steps(drift)
+    assert "command" not in install["with"]
+    # Scheduled runs run main's code only; never a previews' runner label.
+    runners = " ".join(str(m["runner"]) for m in drift["strategy"]["matrix"]["include"])
+    assert "EBI_PREVIEW_RUNNER" not in runners
+    # Not the deploys' concurrency group: a queued check must never cancel a queued deploy.
+    assert workflow["concurrency"] == {"group": "drift", "cancel-in-progress": False}
+    assert "concurrency" not in drift
+
+
+@pytest.mark.parametrize("status", [0, 255])
+def test_drift_step_keeps_the_status_and_fails_with_the_preview(
+    tmp_path: Path, status: int
+) -> None:
+    (step,) = [s for s in _load("drift.yml")["jobs"]["drift"]["steps"]
+               if "pulumi preview" in s.get("run", "")]
+    code, results = _result_script(
+        tmp_path, step, tmp_path / "bin" / "pulumi", {"STACK": "acme/ebi", "NAME": "ebi"}, status
+    )
+    assert code == status
+    assert results["ebi.status"] == f"{status}\n"
+    assert results["ebi.txt"].startswith(
+        "checked preview --stack acme/ebi --refresh --expect-no-changes --diff"
+    )
