@@ -269,7 +269,11 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     }
     annotations = args.tls.annotations()
     computed: dict[str, Any] = {
-        "config": {"BinderHub": binderhub_config},
+        # The repo2docker image of the build pods: the catalogue's pin, not the chart's default.
+        "config": {
+            "BinderHub": binderhub_config,
+            "KubernetesBuildExecutor": {"build_image": charts.REPO2DOCKER.image},
+        },
         "imageBuilderType": hub.image_builder_type,
         # Reached through the Ingress only.
         "service": {"type": "ClusterIP"},
