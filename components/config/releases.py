@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from components.config.alerts import AlertsConfig
 from components.config.base import DnsLabel, Model, host_name_problem
+from components.config.events import LaunchEventsConfig
 from components.config.service import BuilderConfig, LaunchLimits
 
 
@@ -492,3 +493,4 @@ class LoggingConfig(Model):
 
     enabled: bool = True
     output: LoggingOutput = Field(default_factory=LoggingOutput)
+    events: LaunchEventsConfig = Field(default_factory=LaunchEventsConfig)
