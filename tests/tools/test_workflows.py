@@ -557,6 +557,36 @@ def test_the_smoke_step_launches_only_when_asked(
     assert out == expected
 
 
+def test_each_deploy_posts_a_grafana_marker_that_never_fails_it(tmp_path: Path) -> None:
+    """After `pulumi up` (so its time is the deploy's), before the smoke test; its token is
+    the environment's own secret, read into the environment of that step only; a Grafana that
+    is down leaves a deploy that succeeded green. Its script, with a stand-in python."""
+    job = _deploy_stack_job()
+    names = [s.get("name") for s in job["steps"]]
+    (step,) = [s for s in job["steps"] if "tools.grafana_annotation" in s.get("run", "")]
+    up = next(i for i, s in enumerate(job["steps"]) if s.get("with", {}).get("command") == "up")
+    smoke = next(i for i, s in enumerate(job["steps"]) if "tools.smoke" in s.get("run", ""))
+    assert up < names.index(step["name"]) < smoke
+    assert step["continue-on-error"] is True
+    assert "if" not in step  # only after an update that succeeded
+    assert step["env"]["GRAFANA_API_TOKEN"] == "${{ secrets.GRAFANA_API_TOKEN }}"
+    assert step["env"]["COMMIT"] == "${{ github.sha }}"
+    assert "${{" not in step["run"]
+    assert sum("GRAFANA_API_TOKEN" in yaml.safe_dump(s) for s in job["steps"]) == 1
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    fake.chmod(0o755)
+    out = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "STACK": "acme/gcp", "COMMIT": "abc1234",
+             "RUN_URL": "https://github.com/acme/binder/actions/runs/7"},
+        check=True, timeout=30,
+    ).stdout.splitlines()
+    assert out == ["-m", "tools.grafana_annotation", "acme/gcp", "--commit", "abc1234",
+                   "--link", "https://github.com/acme/binder/actions/runs/7"]
+
+
 def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> None:
     caller = _deploy_jobs()["deploy"]
     assert caller["strategy"]["fail-fast"] is False
