@@ -19,8 +19,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.config import cost
 from components.config.base import ConfigError, DnsLabel, Model
-from components.config.cost import BudgetConfig, gcp_label_problems
 from components.config.magnum_drivers import DRIVERS, DriverFacts, MagnumDriver, driver_problems
 
 _K8S_VERSION = re.compile(r"^1\.(\d+)$")
@@ -329,13 +329,13 @@ class GkeCluster(ClusterBase):
     (``binder-stack``, ``binder-cluster``, ``binder-pool``): e.g. ``cost-centre``."""
     cost_allocation: bool = True
     """GKE cost allocation: namespaces and Kubernetes labels in the billing export."""
-    budget: BudgetConfig | None = None
+    budget: cost.BudgetConfig | None = None
     """An optional monthly billing budget of the project, with alert thresholds."""
 
     @field_validator("resource_labels")
     @classmethod
     def _gcp_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        if problems := gcp_label_problems(value):
+        if problems := cost.gcp_label_problems(value):
             raise ValueError("; ".join(problems))
         return value
 

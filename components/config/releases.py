@@ -17,9 +17,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.config import events as launch_events
 from components.config.alerts import AlertsConfig
 from components.config.base import DnsLabel, Model, host_name_problem
-from components.config.events import LaunchEventsConfig
 from components.config.service import BuilderConfig, LaunchLimits
 
 
@@ -493,4 +493,6 @@ class LoggingConfig(Model):
 
     enabled: bool = True
     output: LoggingOutput = Field(default_factory=LoggingOutput)
-    events: LaunchEventsConfig = Field(default_factory=LaunchEventsConfig)
+    events: launch_events.LaunchEventsConfig = Field(
+        default_factory=launch_events.LaunchEventsConfig
+    )
