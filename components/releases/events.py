@@ -21,7 +21,8 @@ instead (``mybinder/values.yaml``, ``01-eventlog``); stdout works on every clust
 Fluentd (:func:`events_route`) copies the BinderHub container's records to a label of their
 own, keeps only the stdout lines that are launch events, makes each line the record itself
 (its time the event's, so nothing finer than the minute is kept), and sends them to their own
-output: an index of their own per stack in Elasticsearch/OpenSearch, or JSON lines on
+output; the ordinary log gets BinderHub's other lines only, never an event with the runtime's
+nanosecond timestamp: an index of their own per stack in Elasticsearch/OpenSearch, or JSON lines on
 Fluentd's stdout. ``tools/launch_report.py`` turns a day of them into launches per repository
 and per provider.
 """
@@ -35,8 +36,11 @@ LAUNCH_SCHEMA = "binderhub.jupyter.org/launch"
 LAUNCH_VERSION = 6
 #: The ``extraConfig`` key of the snippet (the chart runs the snippets in key order).
 SNIPPET_KEY = "binder-launch-events"
-#: Fluentd's label for the events.
+#: Fluentd's label for the events, and for the rest of BinderHub's log.
 EVENTS_LABEL = "@BINDER_LAUNCH_EVENTS"
+BINDER_LOGS_LABEL = "@BINDER_LOGS"
+#: A line that is a launch event (python-json-logger writes ``"key": value``).
+EVENT_LINE = '/^\\{.*"schema": *"binderhub\\.jupyter\\.org\\/launch"/'
 #: The timestamp our handler writes (UTC, whole minutes).
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -93,8 +97,9 @@ def binder_container_tag(namespace: str) -> str:
 
 def events_route(output_body: str, *, namespace: str, events_body: str) -> str:
     """``04_outputs.conf`` with the events' route: the BinderHub container's records go both
-    to the usual output (``@LOGS``, ``output_body``) and to :data:`EVENTS_LABEL`, which keeps
-    the launch events and sends them to ``events_body``."""
+    to :data:`EVENTS_LABEL`, which keeps the launch events and sends them to ``events_body``,
+    and to :data:`BINDER_LOGS_LABEL`, which drops them and passes the rest to the usual
+    output (``@LOGS``, ``output_body``)."""
     return "\n".join([
         "<label @OUTPUT>",
         f"  <match {binder_container_tag(namespace)}>",
@@ -107,9 +112,24 @@ def events_route(output_body: str, *, namespace: str, events_body: str) -> str:
         "    </store>",
         "    <store>",
         "      @type relabel",
-        "      @label @LOGS",
+        f"      @label {BINDER_LOGS_LABEL}",
         "    </store>",
         "  </match>",
+        "  <match **>",
+        "    @type relabel",
+        "    @label @LOGS",
+        "  </match>",
+        "</label>",
+        # BinderHub's own log, without the events: their only copy is the one rounded to the
+        # minute (the container runtime stamps each line to the nanosecond).
+        f"<label {BINDER_LOGS_LABEL}>",
+        "  <filter **>",
+        "    @type grep",
+        "    <exclude>",
+        "      key log",
+        f"      pattern {EVENT_LINE}",
+        "    </exclude>",
+        "  </filter>",
         "  <match **>",
         "    @type relabel",
         "    @label @LOGS",
@@ -130,7 +150,7 @@ def events_route(output_body: str, *, namespace: str, events_body: str) -> str:
         "    </regexp>",
         "    <regexp>",
         "      key log",
-        '      pattern /^\\{.*"schema": *"binderhub\\.jupyter\\.org\\/launch"/',
+        f"      pattern {EVENT_LINE}",
         "    </regexp>",
         "  </filter>",
         # The line becomes the record; its time is the event's (already to the minute).
@@ -144,6 +164,9 @@ def events_route(output_body: str, *, namespace: str, events_body: str) -> str:
         "      time_key timestamp",
         "      time_type string",
         f"      time_format {TIMESTAMP_FORMAT}",
+        # The trailing Z is a literal in the format: read the time as UTC, not the node's zone.
+        # https://docs.fluentd.org/configuration/parse-section#time-parameters
+        "      utc true",
         "      keep_time_key true",
         "    </parse>",
         "  </filter>",

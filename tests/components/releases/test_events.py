@@ -90,10 +90,21 @@ def test_a_synthetic_launch_through_the_real_snippet_and_route(deployed: dict[st
         if all(grep[k].search(record[k]) for k in grep):
             kept.append(record["log"])
     assert kept == [stdout[1]]
+    # The ordinary log gets every line of BinderHub but the event (whose runtime timestamp
+    # is to the nanosecond).
+    logs = config[config.index(f"<label {events.BINDER_LOGS_LABEL}>"):
+                  config.index("<label @LOGS>")]
+    (excluded,) = re.findall(r"<exclude>\s*key log\s*pattern (\S.*)\s*</exclude>", logs)
+    exclude = _ruby_regexp(excluded.strip())
+    lines = [*stdout, '{"schema": "other", "x": 1}']
+    assert [line for line in lines if not exclude.search(line)] == [
+        stdout[0], '{"schema": "other", "x": 1}']
+    assert "@label @LOGS" in logs
     (time_format,) = re.findall(r"time_format (\S+)", config[config.index(events.EVENTS_LABEL):])
     when = dt.datetime.strptime(json.loads(kept[0])["timestamp"], time_format)
     assert (when.second, when.microsecond) == (0, 0)
     assert "reserve_data false" in config  # nothing of the container's line is kept
+    assert "      utc true\n" in config  # the Z is a literal of the format
 
 
 def test_a_timestamp_that_cannot_be_rounded_is_never_written(deployed: dict[str, Any]) -> None:
@@ -144,7 +155,7 @@ def test_events_get_an_index_of_their_own_per_stack() -> None:
     assert "path /var/log/fluentd-buffers/output.buffer" in logs
     assert "path /var/log/fluentd-buffers/launch-events.buffer" in launches
     # The labels are balanced: every <label>/<match>/<filter> is closed.
-    for tag in ("label", "match", "filter", "store", "regexp", "parse", "buffer"):
+    for tag in ("label", "match", "filter", "store", "regexp", "exclude", "parse", "buffer"):
         assert len(re.findall(f"<{tag}[ >]", config)) == config.count(f"</{tag}>"), tag
 
 
