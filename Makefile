@@ -189,9 +189,10 @@ render: require-stack $(RENDER_STAMP) ## Offline plan, values, resources and ren
 	$(BIN)/python -m tools.render "$(STACK)"
 
 # BASE: any git ref; default the merge base with origin/main (or the local main, with a note).
-# SUMMARY: also append the diff as markdown to that file (CI: $GITHUB_STEP_SUMMARY).
+# SUMMARY: also append the diff as markdown to that file (CI: $GITHUB_STEP_SUMMARY);
+# SUMMARY_LIMIT: cut its diff at that many bytes (upgrades.yml: a pull request's body).
 render-diff: require-stack $(RENDER_STAMP) ## Unified diff of `make render STACK=...` between BASE (a git ref) and the working tree
-	$(BIN)/python -m tools.render_diff "$(STACK)" $(if $(BASE),--base "$(BASE)") $(if $(SUMMARY),--markdown "$(SUMMARY)")
+	$(BIN)/python -m tools.render_diff "$(STACK)" $(if $(BASE),--base "$(BASE)") $(if $(SUMMARY),--markdown "$(SUMMARY)")$(if $(SUMMARY_LIMIT), --markdown-limit "$(SUMMARY_LIMIT)")
 
 smoke: require-stack $(RUNTIME_STAMP) ## Check the deployed service of STACK from its stack outputs
 	$(BIN)/python -m tools.smoke "$(STACK)"

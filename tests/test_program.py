@@ -12,7 +12,7 @@ from components.config.base import ConfigError
 from tests.stack_runs import recorded_stack
 from tools.mockrun import Recording, run_stack, stack_config
 
-STACKS = ["e2e", "ebi", "gcp", "local"]
+STACKS = ["e2e", "ebi", "gcp", "local", "staging"]
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -23,7 +23,8 @@ def stack_run(request: pytest.FixtureRequest) -> tuple[str, Recording]:
 def test_stack_outputs(stack_run: tuple[str, Recording]) -> None:
     stack, rec = stack_run
     assert rec.outputs["cluster_name"] == {
-        "e2e": "binder-e2e", "ebi": "binder-ebi", "gcp": "binder-gcp"
+        "e2e": "binder-e2e", "ebi": "binder-ebi", "gcp": "binder-gcp",
+        "staging": "binder-staging",
     }.get(stack, "local")
     assert rec.outputs["cluster_endpoint"].startswith("https://")
     assert rec.secret_output("kubeconfig")
@@ -116,6 +117,7 @@ def test_gcp_never_imports_openstack(forked_renders: list[dict[str, Any]]) -> No
 NODE_TYPES = {
     "ebi": {"openstack:containerinfra/nodeGroup:NodeGroup"},
     "gcp": {"gcp:container/nodePool:NodePool"},
+    "staging": {"gcp:container/nodePool:NodePool"},
 }
 
 
@@ -128,7 +130,7 @@ def test_kubernetes_provider_waits_for_every_node_pool(stack_run: tuple[str, Rec
     if stack in ("e2e", "local"):
         assert pools == []
         return
-    assert len(pools) == {"ebi": 1, "gcp": 2}[stack]
+    assert len(pools) == {"ebi": 1, "gcp": 2, "staging": 2}[stack]
     for pool in pools:
         assert pool.urn in provider.dependencies, pool.name
 
@@ -140,8 +142,8 @@ def test_critical_path_runs_through_the_node_pools(stack_run: tuple[str, Recordi
     path = [r.type for r in longest_chain(rec, binderhub_release(rec))]
     assert path[-1] == "kubernetes:helm.sh/v3:Release"
     # Issue 19: only the links a real API server needs (docs/operations.md, "Deploy order").
-    # gcp: the nodes' own service account comes first (issue 20), before the cluster.
-    assert len(path) == {"ebi": 6, "gcp": 6, "local": 3, "e2e": 3}[stack], path
+    # gcp, staging: the nodes' own service account comes first (issue 20), before the cluster.
+    assert len(path) == {"ebi": 6, "gcp": 6, "staging": 6, "local": 3, "e2e": 3}[stack], path
     assert path[-2:] == ["kubernetes:core/v1:Namespace", "kubernetes:helm.sh/v3:Release"]
     if stack not in ("e2e", "local"):
         assert path[0] in {

@@ -28,6 +28,20 @@ DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 BINDER_NS = "binder"
 
 
+#: The deploy markers (tools/grafana_annotation.py, one per deploy, tagged ``deploy``) on every
+#: dashboard: an annotation query of Grafana's own data source by tag. The dashboard model's
+#: annotation fields: https://github.com/grafana/grafonnet/blob/main/gen/grafonnet-v10.0.0/docs/dashboard/annotation.md
+DEPLOY_TAG = "deploy"
+DEPLOYS: dict[str, Any] = {
+    "name": "Deploys",
+    "datasource": {"type": "datasource", "uid": "grafana"},
+    "enable": True,
+    "hide": False,
+    "iconColor": "rgba(255, 152, 48, 1)",
+    "target": {"type": "tags", "tags": [DEPLOY_TAG], "matchAny": False, "limit": 100},
+}
+
+
 @dataclass(frozen=True)
 class Query:
     expr: str
@@ -93,7 +107,7 @@ def dashboard_json(uid: str, title: str, description: str, panels: list[Panel]) 
         "version": 1,
         "time": {"from": "now-24h", "to": "now"},
         "timezone": "utc",
-        "annotations": {"list": []},
+        "annotations": {"list": [DEPLOYS]},
         "templating": {"list": []},
         "links": [],
         "panels": laid_out,

@@ -47,7 +47,7 @@ RENDER_TIMEOUT = 600
 #: A step's summary holds at most 1 MiB: beyond it the runner drops the whole summary of
 #: the step ("$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of 1024k";
 #: https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions#adding-a-markdown-summary).
-#: CI appends one diff per stack (four now) in one step: each stays under a fifth of it.
+#: CI appends one diff per stack (five now) in one step: each stays under a fifth of it.
 MARKDOWN_LIMIT = 200_000
 
 
@@ -272,6 +272,14 @@ def main(
         help="also APPEND the diff as a fenced markdown section to this file "
         "(e.g. $GITHUB_STEP_SUMMARY)",
     )
+    parser.add_argument(
+        "--markdown-limit",
+        type=int,
+        default=MARKDOWN_LIMIT,
+        metavar="BYTES",
+        help=f"cut the markdown's diff at this many bytes (default {MARKDOWN_LIMIT}; a pull "
+        "request's body holds 65,536 characters in all)",
+    )
     args = parser.parse_args(argv)
     try:
         base = resolve_base(args.base, REPO)
@@ -293,7 +301,7 @@ def main(
     out.write(unified(diffs))
     if args.markdown:
         with args.markdown.open("a", encoding="utf-8") as summary:
-            summary.write(markdown(args.stack, base, diffs))
+            summary.write(markdown(args.stack, base, diffs, limit=args.markdown_limit))
     return 0
 
 

@@ -10,6 +10,9 @@ JSON) under ``binder_url``/``hub_url`` (or ``*_host``), else -- as a fallback, s
 report -- the hostnames of ``binder:binderhub`` in ``Pulumi.<stack>.yaml``. Those say what
 *should* be deployed, not what is, so in CI (``CI=true``, as GitHub Actions sets it) or with
 ``--no-stack-file-fallback`` that fallback is an error unless ``--allow-stack-file-fallback``.
+``--hosts-from-stack-file`` takes those public names on purpose, never the outputs: the
+scheduled outside checks (``outside.yml``) test the service as users reach it, with no
+credentials at all.
 
 Checks, each PASS or FAIL with the reason:
 
@@ -25,6 +28,13 @@ Checks, each PASS or FAIL with the reason:
   (``/build/gh/<owner>/<repo>/<ref>``, a server-sent event stream of ``{"phase": ...}``
   events): success on ``phase: ready``, failure on ``phase: failed`` or after
   ``--launch-timeout`` seconds. https://binderhub.readthedocs.io/en/latest/api.html
+  Then the launched server itself, with the token of the ``ready`` event (sent only to the
+  hub's own scheme and host): ``GET <server>/api`` answers 200 with the Jupyter server's
+  ``version``, and ``POST <server>/api/shutdown`` stops it (200), so a check leaves no
+  server behind -- as mybinder.org's launch test does
+  (https://github.com/jupyterhub/mybinder.org-deploy/blob/main/tests/test_launch.py,
+  https://jupyter-server.readthedocs.io/en/latest/developers/rest-api.html). The shutdown
+  is tried whenever a server was started, even if ``/api`` failed.
 
 Retries: only an answer that can change by waiting is tried again (``--attempts`` times,
 ``--retry-delay`` apart): an HTTP 5xx (a pod still starting behind the ingress) and a
@@ -164,6 +174,19 @@ def stack_file_hosts(stack: str) -> tuple[str | None, str | None, str]:
         _as_url(hub, scheme) if isinstance(hub, str) else None,
         path.name,
     )
+
+
+def hosts_of_stack_file(stack: str) -> Target:
+    """The public names of ``Pulumi.<stack>.yaml``, on purpose: what the scheduled outside
+    checks test, as users reach the service, without credentials or state."""
+    if not stack_file(stack).is_file():
+        raise UsageError(f"--hosts-from-stack-file: {stack_file(stack).name} does not exist")
+    binder, hub, name = stack_file_hosts(stack)
+    if not binder or not hub:
+        raise UsageError(
+            f"--hosts-from-stack-file: {name} sets no binder:binderhub.host and hubHost"
+        )
+    return Target(binder, hub, f"{name} (its public names, --hosts-from-stack-file)")
 
 
 def locate(
@@ -552,7 +575,18 @@ def sse_events(resp: Any, deadline: float) -> Any:
                 yield {"phase": "unparsed", "message": payload[:200]}
 
 
-def check_launch(binder_url: str, spec: str, opts: Options) -> Check:
+@dataclass(frozen=True)
+class LaunchedServer:
+    """Where the launch's server runs and its token (kept in memory, never printed)."""
+
+    url: str
+    token: str = field(repr=False)
+
+
+def check_launch(
+    binder_url: str, spec: str, opts: Options
+) -> tuple[Check, LaunchedServer | None]:
+    """The build API's event stream until ``ready``; the server it started, if any."""
     path = build_path(spec)
     name = f"launch {path}"
     start = time.monotonic()
@@ -582,26 +616,97 @@ def check_launch(binder_url: str, spec: str, opts: Options) -> Check:
                 if phase == "ready":
                     where = str(event.get("url", "?"))  # never the token
                     took = time.monotonic() - start
-                    return Check(name, True, f"ready after {took:.0f} s at {where}")
+                    token = event.get("token")
+                    server = (
+                        LaunchedServer(where, token)
+                        if isinstance(token, str) and token and where != "?"
+                        else None
+                    )
+                    return Check(name, True, f"ready after {took:.0f} s at {where}"), server
                 if phase == "failed":
-                    return Check(name, False, f"build failed: {last_message or 'no message'}")
+                    failed = f"build failed: {last_message or 'no message'}"
+                    return Check(name, False, failed), None
     except urllib.error.HTTPError as exc:
         with exc:
             body = _snippet(exc.read(MAX_LINE))
-        return Check(name, False, f"HTTP {exc.code}, {body or 'empty body'}")
+        return Check(name, False, f"HTTP {exc.code}, {body or 'empty body'}"), None
     except TimeoutError:  # socket.timeout is an alias of it
         return Check(
             name, False,
             f"no 'ready' within {opts.launch_timeout:g} s (last phase: {phase}"
             + (f", last message: {last_message}" if last_message else "") + ")",
-        )
+        ), None
     except urllib.error.URLError as exc:
         host = urllib.parse.urlsplit(url).hostname or url
         return Check(name, False, f"cannot reach {url}: "
-                     f"{host_down(exc, host, read_timeout) or exc.reason}")
+                     f"{host_down(exc, host, read_timeout) or exc.reason}"), None
     except (ssl.SSLError, OSError) as exc:
-        return Check(name, False, f"stream broken: {exc}")
-    return Check(name, False, f"the event stream ended in phase '{phase}' without 'ready'")
+        return Check(name, False, f"stream broken: {exc}"), None
+    return Check(name, False, f"the event stream ended in phase '{phase}' without 'ready'"), None
+
+
+def _server_base(server: LaunchedServer, hub_url: str) -> str | None:
+    """The server's URL without its trailing slash, if it is on the hub's scheme and host
+    (the token goes nowhere else); None otherwise."""
+    ours, hub = urllib.parse.urlsplit(server.url), urllib.parse.urlsplit(hub_url)
+    if (ours.scheme, ours.netloc) != (hub.scheme, hub.netloc):
+        return None
+    return server.url.rstrip("/")
+
+
+def _server_request(url: str, token: str, opts: Options, method: str) -> Response:
+    request = urllib.request.Request(  # noqa: S310 (the hub's own http(s) URL)
+        url, method=method, data=b"" if method == "POST" else None,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json",
+                 "Authorization": f"token {token}"},
+    )
+    context = ssl_context(opts.cafile) if url.startswith("https://") else None
+    try:
+        with urllib.request.urlopen(  # noqa: S310 (the hub's own http(s) URL)
+            request, timeout=opts.timeout, context=context
+        ) as resp:
+            return Response(resp.status, resp.read(MAX_LINE))
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return Response(exc.code, exc.read(MAX_LINE))
+
+
+def check_server_api(server: LaunchedServer, hub_url: str, opts: Options) -> Check:
+    """``GET <server>/api`` with the launch's token: the Jupyter server answers."""
+    name = "launched server /api"
+    base = _server_base(server, hub_url)
+    if base is None:
+        return Check(name, False, f"the server URL {server.url} is not on the hub's host "
+                     f"{hub_url}: its token is not sent there")
+    try:
+        resp = _server_request(f"{base}/api", server.token, opts, "GET")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return Check(name, False, f"cannot reach {base}/api: {exc}")
+    try:
+        data = json.loads(resp.body)
+    except json.JSONDecodeError:
+        data = None
+    if resp.status != 200 or not isinstance(data, dict) or "version" not in data:
+        return Check(name, False, f"HTTP {resp.status}, {_snippet(resp.body) or 'empty body'}")
+    return Check(name, True, f"jupyter server {data['version']}")
+
+
+def check_server_shutdown(server: LaunchedServer, hub_url: str, opts: Options) -> Check:
+    """``POST <server>/api/shutdown`` with the launch's token: nothing is left running."""
+    name = "launched server shut down"
+    base = _server_base(server, hub_url)
+    if base is None:
+        return Check(name, False, f"not tried: the server URL {server.url} is not on the "
+                     f"hub's host {hub_url} (JupyterHub's culler will stop it)")
+    try:
+        resp = _server_request(f"{base}/api/shutdown", server.token, opts, "POST")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return Check(name, False, f"cannot reach {base}/api/shutdown: {exc} "
+                     "(JupyterHub's culler will stop it)")
+    if resp.status != 200:
+        return Check(name, False, f"HTTP {resp.status}, {_snippet(resp.body) or 'empty body'} "
+                     "(JupyterHub's culler will stop it)")
+    return Check(name, True, "HTTP 200")
 
 
 # --------------------------------------------------------------------------------------
@@ -649,10 +754,25 @@ def run_checks(target: Target, opts: Options) -> list[Check]:
     if opts.launch:
         launch = opts.launch
         print(f"....  launching {launch} (up to {opts.launch_timeout:g} s)", file=out)
-        record(
-            f"launch {build_path(launch)}", binder,
-            lambda: check_launch(binder, launch, opts), retry=False,
-        )
+        launched: list[LaunchedServer] = []
+
+        def start() -> Check:
+            check, server = check_launch(binder, launch, opts)
+            launched.extend([server] if server else [])
+            return check
+
+        record(f"launch {build_path(launch)}", binder, start, retry=False)
+        if launched:
+            server = launched[0]
+            record("launched server /api", hub,
+                   lambda: check_server_api(server, hub, opts), retry=False)
+            record("launched server shut down", hub,
+                   lambda: check_server_shutdown(server, hub, opts), retry=False)
+        elif checks[-1].ok:
+            missing = Check("launched server /api", False,
+                            "the ready event named no server URL and token")
+            checks.append(missing)
+            print(missing.line(), file=out, flush=True)
     else:
         skip = Check("launch", True, "not requested (--launch owner/repo[/ref])", True)
         checks.append(skip)
@@ -707,6 +827,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         "--retry-delay", type=_retry_delay, default=5.0, metavar="SECONDS",
         help=f"seconds between tries, 0 to {MAX_RETRY_DELAY:g} (default 5)",
     )
+    parser.add_argument(
+        "--hosts-from-stack-file", action="store_true",
+        help="check the public names of Pulumi.<stack>.yaml (binder:binderhub.host/hubHost), "
+        "never the stack outputs: no credentials, as the scheduled outside checks run",
+    )
     fallback = parser.add_mutually_exclusive_group()
     fallback.add_argument(
         "--allow-stack-file-fallback", action="store_true",
@@ -737,10 +862,18 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     try:
         if opts.launch:
             build_path(opts.launch)  # reject a malformed spec before any request
-        target = locate(
-            args.stack, args.outputs_json, args.binder_url, args.hub_url,
-            allow_fallback=allow_fallback,
-        )
+        if args.hosts_from_stack_file:
+            if not args.stack or args.outputs_json or args.binder_url or args.hub_url:
+                raise UsageError(
+                    "--hosts-from-stack-file takes a stack and no --outputs-json, "
+                    "--binder-url or --hub-url"
+                )
+            target = hosts_of_stack_file(args.stack)
+        else:
+            target = locate(
+                args.stack, args.outputs_json, args.binder_url, args.hub_url,
+                allow_fallback=allow_fallback,
+            )
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

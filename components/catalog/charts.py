@@ -91,6 +91,27 @@ def cluster_issuer_name(issuer: str) -> str:
     return f"letsencrypt-{issuer}"
 
 
+@dataclass(frozen=True)
+class ImagePin:
+    """One container image at one exact tag."""
+
+    repository: str
+    """Registry host and repository, e.g. ``quay.io/jupyterhub/repo2docker``."""
+    tag: str
+    """Exact tag; never ``latest``."""
+
+    @property
+    def image(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+#: The repo2docker image BinderHub's build pods run (``KubernetesBuildExecutor.build_image``).
+#: This tag is BinderHub's own default at the chart pin above
+#: (https://github.com/jupyterhub/binderhub/blob/b9fad995d5529e487c25a9f0795f4fe150a96f25/binderhub/build.py#L293-L297),
+#: pinned here so that moving it is a reviewed change (``tools/upgrades.py`` proposes newer
+#: releases, as mybinder.org's watch-dependencies workflow does).
+REPO2DOCKER = ImagePin(repository="quay.io/jupyterhub/repo2docker", tag="2024.07.0")
+
 #: Every chart installed as a release (the JupyterHub subchart comes with BinderHub).
 #: Namespace of each release; the bootstrap creates namespaces of these names.
 NAMESPACES = {

@@ -32,13 +32,26 @@ def create_cluster(
 
         if not (inputs.gcp_project and inputs.gcp_location):
             raise ValueError("GKE needs gcp:project and a location: pass the plan's ClusterInputs")
-        return GkeKubernetesCluster(
+        gke = GkeKubernetesCluster(
             name,
             GkeKubernetesClusterArgs(
                 config=cluster, project=inputs.gcp_project, location=inputs.gcp_location
             ),
             opts,
         )
+        if cluster.budget is not None:
+            from components.cluster.cost import BillingBudget, BillingBudgetArgs
+
+            BillingBudget(
+                f"{name}-budget",
+                BillingBudgetArgs(
+                    config=cluster.budget,
+                    project=inputs.gcp_project,
+                    display_name=f"binder {cluster.name} (stack {pulumi.get_stack()})",
+                ),
+                opts,
+            )
+        return gke
     from components.cluster.existing import (
         ExistingKubernetesCluster,
         ExistingKubernetesClusterArgs,

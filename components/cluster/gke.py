@@ -17,6 +17,7 @@ import pulumi_gcp as gcp
 import yaml
 
 from components.cluster.base import KubernetesCluster, merge_labels
+from components.cluster.cost import cost_labels, pool_labels
 from components.config.cluster import (
     NODE_PURPOSE_LABEL,
     USER_TAINT_KEY,
@@ -116,6 +117,8 @@ class GkeKubernetesCluster(KubernetesCluster):
         net = cfg.network
         protected = pulumi.ResourceOptions(parent=self, protect=cfg.protect)
         self.node_service_account = self._node_identity(name, args)
+        # What Google Cloud bills by (components/cluster/cost.py).
+        self.labels = cost_labels(pulumi.get_stack(), cfg.name, cfg.resource_labels)
 
         private = (
             gcp.container.ClusterPrivateClusterConfigArgs(
@@ -192,6 +195,10 @@ class GkeKubernetesCluster(KubernetesCluster):
             ),
             deletion_protection=(
                 cfg.protect if cfg.deletion_protection is None else cfg.deletion_protection
+            ),
+            resource_labels=self.labels,
+            cost_management_config=gcp.container.ClusterCostManagementConfigArgs(
+                enabled=cfg.cost_allocation
             ),
             opts=pulumi.ResourceOptions.merge(
                 protected,
@@ -330,6 +337,7 @@ class GkeKubernetesCluster(KubernetesCluster):
                 disk_type=pool.disk_type,
                 spot=pool.spot,
                 labels=merge_labels(pool.labels, {NODE_PURPOSE_LABEL: purpose}),
+                resource_labels=pool_labels(self.labels, purpose),
                 taints=[
                     gcp.container.NodePoolNodeConfigTaintArgs(
                         key=t.key, value=t.value, effect=_GKE_EFFECT[t.effect]

@@ -19,6 +19,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.config import cost
 from components.config.base import ConfigError, DnsLabel, Model
 from components.config.magnum_drivers import DRIVERS, DriverFacts, MagnumDriver, driver_problems
 
@@ -339,6 +340,21 @@ class GkeCluster(ClusterBase):
     https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts#node-service-accounts"""
     core_pool: GkeNodePool
     user_pool: GkeNodePool
+    # Cost (components/config/cost.py, docs/day-two.md "Cost labels and a budget").
+    resource_labels: dict[str, str] = Field(default_factory=dict)
+    """Google Cloud labels of the cluster and its node pools, besides the program's own
+    (``binder-stack``, ``binder-cluster``, ``binder-pool``): e.g. ``cost-centre``."""
+    cost_allocation: bool = True
+    """GKE cost allocation: namespaces and Kubernetes labels in the billing export."""
+    budget: cost.BudgetConfig | None = None
+    """An optional monthly billing budget of the project, with alert thresholds."""
+
+    @field_validator("resource_labels")
+    @classmethod
+    def _gcp_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        if problems := cost.gcp_label_problems(value):
+            raise ValueError("; ".join(problems))
+        return value
 
     @field_validator("node_service_account")
     @classmethod

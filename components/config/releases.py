@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.config import events as launch_events
 from components.config.alerts import AlertsConfig
 from components.config.base import DnsLabel, Model, host_name_problem
 from components.config.service import BuilderConfig, LaunchLimits
@@ -492,3 +493,6 @@ class LoggingConfig(Model):
 
     enabled: bool = True
     output: LoggingOutput = Field(default_factory=LoggingOutput)
+    events: launch_events.LaunchEventsConfig = Field(
+        default_factory=launch_events.LaunchEventsConfig
+    )

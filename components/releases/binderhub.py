@@ -27,7 +27,7 @@ from components.config.cluster import (
 )
 from components.config.releases import AuthConfig, BinderHubConfig, RegistryConfig
 from components.registry.target import DOCKERHUB_HOSTS, RegistryTarget, url_registry_target
-from components.releases import helm, values
+from components.releases import events, helm, values
 from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderArgs, builder_values
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.releases.limits import limits_values
@@ -255,6 +255,8 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
         # Set here, from binder:binderhub.auth, never in a values file: the BinderHub and
         # JupyterHub halves below must agree.
         "auth_enabled": hub.auth.enabled,
+        # Launch events name the public host, whatever Host header a request came with.
+        "normalized_origin": hub.host,
     }
     if hub.banner_message:
         binderhub_config["banner_message"] = hub.banner_message
@@ -269,7 +271,11 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     }
     annotations = args.tls.annotations()
     computed: dict[str, Any] = {
-        "config": {"BinderHub": binderhub_config},
+        # The repo2docker image of the build pods: the catalogue's pin, not the chart's default.
+        "config": {
+            "BinderHub": binderhub_config,
+            "KubernetesBuildExecutor": {"build_image": charts.REPO2DOCKER.image},
+        },
         "imageBuilderType": hub.image_builder_type,
         # Reached through the Ingress only.
         "service": {"type": "ClusterIP"},
@@ -292,6 +298,7 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
             "singleuser": singleuser,
         },
     }
+    computed["extraConfig"] = {events.SNIPPET_KEY: events.eventlog_snippet()}  # see events.py
     computed = values.merge(computed, registry_chart_values(target))
     computed = values.merge(computed, limits_values(hub.limits))
     if hub.image_builder_type == "dind":

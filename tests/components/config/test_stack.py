@@ -55,12 +55,13 @@ class _Delete:
 _DELETE = _Delete()
 
 
-@pytest.mark.parametrize("stack", ["e2e", "ebi", "gcp", "local"])
+@pytest.mark.parametrize("stack", ["e2e", "ebi", "gcp", "local", "staging"])
 def test_committed_stacks_parse(stack: str) -> None:
     cfg = parse_config(stack_binder_config(stack))
     assert isinstance(cfg, StackConfig)
     expected = {
-        "e2e": ExistingCluster, "ebi": MagnumCluster, "gcp": GkeCluster, "local": ExistingCluster
+        "e2e": ExistingCluster, "ebi": MagnumCluster, "gcp": GkeCluster, "local": ExistingCluster,
+        "staging": GkeCluster,
     }[stack]
     assert isinstance(cfg.cluster, expected)
 

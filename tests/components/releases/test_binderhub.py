@@ -737,3 +737,14 @@ def test_unused_oauth_client_is_a_warning_and_stays_out_of_the_values():
 def test_auth_settings_are_checked_by_name(auth, message):
     with pytest.raises(ConfigError, match=message):
         with_auth(auth)
+
+
+@pytest.mark.parametrize("builder", ["dind", "pink"])
+def test_build_pods_run_the_catalogues_repo2docker(builder):
+    """The image is the catalogue's pin (tools/upgrades.py proposes newer ones), whatever the
+    builder, never the chart's built-in default."""
+    cfg = config(binderhub={"host": "binder.example.org", "hubHost": "hub.example.org",
+                            "imageBuilderType": builder})
+    executor = values_of(binderhub(cfg))["config"]["KubernetesBuildExecutor"]
+    assert executor["build_image"] == charts.REPO2DOCKER.image
+    assert charts.REPO2DOCKER.image == f"quay.io/jupyterhub/repo2docker:{charts.REPO2DOCKER.tag}"

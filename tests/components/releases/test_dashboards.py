@@ -159,3 +159,17 @@ def test_a_broken_dashboard_file_is_a_config_error(tmp_path: Path):
     (tmp_path / "bad.json").write_text("[]")
     with pytest.raises(ConfigError, match=r"bad\.json: a dashboard is a JSON object"):
         dashboard_files(tmp_path)
+
+
+def test_every_dashboard_shows_the_deploy_markers():
+    """tools/grafana_annotation.py tags each deploy ``deploy``: every dashboard queries
+    Grafana's own annotations by that tag."""
+    from tools.grafana_annotation import TAG
+
+    for path in sorted(generator.OUT.glob("*.json")):
+        (deploys,) = json.loads(path.read_text())["annotations"]["list"]
+        assert deploys["name"] == "Deploys", path.name
+        assert deploys["datasource"] == {"type": "datasource", "uid": "grafana"}
+        assert deploys["target"] == {"type": "tags", "tags": [TAG], "matchAny": False,
+                                     "limit": 100}
+        assert deploys["enable"] is True
