@@ -11,13 +11,16 @@ only build resources; they do not check it again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pulumi
 
 from components.access.reach import check_access
 from components.cluster.kubeconfig import ClusterInputs, read_cluster_inputs
+from components.config.base import ConfigError
 from components.config.stack import StackConfig, load_config
 from components.network.plan import NetworkPlan, plan_network
 from components.releases.plan import (
@@ -27,6 +30,8 @@ from components.releases.plan import (
     plan_releases,
 )
 from components.secrets.material import SecretMaterial, load_secret_material
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,9 +63,23 @@ def build_plan(stack: str | None = None, *, values_root: Path | None = None) -> 
     """
     stack = stack or pulumi.get_stack()
     cfg = load_config()
-    check_access(cfg, stack)
-    releases = plan_releases(cfg, stack, values_root=values_root)
-    cluster = read_cluster_inputs(cfg.cluster)
+    # Who may reach what, the releases and the cluster's inputs are independent of each
+    # other: one run reports the problems of all three (issue 20), not only the first.
+    problems: list[str] = []
+
+    def checked(check: Callable[[], T]) -> T | None:
+        try:
+            return check()
+        except ConfigError as exc:
+            problems.append(str(exc))
+            return None
+
+    checked(lambda: check_access(cfg, stack))
+    planned = checked(lambda: plan_releases(cfg, stack, values_root=values_root))
+    inputs = checked(lambda: read_cluster_inputs(cfg.cluster))
+    if problems or planned is None or inputs is None:
+        raise ConfigError("\n".join(problems))
+    releases, cluster = planned, inputs
     network = plan_network(cfg, cluster)
     material = load_secret_material(cfg)
     check_release_secrets(releases, material)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 #: The discriminated union's branch names: pydantic puts the branch it chose into the error's
@@ -150,12 +150,69 @@ def describe_error(err: ErrorDetails) -> str:
     return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, lists, dicts, unions)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _keys(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's keys as written in a stack file (aliases), with their annotations."""
+    return {f.alias or name: f.annotation for name, f in model.model_fields.items()}
+
+
+def _models_at(root: type[BaseModel], loc: tuple[Any, ...]) -> list[type[BaseModel]]:
+    """The models that may hold the keys at ``loc`` (list indexes and mapping keys such as a
+    namespace's name stay at the models of their container)."""
+    models = [root]
+    for part in loc:
+        following = [m for model in models
+                     for m in _models_in(_keys(model).get(part)) if isinstance(part, str)]
+        models = following or models
+    return models
+
+
+def _all_keys(root: type[BaseModel]) -> list[tuple[str, tuple[str, ...]]]:
+    """Every key of ``root`` and the models below it, with its path, shortest paths first."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    queue: list[tuple[type[BaseModel], tuple[str, ...]]] = [(root, ())]
+    seen: set[type[BaseModel]] = set()
+    while queue:
+        model, path = queue.pop(0)
+        if model in seen:
+            continue
+        seen.add(model)
+        for key, annotation in _keys(model).items():
+            found.append((key, (*path, key)))
+            queue.extend((m, (*path, key)) for m in _models_in(annotation))
+    return found
+
+
+def unknown_key_hint(root: type[BaseModel], loc: tuple[Any, ...], project: str) -> str:
+    """For an unknown key at ``loc``: "did you mean" a near key of the same mapping, or where a
+    key of that name belongs (``binder:auth`` -> ``binder:binderhub.auth``); empty if neither."""
+    key = loc[-1]
+    if not isinstance(key, str):
+        return ""
+    here = sorted({k for m in _models_at(root, loc[:-1]) for k in _keys(m)})
+    near = difflib.get_close_matches(key, here, n=1, cutoff=0.75)
+    if near:
+        return f"; did you mean `{near[0]}`?"
+    elsewhere = [path for name, path in _all_keys(root)
+                 if name.lower() == key.lower() and path != tuple(loc)]
+    if elsewhere:
+        return f"; `{key}` belongs at {project}:{'.'.join(elsewhere[0])}"
+    return ""
+
+
 def describe_errors(
     error: ValidationError,
     *,
     project: str,
     stack: str | None,
     known_keys: Iterable[str] = (),
+    root: type[BaseModel] | None = None,
 ) -> list[str]:
     """One line per problem: ``binder:<key>: <what is wrong>; <how to fix it>``."""
     stack_file = f"Pulumi.{stack}.yaml" if stack else "the stack's settings file"
@@ -169,6 +226,8 @@ def describe_errors(
             msg = f"missing; add it to {stack_file}"
         elif kind == "extra_forbidden":
             msg = "unknown key; remove it or fix its spelling"
+            hint = unknown_key_hint(root, loc, project) if root is not None else ""
+            msg += hint
             if len(loc) == 1 and known_keys:
                 msg += f" (known keys are {', '.join(sorted(known_keys))})"
         else:

@@ -175,7 +175,8 @@ def format_validation_error(error: ValidationError, stack: str | None = None) ->
     words (:mod:`components.config.messages`). Input values are never echoed: they may be
     secrets."""
     known = [f.alias or n for n, f in StackConfig.model_fields.items()]
-    return "\n".join(describe_errors(error, project=PROJECT, stack=stack, known_keys=known))
+    return "\n".join(describe_errors(error, project=PROJECT, stack=stack, known_keys=known,
+                                     root=StackConfig))
 
 
 def _raw_project_config() -> dict[str, Any]:

@@ -560,3 +560,22 @@ def test_a_hostile_file_fails_in_the_plan_at_once(
     )
     assert "hunter2" not in message
     assert "lol" not in message
+
+
+def test_independent_problems_are_reported_in_one_run() -> None:
+    """Issue 20: a partner site fixed one stage's problem only to meet the next stage's on the
+    following run. Access rules and release settings are checked independently."""
+    from tools.mockrun import Recording
+
+    recording = Recording()
+    users = [{"name": "support@example.org", "kind": "User", "role": "view",
+              "namespaces": ["binder"]}]
+    tls = {"source": "letsencrypt", "email": "ops@example.org"}
+    with pytest.raises(ConfigError) as raised:
+        run_stack("gcp", overrides={"binder:users": users, "binder:tls": tls,
+                                    "binder:certManager": {"enabled": False}},
+                  recording=recording)
+    message = str(raised.value)
+    assert "binder:users[0]: 'view' in 'binder' reads the pods" in message
+    assert "binder:tls.source is 'letsencrypt', which needs cert-manager" in message
+    assert recording.resources == []

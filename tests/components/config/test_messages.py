@@ -80,6 +80,13 @@ CATALOGUE: list[tuple[str, str, Any, str, str]] = [
     ("gcp", "cluster.corePool.autoscaling.minNodes", -1,
      "binder:cluster.corePool.autoscaling.minNodes", "must be at least 0"),
     ("gcp", "clustr", {"provider": "gke"}, "binder:clustr", "unknown key; remove it or fix"),
+    # Issue 20: "did you mean" at every level, and where a misplaced key belongs.
+    ("gcp", "clustr", {"provider": "gke"}, "binder:clustr", "did you mean `cluster`?"),
+    ("gcp", "binderhub.hosst", "binder.example.org", "binder:binderhub.hosst",
+     "did you mean `host`?"),
+    ("gcp", "cluster.corePool.machinetype", "e2", "binder:cluster.corePool.machinetype",
+     "did you mean `machineType`?"),
+    ("gcp", "auth", {"type": "github"}, "binder:auth", "`auth` belongs at binder:binderhub.auth"),
     # Host names: RFC 1123 DNS names, lowercase, without scheme, port or path (issue 12).
     ("gcp", "binderhub.host", "binder ebi!", "binder:binderhub.host", "is not a DNS label"),
     ("gcp", "binderhub.hubHost", "https://hub.example.org", "binder:binderhub.hubHost",
