@@ -213,9 +213,13 @@ def _describe(urn: str) -> str:
 
 
 def _is_summary(message: str) -> bool:
-    """The engine's closing remarks that only repeat the failures above."""
+    """The engine's closing remarks that only repeat the failures above. "Resource monitor
+    has terminated" is the Python SDK's note that the engine stopped taking registrations
+    after the first failure; a slow program (a loaded machine) still registering then gets
+    it, a fast one does not, and it names no problem of its own."""
     return message.startswith(("update failed", "preview failed", "destroy failed",
-                               "refresh failed", "one or more errors"))
+                               "refresh failed", "one or more errors",
+                               "Resource monitor has terminated"))
 
 
 def run(operation: str, stack: str, *, expect_no_changes: bool = False,

@@ -63,3 +63,13 @@ def test_the_programs_error_said_twice_is_said_once_without_the_stack() -> None:
         message, f"an unhandled error occurred: {message}"]
     failures.general = ["update failed"]
     assert failures.lines() == [message]
+
+
+def test_the_sdks_shutdown_note_after_a_failure_is_no_second_problem() -> None:
+    """A program still registering when the engine stops after the first failure gets the
+    SDK's "Resource monitor has terminated" (a loaded machine made make e2e see it)."""
+    failures = Failures()
+    failures.by_resource["releases-monitoring-grafana (kubernetes:helm.sh/v3:Release)"] = [HELM]
+    failures.general = ["Resource monitor has terminated, shutting down", "update failed"]
+    (line,) = failures.lines()
+    assert line.startswith("releases-monitoring-grafana (kubernetes:helm.sh/v3:Release): Helm")
