@@ -2,7 +2,8 @@
 
 The configuration is read and checked before anything listens: a malformed one ends the
 process with status 2 and one message on stderr (no traceback). Cloud Run gives the port in
-``$PORT``; the configuration's path may come from ``$FEDERATION_CONFIG``.
+``$PORT`` and the document itself in ``$FEDERATION_CONFIG_JSON``; elsewhere it is a file
+(``--config``, or ``$FEDERATION_CONFIG``).
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
-    from federation.config import FederationConfigError, load_config
+    from federation.config import FederationConfigError, load_config, load_config_text
 
+    inline = os.environ.get("FEDERATION_CONFIG_JSON")
     try:
-        config = load_config(args.config)
+        config = (load_config_text(inline, "$FEDERATION_CONFIG_JSON") if inline
+                  else load_config(args.config))
     except FederationConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -208,6 +208,15 @@ def parse_config(raw: Any, source: str = "the configuration") -> FederationConfi
                                     f"{lines}") from None
 
 
+def load_config_text(text: str, source: str) -> FederationConfig:
+    """Validate a JSON document given as text (``$FEDERATION_CONFIG_JSON`` on Cloud Run)."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FederationConfigError(f"{source}: not valid JSON: {exc}") from None
+    return parse_config(raw, source)
+
+
 def load_config(path: Path) -> FederationConfig:
     """Read ``path`` (JSON, or YAML) and validate it."""
     try:

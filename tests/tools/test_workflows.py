@@ -314,7 +314,7 @@ def test_checks_need_no_secrets_and_run_tests_and_renders() -> None:
     runs_ = [s.get("run", "") for s in job["steps"]]
     assert "make test" in runs_
     stacks = sorted(p.name.split(".")[1] for p in REPO.glob("Pulumi.*.yaml"))
-    assert stacks == ["e2e", "ebi", "gcp", "local"]
+    assert stacks == ["e2e", "ebi", "federation", "gcp", "local"]
     for stack in stacks:
         assert f"make render STACK={stack}" in runs_
     assert any("npm ci" in r and "--prefix .tools" in r for r in runs_)
@@ -368,7 +368,7 @@ def test_checks_post_the_render_diff_of_every_stack_on_pull_requests() -> None:
     ).stdout.splitlines()  # fmt: skip
     assert found == [
         f"render-diff STACK={stack} BASE=HEAD^1 SUMMARY=/summary.md"
-        for stack in ("e2e", "ebi", "gcp", "local")
+        for stack in ("e2e", "ebi", "federation", "gcp", "local")
     ]
     # The tool keeps each stack's section small enough for all of them to fit the 1 MiB
     # step summary (the title and notes add a few hundred characters).
