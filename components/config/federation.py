@@ -52,6 +52,11 @@ class FederationMembership(Model):
     origin (``normalized_origin``) name it, and it may call this member's build API
     (``cors_allow_origin``)."""
 
+    monitor: bool = False
+    """This member's Prometheus scrapes the front door's ``/metrics`` (job ``federation``):
+    the federation's dashboard and alerts then work there. Set it on one member, the prime,
+    so that one Alertmanager, not every member's, reports the federation."""
+
     @field_validator("front_door")
     @classmethod
     def _url(cls, value: str) -> str:

@@ -4,8 +4,9 @@ at the front door and has a quota, and the stack exports what the federation sta
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from components.catalog.charts import BINDERHUB, JUPYTERHUB_SUBCHART
+from components.catalog.charts import BINDERHUB, JUPYTERHUB_SUBCHART, PROMETHEUS
 from tests.release_fixtures import release_of, user_values
 from tests.stack_runs import recorded_stack
 
@@ -29,3 +30,16 @@ def test_member_values_and_exports(stack: str, quota: int | None) -> None:
     if quota is not None:
         quota_config = user_values(release_of(rec, BINDERHUB))["config"]["LaunchQuota"]
         assert quota_config["total_quota"] == quota
+
+
+def test_the_prime_scrapes_the_front_door() -> None:
+    """gcp (monitor: true) scrapes the front door's /metrics as job `federation`, the job the
+    FederationFrontDoorDown alert reads; ebi does not (one Alertmanager reports it)."""
+    def jobs(stack: str) -> dict[str, dict[str, object]]:
+        values = user_values(release_of(recorded_stack(stack), PROMETHEUS))
+        return {job["job_name"]: job for job in yaml.safe_load(values["extraScrapeConfigs"])}
+
+    federation = jobs("gcp")["federation"]
+    assert federation == {"job_name": "federation", "scheme": "https", "metrics_path": "/metrics",
+                          "static_configs": [{"targets": ["binder.example.org"]}]}
+    assert set(jobs("ebi")) == {"jupyterhub", "binderhub"}
