@@ -32,16 +32,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from federation.config import FederationConfigError, load_config, load_config_text
 
+    # Set (even empty) means the document is inline: an empty one is refused, not replaced by
+    # a file the operator did not mean.
     inline = os.environ.get("FEDERATION_CONFIG_JSON")
+    source = "$FEDERATION_CONFIG_JSON" if inline is not None else str(args.config)
     try:
-        config = (load_config_text(inline, "$FEDERATION_CONFIG_JSON") if inline
+        config = (load_config_text(inline, source) if inline is not None
                   else load_config(args.config))
     except FederationConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
         names = ", ".join(f"{m.name}{' (prime)' if m.prime else ''}" for m in config.members)
-        print(f"{args.config}: {len(config.members)} members: {names}; choice {config.choice}")
+        print(f"{source}: {len(config.members)} members: {names}; choice {config.choice}")
         return 0
 
     from aiohttp import web

@@ -4,6 +4,7 @@ one message per problem naming where it is and how to fix it, and no traceback."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from federation.config import FederationConfigError, load_config, parse_config, render
 from tests.conftest import REPO
+from tests.stack_runs import recorded_stack
 
 PRIME = {"name": "ebi", "url": "https://ebi.example.org/", "prime": True}
 GCP = {"name": "gcp", "url": "https://gcp.example.org", "weight": 2}
@@ -89,3 +91,30 @@ def test_the_service_refuses_to_start_on_a_bad_document(tmp_path: Path) -> None:
     broken.write_text("members: [\n")
     with pytest.raises(FederationConfigError, match="not valid yaml"):
         load_config(broken)
+
+
+def _check_inline(document: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FEDERATION_CONFIG_JSON": document}
+    return subprocess.run([sys.executable, "-m", "federation", "--check-config"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_document_inline_as_cloud_run_gives_it() -> None:
+    """Cloud Run passes the document in $FEDERATION_CONFIG_JSON (components/federation/
+    cloud_run.py): the same checks, the same one-line refusals, no file read."""
+    # The very document the federation stack renders is accepted.
+    rendered = recorded_stack("federation").outputs["redirector_config"]
+    ok = _check_inline(rendered)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout == ("$FEDERATION_CONFIG_JSON: 2 members: gcp (prime), ebi; "
+                         "choice rendezvous\n")
+    for document, message in [
+        ("", "$FEDERATION_CONFIG_JSON: not valid JSON"),
+        ("{", "$FEDERATION_CONFIG_JSON: not valid JSON"),
+        (json.dumps({"members": [PRIME, None]}), "members[1] is empty (null)"),
+        (json.dumps({"members": []}), "$FEDERATION_CONFIG_JSON is not a valid federation"),
+    ]:
+        out = _check_inline(document)
+        assert out.returncode == 2, document
+        assert message in out.stderr, (document, out.stderr)
+        assert "Traceback" not in out.stderr

@@ -264,7 +264,7 @@ def _steps(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from job.get("steps", [])
 
 
-ALL = ["checks.yml", "preview.yml", "deploy.yml"]
+ALL = ["checks.yml", "preview.yml", "deploy.yml", "federation-image.yml"]
 PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 #: A reusable workflow of this repository, at the same commit as the caller.
 LOCAL_WORKFLOW = re.compile(r"^\./\.github/workflows/[\w-]+\.yml$")
@@ -714,3 +714,26 @@ def test_previews_and_deploys_never_share_a_self_hosted_runner_label() -> None:
         for label in set(literals.findall(p) or [p]) & set(literals.findall(d) or [d])
     }
     assert shared <= {"ubuntu-24.04"}
+
+
+def test_the_redirector_image_is_built_on_pull_requests_and_pushed_only_from_main() -> None:
+    """federation-image.yml: the image the federation stack pins by digest."""
+    workflow = _load("federation-image.yml")
+    paths = ["federation/**", ".github/workflows/federation-image.yml"]
+    assert workflow["on"]["pull_request"]["paths"] == paths
+    assert workflow["on"]["push"] == {"branches": ["main"], "paths": paths}
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read", "packages": "write"}
+    steps = {s["name"]: s for s in job["steps"]}
+    assert "--file federation/Dockerfile" in steps["Build"]["run"]
+    assert "test \"$status\" -eq 2" in steps["Check the image reads its configuration"]["run"]
+    push = steps["Push and print the digest"]
+    assert push["if"] == "github.event_name != 'pull_request'"
+    assert "--password-stdin" in push["run"]
+    assert "{{index .RepoDigests 0}}" in push["run"]
+    assert "GITHUB_STEP_SUMMARY" in push["run"]
+    # The image installs the redirector's own hashed lock, and runs as nobody.
+    dockerfile = (REPO / "federation" / "Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile
+    assert "COPY federation/requirements.lock" in dockerfile
+    assert "USER 65534:65534" in dockerfile
