@@ -448,6 +448,29 @@ def _replace_secure(value: Any, key: str) -> tuple[Any, bool]:
     return value, False
 
 
+@functools.cache
+def project_config() -> dict[str, Any]:
+    """``config:`` of Pulumi.yaml: the project-level keys, with their defaults."""
+    return dict(read_stack_config(REPO / "Pulumi.yaml", error=ConfigError))
+
+
+def _apply_project_config(stack: str, raw: dict[str, Any]) -> None:
+    """What the CLI does with Pulumi.yaml's ``config:`` before the program runs
+    (https://www.pulumi.com/docs/iac/concepts/projects/project-file/#config-options): a key a
+    stack does not set gets its default; a key without a default must be set, or the CLI
+    stops with "Stack '<stack>' is missing configuration value '<key>'" -- which the real
+    engine showed for the federation stack, once (e2e/tests/test_lifecycle.py)."""
+    given = {key if ":" in key else f"{PROJECT}:{key}" for key in raw}
+    for key, spec in project_config().items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if full in given:
+            continue
+        if not isinstance(spec, dict) or "default" not in spec:
+            raise ConfigError(f"Stack '{stack}' is missing configuration value '{key}' "
+                              "(Pulumi.yaml declares it without a default)")
+        raw[full] = spec["default"]
+
+
 def stack_config(
     stack: str, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None
 ) -> tuple[dict[str, str], list[str]]:
@@ -465,6 +488,7 @@ def stack_config(
             raw.pop(key, None)
         else:
             raw[key] = value
+    _apply_project_config(stack, raw)
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():

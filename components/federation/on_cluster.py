@@ -117,11 +117,19 @@ def ingress_spec(plan: FederationPlan, hosting: dict[str, Any]) -> Any:
     return spec
 
 
+#: The Kubernetes provider's Ingress await waits for ``status.loadBalancer.ingress``, which
+#: only an ingress controller that publishes its address fills in
+#: (https://github.com/pulumi/pulumi-kubernetes/issues/1810, /1812): a hosting member whose
+#: controller does not (``binder:ingress.controller: none`` with its own) would hang `up` for
+#: ten minutes. The front door's readiness is the Deployment's and its /health, not that field.
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+
+
 def ingress_annotations(plan: FederationPlan, hosting: dict[str, Any]) -> dict[str, str]:
     tls = hosting.get("tls") or {}
     if plan.config.tls and tls.get("source") == "letsencrypt" and tls.get("clusterIssuer"):
-        return {"cert-manager.io/cluster-issuer": tls["clusterIssuer"]}
-    return {}
+        return {**SKIP_AWAIT, "cert-manager.io/cluster-issuer": tls["clusterIssuer"]}
+    return dict(SKIP_AWAIT)
 
 
 def _disruption_budget() -> Any:

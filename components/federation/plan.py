@@ -32,6 +32,10 @@ def load_federation_config() -> FederationStackConfig:
     sets ``binder:cluster`` too is refused (a federation stack deploys no BinderHub)."""
     raw = _raw_project_config()
     stack = pulumi.get_stack()
+    # Pulumi.yaml's default for every stack (the CLI applies it): a federation stack has no
+    # secrets files, so the empty default is no setting of its own.
+    if raw.get("secretsFiles") == []:
+        del raw["secretsFiles"]
     if "cluster" in raw:
         raise ConfigError(
             f"Invalid federation stack configuration (Pulumi.{stack}.yaml):\n  binder:cluster "

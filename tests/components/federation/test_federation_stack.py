@@ -159,6 +159,12 @@ def test_a_front_door_on_a_member_cluster() -> None:
     assert config == rec.outputs["redirector_config"]
     ingress = rec.one("kubernetes:networking.k8s.io/v1:Ingress").inputs
     assert ingress["spec"]["rules"][0]["host"] == "binder.example.org"
+    # gcp issues from Let's Encrypt through cert-manager: the front door's certificate too.
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["cert-manager.io/cluster-issuer"].startswith("letsencrypt-")
+    assert annotations["pulumi.com/skipAwait"] == "true"
+    assert ingress["spec"]["tls"] == [{"hosts": ["binder.example.org"],
+                                       "secretName": "federation-tls"}]
     gcp = recorded_stack("gcp")
     assert rec.outputs["public_address"] == gcp.outputs["ingress_address"]
     checked = assert_valid_objects(rec, "1.33")
@@ -226,4 +232,28 @@ def test_a_stack_with_a_cluster_and_a_federation_is_refused() -> None:
     cluster = json.loads(config["binder:cluster"])
     with pytest.raises(ConfigError, match="binder:cluster and binder:federation are both set"):
         run_stack("federation", overrides={"binder:cluster": copy.deepcopy(cluster)},
+                  stack_outputs={})
+
+
+def test_the_project_file_requires_nothing_a_federation_stack_lacks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pulumi.yaml's ``config:`` applies to every stack: a key without a default there would
+    stop the federation stack in the CLI before the program runs (as the real engine showed
+    with `cluster`); the mock engine applies it as the CLI does."""
+    import tools.mockrun
+
+    assert all("default" in spec for spec in tools.mockrun.project_config().values())
+    assert tools.mockrun.project_config()["secretsFiles"]["default"] == []
+    config, _ = stack_config("federation")
+    assert config["binder:secretsFiles"] == "[]"  # the CLI's default, accepted
+    monkeypatch.setattr(tools.mockrun, "project_config",
+                        lambda: {"cluster": {"description": "required"}})
+    with pytest.raises(ConfigError, match="Stack 'federation' is missing configuration value "
+                                          "'cluster'"):
+        run_stack("federation", stack_outputs={})
+
+
+def test_a_federation_stack_has_no_secrets_files() -> None:
+    with pytest.raises(ConfigError, match=r"binder:secretsFiles: unknown key"):
+        run_stack("federation", overrides={"binder:secretsFiles": ["helm_configs/x.yaml"]},
                   stack_outputs={})
