@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,27 +139,7 @@ class FederationConfig(_Model):
 
     @model_validator(mode="after")
     def _members(self) -> FederationConfig:
-        problems = []
-        if not self.members:
-            problems.append("members is empty; list at least one member, one of them the prime")
-        primes = [m.name for m in self.members if m.prime]
-        if self.members and len(primes) != 1:
-            problems.append(
-                "exactly one member must be the prime (prime: true); "
-                + (f"found {len(primes)}: {', '.join(primes)}" if primes else "found none")
-            )
-        for what in ("name", "url"):
-            seen: dict[str, int] = {}
-            for member in self.members:
-                value = getattr(member, what)
-                seen[value] = seen.get(value, 0) + 1
-            twice = sorted(v for v, n in seen.items() if n > 1)
-            if twice:
-                problems.append(f"member {what}s must differ; given more than once: "
-                                + ", ".join(twice))
-        if any(m.prime and not m.enabled for m in self.members):
-            problems.append("the prime serves the front door's pages and cannot be disabled; "
-                            "make another member the prime first")
+        problems = member_list_problems(self.members)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -167,6 +147,37 @@ class FederationConfig(_Model):
     @property
     def prime(self) -> Member:
         return next(m for m in self.members if m.prime)
+
+
+def member_list_problems(members: Sequence[Any], unique: Sequence[str] = ("name", "url")
+                         ) -> list[str]:
+    """What is wrong with a member list, one sentence per problem: the service's document
+    and the federation stack's configuration (components/config/federation.py) share it.
+    ``members`` have ``name``, ``prime``, ``enabled`` and the ``unique`` fields (``None``
+    values are not compared)."""
+    problems = []
+    if not members:
+        problems.append("members is empty; list at least one member, one of them the prime")
+    primes = [m.name for m in members if m.prime]
+    if members and len(primes) != 1:
+        problems.append(
+            "exactly one member must be the prime (prime: true); "
+            + (f"found {len(primes)}: {', '.join(primes)}" if primes else "found none")
+        )
+    for what in unique:
+        seen: dict[str, int] = {}
+        for member in members:
+            value = getattr(member, what)
+            if value is not None:
+                seen[value] = seen.get(value, 0) + 1
+        twice = sorted(v for v, n in seen.items() if n > 1)
+        if twice:
+            problems.append(f"member {what}s must differ; given more than once: "
+                            + ", ".join(twice))
+    if any(m.prime and not m.enabled for m in members):
+        problems.append("the prime serves the front door's pages and cannot be disabled; "
+                        "make another member the prime first")
+    return problems
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

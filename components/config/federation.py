@@ -22,7 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from components.config.base import ConfigError, DnsLabel, Model, host_name_problem
 from components.config.messages import describe_errors
-from federation.config import Checks, StickyCookie
+from federation.config import Checks, StickyCookie, member_list_problems
 
 #: An image by digest: ``<registry>/<path>@sha256:<64 hex>``. A tag can move under a running
 #: service; a digest is the exact image our workflow built.
@@ -189,19 +189,7 @@ class FederationConfig(Model):
 
     @model_validator(mode="after")
     def _members(self) -> FederationConfig:
-        problems = []
-        if not self.members:
-            problems.append("members is empty; list at least one member, one of them the prime")
-        primes = [m.name for m in self.members if m.prime]
-        if self.members and len(primes) != 1:
-            problems.append("exactly one member must be the prime (prime: true); found "
-                            + (", ".join(primes) if primes else "none"))
-        names = [m.name for m in self.members]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            problems.append(f"member names must differ; given more than once: {', '.join(twice)}")
-        if any(m.prime and not m.enabled for m in self.members):
-            problems.append("the prime cannot be disabled; make another member the prime first")
+        problems = member_list_problems(self.members, unique=("name", "stack", "url"))
         if isinstance(self.front_door, MemberClusterFrontDoor):
             host = next((m for m in self.members if m.name == self.front_door.member), None)
             if host is None or host.stack is None or not host.enabled:
