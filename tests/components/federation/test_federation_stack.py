@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from components.config.base import ConfigError
 from components.federation.plan import PLACEHOLDER_DIGEST
 from federation.config import parse_config
+from tests.conftest import REPO
 from tests.k8s_validate import assert_valid_objects
 from tests.pod_security_standard import needed_level, pod_specs
 from tests.stack_runs import recorded_stack
@@ -257,3 +261,27 @@ def test_a_federation_stack_has_no_secrets_files() -> None:
     with pytest.raises(ConfigError, match=r"binder:secretsFiles: unknown key"):
         run_stack("federation", overrides={"binder:secretsFiles": ["helm_configs/x.yaml"]},
                   stack_outputs={})
+
+
+_IMPORTS_PROBE = """
+import json, sys
+from tools.mockrun import Recording, run_stack
+outputs = {name: Recording(outputs={"binder_url": f"https://binder.{name}.example.org",
+                                    "versions": {}, "launch_quota": 10,
+                                    "federation_front_door": "https://binder.example.org"})
+           for name in ("ebi", "gcp")}
+run_stack("federation", stack_outputs=outputs)
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("pulumi_") and "." not in m)))
+"""
+
+
+def test_the_federation_stack_imports_only_the_sdks_it_uses() -> None:
+    """In a process of its own, with its members' outputs given (not run): the Cloud Run
+    front door needs Google's SDK, never OpenStack's."""
+    result = subprocess.run([sys.executable, "-c", _IMPORTS_PROBE], cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    sdks = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "pulumi_gcp" in sdks
+    assert "pulumi_openstack" not in sdks
