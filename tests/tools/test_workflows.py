@@ -415,6 +415,14 @@ def _deploy_jobs() -> dict[str, Any]:
     return dict(_load("deploy.yml")["jobs"])
 
 
+def _stack_job(name: str) -> dict[str, Any]:
+    """The job that previews or deploys the member stacks (deploy.yml's ``deploy``)."""
+    if name == "deploy.yml":
+        return dict(_deploy_jobs()["deploy"])
+    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
+    return dict(job)
+
+
 def _pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
 
@@ -472,7 +480,7 @@ def test_deploy_waits_for_the_checks_of_the_same_commit() -> None:
     assert set(workflow["on"]) == {"push", "workflow_dispatch"}
     assert workflow["on"]["push"] == {"branches": ["main"], "paths-ignore": ["**.md", "docs/**"]}
     jobs = _deploy_jobs()
-    assert set(jobs) == {"checks", "deploy"}
+    assert set(jobs) == {"checks", "deploy", "federation"}
     assert jobs["checks"]["uses"] == "./.github/workflows/checks.yml"
     assert "secrets" not in jobs["checks"]
     assert jobs["checks"]["permissions"] == {"contents": "read"}
@@ -500,7 +508,7 @@ def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> 
 
 @pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
 def test_ci_never_creates_a_stack(name: str) -> None:
-    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
+    job = _stack_job(name)
     for step in _pulumi_steps(job):
         assert step["with"].get("upsert", False) is False, "a stack must be bootstrapped"
     names = [s.get("name") for s in job["steps"]]
@@ -511,7 +519,7 @@ def test_ci_never_creates_a_stack(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["preview.yml", "deploy.yml"])
 def test_pulumi_cli_and_gcloud_versions_are_pinned(name: str) -> None:
-    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
+    job = _stack_job(name)
     versions = {s["with"].get("pulumi-version") for s in _pulumi_steps(job)}
     (version,) = versions
     # Pulumi 3, like the program's SDK (requirements.txt: pulumi>=3.200,<4).
@@ -544,7 +552,7 @@ exit 255
 
 
 def _stack_check_script(name: str) -> str:
-    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
+    job = _stack_job(name)
     (step,) = [s for s in job["steps"] if s.get("name") == "The stack exists in the CI backend"]
     assert set(step["env"]) >= {"PULUMI_BACKEND_URL", "PULUMI_ACCESS_TOKEN"}
     return str(step["run"])
@@ -737,3 +745,30 @@ def test_the_redirector_image_is_built_on_pull_requests_and_pushed_only_from_mai
     assert "--require-hashes" in dockerfile
     assert "COPY federation/requirements.lock" in dockerfile
     assert "USER 65534:65534" in dockerfile
+
+
+def test_the_federation_deploys_after_its_members_through_its_own_environment() -> None:
+    """deploy.yml's federation job: after every member stack (it reads their outputs), in
+    the environment `federation`, never creating its stack, with the same stack check, CLI
+    pin and no SOPS key (the stack has no secrets files); then its front door's /health."""
+    job = _deploy_jobs()["federation"]
+    assert job["needs"] == "deploy"
+    assert job["if"] == "github.ref == 'refs/heads/main'"
+    assert job["environment"] == {"name": "federation"}
+    assert job["concurrency"] == {"group": "deploy-federation", "cancel-in-progress": False}
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    steps = {s["name"]: s for s in job["steps"]}
+    check = steps["The stack exists in the CI backend"]
+    assert check["run"] == _stack_check_script("deploy.yml")
+    install, up = _pulumi_steps(job)
+    assert up["with"]["command"] == "up"
+    assert up["with"].get("upsert", False) is False
+    members_cli = _pulumi_steps(_deploy_jobs()["deploy"])[0]["with"]["pulumi-version"]
+    assert {install["with"]["pulumi-version"], up["with"]["pulumi-version"]} == {members_cli}
+    assert "SOPS_AGE_KEY" not in up["env"]
+    names = list(steps)
+    assert names.index("Install the Pulumi CLI") < names.index(
+        "The stack exists in the CI backend") < names.index("pulumi up")
+    smoke = steps["Smoke test of the front door"]["run"]
+    assert "front_door_url" in smoke
+    assert '"$url/health"' in smoke
