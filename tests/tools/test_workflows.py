@@ -437,7 +437,9 @@ def test_preview_comments_per_stack_and_skips_forks_and_dependabot() -> None:
         "github.event.pull_request.head.repo.full_name == github.repository && "
         "github.event.pull_request.user.login != 'dependabot[bot]'"
     )
-    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp"]
+    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == [
+        "ebi", "gcp", "federation"]
+    assert job["strategy"]["matrix"]["include"][-1]["cloud"] == "gcp"  # Cloud Run
     assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
     install, pulumi = _pulumi_steps(job)
     assert "command" not in install["with"]
