@@ -22,7 +22,7 @@ DEV_STAMP     := $(VENV)/.dev-installed
 TOOLS_STAMP   := .tools/node_modules/.package-lock.json
 
 .PHONY: help install install-dev install-render lock lock-upgrade tools up preview destroy test lint typecheck pytest render \
-        render-diff smoke tls-production critical-path check-secrets chart-data dashboards bench chart-catalog \
+        render-diff smoke tls-production critical-path check-secrets chart-data dashboards bench chart-catalog federation-bench \
         clean require-stack require-pulumi test-tools e2e-tools cluster-up cluster-down e2e
 
 help: ## List the targets
@@ -62,7 +62,8 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --str
 lock: $(DEV_STAMP) ## Update the hashed lock files after editing requirements*.txt (keeps other pins)
 	$(PIP_COMPILE) $(LOCK_FLAGS) -o requirements.lock requirements.txt
 	$(PIP_COMPILE) $(LOCK_FLAGS) -c requirements.lock -o requirements-render.lock requirements-render.txt
-	$(PIP_COMPILE) $(LOCK_FLAGS) -c requirements-render.lock -o requirements-dev.lock requirements-dev.txt
+	$(PIP_COMPILE) $(LOCK_FLAGS) -c requirements.lock -o federation/requirements.lock federation/requirements.txt
+	$(PIP_COMPILE) $(LOCK_FLAGS) -c requirements-render.lock -c federation/requirements.lock -o requirements-dev.lock requirements-dev.txt
 
 lock-upgrade: LOCK_FLAGS := --upgrade
 lock-upgrade: lock ## Re-resolve every pin to the newest allowed version (review the diff)
@@ -214,6 +215,9 @@ chart-catalog: $(RENDER_STAMP) ## Regenerate components/catalog/rendered.json (w
 
 dashboards: $(RUNTIME_STAMP) ## Regenerate helm_configs/monitoring/dashboards/ from tools/dashboards.py
 	$(BIN)/python -m tools.dashboards
+
+federation-bench: $(DEV_STAMP) ## The federation redirector under load on loopback: decisions/s and p99 (tools/federation_bench.py)
+	$(BIN)/python -m tools.federation_bench
 
 bench: $(RUNTIME_STAMP) ## CPU and peak memory of the program per stack, as ratios to a plain floor
 	$(BIN)/python -m tools.bench

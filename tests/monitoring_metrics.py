@@ -39,6 +39,8 @@ _HISTOGRAMS = {
     "binderhub_build_time_seconds": "BinderHub builder.py",
     "binderhub_launch_time_seconds": "BinderHub builder.py",
     "jupyterhub_server_spawn_duration_seconds": "JupyterHub 5.3.0 metrics.py",
+    "binder_federation_check_duration_seconds": "federation/metrics.py",
+    "binder_federation_decision_duration_seconds": "federation/metrics.py",
 }
 _PLAIN = {
     "binderhub_build_count": "BinderHub builder.py",
@@ -62,6 +64,18 @@ _PLAIN = {
     "kubelet_volume_stats_capacity_bytes": "kubelet volume_stats.go",
     "kubelet_volume_stats_used_bytes": "kubelet volume_stats.go",
     "up": "Prometheus (per scrape target)",
+    # The federation's redirector, our own service (federation/metrics.py; the tests check
+    # each name against its registry).
+    "binder_federation_member_in_rotation": "federation/metrics.py",
+    "binder_federation_member_state": "federation/metrics.py",
+    "binder_federation_member_weight": "federation/metrics.py",
+    "binder_federation_member_pods": "federation/metrics.py",
+    "binder_federation_member_quota": "federation/metrics.py",
+    "binder_federation_members_in_rotation": "federation/metrics.py",
+    "binder_federation_member_last_check_timestamp_seconds": "federation/metrics.py",
+    "binder_federation_checks_total": "federation/metrics.py",
+    "binder_federation_redirects_total": "federation/metrics.py",
+    "binder_federation_proxied_requests_total": "federation/metrics.py",
 }
 #: Every metric name a rule or dashboard may use, with its source.
 KNOWN_METRICS: dict[str, str] = {

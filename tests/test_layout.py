@@ -95,9 +95,11 @@ def test_the_circle_check_finds_a_circle() -> None:
 #: The capability packages, lowest first: a package imports only from those before it (and
 #: itself); ``components/plan.py`` sits above them all. The registry is a capability of its
 #: own below the cluster and the releases (both read its target); the chart catalogue (pins,
-#: release names, namespaces) sits below the access rules and the releases (issue 20).
+#: release names, namespaces) sits below the access rules and the releases (issue 20). The
+#: federation (issue 24) is on top: its front door reuses the network, access and releases
+#: pieces, and a member's exports read the releases' plan.
 LAYERS = ("config", "secrets", "catalog", "registry", "cluster", "network", "access",
-          "releases")
+          "releases", "federation")
 
 
 def test_packages_by_capability() -> None:

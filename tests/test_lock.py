@@ -54,6 +54,23 @@ def test_every_requirement_is_pinned_in_its_lock_with_hashes(lock: str, source: 
         )
 
 
+def test_the_federation_image_lock_is_pinned_and_agrees_with_the_others() -> None:
+    """The redirector's image installs federation/requirements.lock; the tests (dev lock)
+    run the service with the same versions, and the models the program renders with
+    (pydantic, PyYAML) are the program's own versions."""
+    image, dev, runtime = (_pins("federation/requirements.lock"), _pins("requirements-dev.lock"),
+                           _pins("requirements.lock"))
+    for requirement in _requirements(REPO / "federation" / "requirements.txt"):
+        name = canonicalize_name(requirement.name)
+        assert requirement.specifier.contains(image[name], prereleases=True), name
+    assert {n: dev.get(n) for n in image} == image
+    assert {n: image[n] for n in image if n in runtime} == {
+        n: runtime[n] for n in image if n in runtime}
+    dockerfile = (REPO / "federation" / "Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile
+    assert "COPY federation/requirements.lock" in dockerfile
+
+
 def test_dev_lock_installs_the_same_runtime_versions() -> None:
     runtime, dev = _pins("requirements.lock"), _pins("requirements-dev.lock")
     assert {n: dev.get(n) for n in runtime} == runtime

@@ -373,6 +373,80 @@ def dashboards() -> dict[str, dict[str, Any]]:
                 ),
             ],
         ),
+        "binder-federation": dashboard_json(
+            "binder-federation",
+            "Binder: federation",
+            "The front door (docs/federation.md): which members take launches and why not, "
+            "where launches go, how fast it decides. Data only where Prometheus scrapes the "
+            "front door (binder:binderhub.federation.monitor, or the hosting member).",
+            [
+                Panel(
+                    "Members in rotation",
+                    "1 while the member takes launches. Out: see the next panel for why. The "
+                    "alert FederationMemberOutOfRotation fires after 15 minutes out for a "
+                    "reason nobody chose; FederationAllMembersDown when none is in.",
+                    (Query("max by (member) (binder_federation_member_in_rotation)",
+                           "{{member}}"),),
+                    extra={"fieldConfig": {"defaults": {"min": 0, "max": 1}}},
+                ),
+                Panel(
+                    "Why each member is in or out",
+                    "The member's current state: in_rotation, or disabled, weight_zero, "
+                    "unreachable, http_error, bad_answer, unhealthy, version_mismatch, "
+                    "quota_full, no_quota, not_checked_yet.",
+                    (Query("max by (member, reason) "
+                           "(binder_federation_member_state == 1)", "{{member}}: {{reason}}"),),
+                    kind="table",
+                ),
+                Panel(
+                    "Launches redirected, by member",
+                    "Launch decisions per second (307 redirects) by member: the split follows "
+                    "the weights among the members in rotation.",
+                    (Query(f"sum by (member) ({rate('binder_federation_redirects_total')})",
+                           "{{member}}"),),
+                    unit="reqps",
+                ),
+                Panel(
+                    "Launches redirected, by reason",
+                    "rendezvous or random (the configured rule), cookie (a returning user's "
+                    "sticky member), prime_fallback (no member in rotation).",
+                    (Query(f"sum by (reason) ({rate('binder_federation_redirects_total')})",
+                           "{{reason}}"),),
+                    unit="reqps",
+                ),
+                Panel(
+                    "Pods and quota per member",
+                    "Pods each member's /health reports, and its LaunchQuota.total_quota: the "
+                    "member leaves the rotation when pods + headroom reach the quota.",
+                    (Query("max by (member) (binder_federation_member_pods)", "{{member}} pods"),
+                     Query("max by (member) (binder_federation_member_quota)",
+                           "{{member}} quota")),
+                ),
+                Panel(
+                    "Decision latency",
+                    "Time from a launch request's arrival to its redirect being ready.",
+                    quantiles("binder_federation_decision_duration_seconds_bucket", "", "5m"),
+                    unit="s",
+                ),
+                Panel(
+                    "Health check duration",
+                    "p90 of one health check (/health and /versions) per member: a slow "
+                    "member nears the check timeout.",
+                    (Query("histogram_quantile(0.9, sum by (le, member) (rate("
+                           "binder_federation_check_duration_seconds_bucket[5m])))",
+                           "{{member}}"),),
+                    unit="s",
+                ),
+                Panel(
+                    "Requests proxied to the prime",
+                    "The BinderHub UI paths the front door proxies to the prime, by status "
+                    "class; `error` means the prime did not answer.",
+                    (Query(f"sum by (status) ({rate('binder_federation_proxied_requests_total')})",
+                           "{{status}}"),),
+                    unit="reqps",
+                ),
+            ],
+        ),
         "binder-certificates": dashboard_json(
             "binder-certificates",
             "Binder: certificates",

@@ -96,6 +96,8 @@ class Recording:
     outputs_wire: dict[str, Any] = field(default_factory=dict)
     """Stack outputs as sent, secrets still wrapped."""
     logs: list[str] = field(default_factory=list)
+    reads: list[tuple[str, str, str]] = field(default_factory=list)
+    """``ReadResource`` calls (type, name, id): a StackReference reads its stack's outputs."""
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -261,15 +263,37 @@ def _computed_state(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, 
         )
     elif type_ == "gcp:compute/address:Address":
         state.setdefault("address", "203.0.113.90")  # GCP reserves it in the region
+    elif type_ == "gcp:compute/globalAddress:GlobalAddress":
+        state.setdefault("address", "203.0.113.100")  # a global anycast address
+    elif type_ == "gcp:cloudrunv2/service:Service":
+        state.setdefault("uri", f"https://{inputs.get('name')}-mock-ew.a.run.app")
+    elif type_ == "gcp:serviceaccount/account:Account":
+        state.setdefault("email", f"{inputs.get('accountId')}@{inputs.get('project')}"
+                                  ".iam.gserviceaccount.com")
     elif type_ == "kubernetes:core/v1:Service":
         state.setdefault("status", {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}})
     return state
 
 
 class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, stack_outputs: Mapping[str, Recording] | None = None) -> None:
+        self.stack_outputs = dict(stack_outputs or {})
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = unwrap(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            return args.resource_id or args.name, self._stack_reference(inputs["name"])
         return f"{args.name}-id", _computed_state(args.typ, args.name, inputs)
+
+    def _stack_reference(self, name: str) -> dict[str, Any]:
+        """A referenced stack's outputs, as the engine reads them from its state: here, the
+        outputs of that stack's own mock run (``<org>/<project>/<stack>`` -> ``<stack>``);
+        none for a stack that was not run (as for a stack never deployed)."""
+        recording = self.stack_outputs.get(name.rsplit("/", 1)[-1])
+        if recording is None:
+            return {"name": name, "outputs": {}, "secretOutputNames": []}
+        secret = sorted(k for k in recording.outputs if recording.secret_output(k))
+        return {"name": name, "outputs": dict(recording.outputs), "secretOutputNames": secret}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
         if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105 (a token name)
@@ -327,6 +351,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def ReadResource(self, request: Any) -> Any:
         self._thread_loop()
+        self.recording.reads.append((request.type, request.name, request.id))
         return super().ReadResource(request)
 
     def RegisterResource(self, request: Any) -> Any:
@@ -428,6 +453,29 @@ def _replace_secure(value: Any, key: str) -> tuple[Any, bool]:
     return value, False
 
 
+@functools.cache
+def project_config() -> dict[str, Any]:
+    """``config:`` of Pulumi.yaml: the project-level keys, with their defaults."""
+    return dict(read_stack_config(REPO / "Pulumi.yaml", error=ConfigError))
+
+
+def _apply_project_config(stack: str, raw: dict[str, Any]) -> None:
+    """What the CLI does with Pulumi.yaml's ``config:`` before the program runs
+    (https://www.pulumi.com/docs/iac/concepts/projects/project-file/#config-options): a key a
+    stack does not set gets its default; a key without a default must be set, or the CLI
+    stops with "Stack '<stack>' is missing configuration value '<key>'" -- which the real
+    engine showed for the federation stack, once (e2e/tests/test_lifecycle.py)."""
+    given = {key if ":" in key else f"{PROJECT}:{key}" for key in raw}
+    for key, spec in project_config().items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if full in given:
+            continue
+        if not isinstance(spec, dict) or "default" not in spec:
+            raise ConfigError(f"Stack '{stack}' is missing configuration value '{key}' "
+                              "(Pulumi.yaml declares it without a default)")
+        raw[full] = spec["default"]
+
+
 def stack_config(
     stack: str, overrides: Mapping[str, Any] | None = None, secrets: Mapping[str, str] | None = None
 ) -> tuple[dict[str, str], list[str]]:
@@ -445,6 +493,7 @@ def stack_config(
             raw.pop(key, None)
         else:
             raw[key] = value
+    _apply_project_config(stack, raw)
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
@@ -538,19 +587,22 @@ def run_program(
     preview: bool = False,
     recording: Recording | None = None,
     sdk_source_positions: bool = False,
+    stack_outputs: Mapping[str, Recording] | None = None,
 ) -> Recording:
     """Run ``program`` (default: the repo's ``__main__.py``) on the mock engine.
 
     Exceptions raised by the program (e.g. a ``ConfigError``) propagate to the caller; pass
     your own ``recording`` to see what was registered before the failure.
     ``sdk_source_positions`` keeps the SDK's own (slower) source positions, as a deploy
-    computes them: tools/bench.py measures with them.
+    computes them: tools/bench.py measures with them. ``stack_outputs``: the runs whose
+    outputs a ``pulumi.StackReference`` to that stack reads.
     """
     recording = recording if recording is not None else Recording()
     pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
-    monitor = _RecordingMonitor(_Mocks(), recording)
+    mocks = _Mocks(stack_outputs)
+    monitor = _RecordingMonitor(mocks, recording)
     pulumi.runtime.set_mocks(
-        _Mocks(), project=PROJECT, stack=stack, preview=preview, monitor=monitor,
+        mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor,
         logger=_LogCapture(recording),  # type: ignore[arg-type]
     )
     # set_mocks made a root stack for component tests; a program run gets a fresh one,
@@ -602,13 +654,35 @@ def run_stack(
     preview: bool = False,
     recording: Recording | None = None,
     sdk_source_positions: bool = False,
+    stack_outputs: Mapping[str, Recording] | None = None,
 ) -> Recording:
-    """Run the whole program for a committed stack file."""
+    """Run the whole program for a committed stack file.
+
+    A federation stack reads its member stacks' outputs (``pulumi.StackReference``): unless
+    ``stack_outputs`` gives them, each member stack of this project is run first, from its
+    own committed file."""
     config, secret_keys = stack_config(stack, overrides, secrets)
+    if stack_outputs is None:
+        stack_outputs = {name: run_stack(name, sdk_source_positions=sdk_source_positions)
+                         for name in referenced_stacks(config)}
     return run_program(
         stack=stack, config=config, secret_keys=secret_keys, preview=preview,
         recording=recording, sdk_source_positions=sdk_source_positions,
+        stack_outputs=stack_outputs,
     )
+
+
+def referenced_stacks(config: Mapping[str, str]) -> list[str]:
+    """The committed stacks a federation stack's members name (``stack: ebi``, or its last
+    part ``<org>/binder/ebi``), that have a ``Pulumi.<stack>.yaml`` here."""
+    raw = config.get(f"{PROJECT}:federation")
+    try:
+        members = json.loads(raw).get("members") or [] if raw else []
+    except (ValueError, AttributeError):
+        return []  # the program's own validation says what is wrong
+    names = [m["stack"].rsplit("/", 1)[-1] for m in members
+             if isinstance(m, dict) and isinstance(m.get("stack"), str)]
+    return [n for n in dict.fromkeys(names) if (REPO / f"Pulumi.{n}.yaml").is_file()]
 
 
 def _main() -> int:

@@ -128,13 +128,21 @@ _DESCRIBE: dict[str, _Describe] = {
     "less_than_equal": lambda ctx, value, key: f"must be at most {ctx.get('le')}",
     "less_than": lambda ctx, value, key: f"must be less than {ctx.get('lt')}",
     "union_tag_invalid": lambda ctx, value, key: (
-        f"'{ctx.get('tag')}' is not a provider this "
+        f"'{ctx.get('tag')}' is not a {_discriminator(ctx)} this "
         f"program knows; use one of {ctx.get('expected_tags')}"
     ),
     "union_tag_not_found": lambda ctx, value, key: (
         "has no `provider`; add `provider: magnum`, `gke` or `existing`"
+        if _discriminator(ctx) == "provider"
+        else f"has no `{_discriminator(ctx)}`; add one"
     ),
 }
+
+
+def _discriminator(ctx: Mapping[str, Any]) -> str:
+    """The key a discriminated union is told apart by (pydantic quotes it: "'provider'");
+    ``provider`` for the cluster, ``platform`` for the federation's front door."""
+    return str(ctx.get("discriminator") or "provider").strip("'")
 
 
 def describe_error(err: ErrorDetails) -> str:
@@ -220,8 +228,8 @@ def describe_errors(
     for err in error.errors(include_url=False):
         loc = tuple(err["loc"])
         kind = err["type"]
-        if kind in ("union_tag_invalid", "union_tag_not_found"):
-            loc = (*loc, "provider") if kind == "union_tag_invalid" else loc
+        if kind == "union_tag_invalid":
+            loc = (*loc, _discriminator(err.get("ctx") or {}))
         if kind == "missing":
             msg = f"missing; add it to {stack_file}"
         elif kind == "extra_forbidden":

@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 from components.config import events as launch_events
 from components.config.alerts import AlertsConfig
 from components.config.base import DnsLabel, Model, host_name_problem
+from components.config.federation import FederationMembership
 from components.config.service import BuilderConfig, LaunchLimits
 
 
@@ -211,6 +212,8 @@ class BinderHubConfig(Model):
     """dind and build pod resources, BuildKit cache pruning, build egress limits."""
     limits: LaunchLimits = Field(default_factory=LaunchLimits)
     """Launch quotas, banned repositories and the user node size the user pods must fit."""
+    federation: FederationMembership | None = None
+    """Member of a federation (docs/federation.md); needs limits.totalPods (its quota)."""
 
     @field_validator("host", "hub_host")
     @classmethod
@@ -221,9 +224,12 @@ class BinderHubConfig(Model):
         return value
 
     @model_validator(mode="after")
-    def _distinct_hosts(self) -> BinderHubConfig:
+    def _consistent(self) -> BinderHubConfig:
         if self.host == self.hub_host:
             raise ValueError("host and hubHost must differ: each gets its own Ingress")
+        if self.federation is not None and self.limits.total_pods is None:
+            raise ValueError("federation: a member must set limits.totalPods (LaunchQuota."
+                             "total_quota), the room the front door fills: the user pool's size")
         return self
 
 

@@ -29,6 +29,7 @@ from components.config.releases import AuthConfig, BinderHubConfig, RegistryConf
 from components.registry.target import DOCKERHUB_HOSTS, RegistryTarget, url_registry_target
 from components.releases import events, helm, values
 from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderArgs, builder_values
+from components.releases.federation_member import membership_values
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.releases.limits import limits_values
 from components.releases.registry import mirror_image, pull_secret_values, registry_chart_values
@@ -301,6 +302,7 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     computed["extraConfig"] = {events.SNIPPET_KEY: events.eventlog_snippet()}  # see events.py
     computed = values.merge(computed, registry_chart_values(target))
     computed = values.merge(computed, limits_values(hub.limits))
+    computed = values.merge(computed, membership_values(hub.federation))
     if hub.image_builder_type == "dind":
         computed = values.merge(computed, builder_values(hub.builder, args.cluster))
     if scheduling:

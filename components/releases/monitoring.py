@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 import yaml
@@ -120,6 +121,9 @@ class MonitoringArgs(helm.ReleasePlacement):
     """IngressClass of Grafana's Ingress."""
     binder_namespace: str = "binder"
     """Where the ``hub`` and ``binder`` Services are."""
+    front_door: str | None = None
+    """A federation's front door whose ``/metrics`` this Prometheus scrapes (job
+    ``federation``), for the federation's dashboard and alerts (docs/federation.md)."""
     namespace: str = "monitoring"
     """Namespace of both releases."""
 
@@ -173,7 +177,7 @@ class Monitoring(pulumi.ComponentResource):
             charts.PROMETHEUS,
             parent=self,
             computed={
-                **prometheus_values(args.config, args.binder_namespace),
+                **prometheus_values(args.config, args.binder_namespace, args.front_door),
                 **prometheus_alerting_values(
                     args.config.alerts, has_credential=credential is not None
                 ),
@@ -237,8 +241,8 @@ class Monitoring(pulumi.ComponentResource):
 SD_ROLE = "endpointslice"
 
 
-def scrape_jobs(binder_namespace: str) -> list[dict[str, Any]]:
-    """Prometheus scrape jobs for JupyterHub and BinderHub.
+def scrape_jobs(binder_namespace: str, front_door: str | None = None) -> list[dict[str, Any]]:
+    """Prometheus scrape jobs for JupyterHub and BinderHub (and a federation's front door).
 
     Each keeps only the endpoints of its Service, so every replica is scraped (not one pod
     behind the Service address at random). The hub's job authenticates with the token file
@@ -268,15 +272,23 @@ def scrape_jobs(binder_namespace: str) -> list[dict[str, Any]]:
     # (so a rotated token is picked up without a restart). The hub answers 403 without it.
     # https://prometheus.io/docs/prometheus/latest/configuration/configuration/#scrape_config
     hub["authorization"] = {"type": "Bearer", "credentials_file": METRICS_TOKEN_FILE}
-    return [
+    jobs = [
         # z2jh's hub serves /hub/metrics on its `hub` Service (port 8081); BinderHub
         # serves /metrics on the `binder` Service.
         hub,
         job("binderhub", "binder", "/metrics"),
     ]
+    if front_door:
+        # The redirector serves /metrics at its public address (federation/app.py), on Cloud
+        # Run as on a member's cluster: one static target, the front door's host.
+        url = urlsplit(front_door)
+        jobs.append({"job_name": "federation", "scheme": url.scheme, "metrics_path": "/metrics",
+                     "static_configs": [{"targets": [url.netloc]}]})
+    return jobs
 
 
-def prometheus_values(config: MonitoringConfig, binder_namespace: str) -> dict[str, Any]:
+def prometheus_values(config: MonitoringConfig, binder_namespace: str,
+                      front_door: str | None = None) -> dict[str, Any]:
     """Layer 3 of the Prometheus values: retention, the JupyterHub/BinderHub jobs and the
     mount of the hub metrics token (``server.extraSecretMounts``, which the program owns: a
     values file's list would be replaced, as Helm replaces lists)."""
@@ -296,7 +308,8 @@ def prometheus_values(config: MonitoringConfig, binder_namespace: str) -> dict[s
             ],
         },
         # The chart takes extra jobs as a YAML string appended to scrape_configs.
-        "extraScrapeConfigs": yaml.safe_dump(scrape_jobs(binder_namespace), sort_keys=False),
+        "extraScrapeConfigs": yaml.safe_dump(scrape_jobs(binder_namespace, front_door),
+                                             sort_keys=False),
     }
 
 

@@ -180,6 +180,8 @@ class Releases(pulumi.ComponentResource):
                     tls=tls,
                     ingress_class=class_name,
                     binder_namespace=charts.NAMESPACES["binderhub"],
+                    front_door=(binderhub.federation.front_door if binderhub.federation
+                                and binderhub.federation.monitor else None),
                 ),
                 child,
             )

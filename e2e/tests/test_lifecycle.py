@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,9 @@ from e2e.controlplane.cluster import ControlPlane
 from e2e.engine import REPO
 from e2e.kube import ApiError, Client
 from e2e.report import Report
-from e2e.session import TEST_AGE_KEY, EngineSession, Operation
-from e2e.tests.conftest import needs
+from e2e.session import TEST_AGE_KEY, EngineSession, Operation, copy_project
+from e2e.tests.conftest import RUN_DIR, needs
+from federation.config import parse_config as parse_federation_document
 from tests.admission import AdmissionPolicy, Request
 from tools.mockrun import Recording, run_stack
 
@@ -292,6 +295,92 @@ def test_the_stack_outputs_are_working_kubeconfigs(session: EngineSession) -> No
         assert refused.value.code == 403
     assert outputs["binder_url"] == "https://binder.127.0.0.1.nip.io"
     assert outputs["ingress_address"] == "127.0.0.1"
+
+
+# ------------------------------------------------------------------------ the federation
+
+#: The federation stack of this run (issue 24): the front door on the e2e member's cluster,
+#: the e2e stack as its prime read through a StackReference, a partner by URL at weight 0.
+#: A stack file written into a copy of the project (the engine writes its encryption salt
+#: there), its state in the e2e session's backend, where the StackReference finds `e2e`.
+FEDERATION_STACK = "federation-e2e"
+FEDERATION_CONFIG = {
+    "binder:federation": {
+        "host": "federation.127.0.0.1.nip.io",
+        # Any digest: kwok's nodes run no container, the API server checks the reference.
+        "image": "ghcr.io/example/binder-federation@sha256:" + "e2" * 32,
+        "frontDoor": {"platform": "memberCluster", "member": "e2e", "replicas": 2},
+        "members": [
+            {"name": "e2e", "stack": "e2e", "prime": True},
+            {"name": "partner", "url": "https://binder.partner.example.org", "weight": 0},
+        ],
+    },
+}
+
+
+@dataclass
+class _SharedBackend(EngineSession):
+    """Another stack's operations in the e2e session's backend (so its StackReference reads
+    the e2e stack), with logs of its own."""
+
+    shared_backend: str = ""
+
+    @property
+    def backend(self) -> str:
+        return self.shared_backend
+
+
+def test_the_federation_stack_puts_a_front_door_on_the_e2e_member(
+    session: EngineSession, admin: Client, tmp_path: Path, report: Report
+) -> None:
+    """The federation stack on the real engine: its members read from the e2e stack's state,
+    the redirector's objects created on the member's cluster with the member's own
+    kubeconfig output (admitted at Pod Security `restricted` by the real API server), the
+    document it runs with, a no-op second run, the member's kubeconfig kept secret in its
+    state, and destroy leaving the member as it was."""
+    needs("test_up_deploys_every_release_in_the_declared_order")
+    project = copy_project(tmp_path)
+    (project / f"Pulumi.{FEDERATION_STACK}.yaml").write_text(
+        yaml.safe_dump({"config": FEDERATION_CONFIG}, sort_keys=False))
+    fed = _SharedBackend(RUN_DIR / "federation", session.kubeconfig, stack=FEDERATION_STACK,
+                         project=project, shared_backend=session.backend)
+    up = fed.run("up")
+    report.seconds("Wall time per step", "federation stack: up (front door on e2e)", up.seconds)
+    report.figure("Counts", "federation stack: resources created",
+                  up.changes.get("create", 0))
+    try:
+        namespace = admin.get("v1", "Namespace", "federation")
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (
+            "restricted")
+        deployment = admin.get("apps/v1", "Deployment", "federation-redirector", "federation")
+        assert deployment["status"].get("readyReplicas") == 2
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == FEDERATION_CONFIG["binder:federation"]["image"]
+        outputs = fed.outputs()
+        document = admin.get("v1", "ConfigMap", "federation-redirector", "federation")[
+            "data"]["config.json"]
+        assert document == outputs["redirector_config"]
+        config = parse_federation_document(json.loads(document))
+        member = session.outputs()["binder_url"]
+        assert [(m.name, m.url, m.prime) for m in config.members] == [
+            ("e2e", member, True), ("partner", "https://binder.partner.example.org", False)]
+        ingress = admin.get("networking.k8s.io/v1", "Ingress", "federation-redirector",
+                            "federation")
+        assert ingress["spec"]["rules"][0]["host"] == "federation.127.0.0.1.nip.io"
+        assert outputs["public_address"] == session.outputs()["ingress_address"]
+        # The member's kubeconfig reached the provider as a secret: not in plaintext state.
+        admin_kubeconfig = session.outputs(show_secrets=True)["kubeconfig"]
+        user = yaml.safe_load(admin_kubeconfig)["users"][0]["user"]
+        secret_values = [user[k] for k in ("client-key-data", "token") if user.get(k)]
+        assert secret_values, sorted(user)  # the output has every file inlined
+        state = json.dumps(fed.export())
+        assert not [v for v in secret_values if v in state]
+        assert fed.run("preview", "--expect-no-changes").changed() == {}
+    finally:
+        down = fed.run("destroy")
+    report.seconds("Wall time per step", "federation stack: destroy", down.seconds)
+    assert not admin.exists("v1", "Namespace", "federation")
+    assert inspect.not_ready(admin, inspect.NAMESPACES) == []
 
 
 # ------------------------------------------------------------------------ day two

@@ -269,7 +269,7 @@ def _steps(workflow: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 ALL = ["checks.yml", "preview.yml", "deploy.yml", "deploy-stack.yml", "outside.yml", "drift.yml",
-       "upgrades.yml"]
+       "upgrades.yml", "federation-image.yml"]
 
 
 #: The jobs that push a branch (contents: write): the upgrades' pull requests.
@@ -330,7 +330,7 @@ def test_checks_need_no_secrets_and_run_tests_and_renders() -> None:
     runs_ = [s.get("run", "") for s in job["steps"]]
     assert "make test" in runs_
     stacks = sorted(p.name.split(".")[1] for p in REPO.glob("Pulumi.*.yaml"))
-    assert stacks == ["e2e", "ebi", "gcp", "local", "staging"]
+    assert stacks == ["e2e", "ebi", "federation", "gcp", "local", "staging"]
     for stack in stacks:
         assert f"make render STACK={stack}" in runs_
     assert any("npm ci" in r and "--prefix .tools" in r for r in runs_)
@@ -384,7 +384,7 @@ def test_checks_post_the_render_diff_of_every_stack_on_pull_requests() -> None:
     ).stdout.splitlines()  # fmt: skip
     assert found == [
         f"render-diff STACK={stack} BASE=HEAD^1 SUMMARY=/summary.md"
-        for stack in ("e2e", "ebi", "gcp", "local", "staging")
+        for stack in ("e2e", "ebi", "federation", "gcp", "local", "staging")
     ]
     # The tool keeps each stack's section small enough for all of them to fit the 1 MiB
     # step summary (the title and notes add a few hundred characters).
@@ -437,6 +437,13 @@ def _deploy_stack_job() -> dict[str, Any]:
     return dict(job)
 
 
+def _stack_job(name: str) -> dict[str, Any]:
+    """The one job with steps that previews (preview.yml) or deploys (deploy-stack.yml)
+    a stack."""
+    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
+    return dict(job)
+
+
 def _pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
 
@@ -451,7 +458,9 @@ def test_preview_comments_per_stack_and_skips_forks_and_dependabot() -> None:
         "github.event.pull_request.head.repo.full_name == github.repository && "
         "github.event.pull_request.user.login != 'dependabot[bot]'"
     )
-    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == ["ebi", "gcp", "staging"]
+    assert [m["stack"] for m in job["strategy"]["matrix"]["include"]] == [
+        "ebi", "gcp", "staging", "federation"]
+    assert job["strategy"]["matrix"]["include"][-1]["cloud"] == "gcp"  # Cloud Run
     assert job["permissions"] == {"contents": "read", "pull-requests": "write", "id-token": "write"}
     install, pulumi = _pulumi_steps(job)
     assert "command" not in install["with"]
@@ -494,7 +503,7 @@ def test_deploy_waits_for_the_checks_of_the_same_commit() -> None:
     assert set(workflow["on"]) == {"push", "workflow_dispatch"}
     assert workflow["on"]["push"] == {"branches": ["main"], "paths-ignore": ["**.md", "docs/**"]}
     jobs = _deploy_jobs()
-    assert set(jobs) == {"checks", "staging", "deploy"}
+    assert set(jobs) == {"checks", "staging", "deploy", "federation"}
     assert jobs["checks"]["uses"] == "./.github/workflows/checks.yml"
     assert "secrets" not in jobs["checks"]
     assert jobs["checks"]["permissions"] == {"contents": "read"}
@@ -613,7 +622,7 @@ def test_deploy_goes_through_an_environment_one_update_per_stack_at_a_time() -> 
 
 @pytest.mark.parametrize("name", ["preview.yml", "deploy-stack.yml"])
 def test_ci_never_creates_a_stack(name: str) -> None:
-    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
+    job = _stack_job(name)
     for step in _pulumi_steps(job):
         assert step["with"].get("upsert", False) is False, "a stack must be bootstrapped"
     names = [s.get("name") for s in job["steps"]]
@@ -624,7 +633,7 @@ def test_ci_never_creates_a_stack(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["preview.yml", "deploy-stack.yml"])
 def test_pulumi_cli_and_gcloud_versions_are_pinned(name: str) -> None:
-    (job,) = [j for j in _load(name)["jobs"].values() if "steps" in j]
+    job = _stack_job(name)
     versions = {s["with"].get("pulumi-version") for s in _pulumi_steps(job)}
     (version,) = versions
     # Pulumi 3, like the program's SDK (requirements.txt: pulumi>=3.200,<4).
@@ -1012,3 +1021,53 @@ def test_dependabot_updates_the_actions_the_linter_and_promtool() -> None:
         assert update["cooldown"]["default-days"] >= 7
     # Its pull requests get no secrets: the preview skips them, the checks run.
     assert "dependabot[bot]" in _preview_job()["if"]
+
+
+def test_the_redirector_image_is_built_on_pull_requests_and_pushed_only_from_main() -> None:
+    """federation-image.yml: the image the federation stack pins by digest."""
+    workflow = _load("federation-image.yml")
+    paths = ["federation/**", ".github/workflows/federation-image.yml"]
+    assert workflow["on"]["pull_request"]["paths"] == paths
+    assert workflow["on"]["push"] == {"branches": ["main"], "paths": paths}
+    (job,) = workflow["jobs"].values()
+    assert job["permissions"] == {"contents": "read", "packages": "write"}
+    steps = {s["name"]: s for s in job["steps"]}
+    assert "--file federation/Dockerfile" in steps["Build"]["run"]
+    assert "test \"$status\" -eq 2" in steps["Check the image reads its configuration"]["run"]
+    push = steps["Push and print the digest"]
+    assert push["if"] == "github.event_name != 'pull_request'"
+    assert "--password-stdin" in push["run"]
+    assert "{{index .RepoDigests 0}}" in push["run"]
+    assert "GITHUB_STEP_SUMMARY" in push["run"]
+    # The image installs the redirector's own hashed lock, and runs as nobody.
+    dockerfile = (REPO / "federation" / "Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile
+    assert "COPY federation/requirements.lock" in dockerfile
+    assert "USER 65534:65534" in dockerfile
+
+
+def test_the_federation_deploys_after_its_members_through_its_own_environment() -> None:
+    """deploy.yml's federation job: after every member stack (it reads their outputs), in
+    the environment `federation`, never creating its stack, with the same stack check, CLI
+    pin and no SOPS key (the stack has no secrets files); then its front door's /health."""
+    job = _deploy_jobs()["federation"]
+    assert job["needs"] == "deploy"  # every production member
+    assert job["if"] == "github.ref == 'refs/heads/main'"
+    assert job["environment"] == {"name": "federation"}
+    assert job["concurrency"] == {"group": "deploy-federation", "cancel-in-progress": False}
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    steps = {s["name"]: s for s in job["steps"]}
+    check = steps["The stack exists in the CI backend"]
+    assert check["run"] == _stack_check_script("deploy-stack.yml")  # the members' check
+    install, up = _pulumi_steps(job)
+    assert up["with"]["command"] == "up"
+    assert up["with"].get("upsert", False) is False
+    members_cli = _pulumi_steps(_deploy_stack_job())[0]["with"]["pulumi-version"]
+    assert {install["with"]["pulumi-version"], up["with"]["pulumi-version"]} == {members_cli}
+    assert "SOPS_AGE_KEY" not in up["env"]
+    names = list(steps)
+    assert names.index("Install the Pulumi CLI") < names.index(
+        "The stack exists in the CI backend") < names.index("pulumi up")
+    smoke = steps["Smoke test of the front door"]["run"]
+    assert "front_door_url" in smoke
+    assert '"$url/health"' in smoke

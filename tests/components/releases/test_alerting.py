@@ -136,6 +136,9 @@ def test_every_alert_fires_in_a_unit_test_and_stays_quiet_in_another():
         "NodeDiskNearlyFull",
         "PersistentVolumeNearlyFull",
         "CertificateExpiresSoon",
+        "FederationMemberOutOfRotation",
+        "FederationAllMembersDown",
+        "FederationFrontDoorDown",
     }
     assert names - fires == set(), "alerts never seen firing"
     assert names - quiet == set(), "alerts never seen quiet on a healthy series"
@@ -158,6 +161,18 @@ def test_every_alert_fires_in_a_unit_test_and_stays_quiet_in_another():
             "BinderBuildsStuck",
             "(sum(increase(binderhub_build_time_seconds_count[2h])) or vector(0)) == 0",
             "sum(increase(binderhub_build_time_seconds_count[2h])) == 0",
+        ),
+        # Without the `unless`, a member its operators disabled (leaving) would page.
+        (
+            "FederationMemberOutOfRotation",
+            'reason=~"disabled|weight_zero"',
+            'reason="no-such-reason"',
+        ),
+        # `min` instead of `max` over the instances: one instance's passing view pages.
+        (
+            "FederationMemberOutOfRotation",
+            "max by (member) (\n",
+            "min by (member) (\n",
         ),
     ],
 )

@@ -41,6 +41,14 @@ TOPICS = {
     },
     "binder-capacity": {"node_filesystem_avail_bytes", "kubelet_volume_stats_used_bytes"},
     "binder-certificates": {"certmanager_certificate_expiration_timestamp_seconds"},
+    # issue 24: the federation's members in rotation and why, redirects by member and reason,
+    # decision latency.
+    "binder-federation": {
+        "binder_federation_member_in_rotation",
+        "binder_federation_member_state",
+        "binder_federation_redirects_total",
+        "binder_federation_decision_duration_seconds_bucket",
+    },
 }
 
 

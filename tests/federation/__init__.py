@@ -1,0 +1,1 @@
+"""Tests of the federation redirector (federation/), offline, on loopback only."""
