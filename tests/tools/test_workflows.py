@@ -987,13 +987,13 @@ def test_upgrades_open_one_pull_request_per_upgrade_with_the_render_diff() -> No
     # The chart data of both versions, before and after the rewrite.
     write = runs_.index("tools.upgrades --write")
     assert runs_.index("tools.fetch_chart_data") < write < runs_.rindex("tools.fetch_chart_data")
-    assert ('make render-diff STACK="$stack" BASE=HEAD SUMMARY="$body" SUMMARY_LIMIT=10000'
+    assert ('make render-diff STACK="$stack" BASE=HEAD SUMMARY="$body" SUMMARY_LIMIT=8000'
             in runs_)
     assert '--body-file "$RUNNER_TEMP/body.md"' in runs_
-    # Five stacks' diffs of at most 10,000 bytes each, and the text around them, fit the
+    # Six stacks' diffs of at most 8,000 bytes each, and the text around them, fit the
     # 65,536 characters of a pull request's body.
     stacks = len(list(REPO.glob("Pulumi.*.yaml")))
-    assert stacks * (10_000 + 1_500) + 1_000 < 65_536
+    assert stacks * (8_000 + 1_500) + 1_000 < 65_536
     lock_runs = "\n".join(s.get("run", "") for s in locks["steps"])
     assert "make lock-upgrade" in lock_runs
 
