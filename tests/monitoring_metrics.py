@@ -8,7 +8,9 @@ it. Every entry was read in the source of the version we run:
   ``binderhub_build_time_seconds`` (histogram, label status), ``binderhub_launch_time_seconds``
   (histogram, status, retries), ``binderhub_build_count`` and ``binderhub_launch_count``
   (counters, status/provider/repo; launch status success|failure|pod_quota|repo_quota),
-  ``binderhub_inprogress_builds`` and ``binderhub_inprogress_launches`` (gauges).
+  ``binderhub_inprogress_builds`` and ``binderhub_inprogress_launches`` (gauges);
+  binderhub/repoproviders.py defines ``binderhub_github_rate_limit_remaining`` (gauge, set
+  from GitHub's ``x-ratelimit-remaining`` on every resolved ref).
   https://github.com/jupyterhub/binderhub/blob/b9fad995d5529e487c25a9f0795f4fe150a96f25/binderhub/builder.py
 - JupyterHub 5.3.0 (appVersion of z2jh 4.2.0, the chart BinderHub pins): jupyterhub/metrics.py,
   prefix ``jupyterhub_``: ``server_spawn_duration_seconds`` (status success|failure|
@@ -45,6 +47,7 @@ _PLAIN = {
     "binderhub_launch_count": "BinderHub builder.py",
     "binderhub_inprogress_builds": "BinderHub builder.py",
     "binderhub_inprogress_launches": "BinderHub builder.py",
+    "binderhub_github_rate_limit_remaining": "BinderHub repoproviders.py (GITHUB_RATE_LIMIT)",
     "jupyterhub_running_servers": "JupyterHub 5.3.0 metrics.py",
     "jupyterhub_total_users": "JupyterHub 5.3.0 metrics.py",
     "jupyterhub_active_users": "JupyterHub 5.3.0 metrics.py",

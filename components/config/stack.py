@@ -71,6 +71,10 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "loggingPassword",
         "loggingCaCertificate",
         "alertmanagerCredential",
+        "githubAccessToken",
+        "githubClientId",
+        "githubClientSecret",
+        "gitlabToken",
     }
 )
 

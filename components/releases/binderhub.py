@@ -32,6 +32,7 @@ from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderAr
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.releases.limits import limits_values
 from components.releases.registry import mirror_image, pull_secret_values, registry_chart_values
+from components.releases.repo_providers import repo_provider_secret_values
 from components.secrets.deployment import DeploymentSecrets
 
 __all__ = ["DOCKERHUB_HOSTS", "BinderHub", "BinderHubArgs"]
@@ -176,11 +177,14 @@ class BinderHub(pulumi.ComponentResource):
             parent=self,
             computed=binderhub_values(args),
             secrets=values.merge(
-                binderhub_secret_values(
-                    # Artifact Registry needs (and gets) no account.
-                    replace(args.secrets, registry=None) if target.artifact else args.secrets,
-                    args.binderhub.auth,
-                    prometheus_namespace=args.prometheus_namespace,
+                values.merge(
+                    repo_provider_secret_values(args.secrets.repo_providers),
+                    binderhub_secret_values(
+                        # Artifact Registry needs (and gets) no account.
+                        replace(args.secrets, registry=None) if target.artifact else args.secrets,
+                        args.binderhub.auth,
+                        prometheus_namespace=args.prometheus_namespace,
+                    ),
                 ),
                 pull_secret_values(
                     target, args.secrets.registry.username, args.secrets.registry.password

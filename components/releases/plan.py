@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
+import pulumi
+
 from components.catalog import charts
 from components.catalog.charts import cluster_issuer_name
 from components.cluster.kubeconfig import ClusterInputs
@@ -38,6 +40,7 @@ from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
 from components.releases.monitoring import check_grafana_certificate
 from components.releases.registry import mirror_layer
+from components.releases.repo_providers import github_token_warning
 from components.releases.storage import (
     StoragePlan,
     class_paths_set_in,
@@ -221,3 +224,10 @@ def check_release_secrets(plan: ReleasesPlan, material: SecretMaterial) -> None:
         check_alert_credential(cfg.monitoring.alerts, material.alertmanager_credential is not None)
     if cfg.logging.enabled:
         check_output_credentials(cfg.logging.output, material.logging_password is not None)
+    warning = github_token_warning(
+        plan.binderhub,
+        material.github_access_token is not None
+        or (material.github_client_id is not None and material.github_client_secret is not None),
+    )
+    if warning:
+        pulumi.log.warn(warning)

@@ -129,6 +129,7 @@ def test_every_alert_fires_in_a_unit_test_and_stays_quiet_in_another():
         "JupyterHubDown",
         "BinderHubDown",
         "BinderLaunchFailureRateHigh",
+        "BinderGitHubRateLimitLow",
         "BinderBuildsStuck",
         "BinderBuildPodPending",
         "BinderBuildsAllFailing",
@@ -152,6 +153,13 @@ def test_every_alert_fires_in_a_unit_test_and_stays_quiet_in_another():
             "BinderLaunchFailureRateHigh",
             'sum(rate(binderhub_launch_count{status="failure"}[15m]))',
             'sum(rate(binderhub_launch_count{status!="success"}[15m]))',
+        ),
+        # max() would wait for every replica's last answer to be low: one replica that
+        # last asked GitHub an hour ago keeps a stale, high value and hides the outage.
+        (
+            "BinderGitHubRateLimitLow",
+            "min(binderhub_github_rate_limit_remaining) < 100",
+            "max(binderhub_github_rate_limit_remaining) < 100",
         ),
         # Forgetting `or vector(0)` silences the stuck-builds alert until a build finished.
         (
