@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from components.config.alerts import AlertsConfig
 from components.config.base import DnsLabel, Model, host_name_problem
+from components.config.public import EgressConfig
 from components.config.service import BuilderConfig, LaunchLimits
 
 
@@ -210,6 +211,8 @@ class BinderHubConfig(Model):
     """dind and build pod resources, BuildKit cache pruning, build egress limits."""
     limits: LaunchLimits = Field(default_factory=LaunchLimits)
     """Launch quotas, banned repositories and the user node size the user pods must fit."""
+    egress: EgressConfig = Field(default_factory=EgressConfig)
+    """Where user pods (and, for banned networks, builds) may connect; bandwidth cap."""
 
     @field_validator("host", "hub_host")
     @classmethod

@@ -29,6 +29,7 @@ from components.config.releases import AuthConfig, BinderHubConfig, RegistryConf
 from components.registry.target import DOCKERHUB_HOSTS, RegistryTarget, url_registry_target
 from components.releases import helm, values
 from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderArgs, builder_values
+from components.releases.egress import user_egress_values
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.releases.limits import limits_values
 from components.releases.registry import mirror_image, pull_secret_values, registry_chart_values
@@ -214,6 +215,7 @@ class BinderHub(pulumi.ComponentResource):
                     builder=args.binderhub.builder,
                     namespace=args.namespace,
                     dind_image=mirror_image(mirror, "library/docker") if mirror else DIND_IMAGE,
+                    banned_cidrs=tuple(args.binderhub.egress.banned_cidrs),
                 ),
                 args.in_namespace(self),
             )
@@ -298,6 +300,7 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     }
     computed = values.merge(computed, registry_chart_values(target))
     computed = values.merge(computed, limits_values(hub.limits))
+    computed = values.merge(computed, user_egress_values(hub.builder, hub.egress))
     if hub.image_builder_type == "dind":
         computed = values.merge(computed, builder_values(hub.builder, args.cluster))
     if scheduling:

@@ -87,6 +87,15 @@ CASES: tuple[Case, ...] = (
                 "provider": "existing", "name": "local", "kubernetesVersion": "1.33",
                 "userNodes": {"binder.example.org/pool": "user"}, "userNodesTaint": True,
             }),
+            # Issue 22: banned destinations and the bandwidth cap (TEST-NET ranges, RFC 5737).
+            ("binder:binderhub", {
+                "host": "binder.127.0.0.1.nip.io", "hubHost": "hub.127.0.0.1.nip.io",
+                "egress": {
+                    "bannedCidrs": ["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"],
+                    "bandwidth": "1mbit",
+                    "bandwidthImage": "registry.example.org/tools/tc:3.20",
+                },
+            }),
         ),
     ),
 )

@@ -1,0 +1,109 @@
+"""Settings of a public Binder against its users (issue 22): ``binder:binderhub.egress``
+(where user and build code may connect) and its sibling models.
+
+Defaults follow mybinder.org-deploy @ 95860dbc (``mybinder/values.yaml``,
+``mybinder/templates/netpol.yaml``); docs/public.md has each setting against theirs. The
+components that use them: :mod:`components.releases.egress`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from components.config.base import Model
+
+#: The TCP ports user pods may reach on the internet by default: mybinder.org's list
+#: (``binderhub.networkPolicy.egress.tcpPorts`` in mybinder/values.yaml L154-168 @ 95860dbc,
+#: https://github.com/jupyterhub/mybinder.org-deploy/blob/95860dbcba2031b930020dbd856e76cd37ba34c8/mybinder/values.yaml#L154-L168):
+#: http, https, git, rsync, xroot (2), Wolfram Engine on-demand licensing, IPFS. No SMTP (25),
+#: no SSH (22): a public Binder is not a mail relay nor a scanner.
+MYBINDER_TCP_PORTS = (80, 443, 9418, 873, 1094, 1095, 16286, 4001)
+
+#: A ``tc`` rate, as mybinder.org's ``EGRESS_BANDWIDTH: 1mbit``
+#: (https://man7.org/linux/man-pages/man8/tc.8.html, "RATES").
+_TC_RATE = re.compile(r"^\d+(\.\d+)?(bit|kbit|mbit|gbit|tbit|bps|kbps|mbps|gbps|tbps)$")
+#: An image reference with a tag or a digest (never an implied ``latest``).
+_IMAGE = re.compile(
+    r"^[^\s:@/]+(:[0-9]+)?(/[^\s:@/]+)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
+)
+
+
+def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(cidr)
+    except ValueError:
+        raise ValueError(
+            f"'{cidr}' is not a network in CIDR notation such as 203.0.113.0/24 (a single "
+            "address is 203.0.113.7/32; host bits must be zero)"
+        ) from None
+
+
+class EgressConfig(Model):
+    """Where code run by users may connect: user pods and, for the banned networks, builds.
+
+    User pods reach the internet only on ``tcpPorts``; never the internal ranges
+    (``builder.internalNetworks``) nor the cloud metadata endpoints; DNS only inside the
+    internal ranges. Builds keep every port (repo2docker fetches from anywhere) under the
+    same internal-range rules."""
+
+    tcp_ports: list[int] = Field(
+        default_factory=lambda: sorted(MYBINDER_TCP_PORTS), min_length=1
+    )
+    """TCP ports user pods may reach on the internet (mybinder.org's list by default)."""
+    banned_cidrs: list[str] = Field(default_factory=list)
+    """Destinations neither user pods nor builds may reach (abused services, a partner's
+    network), as mybinder.org's ``bannedIps``."""
+    bandwidth: str | None = None
+    """Cap on each user pod's upload rate, a ``tc`` rate such as ``1mbit`` (mybinder.org's);
+    traffic to the internal ranges is not capped. Needs ``bandwidthImage``."""
+    bandwidth_image: str | None = None
+    """An image with ``/bin/sh`` and ``tc`` (iproute2), run as the user pod's init container
+    with ``NET_ADMIN``, e.g. mybinder.org's ``jupyterhub/mybinder.org-tc-init:<tag>``
+    (alpine + iproute2). Pin a tag or digest."""
+
+    @field_validator("tcp_ports")
+    @classmethod
+    def _ports(cls, value: list[int]) -> list[int]:
+        wrong = [port for port in value if not 1 <= port <= 65535]
+        if wrong:
+            raise ValueError(f"ports must be 1-65535, not {', '.join(map(str, wrong))}")
+        return sorted(set(value))
+
+    @field_validator("banned_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        return [str(_network(cidr)) for cidr in value]
+
+    @field_validator("bandwidth")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None and not _TC_RATE.match(value):
+            raise ValueError(
+                f"must be a tc rate such as 1mbit or 500kbit (bits) or 1mbps (bytes), not '{value}'"
+            )
+        return value
+
+    @field_validator("bandwidth_image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        if value is not None and (not _IMAGE.match(value) or value.endswith(":latest")):
+            raise ValueError(
+                "must be an image with a tag or digest, such as "
+                f"'registry.example.org/tools/tc:3.20', not '{value}'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _bandwidth_needs_image(self) -> EgressConfig:
+        if self.bandwidth is not None and self.bandwidth_image is None:
+            raise ValueError(
+                "bandwidth needs bandwidthImage: an image with tc (iproute2) for the init "
+                "container that sets the cap, e.g. mybinder.org's "
+                "jupyterhub/mybinder.org-tc-init with a pinned tag"
+            )
+        if self.bandwidth_image is not None and self.bandwidth is None:
+            raise ValueError("bandwidthImage is only used with bandwidth; set both or neither")
+        return self
