@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 
 from pydantic import Field, field_validator, model_validator
 
@@ -107,3 +108,55 @@ class EgressConfig(Model):
         if self.bandwidth_image is not None and self.bandwidth is None:
             raise ValueError("bandwidthImage is only used with bandwidth; set both or neither")
         return self
+
+
+class QuotaRaise(Model):
+    """A temporary per-repository quota (a class, a workshop), as mybinder.org keeps them in
+    ``GitHubRepoProvider.spec_config`` with the date in a comment (``mybinder/values.yaml``
+    L181-200 @ 95860dbc). Here the date is a setting: after ``until`` the plan drops the
+    entry with a warning, so nobody has to remember to remove it."""
+
+    pattern: str
+    """A regular expression matched (case-insensitively, from the start) against the spec:
+    ``owner/repo/ref`` on GitHub; on GitLab and Git the repository part is URL-escaped
+    (``group%2Fproject/ref``), see docs/public.md."""
+    quota: int = Field(ge=0)
+    """Most servers running at once from matching repositories (``config.quota``)."""
+    until: date
+    """Last day (UTC) the raise applies, e.g. the workshop's date: ``2026-12-24``."""
+    reason: str | None = None
+    """Who asked and why (an issue link), for the next operator."""
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        return regex_or_error(value)
+
+
+def regex_or_error(pattern: str) -> str:
+    """``pattern`` if Python compiles it (BinderHub uses ``re.match``), else a ValueError."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"'{pattern}' is not a regular expression: {exc}") from None
+    return pattern
+
+
+class IdleCulling(Model):
+    """Idle kernels and servers stopped *inside* each user server, as mybinder.org does
+    (``etcJupyter`` in ``mybinder/values.yaml`` L111-133 @ 95860dbc): the hub's culler only
+    sees HTTP activity, so a browser tab left open keeps a server (and a kernel spinning a
+    CPU) alive; the server's own culler closes idle kernels even with a tab connected, after
+    which the server shuts itself down when nothing is active.
+    https://jupyter-server.readthedocs.io/en/latest/other/full-config.html"""
+
+    enabled: bool = True
+    kernel_idle_seconds: int = Field(default=600, ge=60)
+    """``MappingKernelManager.cull_idle_timeout``: an idle kernel is shut down after this."""
+    check_every_seconds: int = Field(default=60, ge=10)
+    """``MappingKernelManager.cull_interval``."""
+    cull_connected: bool = True
+    """``MappingKernelManager.cull_connected``: an idle kernel with a tab open counts as idle."""
+    server_idle_seconds: int = Field(default=600, ge=60)
+    """``ServerApp.shutdown_no_activity_timeout``: the server stops after this long with no
+    kernel, terminal or request."""

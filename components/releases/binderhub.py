@@ -29,9 +29,9 @@ from components.config.releases import AuthConfig, BinderHubConfig, RegistryConf
 from components.registry.target import DOCKERHUB_HOSTS, RegistryTarget, url_registry_target
 from components.releases import helm, values
 from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderArgs, builder_values
-from components.releases.egress import user_egress_values
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.releases.limits import limits_values
+from components.releases.public import public_service_values
 from components.releases.registry import mirror_image, pull_secret_values, registry_chart_values
 from components.releases.repo_providers import repo_provider_secret_values
 from components.secrets.deployment import DeploymentSecrets
@@ -178,14 +178,11 @@ class BinderHub(pulumi.ComponentResource):
             parent=self,
             computed=binderhub_values(args),
             secrets=values.merge(
-                values.merge(
-                    repo_provider_secret_values(args.secrets.repo_providers),
-                    binderhub_secret_values(
-                        # Artifact Registry needs (and gets) no account.
-                        replace(args.secrets, registry=None) if target.artifact else args.secrets,
-                        args.binderhub.auth,
-                        prometheus_namespace=args.prometheus_namespace,
-                    ),
+                binderhub_secret_values(
+                    # Artifact Registry needs (and gets) no account.
+                    replace(args.secrets, registry=None) if target.artifact else args.secrets,
+                    args.binderhub.auth,
+                    prometheus_namespace=args.prometheus_namespace,
                 ),
                 pull_secret_values(
                     target, args.secrets.registry.username, args.secrets.registry.password
@@ -300,7 +297,6 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     }
     computed = values.merge(computed, registry_chart_values(target))
     computed = values.merge(computed, limits_values(hub.limits))
-    computed = values.merge(computed, user_egress_values(hub.builder, hub.egress))
     if hub.image_builder_type == "dind":
         computed = values.merge(computed, builder_values(hub.builder, args.cluster))
     if scheduling:
@@ -348,7 +344,7 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
                 callback_url=oauth_callback_url(args.tls, hub.hub_host),
             ),
         )
-    return computed
+    return values.merge(computed, public_service_values(hub))
 
 
 def metrics_role_values() -> dict[str, Any]:
@@ -488,6 +484,7 @@ def binderhub_secret_values(
             "username": secrets.registry.username,
             "password": secrets.registry.password,
         }
+    layer = values.merge(layer, repo_provider_secret_values(secrets.repo_providers))
     if auth is not None and auth.enabled and secrets.oauth is not None:
         # z2jh stores hub.config in the hub's Kubernetes Secret, not in a ConfigMap.
         _, authenticator_class = AUTHENTICATORS[auth.type]

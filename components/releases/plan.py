@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -39,6 +40,7 @@ from components.releases.ingress_tls import IngressTls
 from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
 from components.releases.monitoring import check_grafana_certificate
+from components.releases.quota import QuotaDerivation, plan_launch_limits
 from components.releases.registry import mirror_layer
 from components.releases.repo_providers import github_token_warning
 from components.releases.storage import (
@@ -59,7 +61,8 @@ class ReleasesPlan:
     config: StackConfig
     """The whole stack configuration (ingress, cert-manager, monitoring, logging, cluster)."""
     binderhub: BinderHubConfig
-    """``binder:binderhub``, present."""
+    """``binder:binderhub``, present; expired quota raises dropped and, unless
+    ``limits.totalPods`` is given, the derived global quota in its place."""
     registry: RegistryConfig
     """``binder:registry``, present."""
     tls: TlsConfig
@@ -103,10 +106,14 @@ def ingress_tls(tls: TlsConfig) -> IngressTls:
     )
 
 
-def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = None) -> ReleasesPlan:
+def plan_releases(
+    cfg: StackConfig, stack: str, *, values_root: Path | None = None, today: date | None = None
+) -> ReleasesPlan:
     """The releases' plan, or one ConfigError listing every problem with the release settings
     and the enabled releases' values files (``values_root``: the repository's
-    ``helm_configs`` by default). Registers nothing."""
+    ``helm_configs`` by default). Registers nothing but warnings (expired quota raises, no
+    global quota) and a note of the derived global quota; ``today`` (UTC by default) decides
+    which quota raises have expired."""
     problems = []
     if cfg.binderhub is None:
         problems.append(
@@ -169,18 +176,30 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
             *([mirrored] if mirrored else []),
             *([storage_values] if storage_values else []),
         )
-    if cfg.binderhub is not None:
-        problems += user_pod_problems(
-            cfg.binderhub,
-            cfg.cluster,
-            daemon_requests=daemon_requests(cfg.binderhub, file_values),
+    binderhub = cfg.binderhub
+    warnings: list[str] = []
+    derivation: QuotaDerivation | None = None
+    if binderhub is not None:
+        daemons = daemon_requests(binderhub, file_values)
+        problems += user_pod_problems(binderhub, cfg.cluster, daemon_requests=daemons)
+        # Expired quota raises dropped, the global quota derived (issue 22).
+        binderhub, warnings, derivation = plan_launch_limits(
+            binderhub, cfg.cluster, daemons, today or datetime.now(UTC).date()
         )
-    if problems or cfg.binderhub is None or cfg.registry is None or cfg.tls is None:
+    if problems or binderhub is None or cfg.registry is None or cfg.tls is None:
         raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))
+    for warning in warnings:
+        pulumi.log.warn(warning)
+    if derivation is not None:
+        pulumi.log.info(
+            f"binder:binderhub.limits: global launch quota {derivation.total} "
+            f"(LaunchQuota.total_quota): {derivation.explanation}; set limits.totalPods to "
+            "override"
+        )
     return ReleasesPlan(
         stack=stack,
         config=cfg,
-        binderhub=cfg.binderhub,
+        binderhub=binderhub,
         registry=cfg.registry,
         tls=cfg.tls,
         ingress_tls=ingress_tls(cfg.tls),
