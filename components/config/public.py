@@ -160,3 +160,42 @@ class IdleCulling(Model):
     server_idle_seconds: int = Field(default=600, ge=60)
     """``ServerApp.shutdown_no_activity_timeout``: the server stops after this long with no
     kernel, terminal or request."""
+
+
+#: BinderHub's repository providers, by class name (binderhub repoproviders.py @ b9fad995):
+#: the keys of ``limits.bannedSpecsByProvider``, as BinderHub's own config sections.
+REPO_PROVIDERS = (
+    "GitHubRepoProvider",
+    "GistRepoProvider",
+    "GitLabRepoProvider",
+    "GitRepoProvider",
+    "ZenodoProvider",
+    "FigshareProvider",
+    "HydroshareProvider",
+    "DataverseProvider",
+    "CKANProvider",
+)
+
+
+def banned_networks_or_error(value: dict[str, str]) -> dict[str, str]:
+    """``BinderHub.ban_networks``: CIDR -> label; the CIDRs normalised, a ValueError naming
+    a bad one."""
+    networks = {}
+    for cidr, label in value.items():
+        if not label.strip():
+            raise ValueError(f"'{cidr}': give a label (shown in the 403 page and the log)")
+        networks[str(_network(cidr))] = label
+    return networks
+
+
+def banned_by_provider_or_error(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    unknown = sorted(set(value) - set(REPO_PROVIDERS))
+    if unknown:
+        raise ValueError(
+            f"unknown provider {', '.join(unknown)}; use BinderHub's class names: "
+            + ", ".join(REPO_PROVIDERS)
+        )
+    for patterns in value.values():
+        for pattern in patterns:
+            regex_or_error(pattern)
+    return value

@@ -16,7 +16,12 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from components.config.base import QUANTITY, Model, Quantity, quantity_problem
-from components.config.public import IdleCulling, QuotaRaise
+from components.config.public import (
+    IdleCulling,
+    QuotaRaise,
+    banned_by_provider_or_error,
+    banned_networks_or_error,
+)
 
 #: Binary suffixes of JupyterHub's ByteSpecification (``singleuser.memory``): ``1G`` is 2**30.
 #: https://github.com/jupyterhub/jupyterhub/blob/main/jupyterhub/traitlets.py (ByteSpecification)
@@ -203,6 +208,23 @@ class LaunchLimits(Model):
     default is 4 hours, mybinder.org's 1 hour)."""
     idle_culling: IdleCulling = Field(default_factory=IdleCulling)
     """Idle kernels and servers stopped inside each user server."""
+    banned_specs_by_provider: dict[str, list[str]] = Field(default_factory=dict)
+    """More banned specs for one provider, by BinderHub's class name (``GitLabRepoProvider``:
+    ...), in that provider's spec format: GitLab and Git specs are URL-escaped
+    (``group%2Fproject/ref``); the plan checks each pattern against it."""
+    banned_networks: dict[str, str] = Field(default_factory=dict)
+    """Client networks refused by BinderHub (``BinderHub.ban_networks``): CIDR -> label,
+    e.g. ``203.0.113.0/24: a network that abused the service``."""
+
+    @field_validator("banned_specs_by_provider")
+    @classmethod
+    def _by_provider(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return banned_by_provider_or_error(value)
+
+    @field_validator("banned_networks")
+    @classmethod
+    def _networks(cls, value: dict[str, str]) -> dict[str, str]:
+        return banned_networks_or_error(value)
 
     @field_validator("high_quota_specs", "banned_specs")
     @classmethod

@@ -31,6 +31,7 @@ from components.config.stack import StackConfig
 from components.registry.target import RegistryTarget, plan_registry
 from components.releases import values
 from components.releases.alerting import check_alert_credential
+from components.releases.bans import spec_format_findings
 from components.releases.binderhub import (
     check_institution_certificate,
     check_oauth_client,
@@ -186,6 +187,10 @@ def plan_releases(
         binderhub, warnings, derivation = plan_launch_limits(
             binderhub, cfg.cluster, daemons, today or datetime.now(UTC).date()
         )
+        # Repository patterns against each provider's spec format (issue 22).
+        spec_problems, spec_warnings = spec_format_findings(binderhub.limits)
+        problems += spec_problems
+        warnings += spec_warnings
     if problems or binderhub is None or cfg.registry is None or cfg.tls is None:
         raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))
     for warning in warnings:

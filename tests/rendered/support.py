@@ -95,6 +95,13 @@ CASES: tuple[Case, ...] = (
                     "bandwidth": "1mbit",
                     "bandwidthImage": "registry.example.org/tools/tc:3.20",
                 },
+                "limits": {
+                    "bannedNetworks": {"192.0.2.0/24": "a network that abused this service"},
+                    "bannedSpecs": ["^evil-org/.*"],
+                    "bannedSpecsByProvider": {"GitLabRepoProvider": ["^evil-org%2F.*"]},
+                    "userNodeCount": 2,
+                    "userNode": {"cpu": 8, "memory": "32Gi"},
+                },
             }),
         ),
     ),
