@@ -29,6 +29,11 @@ it. Every entry was read in the source of the version we run:
   https://github.com/prometheus/node_exporter/blob/master/collector/filesystem_common.go
 - the kubelet's volume statistics, scraped by the chart's ``kubernetes-nodes`` job:
   https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/metrics/collectors/volume_stats.go
+- cryptnono @ e86658ea (the pinned chart's commit): scripts/execwhacker.py defines
+  ``cryptnono_execwhacker_processes_killed_total`` (counter, label source) and
+  scripts/flowkiller.py ``cryptnono_flowkiller_processes_killed_total`` (label reason),
+  served through the chart's OpenTelemetry collector (templates/configmap-collector.yaml).
+  https://github.com/cryptnono/cryptnono/blob/e86658ea4f2509960e5bc1117224f5019f0130cd/scripts/execwhacker.py
 - ``up``: Prometheus' own series for each scrape target (our jobs jupyterhub, binderhub).
   https://prometheus.io/docs/concepts/jobs_instances/#automatically-generated-labels-and-time-series
 """
@@ -65,6 +70,8 @@ _PLAIN = {
     "kubelet_volume_stats_capacity_bytes": "kubelet volume_stats.go",
     "kubelet_volume_stats_used_bytes": "kubelet volume_stats.go",
     "up": "Prometheus (per scrape target)",
+    "cryptnono_execwhacker_processes_killed_total": "cryptnono scripts/execwhacker.py",
+    "cryptnono_flowkiller_processes_killed_total": "cryptnono scripts/flowkiller.py",
 }
 #: Every metric name a rule or dashboard may use, with its source.
 KNOWN_METRICS: dict[str, str] = {

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from components.catalog.charts import (
     BINDERHUB,
     CERT_MANAGER,
+    CRYPTNONO,
     FLUENTD,
     GRAFANA,
     PROMETHEUS,
@@ -218,6 +219,8 @@ CHART_CLUSTER_OBJECTS: dict[str, ChartClusterObjects] = {
     PROMETHEUS.release: _prometheus_objects(),
     GRAFANA.release: _grafana_objects(),
     FLUENTD.release: _fluentd_objects(),
+    # templates/: a DaemonSet and ConfigMaps, nothing cluster-wide, no ServiceAccount.
+    CRYPTNONO.release: ChartClusterObjects(),
 }
 
 
@@ -230,6 +233,7 @@ def enabled_releases(cfg: StackConfig) -> list[str]:
         PROMETHEUS.release: cfg.monitoring.enabled,
         GRAFANA.release: cfg.monitoring.enabled,
         FLUENTD.release: cfg.logging.enabled,
+        CRYPTNONO.release: cfg.cryptnono_enabled,
     }
     return [release for release, on in enabled.items() if on]
 

@@ -199,3 +199,32 @@ def banned_by_provider_or_error(value: dict[str, list[str]]) -> dict[str, list[s
         for pattern in patterns:
             regex_or_error(pattern)
     return value
+
+
+class CryptnonoConfig(Model):
+    """``binder:cryptnono``: the cryptnono release (miner detection), as mybinder.org and
+    2i2c run it (``mybinder/values.yaml`` L10-42 @ 95860dbc)."""
+
+    enabled: bool | None = None
+    """Default: on for a public (anonymous) Binder, off for an authenticated one."""
+    banned_command_strings: list[str] = Field(default_factory=list)
+    """More strings execwhacker kills a process for when its command line contains one
+    (``detectors.execwhacker.configs``), beside the chart's own list."""
+    flow_killer: bool = True
+    """tcpflowkiller: kill a process that connects to too many destinations, as mybinder.org
+    (``unique_destinations_threshold: 24``)."""
+
+    @field_validator("banned_command_strings")
+    @classmethod
+    def _plain(cls, value: list[str]) -> list[str]:
+        for text in value:
+            if not text.strip() or len(text) < 4:
+                raise ValueError(
+                    f"'{text}' is too short: execwhacker kills every process whose command "
+                    "line contains it; give at least 4 characters"
+                )
+        return value
+
+    def on(self, public: bool) -> bool:
+        """Whether the release is installed, for a public (anonymous) Binder or not."""
+        return public if self.enabled is None else self.enabled

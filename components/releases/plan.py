@@ -96,6 +96,8 @@ def enabled_releases(cfg: StackConfig) -> tuple[charts.ChartPin, ...]:
         pins += [charts.PROMETHEUS, charts.GRAFANA]
     if cfg.logging.enabled:
         pins.append(charts.FLUENTD)
+    if cfg.cryptnono_enabled:
+        pins.append(charts.CRYPTNONO)
     return tuple(pins)
 
 

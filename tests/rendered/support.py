@@ -67,6 +67,7 @@ CASES: tuple[Case, ...] = (
             ("binder:tls", {"source": "none"}),
             ("binder:monitoring", {"enabled": False}),
             ("binder:logging", {"enabled": False}),
+            ("binder:cryptnono", {"enabled": False}),
             ("binder:ingress", {"controller": "none", "className": "nginx"}),
             # Its ops group works in monitoring and logging, which are gone now.
             ("binder:users", [{"name": "binder-admin@example.org", "kind": "User",

@@ -137,6 +137,7 @@ def test_every_alert_fires_in_a_unit_test_and_stays_quiet_in_another():
         "NodeDiskNearlyFull",
         "PersistentVolumeNearlyFull",
         "CertificateExpiresSoon",
+        "CryptominerKilled",
     }
     assert names - fires == set(), "alerts never seen firing"
     assert names - quiet == set(), "alerts never seen quiet on a healthy series"
@@ -160,6 +161,12 @@ def test_every_alert_fires_in_a_unit_test_and_stays_quiet_in_another():
             "BinderGitHubRateLimitLow",
             "min(binderhub_github_rate_limit_remaining) < 100",
             "max(binderhub_github_rate_limit_remaining) < 100",
+        ),
+        # `and` instead of `or` would need both detectors to kill in the same window.
+        (
+            "CryptominerKilled",
+            "[15m])) > 0\n          or\n",
+            "[15m])) > 0\n          and\n",
         ),
         # Forgetting `or vector(0)` silences the stuck-builds alert until a build finished.
         (
