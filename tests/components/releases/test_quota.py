@@ -54,13 +54,17 @@ def test_the_gcp_stack_gets_a_global_quota_from_its_user_pool() -> None:
     assert machine == (4.0, 32 * GIB)
     cpus, memory = gke_allocatable(*machine)
     fluentd_cpu, fluentd_memory = 0.05, 200 * 2**20  # helm_configs/base/fluentd.yaml
-    free_cpu = cpus - 1 - 0.01 - fluentd_cpu
-    free_memory = memory - 4 * GIB - 32 * 2**20 - fluentd_memory
+    # helm_configs/base/cryptnono.yaml: execwhacker, monero, flowkiller, collector.
+    cryptnono_cpu, cryptnono_memory = 0.02 + 0.01 + 0.01 + 0.01, (128 + 96 + 96 + 64) * 2**20
+    free_cpu = cpus - 1 - 0.01 - fluentd_cpu - cryptnono_cpu
+    free_memory = memory - 4 * GIB - 32 * 2**20 - fluentd_memory - cryptnono_memory
     per_node = min(math.floor(free_cpu / 0.5), math.floor(free_memory / GIB))
     assert quota == 20 * per_node
     [note] = [line for line in rec.logs if "global launch quota" in line]
     assert f"global launch quota {quota} " in note
     assert "20 user nodes (userPool.autoscaling.maxNodes)" in note
+    assert "dind, the BuildKit pruner, fluentd, cryptnono request 1.11 CPUs" in note
+    assert (per_node, quota) == (5, 100)  # CPU-bound: 2.81 CPUs / 0.5
 
 
 def test_fluentds_requests_are_what_the_arithmetic_assumed() -> None:
