@@ -17,7 +17,8 @@ from e2e.kube import ApiError, Client
 #: Every namespace the e2e stack's program manages.
 NAMESPACES = ("binder", "ingress", "cert-manager", "monitoring", "logging", "deployer")
 RELEASE_NAMESPACES = {"binderhub": "binder", "traefik": "ingress", "cert-manager": "cert-manager",
-                      "prometheus": "monitoring", "grafana": "monitoring", "fluentd": "logging"}
+                      "prometheus": "monitoring", "grafana": "monitoring", "fluentd": "logging",
+                      "cryptnono": "binder"}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ it. Every entry was read in the source of the version we run:
   ``binderhub_build_time_seconds`` (histogram, label status), ``binderhub_launch_time_seconds``
   (histogram, status, retries), ``binderhub_build_count`` and ``binderhub_launch_count``
   (counters, status/provider/repo; launch status success|failure|pod_quota|repo_quota),
-  ``binderhub_inprogress_builds`` and ``binderhub_inprogress_launches`` (gauges).
+  ``binderhub_inprogress_builds`` and ``binderhub_inprogress_launches`` (gauges);
+  binderhub/repoproviders.py defines ``binderhub_github_rate_limit_remaining`` (gauge, set
+  from GitHub's ``x-ratelimit-remaining`` on every resolved ref).
   https://github.com/jupyterhub/binderhub/blob/b9fad995d5529e487c25a9f0795f4fe150a96f25/binderhub/builder.py
 - JupyterHub 5.3.0 (appVersion of z2jh 4.2.0, the chart BinderHub pins): jupyterhub/metrics.py,
   prefix ``jupyterhub_``: ``server_spawn_duration_seconds`` (status success|failure|
@@ -27,6 +29,11 @@ it. Every entry was read in the source of the version we run:
   https://github.com/prometheus/node_exporter/blob/master/collector/filesystem_common.go
 - the kubelet's volume statistics, scraped by the chart's ``kubernetes-nodes`` job:
   https://github.com/kubernetes/kubernetes/blob/master/pkg/kubelet/metrics/collectors/volume_stats.go
+- cryptnono @ e86658ea (the pinned chart's commit): scripts/execwhacker.py defines
+  ``cryptnono_execwhacker_processes_killed_total`` (counter, label source) and
+  scripts/flowkiller.py ``cryptnono_flowkiller_processes_killed_total`` (label reason),
+  served through the chart's OpenTelemetry collector (templates/configmap-collector.yaml).
+  https://github.com/cryptnono/cryptnono/blob/e86658ea4f2509960e5bc1117224f5019f0130cd/scripts/execwhacker.py
 - ``up``: Prometheus' own series for each scrape target (our jobs jupyterhub, binderhub).
   https://prometheus.io/docs/concepts/jobs_instances/#automatically-generated-labels-and-time-series
 """
@@ -47,6 +54,7 @@ _PLAIN = {
     "binderhub_launch_count": "BinderHub builder.py",
     "binderhub_inprogress_builds": "BinderHub builder.py",
     "binderhub_inprogress_launches": "BinderHub builder.py",
+    "binderhub_github_rate_limit_remaining": "BinderHub repoproviders.py (GITHUB_RATE_LIMIT)",
     "jupyterhub_running_servers": "JupyterHub 5.3.0 metrics.py",
     "jupyterhub_total_users": "JupyterHub 5.3.0 metrics.py",
     "jupyterhub_active_users": "JupyterHub 5.3.0 metrics.py",
@@ -76,6 +84,8 @@ _PLAIN = {
     "binder_federation_checks_total": "federation/metrics.py",
     "binder_federation_redirects_total": "federation/metrics.py",
     "binder_federation_proxied_requests_total": "federation/metrics.py",
+    "cryptnono_execwhacker_processes_killed_total": "cryptnono scripts/execwhacker.py",
+    "cryptnono_flowkiller_processes_killed_total": "cryptnono scripts/flowkiller.py",
 }
 #: Every metric name a rule or dashboard may use, with its source.
 KNOWN_METRICS: dict[str, str] = {

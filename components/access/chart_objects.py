@@ -23,6 +23,7 @@ from components.catalog import rendered
 from components.catalog.charts import (
     BINDERHUB,
     CERT_MANAGER,
+    CRYPTNONO,
     FLUENTD,
     FLUENTD_PRIORITY_CLASS,
     GRAFANA,
@@ -133,6 +134,7 @@ def enabled_releases(cfg: StackConfig) -> list[str]:
         PROMETHEUS.release: cfg.monitoring.enabled,
         GRAFANA.release: cfg.monitoring.enabled,
         FLUENTD.release: cfg.logging.enabled,
+        CRYPTNONO.release: cfg.cryptnono_enabled,
     }
     return [release for release, on in enabled.items() if on]
 

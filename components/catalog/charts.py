@@ -77,6 +77,15 @@ GRAFANA = ChartPin(
 FLUENTD = ChartPin(
     chart="fluentd", version="0.6.0", repo="https://fluent.github.io/helm-charts", release="fluentd"
 )
+#: cryptnono publishes only chartpress dev builds since its last tag (v0.3.1, 2024-11); this is
+#: the one mybinder.org-deploy pinned from 2026-01-02 to 2026-03-26 (../shared/charts/README.md,
+#: "cryptnono: which version"). https://github.com/cryptnono/cryptnono/tree/main/helm-chart
+CRYPTNONO = ChartPin(
+    chart="cryptnono",
+    version="0.3.2-0.dev.git.256.he86658e",
+    repo="https://cryptnono.github.io/cryptnono/",
+    release="cryptnono",
+)
 
 #: The program's own cluster-scoped objects beside the charts, which the deploy agent writes
 #: on later runs too (so its RBAC and admission guard name them): fluentd's PriorityClass
@@ -120,9 +129,20 @@ NAMESPACES = {
     "cert-manager": "cert-manager",
     "monitoring": "monitoring",
     "logging": "logging",
+    # Beside BinderHub, as mybinder.org runs it: the namespace is already `privileged` for
+    # dind, which cryptnono's eBPF detectors need too.
+    "cryptnono": "binder",
 }
 
-RELEASES: tuple[ChartPin, ...] = (BINDERHUB, TRAEFIK, CERT_MANAGER, PROMETHEUS, GRAFANA, FLUENTD)
+RELEASES: tuple[ChartPin, ...] = (
+    BINDERHUB,
+    TRAEFIK,
+    CERT_MANAGER,
+    PROMETHEUS,
+    GRAFANA,
+    FLUENTD,
+    CRYPTNONO,
+)
 
 def local_chart_path(directory: str, pin: ChartPin) -> str:
     """The chart directory of ``pin`` under ``binder:charts.directory``, as given (relative

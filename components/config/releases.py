@@ -21,6 +21,7 @@ from components.config import events as launch_events
 from components.config.alerts import AlertsConfig
 from components.config.base import DnsLabel, Model, host_name_problem
 from components.config.federation import FederationMembership
+from components.config.public import EgressConfig
 from components.config.service import BuilderConfig, LaunchLimits
 
 
@@ -214,6 +215,8 @@ class BinderHubConfig(Model):
     """Launch quotas, banned repositories and the user node size the user pods must fit."""
     federation: FederationMembership | None = None
     """Member of a federation (docs/federation.md); needs limits.totalPods (its quota)."""
+    egress: EgressConfig = Field(default_factory=EgressConfig)
+    """Where user pods (and, for banned networks, builds) may connect; bandwidth cap."""
 
     @field_validator("host", "hub_host")
     @classmethod

@@ -17,6 +17,12 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from components.config.base import QUANTITY, Model, Quantity, quantity_problem
+from components.config.public import (
+    IdleCulling,
+    QuotaRaise,
+    banned_by_provider_or_error,
+    banned_networks_or_error,
+)
 
 #: Binary suffixes of JupyterHub's ByteSpecification (``singleuser.memory``): ``1G`` is 2**30.
 #: https://github.com/jupyterhub/jupyterhub/blob/main/jupyterhub/traitlets.py (ByteSpecification)
@@ -218,6 +224,33 @@ class LaunchLimits(Model):
     user_node: NodeCapacity | None = None
     """A user node's CPUs and memory, for the check that a user pod fits one. Not needed on
     GKE (read from ``userPool.machineType``); give it for Magnum or an existing cluster."""
+    user_node_count: int | None = Field(default=None, ge=1)
+    """Most user nodes the cluster has, for the derived global quota on an existing cluster
+    (GKE and Magnum: read from the user pool's or group's ``maxNodes``/``nodeCount``)."""
+    quota_raises: list[QuotaRaise] = Field(default_factory=list)
+    """Temporary per-repository quotas with an expiry date (``RepoProvider.spec_config``)."""
+    max_build_age_seconds: int = Field(default=3600, ge=300)
+    """Build pods older than this are deleted (``KubernetesCleaner.max_age``; BinderHub's
+    default is 4 hours, mybinder.org's 1 hour)."""
+    idle_culling: IdleCulling = Field(default_factory=IdleCulling)
+    """Idle kernels and servers stopped inside each user server."""
+    banned_specs_by_provider: dict[str, list[str]] = Field(default_factory=dict)
+    """More banned specs for one provider, by BinderHub's class name (``GitLabRepoProvider``:
+    ...), in that provider's spec format: GitLab and Git specs are URL-escaped
+    (``group%2Fproject/ref``); the plan checks each pattern against it."""
+    banned_networks: dict[str, str] = Field(default_factory=dict)
+    """Client networks refused by BinderHub (``BinderHub.ban_networks``): CIDR -> label,
+    e.g. ``203.0.113.0/24: a network that abused the service``."""
+
+    @field_validator("banned_specs_by_provider")
+    @classmethod
+    def _by_provider(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return banned_by_provider_or_error(value)
+
+    @field_validator("banned_networks")
+    @classmethod
+    def _networks(cls, value: dict[str, str]) -> dict[str, str]:
+        return banned_networks_or_error(value)
 
     @field_validator("high_quota_specs", "banned_specs")
     @classmethod

@@ -42,6 +42,7 @@ from components.config.base import PROJECT, ConfigError, DnsLabel, Model, config
 from components.config.charts import ChartsConfig
 from components.config.cluster import ClusterConfig, GkeCluster, MagnumCluster
 from components.config.messages import describe_errors, stray_namespace_keys
+from components.config.public import CryptnonoConfig
 from components.config.releases import (
     BinderHubConfig,
     DnsConfig,
@@ -71,6 +72,10 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "loggingPassword",
         "loggingCaCertificate",
         "alertmanagerCredential",
+        "githubAccessToken",
+        "githubClientId",
+        "githubClientSecret",
+        "gitlabToken",
     }
 )
 
@@ -101,12 +106,20 @@ class StackConfig(Model):
     """Where the charts come from: their repositories, or a local directory."""
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    cryptnono: CryptnonoConfig = Field(default_factory=CryptnonoConfig)
+    """Miner detection on the user nodes (``components/releases/cryptnono.py``)."""
     storage: StorageConfig = Field(default_factory=StorageConfig)
     dns: DnsConfig | None = None
     """A records for the public hosts; without it the stack output ``dns_records`` lists the
     records to create by hand."""
     """The StorageClass of the releases' volumes; resolved per provider by
     :func:`components.releases.storage.plan_storage`."""
+
+    @property
+    def cryptnono_enabled(self) -> bool:
+        """cryptnono is installed: asked for, or by default on a public (anonymous) Binder."""
+        public = self.binderhub is not None and not self.binderhub.auth.enabled
+        return self.cryptnono.on(public)
 
     @model_validator(mode="after")
     def _people_can_log_in(self) -> StackConfig:

@@ -32,7 +32,9 @@ from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderAr
 from components.releases.federation_member import membership_values
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.releases.limits import limits_values
+from components.releases.public import public_service_values
 from components.releases.registry import mirror_image, pull_secret_values, registry_chart_values
+from components.releases.repo_providers import repo_provider_secret_values
 from components.secrets.deployment import DeploymentSecrets
 
 __all__ = ["DOCKERHUB_HOSTS", "BinderHub", "BinderHubArgs"]
@@ -211,6 +213,7 @@ class BinderHub(pulumi.ComponentResource):
                     builder=args.binderhub.builder,
                     namespace=args.namespace,
                     dind_image=mirror_image(mirror, "library/docker") if mirror else DIND_IMAGE,
+                    banned_cidrs=tuple(args.binderhub.egress.banned_cidrs),
                 ),
                 args.in_namespace(self),
             )
@@ -350,7 +353,7 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
                 callback_url=oauth_callback_url(args.tls, hub.hub_host),
             ),
         )
-    return computed
+    return values.merge(computed, public_service_values(hub))
 
 
 def metrics_role_values() -> dict[str, Any]:
@@ -490,6 +493,7 @@ def binderhub_secret_values(
             "username": secrets.registry.username,
             "password": secrets.registry.password,
         }
+    layer = values.merge(layer, repo_provider_secret_values(secrets.repo_providers))
     if auth is not None and auth.enabled and secrets.oauth is not None:
         # z2jh stores hub.config in the hub's Kubernetes Secret, not in a ConfigMap.
         _, authenticator_class = AUTHENTICATORS[auth.type]

@@ -22,7 +22,7 @@ repository and streams the context to dind. So:
 
 from __future__ import annotations
 
-import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,8 @@ from pulumi_kubernetes.meta.v1 import (
 from pulumi_kubernetes.networking.v1 import NetworkPolicy, NetworkPolicySpecArgs
 
 from components.config.cluster import ClusterBase, MagnumCluster
-from components.config.service import METADATA_ENDPOINT, BuilderConfig
+from components.config.service import BuilderConfig
+from components.releases.egress import egress_rules as shared_egress_rules
 
 #: Pod labels of the two places build code runs: BinderHub's build pods
 #: (``KubernetesBuildExecutor._component_label``) and the chart's dind DaemonSet
@@ -68,8 +69,6 @@ MAGNUM_DOCKER_VOLUME = "/var/lib/docker"
 CHART_DIND_DIR = "/var/lib/dind"
 #: The taint of user nodes, in both spellings the chart's dind DaemonSet tolerates.
 _USER_TAINT_KEYS = ("hub.jupyter.org/dedicated", "hub.jupyter.org_dedicated")
-#: IPv6 ranges that are never the internet: unique local and link-local.
-_INTERNAL_V6 = ("fc00::/7", "fe80::/10")
 
 
 def dind_data_dir(builder: BuilderConfig, cluster: ClusterBase) -> str:
@@ -107,45 +106,12 @@ def builder_values(builder: BuilderConfig, cluster: ClusterBase) -> dict[str, An
     }
 
 
-def egress_rules(builder: BuilderConfig) -> list[dict[str, Any]]:
+def egress_rules(builder: BuilderConfig, banned: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Egress of build code: DNS to the cluster's resolver (inside the internal ranges), and
-    anything else only outside the internal ranges and the metadata endpoint."""
-    internal = [ipaddress.ip_network(c) for c in builder.internal_networks]
-    metadata = ipaddress.ip_network(METADATA_ENDPOINT)
-    v4 = [n for n in internal if n.version == 4]
-    v6 = [n for n in internal if n.version == 6] + [ipaddress.ip_network(c) for c in _INTERNAL_V6]
-    # The metadata endpoint is denied even if internalNetworks leaves it out.
-    denied_v4 = sorted({str(n) for n in v4} | {str(metadata)})
-    dns_to = [
-        {
-            "ipBlock": {"cidr": str(n)}
-            | ({"except": [str(metadata)]} if metadata.subnet_of(n) else {})  # type: ignore[arg-type]
-        }
-        for n in v4
-    ]
-    rules: list[dict[str, Any]] = []
-    if dns_to:
-        rules.append(
-            {
-                "to": dns_to,
-                "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
-            }
-        )
-    rules.append(
-        {
-            "to": [
-                {"ipBlock": {"cidr": "0.0.0.0/0", "except": _within(denied_v4, "0.0.0.0/0")}},
-                {"ipBlock": {"cidr": "::/0", "except": sorted({str(n) for n in v6})}},
-            ]
-        }
-    )
-    return rules
-
-
-def _within(cidrs: list[str], outer: str) -> list[str]:
-    # NetworkPolicy requires every `except` entry to lie inside `cidr`.
-    net = ipaddress.ip_network(outer)
-    return [c for c in cidrs if ipaddress.ip_network(c).subnet_of(net)]  # type: ignore[arg-type]
+    anything else only outside the internal ranges, the metadata endpoints and ``banned``;
+    the same generator as the user pods' (:func:`components.releases.egress.egress_rules`),
+    every port."""
+    return shared_egress_rules(builder.internal_networks, banned=banned)
 
 
 def pruner_script(builder: BuilderConfig) -> str:
@@ -174,6 +140,8 @@ class ImageBuilderArgs:
     """The Docker image (the chart's dind image, or its mirrored name)."""
     node_selector: dict[str, str] | None = None
     """``BinderHub.build_node_selector``, the nodes dind runs on (all by default)."""
+    banned_cidrs: tuple[str, ...] = ()
+    """``binder:binderhub.egress.bannedCidrs``: destinations builds may not reach either."""
 
 
 class ImageBuilder(pulumi.ComponentResource):
@@ -206,7 +174,7 @@ class ImageBuilder(pulumi.ComponentResource):
                     ]
                 ),
                 policy_types=["Egress"],
-                egress=egress_rules(args.builder),  # type: ignore[arg-type]
+                egress=egress_rules(args.builder, args.banned_cidrs),  # type: ignore[arg-type]
             ),
             opts=child,
         )

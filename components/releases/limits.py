@@ -170,7 +170,8 @@ def daemon_requests(
     hub: BinderHubConfig, file_values: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> list[tuple[str, float, float]]:
     """Requests of the pods every user node runs besides user pods: dind and the BuildKit
-    pruner (with the dind builder) and Fluentd (its values files' requests, when enabled)."""
+    pruner (with the dind builder), Fluentd and cryptnono (their values files' requests, when
+    enabled)."""
     found: list[tuple[str, float, float]] = []
     if hub.image_builder_type == "dind":
         dind_cpu, _ = hub.builder.dind.cpu.values()
@@ -183,4 +184,20 @@ def daemon_requests(
             layer_cpu, layer_memory = _requests(layer, "resources", "requests")
             cpu, memory = layer_cpu or cpu, layer_memory or memory
         found.append(("fluentd", cpu, memory))
+    if "cryptnono" in file_values:
+        # Its detectors' and collector's requests (helm_configs/base/cryptnono.yaml).
+        cpu, memory = 0.0, 0.0
+        for path in (
+            ("detectors", "execwhacker"),
+            ("detectors", "monero"),
+            ("detectors", "tcpflowkiller"),
+            ("metrics", "collector"),
+        ):
+            container_cpu, container_memory = 0.0, 0.0
+            for layer in file_values["cryptnono"]:  # a later layer's request wins
+                layer_cpu, layer_memory = _requests(layer, *path, "resources", "requests")
+                container_cpu = layer_cpu or container_cpu
+                container_memory = layer_memory or container_memory
+            cpu, memory = cpu + container_cpu, memory + container_memory
+        found.append(("cryptnono", cpu, memory))
     return found

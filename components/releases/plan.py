@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import MappingProxyType
 
@@ -30,6 +31,7 @@ from components.config.stack import StackConfig
 from components.registry.target import RegistryTarget, plan_registry
 from components.releases import values
 from components.releases.alerting import check_alert_credential
+from components.releases.bans import spec_format_findings
 from components.releases.binderhub import (
     check_institution_certificate,
     check_oauth_client,
@@ -39,7 +41,9 @@ from components.releases.ingress_tls import IngressTls
 from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
 from components.releases.monitoring import check_grafana_certificate
+from components.releases.quota import QuotaDerivation, plan_launch_limits
 from components.releases.registry import mirror_layer
+from components.releases.repo_providers import github_token_warning
 from components.releases.storage import (
     StoragePlan,
     class_paths_set_in,
@@ -58,7 +62,8 @@ class ReleasesPlan:
     config: StackConfig
     """The whole stack configuration (ingress, cert-manager, monitoring, logging, cluster)."""
     binderhub: BinderHubConfig
-    """``binder:binderhub``, present."""
+    """``binder:binderhub``, present; expired quota raises dropped and, unless
+    ``limits.totalPods`` is given, the derived global quota in its place."""
     registry: RegistryConfig
     """``binder:registry``, present."""
     tls: TlsConfig
@@ -91,6 +96,8 @@ def enabled_releases(cfg: StackConfig) -> tuple[charts.ChartPin, ...]:
         pins += [charts.PROMETHEUS, charts.GRAFANA]
     if cfg.logging.enabled:
         pins.append(charts.FLUENTD)
+    if cfg.cryptnono_enabled:
+        pins.append(charts.CRYPTNONO)
     return tuple(pins)
 
 
@@ -102,10 +109,14 @@ def ingress_tls(tls: TlsConfig) -> IngressTls:
     )
 
 
-def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = None) -> ReleasesPlan:
+def plan_releases(
+    cfg: StackConfig, stack: str, *, values_root: Path | None = None, today: date | None = None
+) -> ReleasesPlan:
     """The releases' plan, or one ConfigError listing every problem with the release settings
     and the enabled releases' values files (``values_root``: the repository's
-    ``helm_configs`` by default). Registers nothing."""
+    ``helm_configs`` by default). Registers nothing but warnings (expired quota raises, no
+    global quota) and a note of the derived global quota; ``today`` (UTC by default) decides
+    which quota raises have expired."""
     problems = []
     if cfg.binderhub is None:
         problems.append(
@@ -176,18 +187,34 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
             *([mirrored] if mirrored else []),
             *([storage_values] if storage_values else []),
         )
-    if cfg.binderhub is not None:
-        problems += user_pod_problems(
-            cfg.binderhub,
-            cfg.cluster,
-            daemon_requests=daemon_requests(cfg.binderhub, file_values),
+    binderhub = cfg.binderhub
+    warnings: list[str] = []
+    derivation: QuotaDerivation | None = None
+    if binderhub is not None:
+        daemons = daemon_requests(binderhub, file_values)
+        problems += user_pod_problems(binderhub, cfg.cluster, daemon_requests=daemons)
+        # Expired quota raises dropped, the global quota derived (issue 22).
+        binderhub, warnings, derivation = plan_launch_limits(
+            binderhub, cfg.cluster, daemons, today or datetime.now(UTC).date()
         )
-    if problems or cfg.binderhub is None or cfg.registry is None or cfg.tls is None:
+        # Repository patterns against each provider's spec format (issue 22).
+        spec_problems, spec_warnings = spec_format_findings(binderhub.limits)
+        problems += spec_problems
+        warnings += spec_warnings
+    if problems or binderhub is None or cfg.registry is None or cfg.tls is None:
         raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))
+    for warning in warnings:
+        pulumi.log.warn(warning)
+    if derivation is not None:
+        pulumi.log.info(
+            f"binder:binderhub.limits: global launch quota {derivation.total} "
+            f"(LaunchQuota.total_quota): {derivation.explanation}; set limits.totalPods to "
+            "override"
+        )
     return ReleasesPlan(
         stack=stack,
         config=cfg,
-        binderhub=cfg.binderhub,
+        binderhub=binderhub,
         registry=cfg.registry,
         tls=cfg.tls,
         ingress_tls=ingress_tls(cfg.tls),
@@ -231,3 +258,10 @@ def check_release_secrets(plan: ReleasesPlan, material: SecretMaterial) -> None:
         check_alert_credential(cfg.monitoring.alerts, material.alertmanager_credential is not None)
     if cfg.logging.enabled:
         check_output_credentials(cfg.logging.output, material.logging_password is not None)
+    warning = github_token_warning(
+        plan.binderhub,
+        material.github_access_token is not None
+        or (material.github_client_id is not None and material.github_client_secret is not None),
+    )
+    if warning:
+        pulumi.log.warn(warning)

@@ -27,6 +27,7 @@ from components.catalog import charts
 from components.network.plan import NetworkPlan
 from components.releases.binderhub import BinderHub, BinderHubArgs
 from components.releases.cert_manager import CertManager, CertManagerArgs
+from components.releases.cryptnono import Cryptnono, CryptnonoArgs
 from components.releases.ingress import IngressController, IngressControllerArgs
 from components.releases.logging import Logging, LoggingArgs
 from components.releases.monitoring import Monitoring, MonitoringArgs
@@ -196,6 +197,19 @@ class Releases(pulumi.ComponentResource):
                     secrets=args.secrets,
                     stack=plan.stack,
                     binder_namespace=charts.NAMESPACES["binderhub"],
+                ),
+                child,
+            )
+
+        self.cryptnono = None
+        if cfg.cryptnono_enabled:
+            self.cryptnono = Cryptnono(
+                f"{name}-cryptnono",
+                CryptnonoArgs(
+                    **placed("cryptnono"),
+                    config=cfg.cryptnono,
+                    dind=binderhub.image_builder_type == "dind",
+                    metrics=cfg.monitoring.enabled,
                 ),
                 child,
             )

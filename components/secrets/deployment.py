@@ -45,6 +45,16 @@ class OAuthClient:
 
 
 @dataclass(frozen=True)
+class RepoProviderCredentials:
+    """BinderHub's credentials at the repository providers' APIs; any of them may be None."""
+
+    github_access_token: pulumi.Output[str] | None = None
+    github_client_id: pulumi.Output[str] | None = None
+    github_client_secret: pulumi.Output[str] | None = None
+    gitlab_token: pulumi.Output[str] | None = None
+
+
+@dataclass(frozen=True)
 class DeploymentSecrets:
     """Every secret the releases consume. Each field is a secret ``Output``."""
 
@@ -67,6 +77,8 @@ class DeploymentSecrets:
     """CA certificate (PEM) the log store's certificate is verified against, if given."""
     alertmanager_credential: pulumi.Output[str] | None = None
     """SMTP password or webhook bearer token of Alertmanager's receiver, if it needs one."""
+    repo_providers: RepoProviderCredentials = RepoProviderCredentials()
+    """GitHub/GitLab API credentials of BinderHub's repository providers, those given."""
 
 
 # --------------------------------------------------------------------------------------
@@ -164,6 +176,12 @@ class Secrets(pulumi.ComponentResource):
             logging_password=material.logging_password,
             logging_ca_certificate=material.logging_ca_certificate,
             alertmanager_credential=material.alertmanager_credential,
+            repo_providers=RepoProviderCredentials(
+                github_access_token=material.github_access_token,
+                github_client_id=material.github_client_id,
+                github_client_secret=material.github_client_secret,
+                gitlab_token=material.gitlab_token,
+            ),
         )
         # Names only: the values stay in the resources that hold them.
         self.register_outputs({"generated": generated, "given": sorted(material.sources)})

@@ -104,6 +104,24 @@ class AlertmanagerSecrets(Model):
     credential: SecretValue | None = None
 
 
+class RepoProviderSecrets(Model):
+    """``repoProviders:`` -- BinderHub's credentials at the repository providers' APIs.
+
+    Without them BinderHub resolves refs anonymously: GitHub allows 60 requests an hour per
+    address (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api),
+    which a public Binder spends in minutes (mybinder.org-deploy #58, #3872). They become
+    ``GitHubRepoProvider.access_token``/``client_id``/``client_secret`` and
+    ``GitLabRepoProvider.private_token`` (binderhub ``repoproviders.py``)."""
+
+    github_access_token: SecretValue | None = None
+    """A GitHub token (fine-grained or classic, no scopes needed for public repositories)."""
+    github_client_id: SecretValue | None = None
+    """A GitHub OAuth app's client ID (with its secret, instead of or beside a token)."""
+    github_client_secret: SecretValue | None = None
+    gitlab_token: SecretValue | None = None
+    """A GitLab personal, group or project access token (``read_api``)."""
+
+
 class SecretsDocument(Model):
     """A decrypted secrets file. Every section and key is optional; unknown keys are errors."""
 
@@ -114,6 +132,7 @@ class SecretsDocument(Model):
     oauth: OAuthSecrets | None = None
     logging: LoggingSecrets | None = None
     alertmanager: AlertmanagerSecrets | None = None
+    repo_providers: RepoProviderSecrets | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -153,6 +172,10 @@ SLOTS: tuple[Slot, ...] = (
     Slot("logging_ca_certificate", "logging", "caCertificate", "loggingCaCertificate",
          material=False, pem="CERTIFICATE"),
     Slot("alertmanager_credential", "alertmanager", "credential", "alertmanagerCredential"),
+    Slot("github_access_token", "repoProviders", "githubAccessToken", "githubAccessToken"),
+    Slot("github_client_id", "repoProviders", "githubClientId", "githubClientId"),
+    Slot("github_client_secret", "repoProviders", "githubClientSecret", "githubClientSecret"),
+    Slot("gitlab_token", "repoProviders", "gitlabToken", "gitlabToken"),
 )
 
 #: Config secrets this module reads (``binder:kubeconfig`` belongs to the cluster).
@@ -213,7 +236,7 @@ def parse_document(name: str, plaintext: Mapping[str, Any]) -> dict[tuple[str, s
         ) from None
     values: dict[tuple[str, str], str] = {}
     for slot in SLOTS:
-        section = getattr(document, slot.section)
+        section = getattr(document, _snake(slot.section))
         value = getattr(section, _snake(slot.key)) if section is not None else None
         if value is not None:
             values[(slot.section, slot.key)] = value

@@ -52,6 +52,10 @@ class SecretMaterial:
     logging_password: pulumi.Output[str] | None = None
     logging_ca_certificate: pulumi.Output[str] | None = None
     alertmanager_credential: pulumi.Output[str] | None = None
+    github_access_token: pulumi.Output[str] | None = None
+    github_client_id: pulumi.Output[str] | None = None
+    github_client_secret: pulumi.Output[str] | None = None
+    gitlab_token: pulumi.Output[str] | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each given value came from, by attribute: a file path or ``binder:<key>``.
     Never a value."""
@@ -156,6 +160,7 @@ def _check_combinations(cfg: StackConfig, material: SecretMaterial) -> None:
         ("registry_username", "registry_password", "registry account"),
         ("tls_certificate", "tls_key", "TLS certificate"),
         ("oauth_client_id", "oauth_client_secret", "OAuth client"),
+        ("github_client_id", "github_client_secret", "GitHub OAuth app"),
     ):
         have_first = getattr(material, first) is not None
         have_second = getattr(material, second) is not None

@@ -67,6 +67,7 @@ CASES: tuple[Case, ...] = (
             ("binder:tls", {"source": "none"}),
             ("binder:monitoring", {"enabled": False}),
             ("binder:logging", {"enabled": False}),
+            ("binder:cryptnono", {"enabled": False}),
             ("binder:ingress", {"controller": "none", "className": "nginx"}),
             # Its ops group works in monitoring and logging, which are gone now.
             ("binder:users", [{"name": "binder-admin@example.org", "kind": "User",
@@ -86,6 +87,22 @@ CASES: tuple[Case, ...] = (
             ("binder:cluster", {
                 "provider": "existing", "name": "local", "kubernetesVersion": "1.33",
                 "userNodes": {"binder.example.org/pool": "user"}, "userNodesTaint": True,
+            }),
+            # Issue 22: banned destinations and the bandwidth cap (TEST-NET ranges, RFC 5737).
+            ("binder:binderhub", {
+                "host": "binder.127.0.0.1.nip.io", "hubHost": "hub.127.0.0.1.nip.io",
+                "egress": {
+                    "bannedCidrs": ["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"],
+                    "bandwidth": "1mbit",
+                    "bandwidthImage": "registry.example.org/tools/tc:3.20",
+                },
+                "limits": {
+                    "bannedNetworks": {"192.0.2.0/24": "a network that abused this service"},
+                    "bannedSpecs": ["^evil-org/.*"],
+                    "bannedSpecsByProvider": {"GitLabRepoProvider": ["^evil-org%2F.*"]},
+                    "userNodeCount": 2,
+                    "userNode": {"cpu": 8, "memory": "32Gi"},
+                },
             }),
         ),
     ),

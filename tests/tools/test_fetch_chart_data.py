@@ -198,6 +198,7 @@ EXPECTED_DIRS = {
     ("prometheus", "29.27.0"),
     ("grafana", "12.11.1"),
     ("fluentd", "0.6.0"),
+    ("cryptnono", "0.3.2-0.dev.git.256.he86658e"),
 }
 
 

@@ -510,7 +510,7 @@ def test_chart_object_names_follow_the_pinned_release_names() -> None:
     from components.catalog.charts import NAMESPACES
 
     assert set(CHART_CLUSTER_OBJECTS) == {
-        "binderhub", "traefik", "cert-manager", "prometheus", "grafana", "fluentd"
+        "binderhub", "traefik", "cert-manager", "prometheus", "grafana", "fluentd", "cryptnono"
     }
     assert CHART_CLUSTER_OBJECTS["traefik"].cluster_roles == (f"traefik-{NAMESPACES['ingress']}",)
     # node-exporter renders a ClusterRole only with kubeRBACProxy.enabled (off here).

@@ -129,6 +129,7 @@ def test_every_alert_fires_in_a_unit_test_and_stays_quiet_in_another():
         "JupyterHubDown",
         "BinderHubDown",
         "BinderLaunchFailureRateHigh",
+        "BinderGitHubRateLimitLow",
         "BinderBuildsStuck",
         "BinderBuildPodPending",
         "BinderBuildsAllFailing",
@@ -139,6 +140,7 @@ def test_every_alert_fires_in_a_unit_test_and_stays_quiet_in_another():
         "FederationMemberOutOfRotation",
         "FederationAllMembersDown",
         "FederationFrontDoorDown",
+        "CryptominerKilled",
     }
     assert names - fires == set(), "alerts never seen firing"
     assert names - quiet == set(), "alerts never seen quiet on a healthy series"
@@ -155,6 +157,19 @@ def test_every_alert_fires_in_a_unit_test_and_stays_quiet_in_another():
             "BinderLaunchFailureRateHigh",
             'sum(rate(binderhub_launch_count{status="failure"}[15m]))',
             'sum(rate(binderhub_launch_count{status!="success"}[15m]))',
+        ),
+        # max() would wait for every replica's last answer to be low: one replica that
+        # last asked GitHub an hour ago keeps a stale, high value and hides the outage.
+        (
+            "BinderGitHubRateLimitLow",
+            "min(binderhub_github_rate_limit_remaining) < 100",
+            "max(binderhub_github_rate_limit_remaining) < 100",
+        ),
+        # `and` instead of `or` would need both detectors to kill in the same window.
+        (
+            "CryptominerKilled",
+            "[15m])) > 0\n          or\n",
+            "[15m])) > 0\n          and\n",
         ),
         # Forgetting `or vector(0)` silences the stuck-builds alert until a build finished.
         (

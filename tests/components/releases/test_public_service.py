@@ -207,8 +207,9 @@ def test_build_egress_denies_internal_networks_and_metadata() -> None:
     assert {p["port"] for p in dns["ports"]} == {53}
     v4 = world["to"][0]["ipBlock"]
     assert v4["cidr"] == "0.0.0.0/0"
-    # The metadata endpoint is denied even when internalNetworks leaves it out.
-    assert set(v4["except"]) == {"10.0.0.0/8", "169.254.169.254/32"}
+    # The metadata endpoints (every cloud's, and GKE's Workload Identity server) are denied
+    # even when internalNetworks leaves them out.
+    assert set(v4["except"]) == {"10.0.0.0/8", "169.254.169.254/32", "169.254.169.252/32"}
     default = egress_rules(BuilderConfig())
     excepted = default[1]["to"][0]["ipBlock"]["except"]
     for address in ("10.1.2.3", "172.20.0.10", "192.168.1.1", "169.254.169.254", "100.64.0.1"):
@@ -216,7 +217,7 @@ def test_build_egress_denies_internal_networks_and_metadata() -> None:
     assert not any(ipaddress.ip_address("8.8.8.8") in ipaddress.ip_network(c) for c in excepted)
     # DNS may reach the cluster's resolver, never the metadata endpoint.
     link_local = [b for b in default[0]["to"] if b["ipBlock"]["cidr"] == "169.254.0.0/16"]
-    assert link_local[0]["ipBlock"]["except"] == ["169.254.169.254/32"]
+    assert link_local[0]["ipBlock"]["except"] == ["169.254.169.252/32", "169.254.169.254/32"]
 
 
 def test_every_stack_with_dind_gets_the_policy(ebi: Any) -> None:

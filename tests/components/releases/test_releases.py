@@ -37,7 +37,9 @@ from tests.release_fixtures import (
 from tests.stack_runs import recorded_stack
 from tools.mockrun import REPO, is_secret, plaintext_leaks, run_stack
 
-ALL_CHARTS = {"traefik", "cert-manager", "binderhub", "prometheus", "grafana", "fluentd"}
+ALL_CHARTS = {
+    "traefik", "cert-manager", "binderhub", "prometheus", "grafana", "fluentd", "cryptnono"
+}
 
 
 def releases(cfg=None, *, secrets=None, namespaces=(), random_token=False):
@@ -154,6 +156,7 @@ def test_everything_optional_off():
         tls={"source": "none"},
         monitoring={"enabled": False},
         logging={"enabled": False},
+        cryptnono={"enabled": False},
     )
     assert charts_released(releases(cfg)) == {"binderhub"}
 
@@ -497,8 +500,9 @@ def test_stack_release_values_validate(stack_run):
 def test_stack_switches_and_outputs(stack_run):
     stack, rec = stack_run
     if stack == "local":
-        # Pulumi.local.yaml: no TLS, hence no cert-manager; no monitoring, no logging.
-        assert charts_released(rec) == {"traefik", "binderhub"}
+        # Pulumi.local.yaml: no TLS, hence no cert-manager; no monitoring, no logging; an
+        # anonymous Binder, so cryptnono (issue 22).
+        assert charts_released(rec) == {"traefik", "binderhub", "cryptnono"}
         assert rec.of_type(CUSTOM_RESOURCE_ISSUER) == []
         assert not [r for r in rec.resources if r.type == "binder:cert_manager:CertManager"]
         assert rec.outputs["binder_url"] == "http://binder.127.0.0.1.nip.io"

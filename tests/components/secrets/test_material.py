@@ -39,6 +39,10 @@ ATTRS = (
     "logging_password",
     "logging_ca_certificate",
     "alertmanager_credential",
+    "github_access_token",
+    "github_client_id",
+    "github_client_secret",
+    "gitlab_token",
 )
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIfixturecertificate5e1b\n-----END CERTIFICATE-----\n"
@@ -52,6 +56,12 @@ FULL = {
     "oauth": {"clientId": "fx-oauth-id-4f02", "clientSecret": "fx-oauth-secret-b3d8"},
     "logging": {"password": "fx-logging-pass-7a5c", "caCertificate": CA},
     "alertmanager": {"credential": "fx-alertmanager-cred-91d3"},
+    "repoProviders": {
+        "githubAccessToken": "fx-github-token-2c7e",
+        "githubClientId": "fx-github-client-id-81",
+        "githubClientSecret": "fx-github-client-secret-4d",
+        "gitlabToken": "fx-gitlab-token-a93b",
+    },
 }
 FULL_VALUES = [v for section in FULL.values() for v in section.values()]
 
