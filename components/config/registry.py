@@ -15,6 +15,18 @@ from pydantic.alias_generators import to_camel
 
 from components.config.base import DnsLabel, Model
 
+#: An image name as the distribution reference grammar defines it: an optional registry
+#: host, then path components of lowercase alphanumerics joined by ``.``, ``_``, ``__`` or
+#: dashes. The first part is a host only if it holds a ``.`` or a ``:port`` or is
+#: ``localhost`` (``splitDockerDomain``; an upper-case first part would be read as a host):
+#: https://github.com/distribution/reference/blob/main/reference.go and normalize.go
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_IMAGE_NAME = re.compile(
+    rf"(?:(?:{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?|{_LABEL}:[0-9]+|localhost"
+    r"|\[[0-9a-fA-F:]+\](?::[0-9]+)?)/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+)
+
 
 class RegistryConfig(Model):
     """Where BinderHub pushes the images it builds, and where system images come from.
@@ -62,6 +74,19 @@ class RegistryConfig(Model):
     def _prefix(cls, value: str | None) -> str | None:
         if value is not None and ("://" in value or not value or value.startswith("/")):
             raise ValueError(f"must be an image name prefix such as 'myorg/binder-', not '{value}'")
+        if value is not None and not _IMAGE_NAME.fullmatch(f"{value}x"):
+            # BinderHub appends the repository's name: the image name is refused only at
+            # push time, after a whole build (issue 20).
+            odd = sorted({c for c in value if not (c.isascii() and (c.isalnum() or c in "._-/:"))})
+            upper = any(c.isupper() for c in value if c.isascii())
+            why = (f"holds {', '.join(repr(c) for c in odd)}, which image names may not"
+                   if odd else "has upper case letters outside a registry host" if upper
+                   else "puts separators (. _ -) at the start of a part or twice in a row")
+            raise ValueError(
+                f"'{value}' {why}: image names are lowercase letters and digits, with . _ - "
+                "between them and / between parts (the registry host may hold upper case and "
+                "a :port), e.g. 'myorg/binder-'"
+            )
         return value
 
     @field_validator("system_images_mirror")

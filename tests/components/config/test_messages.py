@@ -104,6 +104,13 @@ CATALOGUE: list[tuple[str, str, Any, str, str]] = [
      "binder:logging.output.host", "without the scheme 'https://'"),
     ("gcp", "logging", {"output": {"type": "elasticsearch", "host": "es.example.org:9200"}},
      "binder:logging.output.host", "set it in `port`"),
+    # An image prefix Docker would refuse fails at push time, after a whole build (issue 20).
+    ("ebi", "registry.prefix", "Bioexcel/binder-ebi-", "binder:registry.prefix",
+     "has upper case letters outside a registry host"),
+    ("ebi", "registry.prefix", "bioexcel/bïnder-", "binder:registry.prefix",
+     "holds 'ï', which image names may not"),
+    ("ebi", "registry.prefix", "bioexcel/-binder", "binder:registry.prefix",
+     "puts separators (. _ -) at the start of a part"),
     # dind is privileged: its data directory is a path on the node (issue 20, item 8).
     ("gcp", "binderhub.builder.dataDir", "/../../etc", "binder:binderhub.builder.dataDir",
      "without '.', '..', '//' or a trailing '/' (it means /etc)"),
