@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.local_server import serving
 from tools import grafana_annotation as marker
 
 TOKEN = "glsa_test-token"
@@ -61,12 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def grafana() -> Iterator[FakeGrafana]:
-    server = FakeGrafana()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(FakeGrafana()) as server:
+        yield server
 
 
 def _no_outputs(stack: str) -> tuple[dict[str, Any], str | None]:

@@ -13,7 +13,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.local_server import serving
 from tools import smoke
 
 TOKEN = "launch-token-that-must-never-be-printed"
@@ -185,14 +185,8 @@ def serve(routes: dict[str, Route], cert: tuple[Path, Path] | None) -> Iterator[
         server.socket = context.wrap_socket(
             server.socket, server_side=True, do_handshake_on_connect=False
         )
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def healthy_routes(**extra: Route) -> dict[str, Route]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.local_server import serving
 from tools import status_issue
 
 TOKEN = "ghs_test-token"
@@ -91,14 +91,8 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def github() -> Iterator[FakeGitHub]:
     server = FakeGitHub()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def _env(server: FakeGitHub) -> dict[str, str]:

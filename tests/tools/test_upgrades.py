@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import io
 import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from components.catalog import charts
+from tests.local_server import serving
 from tools import upgrades
 
 FIXTURES = Path(__file__).parent / "fixtures" / "upgrades"
@@ -58,14 +58,8 @@ def fixtures() -> Iterator[_Fixtures]:
     server = _Fixtures(("127.0.0.1", 0), _Handler)  # loopback only
     server.root = FIXTURES.resolve()
     server.hits = []
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def _prefix(server: _Fixtures) -> str:
@@ -99,7 +93,7 @@ def test_what_the_tool_finds_against_todays_pins(fixtures: _Fixtures) -> None:
     # Each repository's index read once (BinderHub and JupyterHub share theirs), and both
     # pages of Quay's tag list.
     indexes = [h for h in fixtures.hits if h.endswith("/index.yaml")]
-    assert len(indexes) == len(set(indexes)) == 6
+    assert len(indexes) == len(set(indexes)) == 7
     assert sum("repo2docker/tag/" in h for h in fixtures.hits) == 2
 
 
