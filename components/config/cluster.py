@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.config.base import ConfigError, DnsLabel, Model
+from components.config.kubernetes_versions import version_problem
 from components.config.magnum_drivers import DRIVERS, DriverFacts, MagnumDriver, driver_problems
 
 _K8S_VERSION = re.compile(r"^1\.(\d+)$")
@@ -67,9 +68,11 @@ class ClusterBase(Model):
     name: DnsLabel
     """Cluster name, also the prefix of its node groups/pools."""
 
-    kubernetes_version: str = "1.33"
-    """Kubernetes minor version the stack targets (``1.33``). Raw objects are validated
-    against this version's schemas, and GKE/Magnum are asked for it."""
+    kubernetes_version: str = "1.36"
+    """Kubernetes minor version the stack targets (``1.36``). Raw objects are validated
+    against this version's schemas, and GKE/Magnum are asked for it. It must be a minor of
+    :mod:`components.config.kubernetes_versions` that every pinned chart accepts; the plan
+    warns once it is past its end of life."""
 
     protect: bool = True
     """Protect the cluster and its node pools from ``pulumi destroy``. Turn off only for
@@ -79,7 +82,10 @@ class ClusterBase(Model):
     @classmethod
     def _minor_version(cls, value: str) -> str:
         if not _K8S_VERSION.match(value):
-            raise ValueError(f"must be a Kubernetes minor version such as '1.33', not '{value}'")
+            raise ValueError(f"must be a Kubernetes minor version such as '1.36', not '{value}'")
+        problem = version_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @property

@@ -84,7 +84,7 @@ CASES: tuple[Case, ...] = (
             # A partner cluster with labelled, tainted nodes for users (the existing-cluster
             # way to a user pool; the committed local stack has none).
             ("binder:cluster", {
-                "provider": "existing", "name": "local", "kubernetesVersion": "1.33",
+                "provider": "existing", "name": "local", "kubernetesVersion": "1.36",
                 "userNodes": {"binder.example.org/pool": "user"}, "userNodesTaint": True,
             }),
         ),

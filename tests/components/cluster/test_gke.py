@@ -44,7 +44,7 @@ def test_default_pool_removed_and_channel(rec: Recording) -> None:
     assert cluster.inputs["removeDefaultNodePool"] is True
     assert cluster.inputs["initialNodeCount"] == 1
     assert cluster.inputs["releaseChannel"] == {"channel": "REGULAR"}
-    assert cluster.inputs["minMasterVersion"] == "1.33"
+    assert cluster.inputs["minMasterVersion"] == "1.36"
     assert cluster.inputs["location"] == "europe-west1"
     assert cluster.inputs["workloadIdentityConfig"] == {"workloadPool": "proj-1.svc.id.goog"}
 

@@ -85,6 +85,7 @@ MAGNUM = {
         "flavor": "f",
         "externalNetwork": "ext",
         "keypair": "k",
+        "labels": {"capi_helm_chart_version": "0.27.0"},
     },
     "nodeGroups": [{"name": "user", "purpose": "user"}],
 }
