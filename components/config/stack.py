@@ -42,13 +42,13 @@ from components.config.base import PROJECT, ConfigError, DnsLabel, Model, config
 from components.config.charts import ChartsConfig
 from components.config.cluster import ClusterConfig, GkeCluster, MagnumCluster
 from components.config.messages import describe_errors, stray_namespace_keys
+from components.config.registry import RegistryConfig
 from components.config.releases import (
     BinderHubConfig,
     DnsConfig,
     IngressConfig,
     LoggingConfig,
     MonitoringConfig,
-    RegistryConfig,
     TlsConfig,
     Toggle,
 )

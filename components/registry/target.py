@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from components.config.base import ConfigError
 from components.config.cluster import ClusterBase, GkeCluster
-from components.config.releases import RegistryConfig
+from components.config.registry import RegistryConfig
 
 #: Hosts that mean Docker Hub; there, images are named ``<account>/<name>`` without a host.
 DOCKERHUB_HOSTS = frozenset(

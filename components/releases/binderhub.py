@@ -25,7 +25,8 @@ from components.config.cluster import (
     USER_TAINT_VALUE,
     ClusterBase,
 )
-from components.config.releases import AuthConfig, BinderHubConfig, RegistryConfig
+from components.config.registry import RegistryConfig
+from components.config.releases import AuthConfig, BinderHubConfig
 from components.registry.target import DOCKERHUB_HOSTS, RegistryTarget, url_registry_target
 from components.releases import helm, values
 from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderArgs, builder_values

@@ -22,7 +22,8 @@ from types import MappingProxyType
 from components.catalog import charts
 from components.cluster.kubeconfig import ClusterInputs
 from components.config.base import ConfigError
-from components.config.releases import BinderHubConfig, RegistryConfig, TlsConfig
+from components.config.registry import RegistryConfig
+from components.config.releases import BinderHubConfig, TlsConfig
 from components.config.stack import StackConfig
 from components.registry.target import RegistryTarget, plan_registry
 from components.releases import values

@@ -1,0 +1,107 @@
+"""``binder:registry``: where BinderHub pushes the images it builds, and where the cluster's
+own images come from.
+
+The registry target is worked out by :mod:`components.registry.target`; the releases' values
+by :mod:`components.releases.registry`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from components.config.base import DnsLabel, Model
+
+
+class RegistryConfig(Model):
+    """Where BinderHub pushes the images it builds, and where system images come from.
+
+    ``type: url`` (default): any registry by URL -- Harbor, Quay, GitLab, Docker Hub with a
+    paid account -- with the account from the secrets ``registryUsername``/``registryPassword``.
+    ``type: artifactRegistry`` (GKE only): an Artifact Registry repository the program creates
+    in the cluster's region; BinderHub pushes through Workload Identity, nodes pull with their
+    own service account, and no password exists."""
+
+    type: Literal["url", "artifactRegistry"] = "url"
+    url: str = "https://registry.hub.docker.com"
+    """``type: url``: registry URL; Docker Hub by default (which needs an account, see
+    docs/operations.md)."""
+    prefix: str | None = None
+    """Image name prefix, e.g. ``bioexcel/binder-`` on Docker Hub. On another registry the
+    registry host is put in front unless the prefix already starts with it. With
+    ``artifactRegistry``: the image name prefix inside the repository (default ``binder-``)."""
+    repository: DnsLabel = "binder"
+    """``artifactRegistry``: the repository's ID."""
+    location: str | None = None
+    """``artifactRegistry``: the repository's region; defaults to the cluster's region."""
+    delete_after_days: int = Field(default=30, ge=1)
+    """``artifactRegistry``: images not pushed for this many days are deleted by the
+    repository's cleanup policy (a rebuild costs one build; the storage is billed)."""
+    keep_recent: int = Field(default=0, ge=0)
+    """``artifactRegistry``: per image, this many most recent versions survive the cleanup."""
+    system_images_mirror: str | None = None
+    """A pull-through mirror (or registry prefix) for the cluster's own images that come from
+    Docker Hub (dind, Traefik, Grafana, Fluentd, busybox ...), e.g. ``mirror.gcr.io`` or a
+    Harbor proxy-cache project ``harbor.example.org/dockerhub``: ``docker.io/<name>`` is pulled
+    as ``<mirror>/<name>``."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(
+                f"must be a URL such as 'https://registry.hub.docker.com', not '{value}'"
+            )
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is not None and ("://" in value or not value or value.startswith("/")):
+            raise ValueError(f"must be an image name prefix such as 'myorg/binder-', not '{value}'")
+        return value
+
+    @field_validator("system_images_mirror")
+    @classmethod
+    def _mirror(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(/[a-z0-9._-]+)*", value
+        ):
+            raise ValueError(
+                "must be a registry host with an optional path, without scheme or trailing "
+                f"'/', such as 'mirror.gcr.io' or 'harbor.example.org/dockerhub', not '{value}'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _by_type(self) -> RegistryConfig:
+        given = self.model_fields_set
+        if self.type == "url":
+            if self.prefix is None:
+                raise ValueError(
+                    "prefix is required (e.g. `myorg/binder-` on Docker Hub); or set "
+                    "type: artifactRegistry on GKE"
+                )
+            wrong = sorted(
+                to_camel(n)
+                for n in ("repository", "location", "delete_after_days", "keep_recent")
+                if n in given
+            )
+            if wrong:
+                raise ValueError(
+                    f"{', '.join(wrong)} only apply to type 'artifactRegistry'; remove them"
+                )
+        elif "url" in given:
+            raise ValueError(
+                "url is set by the program for type 'artifactRegistry' "
+                "(https://<location>-docker.pkg.dev); remove it"
+            )
+        return self
+
+    @property
+    def image_prefix(self) -> str:
+        """The prefix inside the registry (``binder-`` for Artifact Registry by default)."""
+        return self.prefix if self.prefix is not None else "binder-"
