@@ -28,11 +28,8 @@ from components.config.stack import StackConfig
 from components.registry.target import RegistryTarget, plan_registry
 from components.releases import values
 from components.releases.alerting import check_alert_credential
-from components.releases.binderhub import (
-    check_institution_certificate,
-    check_oauth_client,
-    oauth_callback_url,
-)
+from components.releases.binderhub import check_institution_certificate
+from components.releases.hub_auth import check_oauth_client, oauth_callback_url
 from components.releases.ingress_tls import IngressTls, cluster_issuer_name
 from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
