@@ -84,6 +84,13 @@ def build_plan(
     material = load_secret_material(cfg)
     check_release_secrets(releases, material)
     releases = plan_registry_target(releases, cluster, material)
+    pulls = releases.dockerhub_pulls
+    if pulls is not None and pulls.via == "anonymous":
+        pulumi.log.warn(
+            "binder:registry.allowAnonymousDockerHub: the cluster pulls its Docker Hub images "
+            "without an account, which Docker Hub limits per address; fine for a cluster of "
+            "your own, not for a shared or public one."
+        )
     return Plan(
         stack=stack,
         config=cfg,

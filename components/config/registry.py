@@ -47,6 +47,13 @@ class RegistryConfig(Model):
     Docker Hub (dind, Traefik, Grafana, Fluentd, busybox ...), e.g. ``mirror.gcr.io`` or a
     Harbor proxy-cache project ``harbor.example.org/dockerhub``: ``docker.io/<name>`` is pulled
     as ``<mirror>/<name>``."""
+    allow_anonymous_docker_hub: bool = False
+    """Pull the cluster's Docker Hub images without an account and without a mirror. Docker Hub
+    limits anonymous pulls per source address (https://docs.docker.com/docker-hub/usage/pulls/),
+    so only for a single-user cluster of your own (``provider: existing``); refused on Magnum
+    and GKE, whose nodes share one NAT address. Otherwise give a Docker Hub account (the
+    ``dockerHub`` secrets, or the registry account when the registry is Docker Hub) or a
+    ``systemImagesMirror``."""
 
     @field_validator("url")
     @classmethod

@@ -61,6 +61,8 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "kubeconfig",
         "registryUsername",
         "registryPassword",
+        "dockerHubUsername",
+        "dockerHubPassword",
         "proxySecretToken",
         "hubApiToken",
         "grafanaAdminPassword",

@@ -87,6 +87,9 @@ class BinderHubArgs(helm.ReleasePlacement):
     the hub then registers Prometheus' metrics token (``secrets.prometheus_metrics_token``,
     required) as a service allowed ``read:metrics``. None without monitoring: no token, and
     ``/hub/metrics`` stays behind authentication."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """Pull Secrets of the program's own pods in the namespace (the BuildKit pruner); the
+    chart's pods get theirs from the values (``jupyterhub.imagePullSecrets``)."""
     namespace: str = "binder"
     """Namespace of the release."""
     def target(self) -> RegistryTarget:
@@ -181,6 +184,7 @@ class BinderHub(pulumi.ComponentResource):
                     builder=args.binderhub.builder,
                     namespace=args.namespace,
                     dind_image=mirror_image(mirror, "library/docker") if mirror else DIND_IMAGE,
+                    image_pull_secrets=args.image_pull_secrets,
                 ),
                 args.in_namespace(self),
             )

@@ -32,6 +32,7 @@ from pulumi_kubernetes.core.v1 import (
     ContainerArgs,
     EnvVarArgs,
     HostPathVolumeSourceArgs,
+    LocalObjectReferenceArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
     ResourceRequirementsArgs,
@@ -174,6 +175,8 @@ class ImageBuilderArgs:
     """The Docker image (the chart's dind image, or its mirrored name)."""
     node_selector: dict[str, str] | None = None
     """``BinderHub.build_node_selector``, the nodes dind runs on (all by default)."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """Pull Secrets of the pruner (the Docker Hub account's, when the plan pulls with it)."""
 
 
 class ImageBuilder(pulumi.ComponentResource):
@@ -212,6 +215,10 @@ class ImageBuilder(pulumi.ComponentResource):
                     metadata=ObjectMetaArgs(labels=labels),
                     spec=PodSpecArgs(
                         node_selector=args.node_selector or None,
+                        image_pull_secrets=[
+                            LocalObjectReferenceArgs(name=n) for n in args.image_pull_secrets
+                        ]
+                        or None,
                         tolerations=[
                             TolerationArgs(
                                 key=key, operator="Equal", value="user", effect="NoSchedule"

@@ -34,7 +34,12 @@ from components.releases.ingress_tls import IngressTls, cluster_issuer_name
 from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
 from components.releases.monitoring import check_grafana_certificate
-from components.releases.registry import mirror_layer
+from components.releases.registry import (
+    DockerHubPulls,
+    dockerhub_images,
+    mirror_layer,
+    plan_dockerhub_pulls,
+)
 from components.releases.storage import (
     StoragePlan,
     class_paths_set_in,
@@ -72,6 +77,10 @@ class ReleasesPlan:
     registry_target: RegistryTarget | None = None
     """Where BinderHub pushes (and whether user pods need a pull secret), checked against
     the cluster and the secrets by :func:`plan_registry_target`."""
+    dockerhub_pulls: DockerHubPulls | None = None
+    """How the pods pull their Docker Hub images (mirror, account, or acknowledged as
+    anonymous), decided with the registry target; its pull-Secret layer is in
+    :attr:`file_values`."""
 
 
 def enabled_releases(cfg: StackConfig) -> tuple[charts.ChartPin, ...]:
@@ -187,17 +196,39 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
 def plan_registry_target(
     plan: ReleasesPlan, cluster: ClusterInputs, material: SecretMaterial
 ) -> ReleasesPlan:
-    """``plan`` with its registry target (:func:`components.releases.registry.plan_registry`):
-    a ConfigError for Docker Hub without an account, or Artifact Registry off GKE."""
+    """``plan`` with its registry target (:func:`components.registry.target.plan_registry`)
+    and how its Docker Hub images are pulled (:func:`plan_dockerhub_pulls`, whose pull-Secret
+    layer joins :attr:`ReleasesPlan.file_values`): a ConfigError for Docker Hub without an
+    account, Artifact Registry off GKE, or a Docker Hub image pulled anonymously."""
+    has_registry_account = (
+        material.registry_username is not None and material.registry_password is not None
+    )
     target = plan_registry(
         plan.registry,
         plan.config.cluster,
         gcp_project=cluster.gcp_project,
         gcp_location=cluster.gcp_location,
-        has_credentials=material.registry_username is not None
-        and material.registry_password is not None,
+        has_credentials=has_registry_account,
     )
-    return replace(plan, registry_target=target)
+    pulls = plan_dockerhub_pulls(
+        plan.registry,
+        plan.config.cluster,
+        target,
+        dockerhub_images((p.release for p in plan.enabled), plan.binderhub.image_builder_type),
+        has_dockerhub_account=material.dockerhub_username is not None
+        and material.dockerhub_password is not None,
+        has_registry_account=has_registry_account,
+    )
+    file_values = {
+        release: (*layers, *([layer] if (layer := pulls.values_layer(release)) else []))
+        for release, layers in plan.file_values.items()
+    }
+    return replace(
+        plan,
+        registry_target=target,
+        dockerhub_pulls=pulls,
+        file_values=MappingProxyType(file_values),
+    )
 
 
 def check_release_secrets(plan: ReleasesPlan, material: SecretMaterial) -> None:

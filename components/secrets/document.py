@@ -33,6 +33,16 @@ class RegistrySecrets(Model):
     """Password or access token."""
 
 
+class DockerHubSecrets(Model):
+    """``dockerHub:`` -- the Docker Hub account the cluster pulls Docker Hub images with
+    (Traefik, Grafana, Fluentd, dind ...), when the registry BinderHub pushes to is not
+    Docker Hub (there, ``registry:`` is that account already)."""
+
+    username: SecretValue | None = None
+    password: SecretValue | None = None
+    """Password or (read-only) access token."""
+
+
 class JupyterHubSecrets(Model):
     """``jupyterhub:`` -- tokens shared by the hub, its proxy and BinderHub."""
 
@@ -108,6 +118,7 @@ class SecretsDocument(Model):
     """A decrypted secrets file. Every section and key is optional; unknown keys are errors."""
 
     registry: RegistrySecrets | None = None
+    docker_hub: DockerHubSecrets | None = None
     jupyterhub: JupyterHubSecrets | None = None
     grafana: GrafanaSecrets | None = None
     tls: TlsSecrets | None = None
@@ -135,6 +146,8 @@ class Slot:
 SLOTS: tuple[Slot, ...] = (
     Slot("registry_username", "registry", "username", "registryUsername"),
     Slot("registry_password", "registry", "password", "registryPassword"),
+    Slot("dockerhub_username", "dockerHub", "username", "dockerHubUsername"),
+    Slot("dockerhub_password", "dockerHub", "password", "dockerHubPassword"),
     Slot("proxy_secret_token", "jupyterhub", "proxySecretToken", "proxySecretToken"),
     Slot("hub_api_token", "jupyterhub", "hubApiToken", "hubApiToken"),
     Slot("grafana_admin_password", "grafana", "adminPassword", "grafanaAdminPassword"),
@@ -205,7 +218,7 @@ def parse_document(name: str, plaintext: Mapping[str, Any]) -> dict[tuple[str, s
         ) from None
     values: dict[tuple[str, str], str] = {}
     for slot in SLOTS:
-        section = getattr(document, slot.section)
+        section = getattr(document, _snake(slot.section))
         value = getattr(section, _snake(slot.key)) if section is not None else None
         if value is not None:
             values[(slot.section, slot.key)] = value
