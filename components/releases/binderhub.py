@@ -185,6 +185,8 @@ class BinderHub(pulumi.ComponentResource):
                     namespace=args.namespace,
                     dind_image=mirror_image(mirror, "library/docker") if mirror else DIND_IMAGE,
                     image_pull_secrets=args.image_pull_secrets,
+                    # The pruner follows dind (it talks to dind's socket on the same node).
+                    node_selector=build_node_selector(args.cluster) or None,
                 ),
                 args.in_namespace(self),
             )
@@ -219,6 +221,11 @@ def user_scheduling(cluster: ClusterBase) -> tuple[dict[str, Any], dict[str, Any
     return singleuser, scheduling
 
 
+def build_node_selector(cluster: ClusterBase) -> dict[str, str]:
+    """``BinderHub.build_node_selector``: the user pool's labels (empty without one)."""
+    return dict(cluster.user_node_selector)
+
+
 def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     """Layer 3 of the BinderHub values: hosts, ingress + TLS, registry, scheduling."""
     hub = args.binderhub
@@ -233,6 +240,15 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     }
     if hub.banner_message:
         binderhub_config["banner_message"] = hub.banner_message
+    if args.cluster.has_user_pool:
+        # Builds run the repository's code in privileged dind: keep them, dind and the image
+        # cleaner on the user pool, never beside the hub and its Secrets. The chart puts this
+        # selector on the dind and image-cleaner DaemonSets (templates/container-builder/
+        # daemonset.yaml, templates/image-cleaner.yaml) and BinderHub on each build pod
+        # (KubernetesBuildExecutor.node_selector, which also tolerates the user taint in both
+        # spellings: binderhub/build.py at the pinned chart's commit
+        # https://github.com/jupyterhub/binderhub/blob/b9fad995d5529e487c25a9f0795f4fe150a96f25/binderhub/build.py#L557-L573).
+        binderhub_config["build_node_selector"] = build_node_selector(args.cluster)
     singleuser, scheduling = user_scheduling(args.cluster)
     singleuser["cpu"] = {
         "guarantee": hub.user_resources.cpu.guarantee,
