@@ -140,10 +140,10 @@ def test_critical_path_runs_through_the_node_pools(stack_run: tuple[str, Recordi
     path = [r.type for r in longest_chain(rec, binderhub_release(rec))]
     assert path[-1] == "kubernetes:helm.sh/v3:Release"
     # Issue 19: only the links a real API server needs (docs/operations.md, "Deploy order").
-    # Issue 21: where Docker Hub images are pulled with an account (ebi, e2e), the release
-    # also waits for its namespace's pull Secret, so no pod's first pull is anonymous.
-    with_pull_secret = stack in ("ebi", "e2e")
-    assert len(path) == {"ebi": 7, "gcp": 5, "local": 3, "e2e": 4}[stack], path
+    # Issue 21: where Docker Hub images are pulled with an account (ebi, gcp, e2e), the
+    # release also waits for its namespace's pull Secret, so no pod's first pull is anonymous.
+    with_pull_secret = stack in ("ebi", "gcp", "e2e")
+    assert len(path) == {"ebi": 7, "gcp": 6, "local": 3, "e2e": 4}[stack], path
     assert path[-2:] == [
         "kubernetes:core/v1:Secret" if with_pull_secret else "kubernetes:core/v1:Namespace",
         "kubernetes:helm.sh/v3:Release",

@@ -136,6 +136,12 @@ class BuilderConfig(Model):
     """How often each node's pruner runs."""
     prune_images_older_than_hours: int = Field(default=2, ge=1)
     """Built images not used for this long are removed from dind (they are in the registry)."""
+    registry_mirrors: list[str] | None = None
+    """Pull-through mirrors dind asks first for Docker Hub images (repositories' base images),
+    ``dockerd --registry-mirror``; Docker Hub itself when they lack one. Default:
+    ``https://mirror.gcr.io`` on GKE (Google's cache of frequently pulled Docker Hub images,
+    meant to be used this way: https://cloud.google.com/artifact-registry/docs/pull-cached-dockerhub-images),
+    none elsewhere."""
     internal_networks: list[str] = Field(default_factory=lambda: list(DEFAULT_INTERNAL_NETWORKS))
     """Ranges build pods and dind may not reach (the cluster's nodes, pods, services and the
     cloud's internal networks). The metadata endpoint is denied in any case."""
@@ -147,6 +153,17 @@ class BuilderConfig(Model):
             raise ValueError(
                 f"must be an absolute path on the node such as /mnt/dind, not '{value}'"
             )
+        return value
+
+    @field_validator("registry_mirrors")
+    @classmethod
+    def _mirrors(cls, value: list[str] | None) -> list[str] | None:
+        for url in value or []:
+            if not re.fullmatch(r"https?://[a-z0-9.-]+(:\d+)?/?", url):
+                raise ValueError(
+                    f"'{url}' is not a registry mirror URL such as https://mirror.gcr.io "
+                    "(scheme and host, no path)"
+                )
         return value
 
     @field_validator("internal_networks")

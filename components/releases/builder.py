@@ -48,7 +48,7 @@ from pulumi_kubernetes.meta.v1 import (
 )
 from pulumi_kubernetes.networking.v1 import NetworkPolicy, NetworkPolicySpecArgs
 
-from components.config.cluster import ClusterBase, MagnumCluster
+from components.config.cluster import ClusterBase, GkeCluster, MagnumCluster
 from components.config.service import METADATA_ENDPOINT, BuilderConfig
 
 #: Pod labels of the two places build code runs: BinderHub's build pods
@@ -90,14 +90,38 @@ def dind_data_dir(builder: BuilderConfig, cluster: ClusterBase) -> str:
     return CHART_DIND_DIR
 
 
+#: Google's cache of Docker Hub images, for dind on GKE
+#: (https://cloud.google.com/artifact-registry/docs/pull-cached-dockerhub-images: "dockerd
+#: --registry-mirror=https://mirror.gcr.io"; the daemon falls back to Docker Hub).
+GKE_REGISTRY_MIRROR = "https://mirror.gcr.io"
+
+
+def registry_mirrors(builder: BuilderConfig, cluster: ClusterBase) -> list[str]:
+    """dind's ``--registry-mirror`` URLs: the configured ones, else Google's on GKE."""
+    if builder.registry_mirrors is not None:
+        return list(builder.registry_mirrors)
+    return [GKE_REGISTRY_MIRROR] if isinstance(cluster, GkeCluster) else []
+
+
+def dind_args(builder: BuilderConfig, cluster: ClusterBase) -> list[str]:
+    """dockerd's extra arguments: the chart's ``dind.daemonset.extraArgs``, appended to
+    ``dockerd --storage-driver=...`` (templates/container-builder/daemonset.yaml)."""
+    return [f"--registry-mirror={url}" for url in registry_mirrors(builder, cluster)]
+
+
 def builder_values(builder: BuilderConfig, cluster: ClusterBase) -> dict[str, Any]:
-    """The binderhub chart values of the builder: dind's resources and data directory, and
-    the build pods' resources through the non-deprecated ``KubernetesBuildExecutor.resources``."""
+    """The binderhub chart values of the builder: dind's resources, data directory and
+    daemon arguments, and the build pods' resources through the non-deprecated
+    ``KubernetesBuildExecutor.resources``."""
+    dind: dict[str, Any] = {
+        "resources": builder.dind.kubernetes(),
+        "hostLibDir": dind_data_dir(builder, cluster),
+    }
+    args = dind_args(builder, cluster)
+    if args:
+        dind["daemonset"] = {"extraArgs": args}
     return {
-        "dind": {
-            "resources": builder.dind.kubernetes(),
-            "hostLibDir": dind_data_dir(builder, cluster),
-        },
+        "dind": dind,
         "config": {
             "KubernetesBuildExecutor": {
                 "resources": builder.build_pod.kubernetes(
