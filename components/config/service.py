@@ -136,6 +136,12 @@ class BuilderConfig(Model):
     """How often each node's pruner runs."""
     prune_images_older_than_hours: int = Field(default=2, ge=1)
     """Built images not used for this long are removed from dind (they are in the registry)."""
+    mtu: int | None = Field(default=None, ge=1280, le=8896)
+    """dind's MTU (``dockerd --mtu``), for the networks of builds and their containers: no
+    larger than the pod network's, or packets of builds that leave the node are dropped
+    (TLS handshakes stall). Docker's default is 1500, above every overlay's: required on
+    Magnum (and checked there); on GKE the VPC default, 1460, unless set. Set it in the stack
+    file with where it comes from."""
     registry_mirrors: list[str] | None = None
     """Pull-through mirrors dind asks first for Docker Hub images (repositories' base images),
     ``dockerd --registry-mirror``; Docker Hub itself when they lack one. Default:

@@ -29,7 +29,13 @@ from components.config.registry import RegistryConfig
 from components.config.releases import AuthConfig, BinderHubConfig
 from components.registry.target import DOCKERHUB_HOSTS, RegistryTarget, url_registry_target
 from components.releases import helm, values
-from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderArgs, builder_values
+from components.releases.builder import (
+    DIND_IMAGE,
+    ImageBuilder,
+    ImageBuilderArgs,
+    builder_values,
+    image_cleaner_values,
+)
 from components.releases.hub_auth import (
     AUTHENTICATORS,
     authenticated_hub_values,
@@ -287,6 +293,9 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     computed = values.merge(computed, limits_values(hub.limits))
     if hub.image_builder_type == "dind":
         computed = values.merge(computed, builder_values(hub.builder, args.cluster))
+    computed["imageCleaner"] = image_cleaner_values(
+        hub.image_builder_type, hub.builder, args.cluster
+    )
     if scheduling:
         computed["jupyterhub"]["scheduling"] = scheduling
     if args.prometheus_namespace:

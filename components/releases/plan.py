@@ -29,6 +29,7 @@ from components.registry.target import RegistryTarget, plan_registry
 from components.releases import values
 from components.releases.alerting import check_alert_credential
 from components.releases.binderhub import check_institution_certificate
+from components.releases.builder import builder_problems
 from components.releases.hub_auth import check_oauth_client, oauth_callback_url
 from components.releases.ingress_tls import IngressTls, cluster_issuer_name
 from components.releases.limits import daemon_requests, user_pod_problems
@@ -172,6 +173,8 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
             *([mirrored] if mirrored else []),
             *([storage_values] if storage_values else []),
         )
+    if cfg.binderhub is not None and cfg.binderhub.image_builder_type == "dind":
+        problems += builder_problems(cfg.binderhub.builder, cfg.cluster)
     if cfg.binderhub is not None:
         problems += user_pod_problems(
             cfg.binderhub,

@@ -551,7 +551,15 @@ def test_core_pods_stay_off_user_nodes(index: Index) -> None:
 
 #: The pods that run (or serve) builds: the chart's dind and image cleaner and the program's
 #: BuildKit pruner; build pods themselves are made by BinderHub (checked from its config).
-BUILD_DAEMONS = frozenset({"binderhub-dind", "binderhub-image-cleaner", "binder-buildkit-pruner"})
+BUILD_DAEMONS = frozenset({
+    "binderhub-dind", "binderhub-pink", "binderhub-image-cleaner", "binder-buildkit-pruner"
+})
+#: Which of them run, per builder: dind with the program's pruner (the chart's image cleaner
+#: off: components/releases/builder.py image_cleaner_values), pink with the image cleaner.
+DAEMONS_OF = {
+    "dind": {"binderhub-dind", "binder-buildkit-pruner"},
+    "pink": {"binderhub-pink", "binderhub-image-cleaner"},
+}
 
 #: The tolerations BinderHub gives every build pod (binderhub/build.py at the pinned chart's
 #: commit, KubernetesBuildExecutor.submit:
@@ -574,10 +582,12 @@ def test_builds_run_on_user_nodes_only(index: Index) -> None:
             "tolerations": BUILD_POD_TOLERATIONS,
         }
     }
+    running = set()
     for owner, pod in [*index.pods(), *_raw_pods(index)]:
         if owner.name in BUILD_DAEMONS:
             specs[str(owner)] = pod["spec"]
-    assert len(specs) == 4, sorted(specs)
+            running.add(owner.name)
+    assert running == DAEMONS_OF[_binderhub(index).image_builder_type]
     if not cluster.has_user_pool:
         for what, spec in specs.items():
             assert _may_run_on(spec, {}, tainted=False), f"{what} cannot run on any node"

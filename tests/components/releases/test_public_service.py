@@ -153,8 +153,12 @@ def test_gcp_pulls_chart_images_from_their_own_registries(gcp: Any) -> None:
     assert "repository" not in _release(gcp, "fluentd").get("image", {})
     dind = _release(gcp, "binderhub")["dind"]
     assert "image" not in dind["daemonset"]
-    # dind asks Google's cache first for build base images, as Google documents it.
-    assert dind["daemonset"]["extraArgs"] == ["--registry-mirror=https://mirror.gcr.io"]
+    # dind asks Google's cache first for build base images, as Google documents it; its MTU
+    # is the VPC's (Pulumi.gcp.yaml).
+    assert dind["daemonset"]["extraArgs"] == [
+        "--registry-mirror=https://mirror.gcr.io",
+        "--mtu=1460",
+    ]
     pruner = gcp.one("kubernetes:apps/v1:DaemonSet")
     [container] = pruner.inputs["spec"]["template"]["spec"]["containers"]
     assert container["image"] == f"{DIND_IMAGE}:{DIND_TAG}"
@@ -168,9 +172,13 @@ def test_mirror_gcr_io_is_no_system_images_mirror() -> None:
 
 
 def test_dind_mirrors_only_on_gke_by_default(ebi: Any) -> None:
-    assert "daemonset" not in _release(ebi, "binderhub")["dind"]
+    # ebi: no mirror, the MTU of its stack file.
+    assert _release(ebi, "binderhub")["dind"]["daemonset"]["extraArgs"] == ["--mtu=1400"]
     builder = BuilderConfig(registry_mirrors=["https://harbor.example.org"])
-    assert dind_args(builder, config().cluster) == ["--registry-mirror=https://harbor.example.org"]
+    assert dind_args(builder, config().cluster) == [
+        "--registry-mirror=https://harbor.example.org",
+        "--mtu=1460",  # GKE: the VPC default
+    ]
     with pytest.raises(ValueError, match="registry mirror URL"):
         BuilderConfig(registry_mirrors=["mirror.gcr.io"])
     values = builder_values(BuilderConfig(), config().cluster)
