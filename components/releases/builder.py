@@ -17,7 +17,7 @@ repository and streams the context to dind. So:
   on dind and the build pods denies internal networks and the cloud metadata endpoint, as
   mybinder.org's ``binder-users`` policy does (``mybinder/templates/netpol.yaml``). It only
   takes effect where the cluster's network plugin enforces NetworkPolicies (Calico on Magnum;
-  on GKE, Dataplane V2 or network policy enforcement).
+  on GKE, Dataplane V2, ``binder:cluster.dataplaneV2``, on by default).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from components.releases.ingress_tls import IngressTls, cluster_issuer_name
 from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
 from components.releases.monitoring import check_grafana_certificate
+from components.releases.owned_values import owned_problems
 from components.releases.registry import (
     DockerHubPulls,
     dockerhub_images,
@@ -157,6 +158,11 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
         except ConfigError as exc:
             problems.append(f"  {exc}")
             continue
+        # A value the program computes from a setting would silently replace the file's.
+        for file, layer in zip(
+            values.values_files(pin.release, stack, values_root), layers, strict=True
+        ):
+            problems += owned_problems(pin.release, layer, _relative(file))
         # One place says where volumes go: binder:storage. A class in a values file would
         # silently win over it for one release.
         for layer in layers:
@@ -194,6 +200,11 @@ def plan_releases(cfg: StackConfig, stack: str, *, values_root: Path | None = No
         file_values=MappingProxyType(file_values),
         storage=storage,
     )
+
+
+def _relative(path: Path) -> str:
+    """``helm_configs/<dir>/<file>`` for a message (the last three parts of the path)."""
+    return "/".join(path.parts[-3:])
 
 
 def plan_registry_target(
