@@ -11,6 +11,7 @@ only build resources; they do not check it again.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import pulumi
 from components.access.reach import check_access
 from components.cluster.kubeconfig import ClusterInputs, read_cluster_inputs
 from components.config.base import ConfigError
+from components.config.kubernetes_versions import version_warning
 from components.config.stack import StackConfig, load_config
 from components.network.plan import NetworkPlan, plan_network
 from components.releases.plan import (
@@ -52,7 +54,17 @@ class Plan:
     """The public entry point: its address, client IPs, DNS records."""
 
 
-def build_plan(stack: str | None = None, *, values_root: Path | None = None) -> Plan:
+def _today() -> datetime.date:
+    """The day the plan runs (a function, so tests can fix it)."""
+    return datetime.date.today()
+
+
+def build_plan(
+    stack: str | None = None,
+    *,
+    values_root: Path | None = None,
+    today: datetime.date | None = None,
+) -> Plan:
     """The current stack's plan, or the first ConfigError/SecretsError that stops it.
 
     Checks run from the cheapest to the one that runs sops: the configuration, who may reach
@@ -60,9 +72,16 @@ def build_plan(stack: str | None = None, *, values_root: Path | None = None) -> 
     and values files, the cluster's inputs and public entry point, the secret
     material, and last what needs a secret (the release settings, then the registry target,
     which depends on whether an account was given).
+
+    ``today`` (default: the machine's date) is only used to warn about a Kubernetes version
+    past its end of life (:mod:`components.config.kubernetes_versions`); tests pass a fixed
+    day.
     """
     stack = stack or pulumi.get_stack()
     cfg = load_config()
+    eol = version_warning(cfg.cluster.kubernetes_version, today or _today())
+    if eol:
+        pulumi.log.warn(eol)
     # Who may reach what, the releases and the cluster's inputs are independent of each
     # other: one run reports the problems of all three (issue 20), not only the first.
     problems: list[str] = []
@@ -84,6 +103,13 @@ def build_plan(stack: str | None = None, *, values_root: Path | None = None) -> 
     material = load_secret_material(cfg)
     check_release_secrets(releases, material)
     releases = plan_registry_target(releases, cluster, material)
+    pulls = releases.dockerhub_pulls
+    if pulls is not None and pulls.via == "anonymous":
+        pulumi.log.warn(
+            "binder:registry.allowAnonymousDockerHub: the cluster pulls its Docker Hub images "
+            "without an account, which Docker Hub limits per address; fine for a cluster of "
+            "your own, not for a shared or public one."
+        )
     return Plan(
         stack=stack,
         config=cfg,

@@ -23,6 +23,7 @@ from components.config.cluster import (
     USER_TAINT_KEY,
     USER_TAINT_VALUE,
     GkeCluster,
+    GkeMaintenanceWindow,
     GkeNodePool,
     Taint,
 )
@@ -200,6 +201,9 @@ class GkeKubernetesCluster(KubernetesCluster):
             cost_management_config=gcp.container.ClusterCostManagementConfigArgs(
                 enabled=cfg.cost_allocation
             ),
+            # Upgrades (and the node drains they bring) only in the stack's weekly window.
+            # https://www.pulumi.com/registry/packages/gcp/api-docs/container/cluster/#recurring_window_python
+            maintenance_policy=_maintenance_policy(cfg.maintenance_window),
             opts=pulumi.ResourceOptions.merge(
                 protected,
                 # The default pool's settings only matter at creation (it is deleted at
@@ -331,6 +335,12 @@ class GkeKubernetesCluster(KubernetesCluster):
             ),
             initial_node_count=1 if bounds.min_nodes > 0 else 0,
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            # Surge upgrades: a new node is up before an old one is drained (by default).
+            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(
+                strategy="SURGE",
+                max_surge=pool.upgrade.max_surge,
+                max_unavailable=pool.upgrade.max_unavailable,
+            ),
             node_config=gcp.container.NodePoolNodeConfigArgs(
                 machine_type=pool.machine_type,
                 disk_size_gb=pool.disk_size_gb,
@@ -360,3 +370,16 @@ class GkeKubernetesCluster(KubernetesCluster):
                 pulumi.ResourceOptions(ignore_changes=["node_count", "initial_node_count"]),
             ),
         )
+
+
+def _maintenance_policy(
+    window: GkeMaintenanceWindow | None,
+) -> gcp.container.ClusterMaintenancePolicyArgs | None:
+    if window is None:
+        return None
+    start, end = window.times()
+    return gcp.container.ClusterMaintenancePolicyArgs(
+        recurring_window=gcp.container.ClusterMaintenancePolicyRecurringWindowArgs(
+            start_time=start, end_time=end, recurrence=window.recurrence
+        )
+    )

@@ -21,6 +21,8 @@ from pydantic.alias_generators import to_camel
 
 from components.config import cost
 from components.config.base import ConfigError, DnsLabel, Model
+from components.config.gke_maintenance import GkeMaintenanceWindow, GkeUpgrade
+from components.config.kubernetes_versions import version_problem
 from components.config.magnum_drivers import DRIVERS, DriverFacts, MagnumDriver, driver_problems
 
 _K8S_VERSION = re.compile(r"^1\.(\d+)$")
@@ -68,9 +70,11 @@ class ClusterBase(Model):
     name: DnsLabel
     """Cluster name, also the prefix of its node groups/pools."""
 
-    kubernetes_version: str = "1.33"
-    """Kubernetes minor version the stack targets (``1.33``). Raw objects are validated
-    against this version's schemas, and GKE/Magnum are asked for it."""
+    kubernetes_version: str = "1.36"
+    """Kubernetes minor version the stack targets (``1.36``). Raw objects are validated
+    against this version's schemas, and GKE/Magnum are asked for it. It must be a minor of
+    :mod:`components.config.kubernetes_versions` that every pinned chart accepts; the plan
+    warns once it is past its end of life."""
 
     protect: bool = True
     """Protect the cluster and its node pools from ``pulumi destroy``. Turn off only for
@@ -80,7 +84,10 @@ class ClusterBase(Model):
     @classmethod
     def _minor_version(cls, value: str) -> str:
         if not _K8S_VERSION.match(value):
-            raise ValueError(f"must be a Kubernetes minor version such as '1.33', not '{value}'")
+            raise ValueError(f"must be a Kubernetes minor version such as '1.36', not '{value}'")
+        problem = version_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @property
@@ -261,6 +268,8 @@ class GkeNodePool(Model):
     """Extra node labels; ``hub.jupyter.org/node-purpose`` is set by the program."""
     taints: list[Taint] = Field(default_factory=list)
     """Extra taints; the user pool always carries the z2jh user taint."""
+    upgrade: GkeUpgrade = Field(default_factory=GkeUpgrade)
+    """Surge settings of node upgrades (GKE upgrades nodes in the maintenance window)."""
 
     @field_validator("labels")
     @classmethod
@@ -338,6 +347,8 @@ class GkeCluster(ClusterBase):
     to the stack's Artifact Registry repository -- never the Compute Engine default account,
     whose project-wide Editor grant every pod could use through the node.
     https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts#node-service-accounts"""
+    maintenance_window: GkeMaintenanceWindow | None = None
+    """When GKE may upgrade (and so drain nodes); None: any time. Set it on a public service."""
     core_pool: GkeNodePool
     user_pool: GkeNodePool
     # Cost (components/config/cost.py, docs/day-two.md "Cost labels and a budget").

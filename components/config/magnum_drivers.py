@@ -275,6 +275,71 @@ HEAT = DriverFacts(
 
 DRIVERS: dict[str, DriverFacts] = {d.name: d for d in (CAPI_HELM, CLUSTER_API, HEAT)}
 
+
+@dataclass(frozen=True)
+class CapiHelmChart:
+    """One version of azimuth-cloud/capi-helm-charts, the charts the capi-helm driver
+    installs a cluster with: what it ships and what its CI tests. Read at the chart's tag in
+    https://github.com/azimuth-cloud/capi-helm-charts (``charts/cluster-addons/values.yaml``,
+    ``charts/cluster-addons/templates/cni/calico.yaml``, ``charts/openstack-cluster/values.yaml``,
+    ``.github/workflows/test.yaml``)."""
+
+    version: str
+    tested_minors: frozenset[int]
+    """Kubernetes minors its CI deploys or upgrades to (``test.yaml``), with those
+    magnum-capi-helm's own CI runs on it (``zuul.d/tempest-jobs-v1-*.yaml``)."""
+    occm_chart: str
+    """The openstack-cloud-controller-manager chart it installs (``openstack.ccm.chart``)."""
+    occm_proxy_protocol_values: frozenset[str]
+    """Values of ``loadbalancer.openstack.org/proxy-protocol`` that OCCM turns into a PROXY
+    listener. Before OCCM chart 2.31.0 (kubernetes/cloud-provider-openstack commit bcd8033c,
+    "octavia proxy protocol v2 support") the annotation was read as a boolean and any other
+    value, ``v1`` included, fell back to no PROXY protocol (``getBoolFromServiceAnnotation``);
+    since, ``getProxyProtocolFromServiceAnnotation`` takes ``true``, ``v1`` and ``v2``.
+    https://github.com/kubernetes/cloud-provider-openstack/blob/master/pkg/openstack/loadbalancer.go"""
+    pods_cidr: str
+    """``kubeNetwork.pods.cidrBlocks`` of the openstack-cluster chart: where pod addresses
+    (and Calico's VXLAN tunnel addresses, which kube-proxy's SNAT uses) come from."""
+    cni_overhead: int
+    """Bytes the CNI's encapsulation takes from the node network's MTU: Calico with
+    ``encapsulation: VXLAN`` (calico.yaml), 50 bytes
+    (https://docs.tigera.io/calico/latest/networking/configuring/mtu)."""
+
+
+#: The chart versions whose facts are recorded. magnum-capi-helm's own default is 0.10.1
+#: (``default_helm_chart_version`` in magnum_capi_helm/conf.py at 1.4.0); a cluster template
+#: picks another with the ``capi_helm_chart_version`` label; its CI runs 0.23.0
+#: (zuul.d/base.yaml) with Kubernetes 1.34 and 1.35.
+CAPI_HELM_CHARTS: dict[str, CapiHelmChart] = {
+    "0.10.1": CapiHelmChart(
+        "0.10.1", frozenset({29, 30, 31}), "2.30.2", frozenset({"true"}), "172.16.0.0/13", 50
+    ),
+    "0.23.0": CapiHelmChart(
+        "0.23.0",
+        frozenset({32, 33, 34, 35}),
+        "2.35.0",
+        frozenset({"true", "v1", "v2"}),
+        "172.16.0.0/13",
+        50,
+    ),
+    "0.27.0": CapiHelmChart(
+        "0.27.0",
+        frozenset({33, 34, 35, 36}),
+        "2.36.0",
+        frozenset({"true", "v1", "v2"}),
+        "172.16.0.0/13",
+        50,
+    ),
+}
+#: magnum_capi_helm/conf.py: ``default_helm_chart_version``.
+CAPI_HELM_DEFAULT_CHART = "0.10.1"
+
+
+def capi_helm_chart(labels: Mapping[str, str]) -> CapiHelmChart | None:
+    """The chart version the capi-helm driver uses for these template labels (None: one
+    whose facts are not recorded here)."""
+    return CAPI_HELM_CHARTS.get(labels.get("capi_helm_chart_version", CAPI_HELM_DEFAULT_CHART))
+
 #: Image names as the drivers' image builders publish them: Azimuth's
 #: ``ubuntu-jammy-kube-v1.31.4-<date>``, Vexxhost capo-image-elements' ``ubuntu-24.04-v1.31.4``,
 #: ``fedora-coreos-40`` for Heat. Glance cannot be asked here, so the name is what we check:
@@ -350,6 +415,38 @@ def driver_problems(
                     f"template.labels.kube_tag '{tag}' does not match kubernetesVersion "
                     f"'{kubernetes_version}'; make them agree"
                 )
+    if facts.name == "capi-helm":
+        given = labels.get("capi_helm_chart_version")
+        chart = capi_helm_chart(labels)
+        if chart is None:
+            problems.append(
+                f"template.labels.capi_helm_chart_version '{given}' is not a capi-helm-charts "
+                "version whose facts components/config/magnum_drivers.py records ("
+                + ", ".join(sorted(CAPI_HELM_CHARTS))
+                + "); use one of those, or record the new one (its OCCM, pod network and "
+                "tested Kubernetes versions) first"
+            )
+        elif int(minor) not in chart.tested_minors:
+            which = (
+                f"template.labels.capi_helm_chart_version '{given}'"
+                if given
+                else f"the capi-helm driver's default chart {chart.version} (no "
+                "template.labels.capi_helm_chart_version)"
+            )
+            tested = ", ".join(f"1.{m}" for m in sorted(chart.tested_minors))
+            others = [
+                c.version for c in CAPI_HELM_CHARTS.values() if int(minor) in c.tested_minors
+            ]
+            fix = (
+                f"set template.labels.capi_helm_chart_version to {' or '.join(others)}, which "
+                "tests it, or choose a tested Kubernetes version"
+                if others
+                else "no recorded chart tests it: choose a tested Kubernetes version"
+            )
+            problems.append(
+                f"kubernetesVersion '{kubernetes_version}' is not one {which} is tested with "
+                f"({tested}); {fix}"
+            )
     image_is_coreos = bool(_COREOS.search(image))
     if facts.name == "heat" and not image_is_coreos:
         problems.append(

@@ -55,10 +55,17 @@ class RegistryConfig(Model):
     keep_recent: int = Field(default=0, ge=0)
     """``artifactRegistry``: per image, this many most recent versions survive the cleanup."""
     system_images_mirror: str | None = None
-    """A pull-through mirror (or registry prefix) for the cluster's own images that come from
-    Docker Hub (dind, Traefik, Grafana, Fluentd, busybox ...), e.g. ``mirror.gcr.io`` or a
-    Harbor proxy-cache project ``harbor.example.org/dockerhub``: ``docker.io/<name>`` is pulled
-    as ``<mirror>/<name>``."""
+    """A registry that serves the cluster's own Docker Hub images (dind, Traefik, Grafana,
+    Fluentd, busybox ...) as a pull-through cache, e.g. a Harbor proxy-cache project
+    ``harbor.example.org/dockerhub``: ``docker.io/<name>`` is pulled as ``<mirror>/<name>``.
+    Not ``mirror.gcr.io``, a cache daemons fall back from (refused)."""
+    allow_anonymous_docker_hub: bool = False
+    """Pull the cluster's Docker Hub images without an account and without a mirror. Docker Hub
+    limits anonymous pulls per source address (https://docs.docker.com/docker-hub/usage/pulls/),
+    so only for a single-user cluster of your own (``provider: existing``); refused on Magnum
+    and GKE, whose nodes share one NAT address. Otherwise give a Docker Hub account (the
+    ``dockerHub`` secrets, or the registry account when the registry is Docker Hub) or a
+    ``systemImagesMirror``."""
 
     @field_validator("url")
     @classmethod
@@ -97,7 +104,24 @@ class RegistryConfig(Model):
         ):
             raise ValueError(
                 "must be a registry host with an optional path, without scheme or trailing "
-                f"'/', such as 'mirror.gcr.io' or 'harbor.example.org/dockerhub', not '{value}'"
+                f"'/', such as 'harbor.example.org/dockerhub', not '{value}'"
+            )
+        return value
+
+    @field_validator("system_images_mirror")
+    @classmethod
+    def _not_google_mirror(cls, value: str | None) -> str | None:
+        # Google's mirror is a cache the Docker daemon (or GKE's containerd) asks first and
+        # falls back from, not a registry to name images by: a tag it has not cached fails
+        # with "manifest unknown".
+        # https://cloud.google.com/artifact-registry/docs/pull-cached-dockerhub-images
+        if value is not None and value.split("/")[0] == "mirror.gcr.io":
+            raise ValueError(
+                "mirror.gcr.io caches frequently pulled Docker Hub images for daemons that fall "
+                "back to Docker Hub; pulled from directly, an uncached tag fails with 'manifest "
+                "unknown'. Remove systemImagesMirror: GKE's nodes already ask mirror.gcr.io "
+                "first, dind does too (binder:binderhub.builder.registryMirrors), and the "
+                "Docker Hub account (dockerHub secrets) covers the rest"
             )
         return value
 

@@ -152,6 +152,18 @@ class BuilderConfig(Model):
     """How often each node's pruner runs."""
     prune_images_older_than_hours: int = Field(default=2, ge=1)
     """Built images not used for this long are removed from dind (they are in the registry)."""
+    mtu: int | None = Field(default=None, ge=1280, le=8896)
+    """dind's MTU (``dockerd --mtu``), for the networks of builds and their containers: no
+    larger than the pod network's, or packets of builds that leave the node are dropped
+    (TLS handshakes stall). Docker's default is 1500, above every overlay's: required on
+    Magnum (and checked there); on GKE the VPC default, 1460, unless set. Set it in the stack
+    file with where it comes from."""
+    registry_mirrors: list[str] | None = None
+    """Pull-through mirrors dind asks first for Docker Hub images (repositories' base images),
+    ``dockerd --registry-mirror``; Docker Hub itself when they lack one. Default:
+    ``https://mirror.gcr.io`` on GKE (Google's cache of frequently pulled Docker Hub images,
+    meant to be used this way: https://cloud.google.com/artifact-registry/docs/pull-cached-dockerhub-images),
+    none elsewhere."""
     internal_networks: list[str] = Field(default_factory=lambda: list(DEFAULT_INTERNAL_NETWORKS))
     """Ranges build pods and dind may not reach (the cluster's nodes, pods, services and the
     cloud's internal networks). The metadata endpoint is denied in any case."""
@@ -179,6 +191,17 @@ class BuilderConfig(Model):
                 "images and containers there; use a directory of its own such as /mnt/dind "
                 "or /var/lib/dind"
             )
+        return value
+
+    @field_validator("registry_mirrors")
+    @classmethod
+    def _mirrors(cls, value: list[str] | None) -> list[str] | None:
+        for url in value or []:
+            if not re.fullmatch(r"https?://[a-z0-9.-]+(:\d+)?/?", url):
+                raise ValueError(
+                    f"'{url}' is not a registry mirror URL such as https://mirror.gcr.io "
+                    "(scheme and host, no path)"
+                )
         return value
 
     @field_validator("internal_networks")

@@ -62,6 +62,8 @@ SECRET_KEYS: frozenset[str] = frozenset(
         "kubeconfig",
         "registryUsername",
         "registryPassword",
+        "dockerHubUsername",
+        "dockerHubPassword",
         "proxySecretToken",
         "hubApiToken",
         "grafanaAdminPassword",

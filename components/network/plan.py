@@ -53,6 +53,15 @@ class NetworkPlan:
     """OpenStack: the external network (pool) the floating IP comes from."""
 
 
+#: The ``loadbalancer.openstack.org/proxy-protocol`` value: ``true``, which every OCCM reads as
+#: PROXY v1 -- as a boolean before chart 2.31.0 (``getBoolFromServiceAnnotation``; ``v1``
+#: there means "off"), and as ``PROXY`` since (``getProxyProtocolFromServiceAnnotation``:
+#: ``true`` and ``v1`` alike). Which OCCM each capi-helm-charts version ships, and the values
+#: it accepts: components/config/magnum_drivers.py ``CAPI_HELM_CHARTS``.
+#: https://github.com/kubernetes/cloud-provider-openstack/blob/openstack-cloud-controller-manager-2.36.0/pkg/openstack/loadbalancer.go#L481-L492
+PROXY_PROTOCOL_VALUE = "true"
+
+
 def external_traffic_policy(
     provider: str, proxy_protocol: bool
 ) -> Literal["Local", "Cluster"] | None:
@@ -62,19 +71,23 @@ def external_traffic_policy(
       client's source address, and ``Local`` keeps it by not forwarding between nodes (and
       health-checks only nodes that run Traefik).
       https://cloud.google.com/kubernetes-engine/docs/concepts/service-load-balancer-parameters#externalTrafficPolicy
-    * OpenStack with the PROXY protocol: ``Cluster``. Octavia (amphora) connects from its own
-      address, so the client's address only survives in the PROXY header, whatever the
-      policy; ``Cluster`` spreads over every node and needs no per-node health monitor
-      ("A health monitor is required for services with externalTrafficPolicy: Local",
-      cloud-provider-openstack's LoadBalancer docs).
-    * OpenStack without it (the OVN provider, which keeps the source address): ``Local``.
+    * OpenStack: ``Local``, with a health monitor on the Octavia pool (the Service asks for
+      one, ``loadbalancer.openstack.org/enable-health-monitor``: "A health monitor is
+      required for services with externalTrafficPolicy: Local", cloud-provider-openstack's
+      LoadBalancer docs; magnum-capi-helm also turns ``create-monitor`` on by default, label
+      ``octavia_lb_healthcheck``). Octavia then only sends to nodes that run Traefik and
+      kube-proxy does not forward: Traefik sees Octavia's own address, in the nodes' subnet
+      it trusts, and reads the client's address from the PROXY header. With ``Cluster``,
+      kube-proxy would forward to Traefik on another node with the source rewritten to that
+      node's Calico VXLAN tunnel address, from the pods' range (172.16.0.0/13 in
+      capi-helm-charts): outside the trusted subnet, so Traefik would ignore the header and
+      log the tunnel address. (With OVN, which keeps the client's address, ``Local`` keeps
+      it as on GKE.)
     * Existing clusters: ``None``, left to the values files (``base/traefik.yaml`` says
       ``Local``; ``local/traefik.yaml`` says ``Cluster`` for kind/k3d load balancers).
     """
     if provider == "existing":
         return None
-    if provider == "magnum" and proxy_protocol:
-        return "Cluster"
     return "Local"
 
 

@@ -29,8 +29,19 @@ from components.config.registry import RegistryConfig
 from components.config.releases import AuthConfig, BinderHubConfig
 from components.registry.target import DOCKERHUB_HOSTS, RegistryTarget, url_registry_target
 from components.releases import events, helm, values
-from components.releases.builder import DIND_IMAGE, ImageBuilder, ImageBuilderArgs, builder_values
+from components.releases.builder import (
+    DIND_IMAGE,
+    ImageBuilder,
+    ImageBuilderArgs,
+    builder_values,
+    image_cleaner_values,
+)
 from components.releases.federation_member import membership_values
+from components.releases.hub_auth import (
+    AUTHENTICATORS,
+    authenticated_hub_values,
+    oauth_callback_url,
+)
 from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.releases.limits import limits_values
 from components.releases.public import public_service_values
@@ -40,47 +51,12 @@ from components.secrets.deployment import DeploymentSecrets
 
 __all__ = ["DOCKERHUB_HOSTS", "BinderHub", "BinderHubArgs"]
 
-#: ``binder:binderhub.auth.type`` -> (JupyterHub ``authenticator_class`` entry point, the
-#: OAuthenticator class whose ``hub.config`` section configures it).
-#: https://oauthenticator.readthedocs.io/en/latest/reference/api/gen/oauthenticator.github.html
-#: https://oauthenticator.readthedocs.io/en/latest/reference/api/gen/oauthenticator.generic.html
-AUTHENTICATORS: dict[str, tuple[str, str]] = {
-    "github": ("github", "GitHubOAuthenticator"),
-    "generic": ("generic-oauth", "GenericOAuthenticator"),
-}
-#: OAuth client id of the BinderHub service *at the hub* (JupyterHub is BinderHub's OAuth
-#: provider). Internal to the hub and not a credential; the chart hands it to BinderHub.
-BINDER_HUB_CLIENT_ID = "service-binderhub"
-#: Where the hub's OAuth provider sends users back (OAuthenticator's default path).
-HUB_CALLBACK_PATH = "/hub/oauth_callback"
 #: The hub service Prometheus scrapes ``/hub/metrics`` as, and the role that lets it: the
 #: ``read:metrics`` scope and nothing else.
 #: https://jupyterhub.readthedocs.io/en/stable/rbac/scopes.html#available-scopes
 METRICS_SERVICE = "prometheus"
 METRICS_ROLE = "prometheus-metrics"
 METRICS_SCOPES = ("read:metrics",)
-
-
-def oauth_callback_url(tls: IngressTls, hub_host: str) -> str:
-    """The callback URL to register with the OAuth provider."""
-    return tls.url(hub_host) + HUB_CALLBACK_PATH
-
-
-def check_oauth_client(auth: AuthConfig, has_client: bool, callback_url: str) -> None:
-    """An authenticated hub needs its OAuth client; a ConfigError naming the setting and the
-    two ways of giving the credentials otherwise. Never reads (or echoes) a secret value."""
-    if not auth.enabled or has_client:
-        return
-    raise ConfigError(
-        f"binder:binderhub.auth.type is '{auth.type}', but no OAuth client credentials were "
-        "given. Register an OAuth app with the provider (callback URL "
-        f"{callback_url}) and give its ID and secret as secrets, either\n"
-        "  pulumi config set --secret binder:oauthClientId <id> and "
-        "pulumi config set --secret binder:oauthClientSecret (reads the value from stdin), or\n"
-        "  `oauth: {clientId: ..., clientSecret: ...}` in a SOPS file listed in "
-        "binder:secretsFiles (`sops <file>`; see docs/secrets.md),\n"
-        "or set binder:binderhub.auth.type to 'none' for an anonymous Binder."
-    )
 
 
 def check_institution_certificate(tls_source: str, has_certificate: bool) -> None:
@@ -120,6 +96,9 @@ class BinderHubArgs(helm.ReleasePlacement):
     the hub then registers Prometheus' metrics token (``secrets.prometheus_metrics_token``,
     required) as a service allowed ``read:metrics``. None without monitoring: no token, and
     ``/hub/metrics`` stays behind authentication."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """Pull Secrets of the program's own pods in the namespace (the BuildKit pruner); the
+    chart's pods get theirs from the values (``jupyterhub.imagePullSecrets``)."""
     namespace: str = "binder"
     """Namespace of the release."""
     def target(self) -> RegistryTarget:
@@ -215,6 +194,9 @@ class BinderHub(pulumi.ComponentResource):
                     namespace=args.namespace,
                     dind_image=mirror_image(mirror, "library/docker") if mirror else DIND_IMAGE,
                     banned_cidrs=tuple(args.binderhub.egress.banned_cidrs),
+                    image_pull_secrets=args.image_pull_secrets,
+                    # The pruner follows dind (it talks to dind's socket on the same node).
+                    node_selector=build_node_selector(args.cluster) or None,
                 ),
                 args.in_namespace(self),
             )
@@ -249,6 +231,11 @@ def user_scheduling(cluster: ClusterBase) -> tuple[dict[str, Any], dict[str, Any
     return singleuser, scheduling
 
 
+def build_node_selector(cluster: ClusterBase) -> dict[str, str]:
+    """``BinderHub.build_node_selector``: the user pool's labels (empty without one)."""
+    return dict(cluster.user_node_selector)
+
+
 def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     """Layer 3 of the BinderHub values: hosts, ingress + TLS, registry, scheduling."""
     hub = args.binderhub
@@ -265,6 +252,15 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     }
     if hub.banner_message:
         binderhub_config["banner_message"] = hub.banner_message
+    if args.cluster.has_user_pool:
+        # Builds run the repository's code in privileged dind: keep them, dind and the image
+        # cleaner on the user pool, never beside the hub and its Secrets. The chart puts this
+        # selector on the dind and image-cleaner DaemonSets (templates/container-builder/
+        # daemonset.yaml, templates/image-cleaner.yaml) and BinderHub on each build pod
+        # (KubernetesBuildExecutor.node_selector, which also tolerates the user taint in both
+        # spellings: binderhub/build.py at the pinned chart's commit
+        # https://github.com/jupyterhub/binderhub/blob/b9fad995d5529e487c25a9f0795f4fe150a96f25/binderhub/build.py#L557-L573).
+        binderhub_config["build_node_selector"] = build_node_selector(args.cluster)
     singleuser, scheduling = user_scheduling(args.cluster)
     singleuser["cpu"] = {
         "guarantee": hub.user_resources.cpu.guarantee,
@@ -309,6 +305,9 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
     computed = values.merge(computed, membership_values(hub.federation))
     if hub.image_builder_type == "dind":
         computed = values.merge(computed, builder_values(hub.builder, args.cluster))
+    computed["imageCleaner"] = image_cleaner_values(
+        hub.image_builder_type, hub.builder, args.cluster
+    )
     if scheduling:
         computed["jupyterhub"]["scheduling"] = scheduling
     if args.prometheus_namespace:
@@ -374,86 +373,6 @@ def metrics_role_values() -> dict[str, Any]:
             "scopes": list(METRICS_SCOPES),
             "services": [METRICS_SERVICE],
         }
-    }
-
-
-def authenticated_hub_values(
-    auth: AuthConfig, *, binder_url: str, callback_url: str
-) -> dict[str, Any]:
-    """The ``jupyterhub:`` values of an authenticated BinderHub, without the OAuth client.
-
-    Follows BinderHub's "Enabling authentication"
-    (https://binderhub.readthedocs.io/en/latest/authentication.html): the hub logs users in
-    through the OAuth provider and is itself BinderHub's OAuth provider (the ``binder``
-    service's client); users keep their accounts (no culling of users), and user servers run
-    ``jupyterhub-singleuser`` so that they check the hub's login too. The authenticator's
-    settings are OAuthenticator's (https://oauthenticator.readthedocs.io/en/latest/).
-    """
-    entry_point, authenticator_class = AUTHENTICATORS[auth.type]
-    authenticator: dict[str, Any] = {"oauth_callback_url": callback_url}
-    if auth.allow_all:
-        authenticator["allow_all"] = True
-    if auth.allowed_users:
-        authenticator["allowed_users"] = list(auth.allowed_users)
-    if auth.admin_users:
-        authenticator["admin_users"] = list(auth.admin_users)
-    if auth.type == "github":
-        scopes = auth.scopes
-        if scopes is None:
-            # Private organization memberships are only visible with read:org.
-            scopes = ["read:org"] if auth.allowed_organizations else []
-        if auth.allowed_organizations:
-            authenticator["allowed_organizations"] = list(auth.allowed_organizations)
-    else:
-        scopes = auth.scopes if auth.scopes is not None else ["openid", "profile", "email"]
-        authenticator.update(
-            {
-                "authorize_url": auth.authorize_url,
-                "token_url": auth.token_url,
-                "userdata_url": auth.userdata_url,
-                "username_claim": auth.username_claim,
-            }
-        )
-        if auth.login_service:
-            authenticator["login_service"] = auth.login_service
-        if auth.allowed_groups:
-            # oauthenticator >= 17: groups come from the userinfo claims kept in auth_state
-            # under `oauth_user`, and only count when the authenticator manages groups.
-            authenticator.update(
-                {
-                    "manage_groups": True,
-                    "auth_state_groups_key": f"oauth_user.{auth.groups_claim}",
-                    "allowed_groups": list(auth.allowed_groups),
-                }
-            )
-    if scopes:
-        authenticator["scope"] = list(scopes)
-    return {
-        # Authenticated users are people with accounts: stop idle servers, keep the users.
-        "cull": {"users": False},
-        "hub": {
-            "config": {
-                "BinderSpawner": {"auth_enabled": True},
-                "JupyterHub": {
-                    "authenticator_class": entry_point,
-                    # Back to BinderHub after login, not to a (not yet started) server.
-                    "redirect_to_server": False,
-                },
-                authenticator_class: authenticator,
-            },
-            "services": {
-                "binder": {
-                    "oauth_client_id": BINDER_HUB_CLIENT_ID,
-                    "oauth_no_confirm": True,
-                    "oauth_redirect_uri": f"{binder_url}/oauth_callback",
-                }
-            },
-            # Users may reach their own servers and the binder service, nothing else.
-            "loadRoles": {
-                "user": {"scopes": ["self", "access:services!service=binder"]},
-            },
-        },
-        "singleuser": {"cmd": "jupyterhub-singleuser"},
     }
 
 

@@ -17,11 +17,12 @@ repository and streams the context to dind. So:
   on dind and the build pods denies internal networks and the cloud metadata endpoint, as
   mybinder.org's ``binder-users`` policy does (``mybinder/templates/netpol.yaml``). It only
   takes effect where the cluster's network plugin enforces NetworkPolicies (Calico on Magnum;
-  on GKE, Dataplane V2 or network policy enforcement).
+  on GKE, Dataplane V2, ``binder:cluster.dataplaneV2``, on by default).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from pulumi_kubernetes.core.v1 import (
     ContainerArgs,
     EnvVarArgs,
     HostPathVolumeSourceArgs,
+    LocalObjectReferenceArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
     ResourceRequirementsArgs,
@@ -47,7 +49,8 @@ from pulumi_kubernetes.meta.v1 import (
 )
 from pulumi_kubernetes.networking.v1 import NetworkPolicy, NetworkPolicySpecArgs
 
-from components.config.cluster import ClusterBase, MagnumCluster
+from components.config.cluster import ClusterBase, GkeCluster, MagnumCluster
+from components.config.magnum_drivers import capi_helm_chart
 from components.config.service import BuilderConfig
 from components.releases.egress import egress_rules as shared_egress_rules
 
@@ -88,14 +91,160 @@ def dind_data_dir(builder: BuilderConfig, cluster: ClusterBase) -> str:
     return CHART_DIND_DIR
 
 
+#: Google's cache of Docker Hub images, for dind on GKE
+#: (https://cloud.google.com/artifact-registry/docs/pull-cached-dockerhub-images: "dockerd
+#: --registry-mirror=https://mirror.gcr.io"; the daemon falls back to Docker Hub).
+GKE_REGISTRY_MIRROR = "https://mirror.gcr.io"
+
+
+def registry_mirrors(builder: BuilderConfig, cluster: ClusterBase) -> list[str]:
+    """dind's ``--registry-mirror`` URLs: the configured ones, else Google's on GKE."""
+    if builder.registry_mirrors is not None:
+        return list(builder.registry_mirrors)
+    return [GKE_REGISTRY_MIRROR] if isinstance(cluster, GkeCluster) else []
+
+
+def dind_args(builder: BuilderConfig, cluster: ClusterBase) -> list[str]:
+    """dockerd's extra arguments: the chart's ``dind.daemonset.extraArgs``, appended to
+    ``dockerd --storage-driver=...`` (templates/container-builder/daemonset.yaml)."""
+    args = [f"--registry-mirror={url}" for url in registry_mirrors(builder, cluster)]
+    mtu = dind_mtu(builder, cluster)
+    if mtu is not None:
+        args.append(f"--mtu={mtu}")
+    return args
+
+
+#: A VPC network's default MTU, which Dataplane V2's pods use: https://cloud.google.com/vpc/docs/mtu
+GKE_DEFAULT_MTU = 1460
+
+
+def dind_mtu(builder: BuilderConfig, cluster: ClusterBase) -> int | None:
+    """dind's MTU: the configured one; on GKE the VPC default; else Docker's (None)."""
+    if builder.mtu is not None:
+        return builder.mtu
+    return GKE_DEFAULT_MTU if isinstance(cluster, GkeCluster) else None
+
+
+#: The largest pod MTU on a node network of standard (1500-byte) frames under Magnum's
+#: overlays: Calico VXLAN (capi-helm-charts' calico.yaml: ``encapsulation: VXLAN``) takes 50
+#: bytes (https://docs.tigera.io/calico/latest/networking/configuring/mtu); Neutron's own
+#: VXLAN tenant networks are 1450, which leaves 1400.
+STANDARD_FRAME = 1500
+#: GKE: a VPC network's MTU is between 1300 and 8896 (1460 by default), and Dataplane V2's
+#: pods use the VPC's. https://cloud.google.com/vpc/docs/mtu
+GKE_MAX_MTU = 8896
+
+
+def builder_problems(builder: BuilderConfig, cluster: ClusterBase) -> list[str]:
+    """dind's settings against the nodes, before any resource: its MTU against the pod
+    network's, and BuildKit's cache against the user nodes' disk. Messages name the keys."""
+    problems = []
+    key = "binder:binderhub.builder"
+    if isinstance(cluster, MagnumCluster) and builder.mtu is None:
+        problems.append(
+            f"  {key}.mtu: not set, so dind uses Docker's 1500, larger than the pod network's "
+            "MTU on OpenStack's overlays: builds that download anything stall. Set it to the "
+            "nodes' network MTU (`openstack network show <network> -c mtu`, 1450 on a Neutron "
+            "VXLAN network) minus 50 for Calico's VXLAN"
+        )
+    if isinstance(cluster, MagnumCluster) and builder.mtu is not None:
+        overhead = 50
+        chart = capi_helm_chart(cluster.template.labels) if cluster.driver == "capi-helm" else None
+        if chart is not None:
+            overhead = chart.cni_overhead
+        if builder.mtu > STANDARD_FRAME - overhead:
+            problems.append(
+                f"  {key}.mtu ({builder.mtu}) is larger than any pod network MTU on a "
+                f"{STANDARD_FRAME}-byte node network under Calico's VXLAN ({overhead} bytes): "
+                f"at most {STANDARD_FRAME - overhead}, less on a Neutron VXLAN network"
+            )
+    if isinstance(cluster, GkeCluster) and builder.mtu is not None and builder.mtu > GKE_MAX_MTU:
+        problems.append(f"  {key}.mtu ({builder.mtu}): a VPC's MTU is at most {GKE_MAX_MTU}")
+    disk = user_node_disk(cluster)
+    if disk is not None:
+        size, disk_key = disk
+        cache = cache_gib(builder.cache_size)
+        if cache > size / 2:
+            problems.append(
+                f"  {key}.cacheSize ({builder.cache_size}) is more than half of a user node's "
+                f"disk, {disk_key} ({size} GB), which also holds dind's images, the node's own "
+                "images and the user pods' files: lower cacheSize or give the user nodes a "
+                "larger disk"
+            )
+    return problems
+
+
+def cache_gib(cache_size: str) -> float:
+    """``builder.cacheSize`` in GiB (``docker builder prune --max-used-space`` reads its units
+    as powers of 1024, docker/go-units ``RAMInBytes``)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(B|KB|MB|GB|TB)", cache_size)
+    if match is None:  # the config's pattern allows nothing else
+        raise ValueError(f"not a cache size: {cache_size}")
+    factor = {"B": 2**-30, "KB": 2**-20, "MB": 2**-10, "GB": 1, "TB": 2**10}[match[2]]
+    return float(match[1]) * factor
+
+
+def user_node_disk(cluster: ClusterBase) -> tuple[int, str] | None:
+    """A user node's disk in GB and the key that sets it; None where the program cannot know
+    (an existing cluster, a Magnum template without ``boot_volume_size``)."""
+    if isinstance(cluster, GkeCluster):
+        return cluster.user_pool.disk_size_gb, "binder:cluster.userPool.diskSizeGb"
+    if isinstance(cluster, MagnumCluster):
+        for group in cluster.node_groups:
+            if group.purpose == "user" and group.docker_volume_size:
+                return group.docker_volume_size, "binder:cluster.nodeGroups[].dockerVolumeSize"
+        size = cluster.template.labels.get("boot_volume_size")
+        if size and size.isdigit():
+            return int(size), "binder:cluster.template.labels.boot_volume_size"
+    return None
+
+
+def image_cleaner_values(
+    image_builder_type: str, builder: BuilderConfig, cluster: ClusterBase
+) -> dict[str, Any]:
+    """The chart's ``imageCleaner``: never a cordon-and-wipe loop.
+
+    docker-image-cleaner 1.0.0-beta.3 (the chart's) prunes every unused image whenever the
+    measured use is above ``imageGCThresholdHigh`` and cordons the node meanwhile; in its
+    default ``relative`` mode the measure is the whole partition's fill, which pruning images
+    cannot bring down when something else fills it (BuildKit's cache, the node's images, user
+    pods), so it cordons and wipes again and again. With dind the program's pruner already
+    removes unused images and keeps the cache bounded, as mybinder.org runs its
+    ``buildkitPruner`` with the cleaner off: the cleaner is off. Other builders get the
+    ``absolute`` mode (the size of the builder's directory, as the cleaner's own comment
+    advises for one partition) at half the user node's disk where it is known, and cordon only
+    where a user pool exists -- never the only node of a small partner cluster.
+    https://github.com/jupyterhub/docker-image-cleaner/blob/1.0.0-beta.3/docker_image_cleaner/cleaner.py
+    """
+    if image_builder_type == "dind":
+        return {"enabled": False}
+    values: dict[str, Any] = {"enabled": True, "cordon": cluster.has_user_pool}
+    disk = user_node_disk(cluster)
+    if disk is not None:
+        half = disk[0] * 10**9 // 2
+        values.update(
+            {
+                "imageGCThresholdType": "absolute",
+                "imageGCThresholdHigh": half,
+                "imageGCThresholdLow": half * 3 // 4,
+            }
+        )
+    return values
+
+
 def builder_values(builder: BuilderConfig, cluster: ClusterBase) -> dict[str, Any]:
-    """The binderhub chart values of the builder: dind's resources and data directory, and
-    the build pods' resources through the non-deprecated ``KubernetesBuildExecutor.resources``."""
+    """The binderhub chart values of the builder: dind's resources, data directory and
+    daemon arguments, and the build pods' resources through the non-deprecated
+    ``KubernetesBuildExecutor.resources``."""
+    dind: dict[str, Any] = {
+        "resources": builder.dind.kubernetes(),
+        "hostLibDir": dind_data_dir(builder, cluster),
+    }
+    args = dind_args(builder, cluster)
+    if args:
+        dind["daemonset"] = {"extraArgs": args}
     return {
-        "dind": {
-            "resources": builder.dind.kubernetes(),
-            "hostLibDir": dind_data_dir(builder, cluster),
-        },
+        "dind": dind,
         "config": {
             "KubernetesBuildExecutor": {
                 "resources": builder.build_pod.kubernetes(
@@ -142,6 +291,8 @@ class ImageBuilderArgs:
     """``BinderHub.build_node_selector``, the nodes dind runs on (all by default)."""
     banned_cidrs: tuple[str, ...] = ()
     """``binder:binderhub.egress.bannedCidrs``: destinations builds may not reach either."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """Pull Secrets of the pruner (the Docker Hub account's, when the plan pulls with it)."""
 
 
 class ImageBuilder(pulumi.ComponentResource):
@@ -188,6 +339,10 @@ class ImageBuilder(pulumi.ComponentResource):
                     metadata=ObjectMetaArgs(labels=labels),
                     spec=PodSpecArgs(
                         node_selector=args.node_selector or None,
+                        image_pull_secrets=[
+                            LocalObjectReferenceArgs(name=n) for n in args.image_pull_secrets
+                        ]
+                        or None,
                         tolerations=[
                             TolerationArgs(
                                 key=key, operator="Equal", value="user", effect="NoSchedule"

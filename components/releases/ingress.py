@@ -17,7 +17,7 @@ from pulumi_kubernetes.core.v1 import Service
 
 from components.catalog import charts
 from components.config.releases import IngressConfig
-from components.network.plan import NetworkPlan
+from components.network.plan import PROXY_PROTOCOL_VALUE, NetworkPlan
 from components.releases import helm
 
 
@@ -109,26 +109,38 @@ def traefik_values(
         service.setdefault("spec", {})["loadBalancerIP"] = address
     if network is not None:
         # Why each provider gets its policy: components.network.plan.external_traffic_policy.
-        if network.external_traffic_policy:
-            policy = network.external_traffic_policy
+        policy = network.external_traffic_policy
+        if policy:
             service.setdefault("spec", {})["externalTrafficPolicy"] = policy
         if network.provider == "magnum":
             annotations = {
                 # Keep the floating IP if the Service goes, so DNS stays valid.
                 "loadbalancer.openstack.org/keep-floatingip": "true",
             }
-            if network.proxy_protocol and network.hosts:
-                # Octavia prepends the PROXY header carrying the client's address. In-cluster
-                # clients (cert-manager's HTTP-01 self-check) must also go through Octavia,
-                # or kube-proxy short-cuts them to Traefik without the header and Traefik
-                # drops them: the CCM's docs require a hostname on the Service for that.
-                # https://github.com/kubernetes/cloud-provider-openstack/blob/master/docs/openstack-cloud-controller-manager/expose-applications-using-loadbalancer-type-service.md#use-proxy-protocol-to-preserve-client-ip
-                annotations["loadbalancer.openstack.org/proxy-protocol"] = "v1"
-                annotations["loadbalancer.openstack.org/hostname"] = network.hosts[0]
+            if policy == "Local":
+                # Octavia must only send to nodes that run Traefik: a health monitor on the
+                # pool (components.network.plan.external_traffic_policy).
+                annotations["loadbalancer.openstack.org/enable-health-monitor"] = "true"
+            if network.proxy_protocol:
+                # Octavia prepends the PROXY header carrying the client's address; the value
+                # every OCCM version reads as PROXY v1 (PROXY_PROTOCOL_VALUE). In-cluster
+                # clients that kube-proxy short-cuts to Traefik (cert-manager's HTTP-01
+                # self-check) arrive without the header, which Traefik accepts: it never
+                # requires one (below), so no `loadbalancer.openstack.org/hostname` detour
+                # through Octavia is needed and the Service keeps its address.
+                annotations["loadbalancer.openstack.org/proxy-protocol"] = PROXY_PROTOCOL_VALUE
             service["annotations"] = annotations
         if network.proxy_protocol:
-            # Traefik reads the PROXY header only from these sources (the nodes' subnet,
-            # where Octavia connects from). Chart values ports.<name>.proxyProtocol.
+            # Traefik uses the PROXY header's address only from these sources (the nodes'
+            # subnet, where Octavia connects from) and ignores the header from any other;
+            # a connection without a header is served with its own source address. Traefik's
+            # listener policy (pkg/server/server_entrypoint_tcp.go,
+            # buildProxyProtocolListener: USE if trusted, else IGNORE) and go-proxyproto's
+            # policies (USE: the header's address if there is a header; only REQUIRE refuses
+            # a connection without one).
+            # https://github.com/traefik/traefik/blob/master/pkg/server/server_entrypoint_tcp.go
+            # https://github.com/pires/go-proxyproto/blob/main/policy.go
+            # Chart values ports.<name>.proxyProtocol.
             # https://doc.traefik.io/traefik/routing/entrypoints/#proxyprotocol
             trusted = {"proxyProtocol": {"trustedIPs": list(network.trusted_ips)}}
             computed["ports"] = {"web": dict(trusted), "websecure": dict(trusted)}

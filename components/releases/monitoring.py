@@ -35,6 +35,7 @@ Monitoring does not wait for BinderHub: its scrape jobs find the Services whenev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +48,7 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from components.catalog import charts
 from components.config.base import ConfigError
 from components.config.releases import MonitoringConfig
+from components.config.service import quantity_value
 from components.releases import helm
 from components.releases.alerting import (
     ALERT_CREDENTIAL_KEY,
@@ -177,7 +179,12 @@ class Monitoring(pulumi.ComponentResource):
             charts.PROMETHEUS,
             parent=self,
             computed={
-                **prometheus_values(args.config, args.binder_namespace, args.front_door),
+                **prometheus_values(
+                    args.config,
+                    args.binder_namespace,
+                    prometheus_volume_size(args.file_values.get("prometheus", ())),
+                    front_door=args.front_door,
+                ),
                 **prometheus_alerting_values(
                     args.config.alerts, has_credential=credential is not None
                 ),
@@ -287,14 +294,46 @@ def scrape_jobs(binder_namespace: str, front_door: str | None = None) -> list[di
     return jobs
 
 
-def prometheus_values(config: MonitoringConfig, binder_namespace: str,
-                      front_door: str | None = None) -> dict[str, Any]:
-    """Layer 3 of the Prometheus values: retention, the JupyterHub/BinderHub jobs and the
-    mount of the hub metrics token (``server.extraSecretMounts``, which the program owns: a
-    values file's list would be replaced, as Helm replaces lists)."""
+#: Share of Prometheus' volume its blocks may fill (``server.retentionSize``): the write-ahead
+#: log and the compaction of the largest blocks need room beyond it, so Prometheus' docs
+#: suggest a size limit well below the disk
+#: (https://prometheus.io/docs/prometheus/latest/storage/#operational-aspects).
+RETENTION_SHARE = 0.8
+
+
+def prometheus_volume_size(layers: Sequence[Any]) -> str | None:
+    """``server.persistentVolume.size`` of Prometheus' values files, the last that sets it."""
+    size = None
+    for layer in layers:
+        volume = ((layer or {}).get("server") or {}).get("persistentVolume") or {}
+        size = volume.get("size", size)
+    return str(size) if size else None
+
+
+def retention_size(volume_size: str | None) -> str | None:
+    """``server.retentionSize`` for a volume of ``volume_size`` (a Kubernetes quantity), in
+    Prometheus' units (``GB`` = 2**30 bytes: its units are powers of 1024); None without one."""
+    if not volume_size:
+        return None
+    gib = quantity_value(volume_size) / 2**30
+    return f"{max(1, int(gib * RETENTION_SHARE))}GB"
+
+
+def prometheus_values(
+    config: MonitoringConfig,
+    binder_namespace: str,
+    volume_size: str | None = None,
+    front_door: str | None = None,
+) -> dict[str, Any]:
+    """Layer 3 of the Prometheus values: retention (time, and size below the volume's), the
+    JupyterHub/BinderHub jobs and the mount of the hub metrics token
+    (``server.extraSecretMounts``, which the program owns: a values file's list would be
+    replaced, as Helm replaces lists)."""
+    size = retention_size(volume_size)
     return {
         "server": {
             "retention": config.retention,
+            **({"retentionSize": size} if size else {}),
             "extraSecretMounts": [
                 {
                     "name": METRICS_TOKEN_SECRET,

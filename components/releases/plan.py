@@ -33,17 +33,21 @@ from components.registry.target import RegistryTarget, plan_registry
 from components.releases import values
 from components.releases.alerting import check_alert_credential
 from components.releases.bans import spec_format_findings
-from components.releases.binderhub import (
-    check_institution_certificate,
-    check_oauth_client,
-    oauth_callback_url,
-)
+from components.releases.binderhub import check_institution_certificate
+from components.releases.builder import builder_problems
+from components.releases.hub_auth import check_oauth_client, oauth_callback_url
 from components.releases.ingress_tls import IngressTls
 from components.releases.limits import daemon_requests, user_pod_problems
 from components.releases.logging import check_output_credentials
 from components.releases.monitoring import check_grafana_certificate
+from components.releases.owned_values import owned_problems
 from components.releases.quota import QuotaDerivation, plan_launch_limits
-from components.releases.registry import mirror_layer
+from components.releases.registry import (
+    DockerHubPulls,
+    dockerhub_images,
+    mirror_layer,
+    plan_dockerhub_pulls,
+)
 from components.releases.repo_providers import github_token_warning
 from components.releases.storage import (
     StoragePlan,
@@ -83,6 +87,10 @@ class ReleasesPlan:
     registry_target: RegistryTarget | None = None
     """Where BinderHub pushes (and whether user pods need a pull secret), checked against
     the cluster and the secrets by :func:`plan_registry_target`."""
+    dockerhub_pulls: DockerHubPulls | None = None
+    """How the pods pull their Docker Hub images (mirror, account, or acknowledged as
+    anonymous), decided with the registry target; its pull-Secret layer is in
+    :attr:`file_values`."""
 
 
 def enabled_releases(cfg: StackConfig) -> tuple[charts.ChartPin, ...]:
@@ -172,6 +180,11 @@ def plan_releases(
         except ConfigError as exc:
             problems.append(f"  {exc}")
             continue
+        # A value the program computes from a setting would silently replace the file's.
+        for file, layer in zip(
+            values.values_files(pin.release, stack, values_root), layers, strict=True
+        ):
+            problems += owned_problems(pin.release, layer, _relative(file))
         # One place says where volumes go: binder:storage. A class in a values file would
         # silently win over it for one release.
         for layer in layers:
@@ -191,6 +204,8 @@ def plan_releases(
     binderhub = cfg.binderhub
     warnings: list[str] = []
     derivation: QuotaDerivation | None = None
+    if binderhub is not None and binderhub.image_builder_type == "dind":
+        problems += builder_problems(binderhub.builder, cfg.cluster)
     if binderhub is not None:
         daemons = daemon_requests(binderhub, file_values)
         problems += user_pod_problems(binderhub, cfg.cluster, daemon_requests=daemons)
@@ -225,20 +240,47 @@ def plan_releases(
     )
 
 
+def _relative(path: Path) -> str:
+    """``helm_configs/<dir>/<file>`` for a message (the last three parts of the path)."""
+    return "/".join(path.parts[-3:])
+
+
 def plan_registry_target(
     plan: ReleasesPlan, cluster: ClusterInputs, material: SecretMaterial
 ) -> ReleasesPlan:
-    """``plan`` with its registry target (:func:`components.releases.registry.plan_registry`):
-    a ConfigError for Docker Hub without an account, or Artifact Registry off GKE."""
+    """``plan`` with its registry target (:func:`components.registry.target.plan_registry`)
+    and how its Docker Hub images are pulled (:func:`plan_dockerhub_pulls`, whose pull-Secret
+    layer joins :attr:`ReleasesPlan.file_values`): a ConfigError for Docker Hub without an
+    account, Artifact Registry off GKE, or a Docker Hub image pulled anonymously."""
+    has_registry_account = (
+        material.registry_username is not None and material.registry_password is not None
+    )
     target = plan_registry(
         plan.registry,
         plan.config.cluster,
         gcp_project=cluster.gcp_project,
         gcp_location=cluster.gcp_location,
-        has_credentials=material.registry_username is not None
-        and material.registry_password is not None,
+        has_credentials=has_registry_account,
     )
-    return replace(plan, registry_target=target)
+    pulls = plan_dockerhub_pulls(
+        plan.registry,
+        plan.config.cluster,
+        target,
+        dockerhub_images((p.release for p in plan.enabled), plan.binderhub.image_builder_type),
+        has_dockerhub_account=material.dockerhub_username is not None
+        and material.dockerhub_password is not None,
+        has_registry_account=has_registry_account,
+    )
+    file_values = {
+        release: (*layers, *([layer] if (layer := pulls.values_layer(release)) else []))
+        for release, layers in plan.file_values.items()
+    }
+    return replace(
+        plan,
+        registry_target=target,
+        dockerhub_pulls=pulls,
+        file_values=MappingProxyType(file_values),
+    )
 
 
 def check_release_secrets(plan: ReleasesPlan, material: SecretMaterial) -> None:

@@ -1,17 +1,25 @@
 """The releases' Helm values for the registry: BinderHub's push target and credentials, the
-user pods' pull secret, and ``systemImagesMirror`` (the charts' Docker Hub images pulled
-through a mirror), all built from the plan's :class:`~components.registry.target.RegistryTarget`.
+user pods' pull secret, and how the charts' Docker Hub images are pulled -- through
+``systemImagesMirror``, or with a Docker Hub account's pull secret in every namespace that runs
+one (:func:`plan_dockerhub_pulls`, which refuses a stack that would pull them anonymously) --
+all built from the plan's :class:`~components.registry.target.RegistryTarget`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from components.catalog import charts
+from components.config.base import ConfigError
+from components.config.cluster import ClusterBase
+from components.config.registry import RegistryConfig
 from components.registry.target import (
     ACCESS_TOKEN_USER,
+    DOCKERHUB_LIMIT_DOC,
     RegistryTarget,
+    cluster_provider,
 )
 
 
@@ -179,3 +187,149 @@ def mirror_layer(release: str, mirror: str | None) -> dict[str, Any]:
             node = node.setdefault(key, {})
         node[image.path[-1]] = value
     return layer
+
+
+#: Images of :data:`MIRRORED_IMAGES` that the charts keep but our configuration never runs
+#: (Grafana's dashboard downloader, image renderer and test pod: no dashboards from
+#: grafana.com, no renderer, no `helm test`). The rendered-objects test checks that every
+#: other one runs and that nothing else from Docker Hub does.
+NOT_RUN: frozenset[str] = frozenset(
+    {"curlimages/curl", "grafana/grafana-image-renderer", "bats/bats"}
+)
+
+#: The dockerconfigjson Secret with the Docker Hub account, in every namespace that runs a
+#: Docker Hub image (:mod:`components.releases.pull_secrets`).
+DOCKERHUB_PULL_SECRET = "dockerhub-pull"  # noqa: S105 (a Secret's name, not a secret)
+
+#: Where each chart takes the names of pull Secrets for all of its pods, and in which form
+#: (a list of names, or of ``{name: ...}``), from the pinned charts:
+#: binderhub -> z2jh's ``jupyterhub.imagePullSecrets`` (its ``jupyterhub.imagePullSecrets``
+#: helper puts them on the binder, dind and image-cleaner pods as well as the hub's, proxy's
+#: and user pods': charts/jupyterhub/templates/_helpers.tpl, templates/container-builder/
+#: daemonset.yaml); traefik ``deployment.imagePullSecrets``; grafana ``image.pullSecrets``
+#: (pod-wide, init containers included: templates/_pod.tpl); fluentd ``imagePullSecrets``
+#: (templates/_pod.tpl). ``tests/components/releases/test_registry.py`` pins each key.
+PULL_SECRET_PATHS: Mapping[str, tuple[tuple[str, ...], bool]] = {
+    "binderhub": (("jupyterhub", "imagePullSecrets"), False),
+    "traefik": (("deployment", "imagePullSecrets"), True),
+    "grafana": (("image", "pullSecrets"), False),
+    "fluentd": (("imagePullSecrets",), True),
+}
+
+
+#: The group (key of ``charts.NAMESPACES``) each release is installed as by
+#: :class:`components.releases.releases.Releases`.
+RELEASE_GROUPS: Mapping[str, str] = {
+    "binderhub": "binderhub",
+    "traefik": "ingress",
+    "cert-manager": "cert-manager",
+    "prometheus": "monitoring",
+    "grafana": "monitoring",
+    "fluentd": "logging",
+}
+
+
+@dataclass(frozen=True)
+class DockerHubPulls:
+    """How a stack's pods pull their Docker Hub images, decided by :func:`plan_dockerhub_pulls`."""
+
+    via: Literal["none", "mirror", "account", "anonymous"]
+    """``none``: no Docker Hub image runs; ``mirror``: every one is pulled through
+    ``systemImagesMirror``; ``account``: with a pull Secret of the Docker Hub account in each
+    namespace that runs one; ``anonymous``: acknowledged by ``allowAnonymousDockerHub``."""
+    account: Literal["dockerHub", "registry"] | None
+    """With ``via: account``: the ``dockerHub`` secrets, or the registry account (Docker Hub)."""
+    images: Mapping[str, tuple[str, ...]]
+    """The Docker Hub images (``<account>/<name>``) each enabled release runs, by release."""
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """The namespaces that run a Docker Hub image, in release order."""
+        return tuple(
+            dict.fromkeys(
+                charts.NAMESPACES[RELEASE_GROUPS[r]] for r, i in self.images.items() if i
+            )
+        )
+
+    def values_layer(self, release: str) -> dict[str, Any]:
+        """The values that give ``release``'s pods the pull Secret (empty unless pulling with
+        an account and the release runs a Docker Hub image)."""
+        if self.via != "account" or not self.images.get(release):
+            return {}
+        path, as_maps = PULL_SECRET_PATHS[release]
+        layer: dict[str, Any] = {}
+        node = layer
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = [{"name": DOCKERHUB_PULL_SECRET} if as_maps else DOCKERHUB_PULL_SECRET]
+        return layer
+
+
+def dockerhub_images(
+    releases: Iterable[str], image_builder_type: str
+) -> dict[str, tuple[str, ...]]:
+    """The Docker Hub images each of ``releases`` runs in our configuration; for BinderHub,
+    dind (and our BuildKit pruner, the same image) only with ``imageBuilderType: dind``."""
+    found: dict[str, tuple[str, ...]] = {}
+    for release in releases:
+        names = [
+            image.docker_name
+            for image in MIRRORED_IMAGES.get(release, ())
+            if image.docker_name not in NOT_RUN
+        ]
+        if release == "binderhub" and image_builder_type != "dind":
+            names = []
+        found[release] = tuple(dict.fromkeys(names))
+    return found
+
+
+def plan_dockerhub_pulls(
+    registry: RegistryConfig,
+    cluster: ClusterBase,
+    target: RegistryTarget,
+    images: Mapping[str, tuple[str, ...]],
+    *,
+    has_dockerhub_account: bool,
+    has_registry_account: bool,
+) -> DockerHubPulls:
+    """How the stack pulls its Docker Hub images, or a ConfigError naming them.
+
+    Docker Hub limits anonymous pulls per source address, and every node of a cloud cluster
+    leaves through one NAT address (:data:`DOCKERHUB_LIMIT_DOC`): a DaemonSet on every node
+    of a growing pool is enough to exceed it. So every Docker Hub image is pulled through the
+    mirror (``systemImagesMirror``), or with an account: the ``dockerHub`` secrets, else the
+    registry account when BinderHub pushes to Docker Hub. Pulling anonymously needs
+    ``allowAnonymousDockerHub`` and an existing cluster of one's own."""
+    if not any(images.values()):
+        return DockerHubPulls("none", None, images)
+    if registry.system_images_mirror is not None:
+        return DockerHubPulls("mirror", None, images)
+    if has_dockerhub_account:
+        return DockerHubPulls("account", "dockerHub", images)
+    if target.dockerhub and has_registry_account:
+        return DockerHubPulls("account", "registry", images)
+    listed = ", ".join(sorted({f"docker.io/{n}" for names in images.values() for n in names}))
+    provider = cluster_provider(cluster)
+    if registry.allow_anonymous_docker_hub:
+        if provider != "existing":
+            raise ConfigError(
+                "binder:registry.allowAnonymousDockerHub is true, but binder:cluster.provider "
+                f"is '{provider}': its nodes share one NAT address, and Docker Hub limits "
+                f"anonymous pulls per address ({DOCKERHUB_LIMIT_DOC}), so {listed} would stop "
+                "pulling after a few nodes. Remove it and give a Docker Hub account "
+                "(dockerHub.username/dockerHub.password in a SOPS file, or "
+                "binder:dockerHubUsername/binder:dockerHubPassword as config secrets) or "
+                "binder:registry.systemImagesMirror"
+            )
+        return DockerHubPulls("anonymous", None, images)
+    raise ConfigError(
+        f"This stack would pull {listed} from Docker Hub without an account. Docker Hub "
+        f"limits anonymous pulls per source address ({DOCKERHUB_LIMIT_DOC}) and the cluster's "
+        "nodes share one NAT address, so pods would fail with 'toomanyrequests'. Give a "
+        "Docker Hub account (a read-only access token is enough) as "
+        "dockerHub.username/dockerHub.password in a SOPS file listed in binder:secretsFiles "
+        "or binder:dockerHubUsername/binder:dockerHubPassword (`pulumi config set --secret`); "
+        "or pull them through a pull-through cache, binder:registry.systemImagesMirror; or, "
+        "for a single-user cluster of your own only, set "
+        "binder:registry.allowAnonymousDockerHub: true"
+    )

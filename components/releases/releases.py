@@ -32,6 +32,8 @@ from components.releases.ingress import IngressController, IngressControllerArgs
 from components.releases.logging import Logging, LoggingArgs
 from components.releases.monitoring import Monitoring, MonitoringArgs
 from components.releases.plan import ReleasesPlan
+from components.releases.pull_secrets import DockerHubPullSecrets, DockerHubPullSecretsArgs
+from components.releases.registry import DOCKERHUB_PULL_SECRET
 from components.releases.storage import ReleaseStorage, ReleaseStorageArgs
 from components.secrets.deployment import DeploymentSecrets
 
@@ -71,6 +73,8 @@ class Releases(pulumi.ComponentResource):
 
     storage: ReleaseStorage | None
     """The StorageClass the program creates (``binder:storage.create``), if any."""
+    pull_secrets: DockerHubPullSecrets | None
+    """The Docker Hub account's pull Secrets, when the plan pulls Docker Hub images with it."""
     ingress: IngressController | None
     cert_manager: CertManager | None
     binderhub: BinderHub
@@ -113,13 +117,40 @@ class Releases(pulumi.ComponentResource):
                 f"{name}-storage", ReleaseStorageArgs(plan=plan.storage), child
             )
 
+        def namespace_waits(namespace: str) -> list[pulumi.Resource]:
+            given = args.namespaces.get(namespace, [])
+            return [given] if isinstance(given, pulumi.Resource) else list(given)
+
+        # The Docker Hub account as a pull Secret in each namespace that runs a Docker Hub
+        # image (the plan named the account and put the Secret's name in the values).
+        self.pull_secrets = None
+        pulls = plan.dockerhub_pulls
+        if pulls is not None and pulls.via == "account":
+            secrets = args.secrets
+            account = secrets.dockerhub if pulls.account == "dockerHub" else secrets.registry
+            if account is None:
+                raise ValueError(
+                    f"the plan pulls Docker Hub images with the {pulls.account} account, but "
+                    "the deployment secrets have none; build them from the same plan"
+                )
+            self.pull_secrets = DockerHubPullSecrets(
+                f"{name}-pull-secrets",
+                DockerHubPullSecretsArgs(
+                    account=account,
+                    namespaces=pulls.namespaces,
+                    waits={ns: namespace_waits(ns) for ns in pulls.namespaces},
+                ),
+                child,
+            )
+
         def placed(release: str) -> _Placement:
             namespace = charts.NAMESPACES[release]
-            given = args.namespaces.get(namespace, [])
-            waits = [given] if isinstance(given, pulumi.Resource) else list(given)
+            waits = namespace_waits(namespace)
             # (Only with a bootstrapped namespace: an empty list means "Helm creates it".)
             if waits and self.storage is not None and release in ("binderhub", "monitoring"):
                 waits.append(self.storage.storage_class)
+            if self.pull_secrets is not None and namespace in self.pull_secrets.secrets:
+                waits.append(self.pull_secrets.secrets[namespace])
             return _Placement(
                 namespace=namespace,
                 namespace_resources=waits,
@@ -166,6 +197,10 @@ class Releases(pulumi.ComponentResource):
                 tls=tls,
                 ingress_class=class_name,
                 prometheus_namespace=monitoring_namespace,
+                image_pull_secrets=(DOCKERHUB_PULL_SECRET,)
+                if self.pull_secrets is not None
+                and charts.NAMESPACES["binderhub"] in self.pull_secrets.secrets
+                else (),
             ),
             child,
         )

@@ -22,7 +22,8 @@ from components.secrets.material import SecretMaterial
 
 @dataclass(frozen=True)
 class RegistryCredentials:
-    """Account BinderHub pushes built images with."""
+    """A registry account: the one BinderHub pushes built images with, or the Docker Hub
+    account the cluster pulls Docker Hub images with."""
 
     username: pulumi.Output[str]
     password: pulumi.Output[str]
@@ -70,6 +71,9 @@ class DeploymentSecrets:
     only the ``read:metrics`` scope); always generated and kept stable. None without
     monitoring: nothing scrapes the hub then, and its metrics stay behind authentication."""
     registry: RegistryCredentials | None = None
+    dockerhub: RegistryCredentials | None = None
+    """The ``dockerHub:`` account, if given (not the registry account, which may be Docker
+    Hub's too: the plan says which one pulls Docker Hub images)."""
     tls: TlsCertificate | None = None
     oauth: OAuthClient | None = None
     logging_password: pulumi.Output[str] | None = None
@@ -145,6 +149,11 @@ class Secrets(pulumi.ComponentResource):
         registry = None
         if material.registry_username is not None and material.registry_password is not None:
             registry = RegistryCredentials(material.registry_username, material.registry_password)
+        dockerhub = None
+        if material.dockerhub_username is not None and material.dockerhub_password is not None:
+            dockerhub = RegistryCredentials(
+                material.dockerhub_username, material.dockerhub_password
+            )
         tls = None
         if material.tls_certificate is not None and material.tls_key is not None:
             tls = TlsCertificate(material.tls_certificate, material.tls_key)
@@ -171,6 +180,7 @@ class Secrets(pulumi.ComponentResource):
             if monitoring
             else None,
             registry=registry,
+            dockerhub=dockerhub,
             tls=tls,
             oauth=oauth,
             logging_password=material.logging_password,

@@ -33,6 +33,16 @@ class RegistrySecrets(Model):
     """Password or access token."""
 
 
+class DockerHubSecrets(Model):
+    """``dockerHub:`` -- the Docker Hub account the cluster pulls Docker Hub images with
+    (Traefik, Grafana, Fluentd, dind ...), when the registry BinderHub pushes to is not
+    Docker Hub (there, ``registry:`` is that account already)."""
+
+    username: SecretValue | None = None
+    password: SecretValue | None = None
+    """Password or (read-only) access token."""
+
+
 class JupyterHubSecrets(Model):
     """``jupyterhub:`` -- tokens shared by the hub, its proxy and BinderHub."""
 
@@ -126,6 +136,7 @@ class SecretsDocument(Model):
     """A decrypted secrets file. Every section and key is optional; unknown keys are errors."""
 
     registry: RegistrySecrets | None = None
+    docker_hub: DockerHubSecrets | None = None
     jupyterhub: JupyterHubSecrets | None = None
     grafana: GrafanaSecrets | None = None
     tls: TlsSecrets | None = None
@@ -160,6 +171,8 @@ class Slot:
 SLOTS: tuple[Slot, ...] = (
     Slot("registry_username", "registry", "username", "registryUsername", material=False),
     Slot("registry_password", "registry", "password", "registryPassword"),
+    Slot("dockerhub_username", "dockerHub", "username", "dockerHubUsername"),
+    Slot("dockerhub_password", "dockerHub", "password", "dockerHubPassword"),
     Slot("proxy_secret_token", "jupyterhub", "proxySecretToken", "proxySecretToken"),
     Slot("hub_api_token", "jupyterhub", "hubApiToken", "hubApiToken"),
     Slot("grafana_admin_password", "grafana", "adminPassword", "grafanaAdminPassword"),

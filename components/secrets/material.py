@@ -42,6 +42,8 @@ class SecretMaterial:
 
     registry_username: pulumi.Output[str] | None = None
     registry_password: pulumi.Output[str] | None = None
+    dockerhub_username: pulumi.Output[str] | None = None
+    dockerhub_password: pulumi.Output[str] | None = None
     proxy_secret_token: pulumi.Output[str] | None = None
     hub_api_token: pulumi.Output[str] | None = None
     grafana_admin_password: pulumi.Output[str] | None = None
@@ -158,6 +160,7 @@ def _check_combinations(cfg: StackConfig, material: SecretMaterial) -> None:
     problems = []
     for first, second, what in (
         ("registry_username", "registry_password", "registry account"),
+        ("dockerhub_username", "dockerhub_password", "Docker Hub account"),
         ("tls_certificate", "tls_key", "TLS certificate"),
         ("oauth_client_id", "oauth_client_secret", "OAuth client"),
         ("github_client_id", "github_client_secret", "GitHub OAuth app"),

@@ -116,7 +116,7 @@ CATALOGUE: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
             "binder:cluster": {
                 "provider": "existing",
                 "name": "local",
-                "kubernetesVersion": "1.33",
+                "kubernetesVersion": "1.36",
                 "kubeconfigPath": "/nonexistent",
             }
         },
@@ -194,7 +194,7 @@ CATALOGUE: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
             "binder:cluster": {
                 "provider": "existing",
                 "name": "local",
-                "kubernetesVersion": "1.33",
+                "kubernetesVersion": "1.36",
                 "kubeconfigPath": "${BINDER_NO_SUCH_VARIABLE}",
             }
         },

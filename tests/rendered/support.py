@@ -82,10 +82,14 @@ CASES: tuple[Case, ...] = (
             ("binder:tls", {"source": "letsencrypt", "issuer": "staging"}),
             ("binder:monitoring", {"enabled": True, "grafanaHost": "grafana.127.0.0.1.nip.io"}),
             ("binder:logging", {"enabled": True}),
+            # The other image builder (Podman in Kubernetes), with the chart's image cleaner,
+            # which dind stacks leave off (their pruner does its work).
+            ("binder:binderhub", {"host": "binder.127.0.0.1.nip.io",
+                                  "hubHost": "hub.127.0.0.1.nip.io", "imageBuilderType": "pink"}),
             # A partner cluster with labelled, tainted nodes for users (the existing-cluster
             # way to a user pool; the committed local stack has none).
             ("binder:cluster", {
-                "provider": "existing", "name": "local", "kubernetesVersion": "1.33",
+                "provider": "existing", "name": "local", "kubernetesVersion": "1.36",
                 "userNodes": {"binder.example.org/pool": "user"}, "userNodesTaint": True,
             }),
             # Issue 22: banned destinations and the bandwidth cap (TEST-NET ranges, RFC 5737).

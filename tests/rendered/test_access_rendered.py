@@ -26,7 +26,7 @@ from tests.rendered.support import CASES, rendered, require_chart_data
 from tools.chart_render import DEFAULT_CHARTS_DIR, RenderedRelease, crd_directory_objects
 from tools.mockrun import Recording
 
-STACKS = {"ebi": "1.31", "gcp": "1.33", "local": "1.33"}
+STACKS = {"ebi": "1.36", "gcp": "1.36", "local": "1.36"}
 ENFORCE = "pod-security.kubernetes.io/enforce"
 DEPLOYER_USER = "system:serviceaccount:deployer:deployer"
 #: Kinds the guard judges: (API group, resource).

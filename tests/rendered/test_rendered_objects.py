@@ -531,9 +531,11 @@ def _core_labels(cluster: Any) -> dict[str, str]:
 
 def test_core_pods_stay_off_user_nodes(index: Index) -> None:
     cluster = index.case.cfg.cluster
+    # User pods and, with a user pool, builds (test_builds_run_on_user_nodes_only) stay off.
+    on_user_nodes = {"user-placeholder"} | (BUILD_DAEMONS if cluster.has_user_pool else set())
     unplaceable = [
         str(owner) for owner, pod in index.pods()
-        if owner.name != "user-placeholder"
+        if owner.name not in on_user_nodes
         and not _may_run_on(pod["spec"], _core_labels(cluster), tainted=False)
     ]
     assert not unplaceable, f"core pods no core node can take: {unplaceable}"
@@ -545,6 +547,60 @@ def test_core_pods_stay_off_user_nodes(index: Index) -> None:
         and _may_run_on(pod["spec"], cluster.user_node_selector, cluster.user_nodes_tainted)
     ]
     assert not strays, "core pods the scheduler may put on user nodes:\n  " + "\n  ".join(strays)
+
+
+#: The pods that run (or serve) builds: the chart's dind and image cleaner and the program's
+#: BuildKit pruner; build pods themselves are made by BinderHub (checked from its config).
+BUILD_DAEMONS = frozenset({
+    "binderhub-dind", "binderhub-pink", "binderhub-image-cleaner", "binder-buildkit-pruner"
+})
+#: Which of them run, per builder: dind with the program's pruner (the chart's image cleaner
+#: off: components/releases/builder.py image_cleaner_values), pink with the image cleaner.
+DAEMONS_OF = {
+    "dind": {"binderhub-dind", "binder-buildkit-pruner"},
+    "pink": {"binderhub-pink", "binderhub-image-cleaner"},
+}
+
+#: The tolerations BinderHub gives every build pod (binderhub/build.py at the pinned chart's
+#: commit, KubernetesBuildExecutor.submit:
+#: https://github.com/jupyterhub/binderhub/blob/b9fad995d5529e487c25a9f0795f4fe150a96f25/binderhub/build.py#L557-L573).
+BUILD_POD_TOLERATIONS = [
+    {"key": key, "operator": "Equal", "value": "user", "effect": "NoSchedule"}
+    for key in ("hub.jupyter.org/dedicated", "hub.jupyter.org_dedicated")
+]
+
+
+def test_builds_run_on_user_nodes_only(index: Index) -> None:
+    """Issue 21: privileged builds (dind, the build pods) and the daemons beside them never
+    share a node with the hub and its Secrets, wherever a user pool exists."""
+    cluster = index.case.cfg.cluster
+    binder = index.one("Secret", "binder-secret", index.release("binderhub").namespace)
+    config = fast_yaml.safe_load(binder.body["stringData"]["values.yaml"])["config"]
+    specs = {
+        "build pods": {
+            "nodeSelector": config["BinderHub"].get("build_node_selector") or {},
+            "tolerations": BUILD_POD_TOLERATIONS,
+        }
+    }
+    running = set()
+    for owner, pod in [*index.pods(), *_raw_pods(index)]:
+        if owner.name in BUILD_DAEMONS:
+            specs[str(owner)] = pod["spec"]
+            running.add(owner.name)
+    assert running == DAEMONS_OF[_binderhub(index).image_builder_type]
+    if not cluster.has_user_pool:
+        for what, spec in specs.items():
+            assert _may_run_on(spec, {}, tainted=False), f"{what} cannot run on any node"
+        return
+    for what, spec in specs.items():
+        assert _may_run_on(spec, cluster.user_node_selector, cluster.user_nodes_tainted), what
+        assert not _may_run_on(spec, _core_labels(cluster), tainted=False), (
+            f"{what} may run on core nodes, beside the hub"
+        )
+
+
+def _raw_pods(index: Index) -> list[tuple[Obj, Mapping[str, Any]]]:
+    return [(o, o.body["spec"]["template"]) for o in index.raw if o.kind == "DaemonSet"]
 
 
 def test_ingress_hosts_and_tls(index: Index) -> None:

@@ -57,8 +57,9 @@ def test_traefik_service_gets_the_entry_point_settings(index: Index) -> None:
         assert spec["externalTrafficPolicy"] == "Local"
     elif provider == "magnum":
         assert spec["loadBalancerIP"] == "203.0.113.80"
-        assert spec["externalTrafficPolicy"] == "Cluster"
-        assert annotations["loadbalancer.openstack.org/proxy-protocol"] == "v1"
+        assert spec["externalTrafficPolicy"] == "Local"
+        assert annotations["loadbalancer.openstack.org/proxy-protocol"] == "true"
+        assert annotations["loadbalancer.openstack.org/enable-health-monitor"] == "true"
         # Traefik reads the PROXY header on both entry points, from the nodes' subnet only.
         deployment = next(o for o in index.all if o.kind == "Deployment" and o.release == "traefik")
         args = deployment.body["spec"]["template"]["spec"]["containers"][0]["args"]

@@ -223,6 +223,9 @@ def test_the_agent_cannot_touch_the_guard(rec: Recording) -> None:
 def test_an_old_cluster_is_refused_in_the_plan() -> None:
     cluster = {**stack_config().cluster.model_dump(by_alias=True, exclude_none=True)}
     cluster["kubernetesVersion"] = "1.29"
+    # The capi-helm chart that is tested with 1.29.
+    cluster["template"] = {**cluster["template"], "labels": {
+        **cluster["template"]["labels"], "capi_helm_chart_version": "0.10.1"}}
     with pytest.raises(ConfigError, match=r"binder:cluster\.kubernetesVersion: '1\.29' has no "):
         stack_config(cluster=cluster)
     stack_config(cluster=cluster, deployer={"clusterAdmin": True})  # no guard: no need

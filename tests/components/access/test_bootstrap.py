@@ -46,7 +46,7 @@ CLUSTER = {"provider": "magnum", "name": "test", "template": {
     "image": "fcos", "masterFlavor": "m", "flavor": "f", "externalNetwork": "ext",
     "keypair": "k",
     # People and groups log in through Keystone (config refuses them otherwise).
-    "labels": {"keystone_auth_enabled": "true"},
+    "labels": {"keystone_auth_enabled": "true", "capi_helm_chart_version": "0.27.0"},
 }}
 USERS = [
     # Cluster-wide admin/edit reach every Secret, the deployer's token included: allowed only

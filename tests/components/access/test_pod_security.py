@@ -55,14 +55,14 @@ def test_every_namespace_carries_the_pod_security_labels(rec: Recording) -> None
     for ns in namespaces:
         labels = labels_of(rec, ns)
         level = labels[ENFORCE]
-        # The test stack targets Kubernetes 1.33 (the default).
+        # The test stack targets Kubernetes 1.36 (the default).
         assert {k: v for k, v in labels.items() if k.startswith("pod-security.")} == {
             ENFORCE: level,
-            "pod-security.kubernetes.io/enforce-version": "v1.33",
+            "pod-security.kubernetes.io/enforce-version": "v1.36",
             "pod-security.kubernetes.io/warn": level,
-            "pod-security.kubernetes.io/warn-version": "v1.33",
+            "pod-security.kubernetes.io/warn-version": "v1.36",
             "pod-security.kubernetes.io/audit": "restricted",
-            "pod-security.kubernetes.io/audit-version": "v1.33",
+            "pod-security.kubernetes.io/audit-version": "v1.36",
         }, ns
         # The configured labels stay.
         assert labels["app.kubernetes.io/managed-by"] == "pulumi"

@@ -8,6 +8,7 @@ import pulumi
 import pytest
 
 from components.cluster.gke import AUTH_PLUGIN, GkeKubernetesCluster, GkeKubernetesClusterArgs
+from components.config.base import ConfigError
 from components.config.cluster import GkeCluster
 from components.config.stack import parse_config
 from tests import fast_yaml
@@ -44,7 +45,7 @@ def test_default_pool_removed_and_channel(rec: Recording) -> None:
     assert cluster.inputs["removeDefaultNodePool"] is True
     assert cluster.inputs["initialNodeCount"] == 1
     assert cluster.inputs["releaseChannel"] == {"channel": "REGULAR"}
-    assert cluster.inputs["minMasterVersion"] == "1.33"
+    assert cluster.inputs["minMasterVersion"] == "1.36"
     assert cluster.inputs["location"] == "europe-west1"
     assert cluster.inputs["workloadIdentityConfig"] == {"workloadPool": "proj-1.svc.id.goog"}
 
@@ -227,3 +228,42 @@ def test_turning_off_a_protection_must_be_acknowledged(key: str, ack: str, words
     acknowledged["cluster"][key] = False
     assert getattr(parse_config(acknowledged).cluster, "accept_no_network_policies"
                    if key == "dataplaneV2" else "accept_node_metadata_exposure") is True
+# ---- maintenance: when GKE upgrades, and how it drains (issue 21, item 6) --------------
+
+
+def test_upgrades_only_in_the_weekly_window(rec: Recording) -> None:
+    policy = rec.one("gcp:container/cluster:Cluster").inputs["maintenancePolicy"]
+    assert policy == {
+        "recurringWindow": {
+            "startTime": "2025-01-06T01:00:00Z",
+            "endTime": "2025-01-06T07:00:00Z",
+            "recurrence": "FREQ=WEEKLY;BYDAY=SA,SU",
+        }
+    }
+
+
+def test_pools_surge_a_new_node_before_draining_one(rec: Recording) -> None:
+    for pool in ("cluster-core", "cluster-user"):
+        settings = rec.one("gcp:container/nodePool:NodePool", pool).inputs["upgradeSettings"]
+        assert settings == {"strategy": "SURGE", "maxSurge": 1, "maxUnavailable": 0}
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        # GKE: at least 48 hours in any 32 days, counting windows of 4 hours or more.
+        ({"start": "01:00", "hours": 5, "days": ["SA", "SU"]}, "40 hours"),
+        ({"start": "01:00", "hours": 3, "days": ["MO", "TU", "WE", "TH", "FR"]}, "4"),
+        ({"start": "25:00", "hours": 6, "days": ["SA"]}, "maintenanceWindow.start"),
+    ],
+)
+def test_a_window_gke_would_refuse_is_refused(window: dict[str, Any], message: str) -> None:
+    raw = with_change("gcp", "cluster.maintenanceWindow", window)
+    with pytest.raises(ConfigError, match=message):
+        gke_config(raw)
+
+
+def test_an_upgrade_that_cannot_move_is_refused() -> None:
+    raw = with_change("gcp", "cluster.userPool.upgrade", {"maxSurge": 0, "maxUnavailable": 0})
+    with pytest.raises(ConfigError, match="could never upgrade"):
+        gke_config(raw)

@@ -39,7 +39,7 @@ def rec() -> Recording:
 def test_template(rec: Recording) -> None:
     tpl = rec.one("openstack:containerinfra/clusterTemplate:ClusterTemplate").inputs
     assert tpl["coe"] == "kubernetes"
-    assert tpl["image"] == "ubuntu-jammy-kube-v1.31.4"
+    assert tpl["image"] == "ubuntu-jammy-kube-v1.36.3"
     assert tpl["masterFlavor"] == "s1.large"
     assert tpl["flavor"] == "s1.jumbo"
     assert tpl["externalNetworkId"] == "ext-net-37"

@@ -23,7 +23,7 @@ MAGNUM = {
         "image": "fcos", "masterFlavor": "m", "flavor": "f", "externalNetwork": "ext",
         "keypair": "k",
         # People and groups log in through Keystone (config refuses them otherwise).
-        "labels": {"keystone_auth_enabled": "true"},
+        "labels": {"keystone_auth_enabled": "true", "capi_helm_chart_version": "0.27.0"},
     },
 }
 GKE = {

@@ -97,15 +97,15 @@ def test_driver_defaults_to_capi_helm() -> None:
 
 
 def test_cluster_api_driver_with_kube_tag() -> None:
-    labels = {"kube_tag": "v1.31.4", "octavia_provider": "ovn", "keystone_auth_enabled": "true"}
+    labels = {"kube_tag": "v1.36.3", "octavia_provider": "ovn", "keystone_auth_enabled": "true"}
     cluster = cluster_of(
-        ebi(driver="cluster-api", template=template(image="ubuntu-24.04-v1.31.4", labels=labels))
+        ebi(driver="cluster-api", template=template(image="ubuntu-24.04-v1.36.3", labels=labels))
     )
     assert cluster.user_node_selector == {"node.cluster.x-k8s.io/nodegroup": "user"}
 
 
 def test_heat_driver_still_possible_on_an_old_cloud() -> None:
-    labels = {"kube_tag": "v1.31.4-rancher1", "container_runtime": "containerd",
+    labels = {"kube_tag": "v1.36.3-rancher1", "container_runtime": "containerd",
               "cinder_csi_enabled": "true", "keystone_auth_enabled": "true"}
     cluster = cluster_of(
         ebi(driver="heat", template=template(image="fedora-coreos-40", labels=labels,
@@ -129,7 +129,7 @@ BAD: list[Any] = [
         id="heat-label-on-capi-helm",
     ),
     pytest.param(
-        ebi(template=template(labels={"kube_tag": "v1.31.4", "keystone_auth_enabled": "true"})),
+        ebi(template=template(labels={"kube_tag": "v1.36.3", "keystone_auth_enabled": "true"})),
         ["kube_tag", "kube_version property"], id="kube-tag-on-capi-helm",
     ),
     pytest.param(
@@ -139,7 +139,7 @@ BAD: list[Any] = [
     ),
     pytest.param(
         ebi(template=template(image="ubuntu-jammy-kube-v1.29.8")),
-        ["named for Kubernetes 1.29", "kubernetesVersion is '1.31'"], id="image-version",
+        ["named for Kubernetes 1.29", "kubernetesVersion is '1.36'"], id="image-version",
     ),
     pytest.param(
         ebi(template=template(osDistro="fedora-coreos")),
@@ -164,30 +164,30 @@ BAD: list[Any] = [
     ),
     pytest.param(
         ebi(driver="cluster-api", template=template(
-            image="ubuntu-24.04-v1.31.4", labels={"keystone_auth_enabled": "true"})),
+            image="ubuntu-24.04-v1.36.3", labels={"keystone_auth_enabled": "true"})),
         ["kube_tag: required by the cluster-api driver"], id="cluster-api-without-kube-tag",
     ),
     pytest.param(
         ebi(driver="cluster-api", template=template(
-            image="ubuntu-24.04-v1.31.4",
-            labels={"kube_tag": "v1.30.2", "keystone_auth_enabled": "true"})),
-        ["kube_tag 'v1.30.2' does not match kubernetesVersion '1.31'"],
+            image="ubuntu-24.04-v1.36.3",
+            labels={"kube_tag": "v1.35.2", "keystone_auth_enabled": "true"})),
+        ["kube_tag 'v1.35.2' does not match kubernetesVersion '1.36'"],
         id="cluster-api-kube-tag-mismatch",
     ),
     pytest.param(
         ebi(driver="cluster-api", template=template(
-            image="ubuntu-24.04-v1.31.4",
+            image="ubuntu-24.04-v1.36.3",
             labels={"kube_tag": "1.31", "keystone_auth_enabled": "true"})),
         ["kube_tag '1.31' is not a release"], id="cluster-api-kube-tag-not-exact",
     ),
     pytest.param(
         ebi(driver="heat", template=template(
             image="fedora-coreos-40",
-            labels={"kube_tag": "v1.31.4", "keystone_auth_enabled": "true"})),
-        ["kube_tag 'v1.31.4'", "-rancherN"], id="heat-bare-kube-tag",
+            labels={"kube_tag": "v1.36.3", "keystone_auth_enabled": "true"})),
+        ["kube_tag 'v1.36.3'", "-rancherN"], id="heat-bare-kube-tag",
     ),
     pytest.param(
-        ebi(driver="heat", template=template(labels={"kube_tag": "v1.31.4-rancher1",
+        ebi(driver="heat", template=template(labels={"kube_tag": "v1.36.3-rancher1",
                                                      "keystone_auth_enabled": "true"})),
         ["heat driver (k8s_fedora_coreos_v1) boots only Fedora CoreOS"], id="heat-ubuntu-image",
     ),
@@ -212,7 +212,7 @@ def test_dind_uses_a_docker_volume_only_on_the_heat_driver() -> None:
     assert dind_data_dir(BuilderConfig(), cluster_of(stack_binder_config("ebi"))) == (
         "/var/lib/dind"
     )
-    labels = {"kube_tag": "v1.31.4-rancher1", "keystone_auth_enabled": "true"}
+    labels = {"kube_tag": "v1.36.3-rancher1", "keystone_auth_enabled": "true"}
     heat = cluster_of(
         ebi(driver="heat", template=template(image="fedora-coreos-40", labels=labels,
                                              osDistro="fedora-coreos", dockerVolumeSize=100))
@@ -225,3 +225,54 @@ def test_defaults_written_out_are_not_refused() -> None:
     cluster_of(ebi(template=template(masterLbEnabled=True, floatingIpEnabled=False)))
     with pytest.raises(ConfigError, match="floatingIpEnabled, masterLbEnabled are ignored"):
         cluster_of(ebi(template=template(masterLbEnabled=False, floatingIpEnabled=True)))
+
+
+# ---- the capi-helm driver's chart version (issue 21) ------------------------------------
+
+
+def test_capi_helm_chart_facts() -> None:
+    from components.config.magnum_drivers import CAPI_HELM_CHARTS, CAPI_HELM_DEFAULT_CHART
+
+    # magnum_capi_helm/conf.py default_helm_chart_version at 1.4.0.
+    assert CAPI_HELM_DEFAULT_CHART == "0.10.1"
+    # charts/cluster-addons/values.yaml openstack.ccm.chart.version at each tag, and the
+    # versions .github/workflows/test.yaml deploys (0.23.0: with magnum-capi-helm's CI,
+    # zuul.d/base.yaml default_helm_chart_version 0.23.0, tempest jobs v1-34 and v1-35).
+    assert {v: c.occm_chart for v, c in CAPI_HELM_CHARTS.items()} == {
+        "0.10.1": "2.30.2", "0.23.0": "2.35.0", "0.27.0": "2.36.0"}
+    assert {v: sorted(c.tested_minors) for v, c in CAPI_HELM_CHARTS.items()} == {
+        "0.10.1": [29, 30, 31], "0.23.0": [32, 33, 34, 35], "0.27.0": [33, 34, 35, 36]}
+    # OCCM before chart 2.31.0 reads the proxy-protocol annotation as a boolean: `v1` is
+    # "not a boolean" and falls back to no PROXY protocol. `true` works in every version.
+    assert CAPI_HELM_CHARTS["0.10.1"].occm_proxy_protocol_values == {"true"}
+    assert all("true" in c.occm_proxy_protocol_values for c in CAPI_HELM_CHARTS.values())
+    # openstack-cluster values.yaml kubeNetwork.pods; calico.yaml `encapsulation: VXLAN`.
+    assert {c.pods_cidr for c in CAPI_HELM_CHARTS.values()} == {"172.16.0.0/13"}
+    assert {c.cni_overhead for c in CAPI_HELM_CHARTS.values()} == {50}
+
+
+def test_the_ebi_stack_pins_a_chart_tested_with_its_version() -> None:
+    cluster = cluster_of(ebi())
+    assert cluster.template.labels["capi_helm_chart_version"] == "0.27.0"
+    assert cluster.kubernetes_version == "1.36"
+
+
+@pytest.mark.parametrize(
+    ("labels", "words"),
+    [
+        ({}, ["the capi-helm driver's default chart 0.10.1", "(1.29, 1.30, 1.31)",
+              "capi_helm_chart_version to 0.27.0"]),
+        ({"capi_helm_chart_version": "0.23.0"},
+         ["capi_helm_chart_version '0.23.0' is tested with (1.32, 1.33, 1.34, 1.35)"]),
+        ({"capi_helm_chart_version": "0.99.0"},
+         ["'0.99.0' is not a capi-helm-charts version", "0.10.1, 0.23.0, 0.27.0"]),
+    ],
+    ids=["driver-default", "untested", "unknown"],
+)
+def test_a_chart_version_not_tested_with_the_kubernetes_version_is_refused(
+    labels: dict[str, str], words: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        cluster_of(ebi(template=template(labels={"keystone_auth_enabled": "true", **labels})))
+    for word in words:
+        assert word in str(raised.value)

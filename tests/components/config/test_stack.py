@@ -167,7 +167,7 @@ BAD_INPUTS = [
     ),
     pytest.param(
         "gcp", "cluster.kubernetesVersion", "latest",
-        ["binder:cluster.kubernetesVersion", "'1.33'"], id="bad-k8s-version",
+        ["binder:cluster.kubernetesVersion", "'1.36'"], id="bad-k8s-version",
     ),
     pytest.param(
         "gcp", "cluster.name", "Binder_GCP",

@@ -4,13 +4,15 @@ PROXY protocol and traffic policy per provider, Dataplane V2, DNS records or the
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
 
 from components.catalog import charts
 from components.config.base import ConfigError
-from components.network.plan import external_traffic_policy
+from components.config.magnum_drivers import CAPI_HELM_CHARTS
+from components.network.plan import PROXY_PROTOCOL_VALUE, external_traffic_policy
 from tests.chart_data import release_problems
 from tests.release_fixtures import release_of, user_values
 from tests.stack_runs import recorded_stack
@@ -59,15 +61,78 @@ def test_ebi_owns_a_floating_ip_given_to_traefiks_load_balancer(ebi: Recording) 
 def test_ebi_proxy_protocol_octavia_to_traefik_trusting_the_node_subnet(ebi: Recording) -> None:
     values = traefik(ebi)
     annotations = values["service"]["annotations"]
-    assert annotations["loadbalancer.openstack.org/proxy-protocol"] == "v1"
-    # In-cluster clients go through Octavia too (cert-manager's self-check).
-    assert annotations["loadbalancer.openstack.org/hostname"] == "binder.ebi.example.org"
+    assert annotations["loadbalancer.openstack.org/proxy-protocol"] == "true"
+    # Local needs a health monitor on the Octavia pool; the Service asks for it.
+    assert annotations["loadbalancer.openstack.org/enable-health-monitor"] == "true"
+    # No hostname detour: Traefik accepts header-less in-cluster connections, and the
+    # Service's status keeps the floating IP (the ingress_address output).
+    assert "loadbalancer.openstack.org/hostname" not in annotations
     for port in ("web", "websecure"):
         assert values["ports"][port]["proxyProtocol"]["trustedIPs"] == ["10.0.0.0/24"]
     # HTTPS redirection still there beside it.
     assert values["ports"]["web"]["http"]["redirections"]["entryPoint"]["to"] == "websecure"
-    assert values["service"]["spec"]["externalTrafficPolicy"] == "Cluster"
+    assert values["service"]["spec"]["externalTrafficPolicy"] == "Local"
     assert release_problems(charts.TRAEFIK, values) == []
+
+
+def test_the_proxy_protocol_value_is_one_every_shipped_occm_accepts() -> None:
+    # OCCM before chart 2.31.0 reads the annotation as a boolean ("v1" would mean off);
+    # since, "true" and "v1" both mean PROXY (components/config/magnum_drivers.py).
+    for chart in CAPI_HELM_CHARTS.values():
+        assert PROXY_PROTOCOL_VALUE in chart.occm_proxy_protocol_values, chart.version
+
+
+# ---- which client address Traefik logs -----------------------------------------------
+#
+# A model of the path from the client to Traefik, from the upstream sources it cites:
+# * Octavia (amphora) opens its own connection to the node, from its port on the nodes'
+#   subnet, with the PROXY header carrying the client's address;
+# * kube-proxy: with externalTrafficPolicy Cluster it masquerades external traffic and may
+#   forward it to Traefik on another node -- then the source becomes that node's Calico VXLAN
+#   tunnel address, taken from the pods' range; with Local it sends only to a local Traefik
+#   and keeps the source (https://kubernetes.io/docs/tasks/access-application-cluster/create-external-load-balancer/#preserving-the-client-source-ip);
+# * Traefik: the header's address if the source is in trustedIPs (USE), else the header is
+#   ignored (IGNORE) and the source is logged; a connection without a header is served
+#   with its source (only go-proxyproto's REQUIRE would refuse it). See
+#   components/releases/ingress.py for the links.
+CLIENT = "198.51.100.7"
+OCTAVIA = "10.0.0.50"  # the amphora's port on the nodes' subnet (fixed_subnet_cidr)
+NODE = "10.0.0.11"
+TUNNEL = "172.16.33.0"  # a node's vxlan.calico address, from capi-helm's pods range
+POD = "172.16.40.9"
+
+
+def traefik_logs(
+    policy: str, trusted: list[str], *, traefik_elsewhere: bool, header: bool = True,
+    source: str = OCTAVIA,
+) -> str:
+    """The client address Traefik logs for one connection."""
+    if policy == "Cluster" and source == OCTAVIA:
+        source = TUNNEL if traefik_elsewhere else NODE
+    if header and any(ipaddress.ip_address(source) in ipaddress.ip_network(t) for t in trusted):
+        return CLIENT
+    return source
+
+
+def test_which_client_address_traefik_logs(ebi: Recording) -> None:
+    values = traefik(ebi)
+    policy = values["service"]["spec"]["externalTrafficPolicy"]
+    trusted = values["ports"]["websecure"]["proxyProtocol"]["trustedIPs"]
+    pods = CAPI_HELM_CHARTS["0.27.0"].pods_cidr
+    assert ipaddress.ip_address(TUNNEL) in ipaddress.ip_network(pods)
+    # ebi as planned (Local, the nodes' subnet trusted): the client, whichever node.
+    for elsewhere in (False, True):
+        assert traefik_logs(policy, trusted, traefik_elsewhere=elsewhere) == CLIENT
+    # What Cluster did before (issue 21): the client only where Traefik runs on the node
+    # Octavia picked; elsewhere the tunnel address.
+    assert traefik_logs("Cluster", trusted, traefik_elsewhere=False) == CLIENT
+    assert traefik_logs("Cluster", trusted, traefik_elsewhere=True) == TUNNEL
+    # ...unless the pods' range were trusted too, which lets any pod forge its address.
+    assert traefik_logs("Cluster", [*trusted, pods], traefik_elsewhere=True) == CLIENT
+    # An in-cluster client short-cut by kube-proxy: no header, served, logged as itself.
+    assert traefik_logs(policy, trusted, traefik_elsewhere=False, header=False, source=POD) == POD
+    # A pod that sends a forged header is not trusted: its own address is logged.
+    assert traefik_logs(policy, trusted, traefik_elsewhere=False, source=POD) == POD
 
 
 def test_gcp_reserves_a_regional_static_ip_for_traefik(gcp: Recording) -> None:
@@ -90,7 +155,7 @@ def test_gke_dataplane_v2_by_default(gcp: Recording) -> None:
 
 def test_traffic_policy_per_provider() -> None:
     assert external_traffic_policy("gke", False) == "Local"
-    assert external_traffic_policy("magnum", True) == "Cluster"
+    assert external_traffic_policy("magnum", True) == "Local"
     assert external_traffic_policy("magnum", False) == "Local"
     assert external_traffic_policy("existing", False) is None  # the values files decide
 

@@ -85,10 +85,13 @@ MAGNUM = {
         "flavor": "f",
         "externalNetwork": "ext",
         "keypair": "k",
+        "labels": {"capi_helm_chart_version": "0.27.0"},
     },
     "nodeGroups": [{"name": "user", "purpose": "user"}],
 }
 EXISTING = {"provider": "existing", "name": "test"}
+#: On Magnum dind's MTU must be given (the plan refuses Docker's 1500 on an overlay).
+MAGNUM_HUB = {**BASE_CONFIG["binderhub"], "builder": {"mtu": 1400}}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -109,7 +112,7 @@ def test_every_variant_validates(variant):
     elif variant == "other-registry":
         cfg = config(registry={"url": "https://quay.io", "prefix": "org/binder-"})
     elif variant == "magnum":
-        cfg = config(cluster=MAGNUM)
+        cfg = config(cluster=MAGNUM, binderhub=MAGNUM_HUB)
     elif variant == "existing":
         cfg = config(cluster=EXISTING)
     elif variant == "no-credentials":
@@ -263,7 +266,7 @@ def test_user_pods_on_the_gke_user_pool():
 
 
 def test_user_pods_on_the_magnum_user_group():
-    values = values_of(binderhub(config(cluster=MAGNUM)))
+    values = values_of(binderhub(config(cluster=MAGNUM, binderhub=MAGNUM_HUB)))
     # capi-helm (the default driver): the openstack-cluster chart's node-group label.
     assert values["jupyterhub"]["singleuser"]["nodeSelector"] == {
         "capi.stackhpc.com/node-group": "user"

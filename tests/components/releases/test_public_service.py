@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from components.catalog import charts
+from components.config.registry import RegistryConfig
 from components.config.releases import LoggingOutput
 from components.config.service import BuilderConfig, LaunchLimits, NodeCapacity
 from components.releases.builder import (
@@ -22,13 +23,15 @@ from components.releases.builder import (
     DIND_IMAGE,
     DIND_SOCKET_DIR,
     DIND_TAG,
+    builder_values,
+    dind_args,
     egress_rules,
 )
 from components.releases.limits import GIB, MIB, gce_machine, gke_allocatable, limits_values
 from components.releases.logging import VARIANTS, fluentd_values, output_config
 from components.releases.registry import MIRRORED_IMAGES, mirror_layer
 from tests.chart_data import chart_dir, chart_values, release_problems
-from tests.release_fixtures import RELEASE, user_values
+from tests.release_fixtures import RELEASE, config, user_values
 from tests.stack_runs import recorded_stack
 from tools.mockrun import MOCK_PROJECT_NUMBER, is_secret, run_stack, stack_config
 
@@ -148,20 +151,43 @@ def test_no_other_docker_hub_image_in_the_charts_defaults(release: str) -> None:
     assert [p for p in found if p not in mirrored] == []
 
 
-def test_gcp_pulls_system_images_through_the_mirror(gcp: Any) -> None:
-    assert _release(gcp, "traefik")["image"] == {
-        "registry": "mirror.gcr.io",
-        "repository": "library/traefik",
-    }
-    assert _release(gcp, "fluentd")["image"]["repository"] == (
-        "mirror.gcr.io/fluent/fluentd-kubernetes-daemonset"
-    )
-    assert _release(gcp, "binderhub")["dind"]["daemonset"]["image"]["name"] == (
-        "mirror.gcr.io/library/docker"
-    )
+def test_gcp_pulls_chart_images_from_their_own_registries(gcp: Any) -> None:
+    # mirror.gcr.io is a cache daemons fall back from, not a registry to name images by
+    # (issue 21): the charts keep their images; GKE's nodes ask the cache first.
+    assert "image" not in _release(gcp, "traefik")
+    assert "repository" not in _release(gcp, "fluentd").get("image", {})
+    dind = _release(gcp, "binderhub")["dind"]
+    assert "image" not in dind["daemonset"]
+    # dind asks Google's cache first for build base images, as Google documents it; its MTU
+    # is the VPC's (Pulumi.gcp.yaml).
+    assert dind["daemonset"]["extraArgs"] == [
+        "--registry-mirror=https://mirror.gcr.io",
+        "--mtu=1460",
+    ]
     pruner = gcp.one("kubernetes:apps/v1:DaemonSet")
     [container] = pruner.inputs["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == f"mirror.gcr.io/library/docker:{DIND_TAG}"
+    assert container["image"] == f"{DIND_IMAGE}:{DIND_TAG}"
+
+
+def test_mirror_gcr_io_is_no_system_images_mirror() -> None:
+    with pytest.raises(ValueError, match="manifest unknown"):
+        RegistryConfig(prefix="b-", system_images_mirror="mirror.gcr.io")
+    # A pull-through cache that is a registry (a Harbor proxy-cache project) is fine.
+    RegistryConfig(prefix="b-", system_images_mirror="harbor.example.org/dockerhub")
+
+
+def test_dind_mirrors_only_on_gke_by_default(ebi: Any) -> None:
+    # ebi: no mirror, the MTU of its stack file.
+    assert _release(ebi, "binderhub")["dind"]["daemonset"]["extraArgs"] == ["--mtu=1400"]
+    builder = BuilderConfig(registry_mirrors=["https://harbor.example.org"])
+    assert dind_args(builder, config().cluster) == [
+        "--registry-mirror=https://harbor.example.org",
+        "--mtu=1460",  # GKE: the VPC default
+    ]
+    with pytest.raises(ValueError, match="registry mirror URL"):
+        BuilderConfig(registry_mirrors=["mirror.gcr.io"])
+    values = builder_values(BuilderConfig(), config().cluster)
+    assert release_problems(charts.BINDERHUB, values) == []
 
 
 # ---- builder ---------------------------------------------------------------------------

@@ -29,6 +29,8 @@ RANDOM = "random:index/randomPassword:RandomPassword"
 ATTRS = (
     "registry_username",
     "registry_password",
+    "dockerhub_username",
+    "dockerhub_password",
     "proxy_secret_token",
     "hub_api_token",
     "grafana_admin_password",
@@ -50,6 +52,7 @@ KEY = "-----BEGIN PRIVATE KEY-----\nMIIfixtureprivatekey0c7d\n-----END PRIVATE K
 CA = "-----BEGIN CERTIFICATE-----\nMIIfixturelogstoreca91\n-----END CERTIFICATE-----\n"
 FULL = {
     "registry": {"username": "fx-registry-user-3b9f", "password": "fx-registry-pass-a04e"},
+    "dockerHub": {"username": "fx-dockerhub-user-62c0", "password": "fx-dockerhub-pass-d7e4"},
     "jupyterhub": {"proxySecretToken": "fx-proxy-token-6d21", "hubApiToken": "fx-hub-token-19ce"},
     "grafana": {"adminPassword": "fx-grafana-pass-e87a"},
     "tls": {"certificate": CERT, "key": KEY},
