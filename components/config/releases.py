@@ -230,9 +230,6 @@ class BinderHubConfig(Model):
     def _consistent(self) -> BinderHubConfig:
         if self.host == self.hub_host:
             raise ValueError("host and hubHost must differ: each gets its own Ingress")
-        if self.federation is not None and self.limits.total_pods is None:
-            raise ValueError("federation: a member must set limits.totalPods (LaunchQuota."
-                             "total_quota), the room the front door fills: the user pool's size")
         return self
 
 

@@ -213,6 +213,15 @@ def plan_releases(
         binderhub, warnings, derivation = plan_launch_limits(
             binderhub, cfg.cluster, daemons, today or datetime.now(UTC).date()
         )
+        if binderhub.federation is not None and binderhub.limits.total_pods is None:
+            # A member's quota is the room the front door fills (issue 24); derived above
+            # where the user nodes are known (issue 22).
+            problems.append(
+                "  binder:binderhub.federation: a member needs a global launch quota "
+                "(LaunchQuota.total_quota), the room the front door fills; set "
+                "binder:binderhub.limits.totalPods, or give limits.userNode (and the user "
+                "pool's size) so that the plan derives it"
+            )
         # Repository patterns against each provider's spec format (issue 22).
         spec_problems, spec_warnings = spec_format_findings(binderhub.limits)
         problems += spec_problems

@@ -43,3 +43,20 @@ def test_the_prime_scrapes_the_front_door() -> None:
     assert federation == {"job_name": "federation", "scheme": "https", "metrics_path": "/metrics",
                           "static_configs": [{"targets": ["binder.example.org"]}]}
     assert set(jobs("ebi")) == {"jupyterhub", "binderhub"}
+
+
+def test_a_member_without_a_quota_is_refused_before_any_resource() -> None:
+    """ebi's user node size is not in its stack file, so nothing derives its quota: without
+    limits.totalPods the plan refuses it as a member (gcp's is derived: 100, above)."""
+    import copy
+
+    from components.config.base import ConfigError
+    from tests.components.config.test_stack import stack_binder_config
+    from tools.mockrun import Recording, run_stack
+
+    binderhub = copy.deepcopy(stack_binder_config("ebi")["binderhub"])
+    binderhub["limits"].pop("totalPods")
+    recording = Recording()
+    with pytest.raises(ConfigError, match=r"a member needs a global launch quota"):
+        run_stack("ebi", overrides={"binder:binderhub": binderhub}, recording=recording)
+    assert recording.resources == []
