@@ -17,7 +17,8 @@ from tools.mockrun import Recording, run_stack
 #: container.clusters.*; compute.publicIpAdmin: compute.addresses.*; compute.networkAdmin:
 #: compute.routers.*, the Cloud NAT config lives on the router; dns.admin:
 #: dns.resourceRecordSets.*; artifactregistry.admin: artifactregistry.repositories.* with
-#: setIamPolicy).
+#: setIamPolicy; iam.serviceAccountAdmin: iam.serviceAccounts.create; resourcemanager.
+#: projectIamAdmin: resourcemanager.projects.setIamPolicy).
 GCP_ROLES: dict[str, tuple[str, str]] = {
     "gcp:container/cluster:Cluster": ("roles/container.admin", "container.googleapis.com"),
     "gcp:container/nodePool:NodePool": ("roles/container.admin", "container.googleapis.com"),
@@ -32,6 +33,12 @@ GCP_ROLES: dict[str, tuple[str, str]] = {
     "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember": (
         "roles/artifactregistry.admin",
         "artifactregistry.googleapis.com",
+    ),
+    # The nodes' own service account and its one project role (issue 20).
+    "gcp:serviceaccount/account:Account": ("roles/iam.serviceAccountAdmin", "iam.googleapis.com"),
+    "gcp:projects/iAMMember:IAMMember": (
+        "roles/resourcemanager.projectIamAdmin",
+        "cloudresourcemanager.googleapis.com",
     ),
 }
 
