@@ -163,7 +163,10 @@ class GkeKubernetesCluster(KubernetesCluster):
             remove_default_node_pool=True,
             initial_node_count=1,
             # The default pool lives only until the cluster exists, but runs as the same
-            # account: the Compute Engine default one may be disabled in the organisation.
+            # account: the Compute Engine default one may be disabled in the organisation
+            # (hashicorp/terraform-provider-google#2115). A cluster's node_config diffs after
+            # the default pool is gone (#12070): ignore_changes below keeps it from ever
+            # replacing the cluster.
             node_config=gcp.container.ClusterNodeConfigArgs(
                 service_account=self.node_service_account,
                 oauth_scopes=[CLOUD_PLATFORM_SCOPE],
