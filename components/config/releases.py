@@ -217,6 +217,9 @@ class BinderHubConfig(Model):
     """Member of a federation (docs/federation.md); needs limits.totalPods (its quota)."""
     egress: EgressConfig = Field(default_factory=EgressConfig)
     """Where user pods (and, for banned networks, builds) may connect; bandwidth cap."""
+    replicas: int | None = Field(default=None, ge=1, le=5)
+    """BinderHub pods: 2 by default for an anonymous Binder, 1 with logins (more is refused
+    there); docs/public.md says why."""
 
     @field_validator("host", "hub_host")
     @classmethod

@@ -46,6 +46,7 @@ from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.releases.limits import limits_values
 from components.releases.public import public_service_values
 from components.releases.registry import mirror_image, pull_secret_values, registry_chart_values
+from components.releases.replicas import build_token_secret_values
 from components.releases.repo_providers import repo_provider_secret_values
 from components.secrets.deployment import DeploymentSecrets
 
@@ -414,6 +415,7 @@ def binderhub_secret_values(
             "password": secrets.registry.password,
         }
     layer = values.merge(layer, repo_provider_secret_values(secrets.repo_providers))
+    layer = values.merge(layer, build_token_secret_values(secrets.build_token_secret))
     if auth is not None and auth.enabled and secrets.oauth is not None:
         # z2jh stores hub.config in the hub's Kubernetes Secret, not in a ConfigMap.
         _, authenticator_class = AUTHENTICATORS[auth.type]

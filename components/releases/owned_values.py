@@ -33,6 +33,8 @@ OWNED: Mapping[str, Mapping[tuple[str, ...], str]] = {
         ("config", "DockerRegistry"): "binder:registry",
         ("registry",): "binder:registry and the registry secrets",
         ("imageBuilderType",): "binder:binderhub.imageBuilderType",
+        ("replicas",): "binder:binderhub.replicas",
+        ("extraPodSpec", "affinity"): "binder:binderhub.replicas (two pods, spread)",
         ("dind", "resources"): "binder:binderhub.builder.dind",
         ("dind", "hostLibDir"): "binder:binderhub.builder.dataDir",
         ("dind", "daemonset", "extraArgs"): (

@@ -48,6 +48,7 @@ from components.releases.registry import (
     mirror_layer,
     plan_dockerhub_pulls,
 )
+from components.releases.replicas import replica_problems
 from components.releases.repo_providers import github_token_warning
 from components.releases.storage import (
     StoragePlan,
@@ -225,6 +226,7 @@ def plan_releases(
         # Repository patterns against each provider's spec format (issue 22).
         spec_problems, spec_warnings = spec_format_findings(binderhub.limits)
         problems += spec_problems
+        problems += replica_problems(binderhub)
         warnings += spec_warnings
     if problems or binderhub is None or cfg.registry is None or cfg.tls is None:
         raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))

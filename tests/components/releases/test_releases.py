@@ -569,7 +569,7 @@ def test_stack_secrets_never_in_plaintext(stack_run):
             for key, value in (entries or {}).items():
                 used[(section, key)] = value
     generated = {r.name: f"mock-random-{r.name}-" for r in rec.of_type(RANDOM)}
-    tokens = {"secrets-proxy-secret-token", "secrets-hub-api-token"}
+    tokens = {"secrets-proxy-secret-token", "secrets-hub-api-token", "secrets-build-token-secret"}
     if stack != "local":
         # The cloud stacks' example files: the registry account and Grafana's password.
         assert {("registry", "password"), ("grafana", "adminPassword")} <= set(used), stack
