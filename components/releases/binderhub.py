@@ -48,6 +48,7 @@ from components.releases.public import public_service_values
 from components.releases.registry import mirror_image, pull_secret_values, registry_chart_values
 from components.releases.replicas import build_token_secret_values
 from components.releases.repo_providers import repo_provider_secret_values
+from components.releases.site import SitePlan, site_config_maps, site_values
 from components.secrets.deployment import DeploymentSecrets
 
 __all__ = ["DOCKERHUB_HOSTS", "BinderHub", "BinderHubArgs"]
@@ -100,6 +101,8 @@ class BinderHubArgs(helm.ReleasePlacement):
     image_pull_secrets: tuple[str, ...] = ()
     """Pull Secrets of the program's own pods in the namespace (the BuildKit pruner); the
     chart's pods get theirs from the values (``jupyterhub.imagePullSecrets``)."""
+    site: SitePlan | None = None
+    """The site's files, about page and template variables (the plan's); None: BinderHub's."""
     namespace: str = "binder"
     """Namespace of the release."""
     def target(self) -> RegistryTarget:
@@ -132,6 +135,9 @@ class BinderHub(pulumi.ComponentResource):
                     f"{name}-tls", args.namespace, args.secrets.tls, args.in_namespace(self)
                 )
             )
+        if args.site is not None:  # the pods mount them: made first
+            depends += site_config_maps(f"{name}-site", args.namespace, args.site, self,
+                                        args.namespace_resources)
         target = args.target()
         if target.artifact is not None and args.secrets.registry is not None:
             pulumi.log.warn(
@@ -354,6 +360,8 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
                 callback_url=oauth_callback_url(args.tls, hub.hub_host),
             ),
         )
+    if args.site is not None:
+        computed = values.merge(computed, site_values(args.site))
     return values.merge(computed, public_service_values(hub))
 
 

@@ -62,3 +62,62 @@ def test_binderhub_runs_the_planned_pods_with_one_build_token_key(index: Index) 
         [term] = affinity["preferredDuringSchedulingIgnoredDuringExecution"]
         assert labels_match(term["podAffinityTerm"]["labelSelector"], labels)
         assert body["spec"].get("strategy", {}).get("rollingUpdate") in (None, {})
+
+
+# ---- item 6: the site's templates and static files ---------------------------------------
+
+
+def _mounted(pod: Mapping[str, Any], container: str, configmap: str) -> tuple[str, list]:
+    """``(mount path, items)`` of the ConfigMap ``configmap`` in ``container``."""
+    [volume] = [
+        v for v in pod["spec"]["volumes"] if (v.get("configMap") or {}).get("name") == configmap
+    ]
+    [box] = [c for c in pod["spec"]["containers"] if c["name"] == container]
+    [mount] = [m for m in box["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount.get("readOnly") is True
+    assert "subPath" not in mount, "a subPath mount never sees a changed file"
+    return mount["mountPath"], volume["configMap"]["items"]
+
+
+def test_binderhub_reads_the_sites_files_from_the_programs_configmap(index: Index) -> None:
+    binder = index.release("binderhub")
+    pod = _binder(index)["spec"]["template"]
+    mount, items = _mounted(pod, "binder", "binder-site")
+    configmap = index.one("ConfigMap", "binder-site", binder.namespace)
+    assert configmap.source.startswith("raw "), "the program's own ConfigMap, not the chart's"
+    keys = {**(configmap.body.get("data") or {}), **(configmap.body.get("binaryData") or {})}
+    # Every item names a key the ConfigMap has (else the pod never starts), and every key is
+    # mounted.
+    assert sorted(i["key"] for i in items) == sorted(keys)
+    paths = {i["path"] for i in items}
+    config = _config(index)["BinderHub"]
+    # BinderHub finds page.html in its template path (helm_configs/base/templates/page.html).
+    assert f"{config['template_path']}/page.html" in {f"{mount}/{p}" for p in paths}
+    if any(p.startswith("static/") for p in paths):
+        assert config["extra_static_path"] == f"{mount}/static"
+    hub = index.case.cfg.binderhub
+    assert hub is not None
+    assert config["template_variables"]["site_name"] == hub.site.name
+    assert config["default_opengraph_title"] == hub.site.name
+    if hub.site.about.abuse_contact:
+        assert f"mailto:{hub.site.about.abuse_contact}" in config["about_message"]
+    # A changed file rolls the pods.
+    assert pod["metadata"]["annotations"]["checksum/site"]
+
+
+def test_the_hub_answers_a_culled_servers_url_with_the_sites_page(index: Index) -> None:
+    binder = index.release("binderhub")
+    [(_, pod)] = [(o, p) for o, p in index.pods() if o.kind == "Deployment" and o.name == "hub"]
+    mount, items = _mounted(pod, "hub", "hub-site")
+    configmap = index.one("ConfigMap", "hub-site", binder.namespace)
+    assert sorted(i["key"] for i in items) == sorted(configmap.body["data"])
+    hub_config = index.hub_values()["hub"]["config"]["JupyterHub"]
+    [template_path] = hub_config["template_paths"]
+    # The files where the hub looks for them: <template path>/403.html (the error page a
+    # culled anonymous server's URL ends at) and not_running.html.
+    files = {f"{mount}/{i['path']}" for i in items}
+    assert {f"{template_path}/403.html", f"{template_path}/not_running.html"} <= files
+    hub = index.case.cfg.binderhub
+    assert hub is not None
+    assert hub_config["template_vars"]["binder_url"].endswith(hub.host)
+    assert pod["metadata"]["annotations"]["checksum/site"]
