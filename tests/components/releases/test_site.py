@@ -332,3 +332,14 @@ def test_configmaps_wait_for_their_namespace_not_for_the_pull_secret(tmp_path: P
     rec = run(program)
     binder = rec.one("kubernetes:core/v1:ConfigMap", "bh-site-binder")
     assert binder.dependencies == [rec.one("kubernetes:core/v1:Namespace", "ns").urn]
+
+
+def test_a_values_file_that_sets_the_sites_values_is_refused_naming_the_setting() -> None:
+    from components.releases.owned_values import owned_problems
+
+    layer = {"config": {"BinderHub": {"about_message": "<p>hi</p>"}}}
+    [problem] = owned_problems("binderhub", layer, "helm_configs/gcp/binderhub.yaml")
+    assert "binder:binderhub.site.about" in problem
+    hub = {"jupyterhub": {"hub": {"config": {"JupyterHub": {"template_paths": ["/x"]}}}}}
+    [problem] = owned_problems("binderhub", hub, "helm_configs/gcp/binderhub.yaml")
+    assert "hub-templates" in problem
