@@ -19,7 +19,8 @@ repository per stack and delivered to the pods in ConfigMaps.
   no route any more), whose ``UserUrlHandler`` needs a login; the Binder's null authenticator
   refuses it with a 403 (``handlers/login.py``: auto_login without a login handler), rendered
   from ``403.html`` when there is one (``handlers/base.py`` ``write_error``). Our ``403.html``
-  says the Binder stopped and links back to BinderHub, which is what mybinder.org's
+  says the Binder stopped and links back to BinderHub (on an anonymous Binder only: with
+  logins a 403 is a refused login, and the hub's own text stays), which is what mybinder.org's
   proxy-patches page says (``mybinder/templates/proxy-patches/configmap.yaml`` @ 95860dbc)
   without its nginx Deployment. ``not_running.html`` does the same where the user is kept
   (logins) and would otherwise offer a "Launch Server" button that cannot work on a Binder.
@@ -98,8 +99,9 @@ class SitePlan:
     about_message: str | None = None
     template_variables: Mapping[str, str] = field(default_factory=dict)
     """BinderHub's ``template_variables`` (``site_name``, ``site_logo_url``, ...)."""
-    hub_template_vars: Mapping[str, str] = field(default_factory=dict)
-    """JupyterHub's ``template_vars`` (``site_name``, ``binder_url``)."""
+    hub_template_vars: Mapping[str, str | bool] = field(default_factory=dict)
+    """JupyterHub's ``template_vars`` (``site_name``, ``binder_url``, ``binder_anonymous``:
+    whether a 403 means a culled anonymous server rather than a refused login)."""
     opengraph_title: str = "Binder"
 
     def has(self, folder: str) -> bool:
@@ -208,7 +210,11 @@ def plan_site(
         hub_files=hub_files,
         about_message=about_message(hub),
         template_variables=variables,
-        hub_template_vars={"site_name": hub.site.name, "binder_url": binder_url},
+        hub_template_vars={
+            "site_name": hub.site.name,
+            "binder_url": binder_url,
+            "binder_anonymous": not hub.auth.enabled,
+        },
         opengraph_title=hub.site.name,
     )
     return plan, problems, warnings

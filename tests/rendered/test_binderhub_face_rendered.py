@@ -120,4 +120,6 @@ def test_the_hub_answers_a_culled_servers_url_with_the_sites_page(index: Index) 
     hub = index.case.cfg.binderhub
     assert hub is not None
     assert hub_config["template_vars"]["binder_url"].endswith(hub.host)
+    # Every committed case is anonymous: a 403 there is a culled server's URL.
+    assert hub_config["template_vars"]["binder_anonymous"] is (not hub.auth.enabled)
     assert pod["metadata"]["annotations"]["checksum/site"]

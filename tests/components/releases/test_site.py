@@ -123,10 +123,18 @@ def test_the_base_page_shows_the_sites_name_logo_and_stylesheet() -> None:
 def test_the_culled_server_pages_send_users_back_to_binderhub() -> None:
     env = _env(HELM_CONFIGS / "base" / "hub-templates")
     variables = {"site_name": "Binder", "binder_url": "https://binder.example.org"}
-    gone = env.get_template("403.html").render(status_code=403, message="", **variables)
+    gone = env.get_template("403.html").render(
+        status_code=403, message="", binder_anonymous=True, **variables
+    )
     assert "This Binder has stopped" in gone
     assert '<a href="https://binder.example.org">Binder</a>' in gone
     assert "https://binder.example.org/v2/gh/" in gone
+    # With logins a 403 is a refused login (OAuthenticator): the hub's own page says so.
+    refused = env.get_template("403.html").render(
+        status_code=403, message="User x is not allowed.", binder_anonymous=False, **variables
+    )
+    assert "This Binder has stopped" not in refused
+    assert "User x is not allowed." in refused
     kept = env.get_template("not_running.html").render(spawn_url="/hub/spawn", **variables)
     assert "/hub/spawn" not in kept, "no Launch Server button on a Binder"
     assert 'href="https://binder.example.org"' in kept
@@ -137,6 +145,13 @@ def test_the_culled_server_pages_send_users_back_to_binderhub() -> None:
 
 def _hub(**site: Any) -> Any:
     cfg = config(binderhub={**BASE_CONFIG["binderhub"], "site": site})
+    assert cfg.binderhub is not None
+    return cfg.binderhub
+
+
+def _hub_with_auth() -> Any:
+    auth = {"type": "github", "allowedOrganizations": ["bioexcel"]}
+    cfg = config(binderhub={**BASE_CONFIG["binderhub"], "auth": auth})
     assert cfg.binderhub is not None
     return cfg.binderhub
 
@@ -172,7 +187,14 @@ def test_the_stacks_file_replaces_the_base_file_of_the_same_path(tmp_path: Path)
         "site_name": "Binder",
         "site_logo_url": "/extra_static/img/logo.svg",
     }
-    assert plan.hub_template_vars == {"site_name": "Binder", "binder_url": URL}
+    assert plan.hub_template_vars == {
+        "site_name": "Binder",
+        "binder_url": URL,
+        "binder_anonymous": True,
+    }
+    with_logins = _hub_with_auth()
+    logins_plan = plan_site(with_logins, "ebi", root, URL)[0]
+    assert logins_plan.hub_template_vars["binder_anonymous"] is False
 
 
 def test_over_a_configmaps_limit_is_refused_naming_the_largest_files(tmp_path: Path) -> None:
