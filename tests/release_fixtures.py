@@ -36,6 +36,7 @@ PLAINTEXTS = {
     "logging": "test-logging-password-0123",
     "oauth_id": "test-oauth-client-id-0123",
     "oauth_secret": "test-oauth-client-secret-0123",
+    "build_token": "0123456789abcdef0123456789abcdef",
 }
 NEEDLES = [v for k, v in PLAINTEXTS.items() if k not in ("registry_user", "tls_cert")]
 
@@ -71,6 +72,7 @@ def fake_secrets(
         )
         if oauth
         else None,
+        build_token_secret=s(PLAINTEXTS["build_token"]),
     )
 
 

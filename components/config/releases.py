@@ -23,6 +23,7 @@ from components.config.base import DnsLabel, Model, host_name_problem
 from components.config.federation import FederationMembership
 from components.config.public import EgressConfig
 from components.config.service import BuilderConfig, LaunchLimits
+from components.config.site import SiteConfig
 
 
 class ResourceBounds(Model):
@@ -217,6 +218,11 @@ class BinderHubConfig(Model):
     """Member of a federation (docs/federation.md); needs limits.totalPods (its quota)."""
     egress: EgressConfig = Field(default_factory=EgressConfig)
     """Where user pods (and, for banned networks, builds) may connect; bandwidth cap."""
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    """The service's face: its name, the about page and abuse contact, logo and stylesheet."""
+    replicas: int | None = Field(default=None, ge=1, le=5)
+    """BinderHub pods: 2 by default for an anonymous Binder, 1 with logins (more is refused
+    there); docs/public.md says why."""
 
     @field_validator("host", "hub_host")
     @classmethod

@@ -46,7 +46,9 @@ from components.releases.ingress_tls import IngressTls, institution_tls_secret
 from components.releases.limits import limits_values
 from components.releases.public import public_service_values
 from components.releases.registry import mirror_image, pull_secret_values, registry_chart_values
+from components.releases.replicas import build_token_secret_values
 from components.releases.repo_providers import repo_provider_secret_values
+from components.releases.site import SitePlan, site_config_maps, site_values
 from components.secrets.deployment import DeploymentSecrets
 
 __all__ = ["DOCKERHUB_HOSTS", "BinderHub", "BinderHubArgs"]
@@ -99,6 +101,8 @@ class BinderHubArgs(helm.ReleasePlacement):
     image_pull_secrets: tuple[str, ...] = ()
     """Pull Secrets of the program's own pods in the namespace (the BuildKit pruner); the
     chart's pods get theirs from the values (``jupyterhub.imagePullSecrets``)."""
+    site: SitePlan | None = None
+    """The site's files, about page and template variables (the plan's); None: BinderHub's."""
     namespace: str = "binder"
     """Namespace of the release."""
     def target(self) -> RegistryTarget:
@@ -131,6 +135,9 @@ class BinderHub(pulumi.ComponentResource):
                     f"{name}-tls", args.namespace, args.secrets.tls, args.in_namespace(self)
                 )
             )
+        if args.site is not None:  # the pods mount them: made first
+            depends += site_config_maps(f"{name}-site", args.namespace, args.site, self,
+                                        args.namespace_resources)
         target = args.target()
         if target.artifact is not None and args.secrets.registry is not None:
             pulumi.log.warn(
@@ -353,6 +360,8 @@ def binderhub_values(args: BinderHubArgs) -> dict[str, Any]:
                 callback_url=oauth_callback_url(args.tls, hub.hub_host),
             ),
         )
+    if args.site is not None:
+        computed = values.merge(computed, site_values(args.site))
     return values.merge(computed, public_service_values(hub))
 
 
@@ -414,6 +423,7 @@ def binderhub_secret_values(
             "password": secrets.registry.password,
         }
     layer = values.merge(layer, repo_provider_secret_values(secrets.repo_providers))
+    layer = values.merge(layer, build_token_secret_values(secrets.build_token_secret))
     if auth is not None and auth.enabled and secrets.oauth is not None:
         # z2jh stores hub.config in the hub's Kubernetes Secret, not in a ConfigMap.
         _, authenticator_class = AUTHENTICATORS[auth.type]

@@ -33,6 +33,23 @@ OWNED: Mapping[str, Mapping[tuple[str, ...], str]] = {
         ("config", "DockerRegistry"): "binder:registry",
         ("registry",): "binder:registry and the registry secrets",
         ("imageBuilderType",): "binder:binderhub.imageBuilderType",
+        ("replicas",): "binder:binderhub.replicas",
+        ("config", "BinderHub", "about_message"): "binder:binderhub.site.about",
+        ("config", "BinderHub", "default_opengraph_title"): "binder:binderhub.site.name",
+        ("config", "BinderHub", "template_variables"): "binder:binderhub.site",
+        ("config", "BinderHub", "template_path"): "helm_configs/<stack>/templates/",
+        ("config", "BinderHub", "extra_static_path"): "helm_configs/<stack>/static/",
+        ("extraVolumes",): "helm_configs/<stack>/templates/ and static/ (the site's files)",
+        ("extraVolumeMounts",): "helm_configs/<stack>/templates/ and static/ (the site's files)",
+        ("podAnnotations", "checksum/site"): "the site's files",
+        ("jupyterhub", "hub", "extraVolumes"): "helm_configs/<stack>/hub-templates/",
+        ("jupyterhub", "hub", "extraVolumeMounts"): "helm_configs/<stack>/hub-templates/",
+        ("jupyterhub", "hub", "annotations", "checksum/site"): "the site's hub templates",
+        ("jupyterhub", "hub", "config", "JupyterHub", "template_paths"): (
+            "helm_configs/<stack>/hub-templates/"
+        ),
+        ("jupyterhub", "hub", "config", "JupyterHub", "template_vars"): "binder:binderhub.site",
+        ("extraPodSpec", "affinity"): "binder:binderhub.replicas (two pods, spread)",
         ("dind", "resources"): "binder:binderhub.builder.dind",
         ("dind", "hostLibDir"): "binder:binderhub.builder.dataDir",
         ("dind", "daemonset", "extraArgs"): (

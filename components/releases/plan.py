@@ -48,7 +48,9 @@ from components.releases.registry import (
     mirror_layer,
     plan_dockerhub_pulls,
 )
+from components.releases.replicas import replica_problems
 from components.releases.repo_providers import github_token_warning
+from components.releases.site import SitePlan, plan_site
 from components.releases.storage import (
     StoragePlan,
     class_paths_set_in,
@@ -91,6 +93,9 @@ class ReleasesPlan:
     """How the pods pull their Docker Hub images (mirror, account, or acknowledged as
     anonymous), decided with the registry target; its pull-Secret layer is in
     :attr:`file_values`."""
+    site: SitePlan | None = None
+    """The site's files (``helm_configs/*/templates``, ``static``, ``hub-templates``), about
+    page and template variables, read and checked (issue 22, item 6)."""
 
 
 def enabled_releases(cfg: StackConfig) -> tuple[charts.ChartPin, ...]:
@@ -204,6 +209,7 @@ def plan_releases(
     binderhub = cfg.binderhub
     warnings: list[str] = []
     derivation: QuotaDerivation | None = None
+    site: SitePlan | None = None
     if binderhub is not None and binderhub.image_builder_type == "dind":
         problems += builder_problems(binderhub.builder, cfg.cluster)
     if binderhub is not None:
@@ -225,6 +231,17 @@ def plan_releases(
         # Repository patterns against each provider's spec format (issue 22).
         spec_problems, spec_warnings = spec_format_findings(binderhub.limits)
         problems += spec_problems
+        problems += replica_problems(binderhub)
+        # The service's face: its files, read and checked (issue 22, item 6).
+        if cfg.tls is not None:
+            site, site_problems, site_warnings = plan_site(
+                binderhub,
+                stack,
+                values_root or values.HELM_CONFIGS,
+                ingress_tls(cfg.tls).url(binderhub.host),
+            )
+            problems += site_problems
+            warnings += site_warnings
         warnings += spec_warnings
     if problems or binderhub is None or cfg.registry is None or cfg.tls is None:
         raise ConfigError("Invalid release configuration:\n" + "\n".join(problems))
@@ -246,6 +263,7 @@ def plan_releases(
         enabled=enabled,
         file_values=MappingProxyType(file_values),
         storage=storage,
+        site=site,
     )
 
 

@@ -201,6 +201,7 @@ class Releases(pulumi.ComponentResource):
                 if self.pull_secrets is not None
                 and charts.NAMESPACES["binderhub"] in self.pull_secrets.secrets
                 else (),
+                site=plan.site,
             ),
             child,
         )

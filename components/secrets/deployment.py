@@ -83,6 +83,9 @@ class DeploymentSecrets:
     """SMTP password or webhook bearer token of Alertmanager's receiver, if it needs one."""
     repo_providers: RepoProviderCredentials = RepoProviderCredentials()
     """GitHub/GitLab API credentials of BinderHub's repository providers, those given."""
+    build_token_secret: pulumi.Output[str] | None = None
+    """Key every BinderHub pod signs and checks launch pages' build tokens with
+    (``BinderHub.build_token_secret``), 64 hex digits; always generated and kept stable."""
 
 
 # --------------------------------------------------------------------------------------
@@ -135,12 +138,21 @@ class Secrets(pulumi.ComponentResource):
                 return value
             return generate(part, length)
 
-        def generate(part: str, length: int) -> pulumi.Output[str]:
+        def generate(part: str, length: int, *, hex_digits: bool = False) -> pulumi.Output[str]:
             generated.append(part)
+            # Hex: digits and a-f only -- no letters, and the "special" characters replaced
+            # by a-f (override_special, used while special is on).
+            # https://registry.terraform.io/providers/hashicorp/random/latest/docs/resources/password
+            password_args = (
+                random.RandomPasswordArgs(
+                    length=length, upper=False, lower=False, special=True,
+                    override_special="abcdef",
+                )
+                if hex_digits
+                else random.RandomPasswordArgs(length=length, special=False)
+            )
             password = random.RandomPassword(
-                f"{name}-{part}",
-                random.RandomPasswordArgs(length=length, special=False),
-                opts=pulumi.ResourceOptions(parent=self),
+                f"{name}-{part}", password_args, opts=pulumi.ResourceOptions(parent=self)
             )
             # `result` is a secret output of the provider; say so here as well, so no code
             # path (nor a mock engine) ever sees it as plain.
@@ -192,6 +204,9 @@ class Secrets(pulumi.ComponentResource):
                 github_client_secret=material.github_client_secret,
                 gitlab_token=material.gitlab_token,
             ),
+            # Only ever generated: BinderHub's pods share it, nobody else needs it.
+            # Hex, as BinderHub reads a string key (a2b_hex): 64 digits, 256 bits.
+            build_token_secret=generate("build-token-secret", 64, hex_digits=True),
         )
         # Names only: the values stay in the resources that hold them.
         self.register_outputs({"generated": generated, "given": sorted(material.sources)})

@@ -249,10 +249,18 @@ def test_the_generated_tokens_reach_the_hub(session: EngineSession, admin: Clien
         if r["type"] == "random:index/randomPassword:RandomPassword"
     }
     assert set(generated) == {"secrets-proxy-secret-token", "secrets-hub-api-token",
-                              "secrets-prometheus-metrics-token"}
+                              "secrets-prometheus-metrics-token", "secrets-build-token-secret"}
     for token in generated.values():
         assert len(token) >= 32
         assert token.isalnum()
+    # BinderHub's build token key (issue 22, item 7): hex, as BinderHub reads a string key
+    # (a2b_hex), and the one every BinderHub pod reads from binder-secret.
+    build_key = generated["secrets-build-token-secret"]
+    assert len(build_key) == 64
+    assert set(build_key) <= set("0123456789abcdef")
+    binder = admin.get("v1", "Secret", "binder-secret", "binder")["data"]
+    binder_values = yaml.safe_load(base64.b64decode(binder["values.yaml"]))
+    assert binder_values["config"]["BinderHub"]["build_token_secret"] == build_key
     hub = admin.get("v1", "Secret", "hub", "binder")["data"]
 
     def value(key: str) -> str:

@@ -219,8 +219,14 @@ def test_binderhub_waits_for_its_namespace_and_secrets_only():
         r.inputs["metadata"]["name"]: r.urn for r in rec.of_type("kubernetes:core/v1:Namespace")
     }
     token = rec.one("random:index/randomPassword:RandomPassword").urn
+    # The site's ConfigMaps, which its pods mount (issue 22, item 6).
+    site = {r.urn for r in rec.of_type("kubernetes:core/v1:ConfigMap") if "-site-" in r.name}
+    assert {r.split("::")[-1] for r in site} == {
+        "releases-binderhub-site-binder",
+        "releases-binderhub-site-hub",
+    }
     # The token through the secret Output, as Pulumi tracks it; nothing else.
-    assert deps == {namespaces["binder"], token}
+    assert deps == {namespaces["binder"], token, *site}
 
 
 def test_monitoring_and_logging_do_not_wait_for_binderhub():
@@ -569,7 +575,7 @@ def test_stack_secrets_never_in_plaintext(stack_run):
             for key, value in (entries or {}).items():
                 used[(section, key)] = value
     generated = {r.name: f"mock-random-{r.name}-" for r in rec.of_type(RANDOM)}
-    tokens = {"secrets-proxy-secret-token", "secrets-hub-api-token"}
+    tokens = {"secrets-proxy-secret-token", "secrets-hub-api-token", "secrets-build-token-secret"}
     if stack != "local":
         # The cloud stacks' example files: the registry account and Grafana's password.
         assert {("registry", "password"), ("grafana", "adminPassword")} <= set(used), stack
@@ -611,12 +617,15 @@ def test_stack_raw_release_objects_validate(stack_run):
     ]
     # The cloud stacks run cert-manager, so at least its two ClusterIssuers; the local one
     # (plain HTTP) runs no cert-manager: its only raw objects are the image builder's build
-    # egress NetworkPolicy and BuildKit pruner DaemonSet (components/releases/builder.py).
+    # egress NetworkPolicy and BuildKit pruner DaemonSet (components/releases/builder.py)
+    # and the site's two ConfigMaps (components/releases/site.py).
     issuers = [r for r in raw if r.type == CUSTOM_RESOURCE_ISSUER]
     assert len(issuers) == (0 if stack == "local" else 2), stack
     if stack == "local":
         assert sorted(r.type for r in raw) == [
             "kubernetes:apps/v1:DaemonSet",
+            "kubernetes:core/v1:ConfigMap",
+            "kubernetes:core/v1:ConfigMap",
             "kubernetes:networking.k8s.io/v1:NetworkPolicy",
         ]
     checked = assert_valid_objects(

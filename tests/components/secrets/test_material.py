@@ -120,6 +120,8 @@ def _export_deployment(deployment: DeploymentSecrets) -> None:
         pulumi.export("grafana_admin_password", deployment.grafana_admin_password)
     if deployment.prometheus_metrics_token is not None:
         pulumi.export("prometheus_metrics_token", deployment.prometheus_metrics_token)
+    if deployment.build_token_secret is not None:
+        pulumi.export("build_token_secret", deployment.build_token_secret)
     if deployment.registry:
         pulumi.export("registry_username", deployment.registry.username)
         pulumi.export("registry_password", deployment.registry.password)
@@ -267,12 +269,24 @@ def test_tokens_are_generated_when_none_given() -> None:
         "secrets-hub-api-token",
         "secrets-grafana-admin-password",
         "secrets-prometheus-metrics-token",
+        "secrets-build-token-secret",
     }
+    build_key = generated.pop("secrets-build-token-secret")
     for res in generated.values():
         assert res.parent == component.urn
         assert res.inputs["special"] is False  # safe in Helm values and URLs
         # No keepers: nothing but an explicit replace regenerates a token.
         assert "keepers" not in res.inputs
+    # BinderHub's build token key: hex digits only (BinderHub reads a string with a2b_hex),
+    # 64 of them (256 bits), the same for every BinderHub pod.
+    assert build_key.parent == component.urn
+    assert "keepers" not in build_key.inputs
+    assert build_key.inputs["length"] == 64
+    assert build_key.inputs["upper"] is False
+    assert build_key.inputs["lower"] is False
+    assert build_key.inputs["special"] is True
+    assert build_key.inputs["overrideSpecial"] == "abcdef"
+    assert build_key.inputs.get("numeric", True) is True
     assert generated["secrets-proxy-secret-token"].inputs["length"] == 64
     assert generated["secrets-grafana-admin-password"].inputs["length"] == 32
     assert generated["secrets-prometheus-metrics-token"].inputs["length"] == 64
@@ -281,6 +295,7 @@ def test_tokens_are_generated_when_none_given() -> None:
         "hub_api_token",
         "grafana_admin_password",
         "prometheus_metrics_token",
+        "build_token_secret",
     ):
         assert rec.secret_output(name)
     assert (
@@ -297,6 +312,7 @@ def test_without_monitoring_no_monitoring_secrets_are_generated() -> None:
     assert {r.name for r in rec.of_type(RANDOM)} == {
         "secrets-proxy-secret-token",
         "secrets-hub-api-token",
+        "secrets-build-token-secret",
     }
     assert "grafana_admin_password" not in rec.outputs
     assert "prometheus_metrics_token" not in rec.outputs
@@ -332,8 +348,12 @@ def test_generated_tokens_are_stable_across_runs() -> None:
 def test_given_tokens_are_not_generated(tmp_path: Path, sops_key: AgeKey) -> None:
     path = sops_encrypt(FULL, tmp_path / "s.yaml", sops_key.public)
     rec = _run(_component(_cfg([str(path)], tls={"source": "institution"})))
-    # Only Prometheus' metrics token, which cannot be given: it is ours, hub to Prometheus.
-    assert [r.name for r in rec.of_type(RANDOM)] == ["secrets-prometheus-metrics-token"]
+    # Only Prometheus' metrics token and BinderHub's build token key, which cannot be given:
+    # they are ours, hub to Prometheus and BinderHub pod to BinderHub pod.
+    assert [r.name for r in rec.of_type(RANDOM)] == [
+        "secrets-prometheus-metrics-token",
+        "secrets-build-token-secret",
+    ]
     assert rec.outputs["grafana_admin_password"] == "fx-grafana-pass-e87a"
     assert rec.outputs["proxy_secret_token"] == "fx-proxy-token-6d21"
     assert rec.outputs["oauth_client_secret"] == "fx-oauth-secret-b3d8"
@@ -554,7 +574,8 @@ def test_whole_program_never_leaks_a_secret(tmp_path: Path, sops_key: AgeKey) ->
         "secrets-proxy-secret-token",
         "secrets-hub-api-token",
         "secrets-prometheus-metrics-token",
-    }, "proxy, hub and metrics tokens are generated; the Grafana password is in the file"
+        "secrets-build-token-secret",
+    }, "proxy, hub, metrics and build tokens are generated; the Grafana password is in the file"
     for res in rec.resources:
         leaks = list(plaintext_leaks(res.wire, needles))
         assert not leaks, f"{res.type} {res.name} has a secret in plaintext at {leaks}"
