@@ -176,6 +176,7 @@ class StackConfig(Model):
             "cert-manager": self.cert_manager.enabled,
             "monitoring": self.monitoring.enabled,
             "logging": self.logging.enabled,
+            "harbor": self.harbor.enabled,
             "deployer": True,
         }
         merged = {name: NamespaceConfig() for name in DEFAULT_NAMESPACES if enabled[name]}
