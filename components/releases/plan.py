@@ -285,6 +285,15 @@ def plan_registry_target(
         material.registry_username is not None and material.registry_password is not None
     )
     if plan.config.harbor.enabled:
+        if not plan.ingress_tls.enabled:
+            # The nodes' container runtime pulls over HTTPS unless each node is configured to
+            # trust a plain-HTTP registry, which the program does not do.
+            raise ConfigError(
+                "binder:harbor.enabled is true but binder:tls.source is 'none': the nodes "
+                "pull the built images from Harbor over HTTPS; set binder:tls.source to "
+                "'letsencrypt' or 'institution', or push to a registry of your own "
+                "(binder:registry.url) and set binder:harbor.enabled to false"
+            )
         target = harbor_registry_target(plan.config.harbor, plan.registry, has_registry_account)
         # Harbor's push robot is the registry account (components/releases/harbor.py).
         has_registry_account = True

@@ -242,3 +242,12 @@ def test_harbor_gets_a_restricted_namespace_its_pods_pass() -> None:
     waits = {urn.rsplit("::", 1)[-1] for urn in release.dependencies}
     assert {"bootstrap-ns-harbor", "releases-storage-class",
             "releases-pull-secrets-harbor"} <= waits, waits
+
+
+def test_harbor_without_tls_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_stack("local", overrides={
+            "binder:harbor": {"enabled": True, "hostname": HOST},
+            "binder:registry": {"prefix": "binder-local-", "allowAnonymousDockerHub": True},
+        })
+    assert "binder:harbor.enabled is true but binder:tls.source is 'none'" in str(caught.value)
