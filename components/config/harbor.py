@@ -2,10 +2,12 @@
 BinderHub builds, with retention -- the route for stacks without Artifact Registry (``ebi``,
 partner sites), where Docker Hub keeps every pushed image forever.
 
-mybinder.org's federation runs Harbor the same way (``terraform/modules/harbor/main.tf`` in
-mybinder.org-deploy, see ../shared/notes/operators.md): one project with a storage quota,
-a robot account that pushes (``builder``) and one that pulls (``user-puller``), a retention
-policy by days since the last pull, and a garbage-collection schedule that frees the blobs.
+mybinder.org's federation runs Harbor the same way (mybinder.org-deploy
+``terraform/modules/harbor/main.tf`` @ 0e7f826c, see ../shared/notes/operators.md): one
+project with a storage quota, a robot account that pushes (``builder``) and one that pulls
+(``user-puller``), a retention policy that keeps images pulled in the last 30 days or pushed
+in the last 7 (Saturdays 07:00), and garbage collection on Sundays 07:00. Our defaults are
+those.
 The release is :mod:`components.releases.harbor`.
 """
 
@@ -63,11 +65,13 @@ class HarborConfig(Model):
     retention_days: int = Field(default=30, ge=1)
     """Images not pulled for this many days are deleted (mybinder.org: 30). A rebuild costs
     one build."""
-    retention_schedule: str = "Daily"
-    """When the retention policy runs (a Harbor schedule)."""
-    gc_schedule: str = "0 0 3 * * 6"
+    retention_push_days: int = Field(default=7, ge=1)
+    """...unless pushed within this many days (mybinder.org: 7), so a fresh build survives."""
+    retention_schedule: str = "0 0 7 * * 6"
+    """When the retention policy runs (a Harbor schedule); Saturdays 07:00, as mybinder.org."""
+    gc_schedule: str = "0 0 7 * * 0"
     """When garbage collection frees the deleted images' blobs (a Harbor schedule, six-field
-    cron, seconds first); weekly by default, as mybinder.org."""
+    cron, seconds first); Sundays 07:00, a day after retention, as mybinder.org."""
 
     @field_validator("hostname")
     @classmethod

@@ -43,7 +43,7 @@ ADMIN_USER = "admin"
 #: The Secret cert-manager fills for Harbor's Ingress (``expose.tls.secret.secretName``).
 TLS_SECRET = "harbor-tls"  # noqa: S105 (a Secret's name, not a secret)
 #: The robots' names, as mybinder.org's (``harbor_robot_account`` ``builder`` and
-#: ``user-puller`` in terraform/modules/harbor/main.tf).
+#: ``user-puller`` in terraform/modules/harbor/main.tf @ 0e7f826c, there prefixed per member).
 PUSH_ROBOT = "builder"
 PULL_ROBOT = "user-puller"
 #: The chart's ``secretKey`` "must be a string of 16 chars" (values.yaml L378 @ v1.19.1): it
@@ -185,9 +185,11 @@ class Harbor(pulumi.ComponentResource):
             ),
             opts=api,
         )
-        # mybinder.org's rule: keep what was pulled in the last N days, in every repository
-        # and tag; everything else goes. https://github.com/pulumiverse/pulumi-harbor
-        # (RetentionPolicyRule.n_days_since_last_pull).
+        # mybinder.org's rules (terraform/modules/harbor/main.tf @ 0e7f826c, resource
+        # harbor_retention_policy.builds): Harbor retains what any rule matches -- pulled in
+        # the last N days, or pushed in the last M -- in every repository and tag, untagged
+        # artifacts not retained; everything else goes.
+        # https://github.com/pulumiverse/pulumi-harbor (RetentionPolicyRule).
         self.retention = harbor.RetentionPolicy(
             f"{name}-retention",
             harbor.RetentionPolicyArgs(
@@ -196,10 +198,12 @@ class Harbor(pulumi.ComponentResource):
                 rules=[
                     harbor.RetentionPolicyRuleArgs(
                         n_days_since_last_pull=config.retention_days,
-                        repo_matching="**",
-                        tag_matching="**",
-                        untagged_artifacts=True,
-                    )
+                        repo_matching="**", tag_matching="**", untagged_artifacts=False,
+                    ),
+                    harbor.RetentionPolicyRuleArgs(
+                        n_days_since_last_push=config.retention_push_days,
+                        repo_matching="**", tag_matching="**", untagged_artifacts=False,
+                    ),
                 ],
             ),
             opts=api,
@@ -243,7 +247,7 @@ class Harbor(pulumi.ComponentResource):
                 api, pulumi.ResourceOptions(additional_secret_outputs=["secret"])
             ),
         )
-        # `full_name` is the login Harbor gives the robot (``robot$<project>+<name>`` with
-        # the default prefix), read back rather than composed here.
+        # `full_name` is the login Harbor gives the robot, read back rather than composed
+        # here; mybinder.org hands out the same (output "registry_creds" of main.tf).
         login = account.full_name.apply(lambda full: full or "")
         return RegistryCredentials(login, secret)

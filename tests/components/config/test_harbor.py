@@ -26,8 +26,11 @@ def test_off_by_default_on_every_stack_file():
 
 def test_the_defaults_are_mybinders():
     cfg = _with_harbor({"enabled": True, "hostname": "registry.binder.example.org"})
+    # mybinder.org-deploy terraform/modules/harbor/main.tf @ 0e7f826c.
     assert cfg.harbor.retention_days == 30
-    assert cfg.harbor.gc_schedule == "0 0 3 * * 6"
+    assert cfg.harbor.retention_push_days == 7
+    assert cfg.harbor.retention_schedule == "0 0 7 * * 6"
+    assert cfg.harbor.gc_schedule == "0 0 7 * * 0"
     assert cfg.harbor.quota_gb * 10**9 < 200 * 2**30
 
 

@@ -64,10 +64,13 @@ def test_the_project_retention_gc_and_robots_are_mybinders() -> None:
     assert project.inputs["storageQuota"] == 250
     assert project.inputs["public"] is False
     retention = _one(rec, "harbor:index/retentionPolicy:RetentionPolicy", "-retention")
-    (rule,) = retention.inputs["rules"]
-    assert rule["nDaysSinceLastPull"] == 14
-    assert rule["repoMatching"] == rule["tagMatching"] == "**"
-    assert retention.inputs["schedule"] == "Daily"
+    pulled, pushed = retention.inputs["rules"]
+    assert pulled["nDaysSinceLastPull"] == 14
+    assert pushed["nDaysSinceLastPush"] == 7
+    for rule in (pulled, pushed):
+        assert rule["repoMatching"] == rule["tagMatching"] == "**"
+        assert rule["untaggedArtifacts"] is False
+    assert retention.inputs["schedule"] == "0 0 7 * * 6"
     gc = _one(rec, "harbor:index/garbageCollection:GarbageCollection", "-gc")
     assert gc.inputs["schedule"] == "0 30 2 * * 0"
     assert gc.inputs["deleteUntagged"] is True
