@@ -86,6 +86,11 @@ CRYPTNONO = ChartPin(
     repo="https://cryptnono.github.io/cryptnono/",
     release="cryptnono",
 )
+#: Harbor for the built images (``binder:harbor``, off by default); the newest v1.x tag,
+#: appVersion 2.15.1 (mybinder.org-deploy pins 1.18.1). https://github.com/goharbor/harbor-helm
+HARBOR = ChartPin(
+    chart="harbor", version="1.19.1", repo="https://helm.goharbor.io", release="harbor"
+)
 
 #: The program's own cluster-scoped objects beside the charts, which the deploy agent writes
 #: on later runs too (so its RBAC and admission guard name them): fluentd's PriorityClass
@@ -132,6 +137,9 @@ NAMESPACES = {
     # Beside BinderHub, as mybinder.org runs it: the namespace is already `privileged` for
     # dind, which cryptnono's eBPF detectors need too.
     "cryptnono": "binder",
+    # Its own namespace: its Secrets (admin password, database, robots' tokens) stay apart
+    # from BinderHub's.
+    "harbor": "harbor",
 }
 
 RELEASES: tuple[ChartPin, ...] = (
@@ -142,6 +150,7 @@ RELEASES: tuple[ChartPin, ...] = (
     GRAFANA,
     FLUENTD,
     CRYPTNONO,
+    HARBOR,
 )
 
 def local_chart_path(directory: str, pin: ChartPin) -> str:

@@ -142,6 +142,7 @@ DEFAULT_NAMESPACES: tuple[str, ...] = (
     "cert-manager",
     "monitoring",
     "logging",
+    "harbor",
     "deployer",
 )
 
@@ -239,7 +240,9 @@ ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$")
 
 #: The namespaces the releases install into; the deploy agent's token must not live in one,
 #: where the release's users (and its ServiceAccounts) could read it.
-RELEASE_NAMESPACES: tuple[str, ...] = ("binder", "ingress", "cert-manager", "monitoring", "logging")
+RELEASE_NAMESPACES: tuple[str, ...] = (
+    "binder", "ingress", "cert-manager", "monitoring", "logging", "harbor"
+)
 
 
 def identity_slug(name: str) -> str:

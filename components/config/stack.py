@@ -41,6 +41,7 @@ from components.config.access import (
 from components.config.base import PROJECT, ConfigError, DnsLabel, Model, config_errors
 from components.config.charts import ChartsConfig
 from components.config.cluster import ClusterConfig, GkeCluster, MagnumCluster
+from components.config.harbor import HarborConfig
 from components.config.messages import describe_errors, stray_namespace_keys
 from components.config.public import CryptnonoConfig
 from components.config.registry import RegistryConfig
@@ -110,6 +111,9 @@ class StackConfig(Model):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     cryptnono: CryptnonoConfig = Field(default_factory=CryptnonoConfig)
     """Miner detection on the user nodes (``components/releases/cryptnono.py``)."""
+    harbor: HarborConfig = Field(default_factory=HarborConfig)
+    """A Harbor registry in the cluster for the built images, with retention
+    (``components/releases/harbor.py``); off by default."""
     storage: StorageConfig = Field(default_factory=StorageConfig)
     dns: DnsConfig | None = None
     """A records for the public hosts; without it the stack output ``dns_records`` lists the
@@ -172,6 +176,7 @@ class StackConfig(Model):
             "cert-manager": self.cert_manager.enabled,
             "monitoring": self.monitoring.enabled,
             "logging": self.logging.enabled,
+            "harbor": self.harbor.enabled,
             "deployer": True,
         }
         merged = {name: NamespaceConfig() for name in DEFAULT_NAMESPACES if enabled[name]}

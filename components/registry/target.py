@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 from components.config.base import ConfigError
 from components.config.cluster import ClusterBase, GkeCluster
+from components.config.harbor import HarborConfig
 from components.config.registry import RegistryConfig
 
 #: Hosts that mean Docker Hub; there, images are named ``<account>/<name>`` without a host.
@@ -149,6 +150,38 @@ def plan_registry(
             "registry (binder:registry.url, or type: artifactRegistry on GKE)"
         )
     return target
+
+
+def harbor_registry_target(
+    harbor: HarborConfig, registry: RegistryConfig, has_credentials: bool
+) -> RegistryTarget:
+    """The target when the program runs Harbor (``binder:harbor.enabled``): its project at
+    ``https://<hostname>``, images ``<hostname>/<project>/<prefix><repo>``; BinderHub pushes
+    and user pods pull with Harbor's robot accounts, so ``binder:registry`` keeps only its
+    ``prefix`` and the registry account must not be given (a ConfigError naming both)."""
+    clash = []
+    if registry.type != "url":
+        clash.append(f"binder:registry.type is '{registry.type}'")
+    if "url" in registry.model_fields_set:
+        clash.append(f"binder:registry.url is '{registry.url}'")
+    if has_credentials:
+        clash.append("a registry account (registryUsername/registryPassword) is given")
+    if registry.prefix is not None and "/" in registry.prefix:
+        clash.append(f"binder:registry.prefix '{registry.prefix}' names a path")
+    if clash:
+        raise ConfigError(
+            "binder:harbor.enabled is true, so BinderHub pushes to the Harbor project "
+            f"'{harbor.project}' with its own robot account, but {'; '.join(clash)}. Remove "
+            "them (keep only a plain prefix such as 'binder-'), or set binder:harbor.enabled "
+            "to false to push to that registry"
+        )
+    host = harbor.hostname or ""
+    return RegistryTarget(
+        url=f"https://{host}",
+        image_prefix=f"{host}/{harbor.project}/{registry.image_prefix}",
+        dockerhub=False,
+        pull_secret=True,
+    )
 
 
 def url_registry_target(registry: RegistryConfig) -> RegistryTarget:

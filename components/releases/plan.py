@@ -29,7 +29,7 @@ from components.config.base import ConfigError
 from components.config.registry import RegistryConfig
 from components.config.releases import BinderHubConfig, TlsConfig
 from components.config.stack import StackConfig
-from components.registry.target import RegistryTarget, plan_registry
+from components.registry.target import RegistryTarget, harbor_registry_target, plan_registry
 from components.releases import values
 from components.releases.alerting import check_alert_credential
 from components.releases.bans import spec_format_findings
@@ -112,6 +112,8 @@ def enabled_releases(cfg: StackConfig) -> tuple[charts.ChartPin, ...]:
         pins.append(charts.FLUENTD)
     if cfg.cryptnono_enabled:
         pins.append(charts.CRYPTNONO)
+    if cfg.harbor.enabled:
+        pins.append(charts.HARBOR)
     return tuple(pins)
 
 
@@ -282,13 +284,27 @@ def plan_registry_target(
     has_registry_account = (
         material.registry_username is not None and material.registry_password is not None
     )
-    target = plan_registry(
-        plan.registry,
-        plan.config.cluster,
-        gcp_project=cluster.gcp_project,
-        gcp_location=cluster.gcp_location,
-        has_credentials=has_registry_account,
-    )
+    if plan.config.harbor.enabled:
+        if not plan.ingress_tls.enabled:
+            # The nodes' container runtime pulls over HTTPS unless each node is configured to
+            # trust a plain-HTTP registry, which the program does not do.
+            raise ConfigError(
+                "binder:harbor.enabled is true but binder:tls.source is 'none': the nodes "
+                "pull the built images from Harbor over HTTPS; set binder:tls.source to "
+                "'letsencrypt' or 'institution', or push to a registry of your own "
+                "(binder:registry.url) and set binder:harbor.enabled to false"
+            )
+        target = harbor_registry_target(plan.config.harbor, plan.registry, has_registry_account)
+        # Harbor's push robot is the registry account (components/releases/harbor.py).
+        has_registry_account = True
+    else:
+        target = plan_registry(
+            plan.registry,
+            plan.config.cluster,
+            gcp_project=cluster.gcp_project,
+            gcp_location=cluster.gcp_location,
+            has_credentials=has_registry_account,
+        )
     pulls = plan_dockerhub_pulls(
         plan.registry,
         plan.config.cluster,

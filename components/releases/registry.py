@@ -159,6 +159,24 @@ MIRRORED_IMAGES: Mapping[str, tuple[MirroredImage, ...]] = {
             "fluent/fluentd-kubernetes-daemonset",
         ),
     ),
+    # Harbor (binder:harbor): every component is a docker.io/goharbor image (values.yaml @
+    # harbor-helm v1.19.1, `<component>.image.repository`).
+    "harbor": tuple(
+        MirroredImage((*path, "image", "repository"), f"docker.io/goharbor/{image}",
+                      "repository", f"goharbor/{image}")
+        for path, image in (
+            (("nginx",), "nginx-photon"),
+            (("portal",), "harbor-portal"),
+            (("core",), "harbor-core"),
+            (("jobservice",), "harbor-jobservice"),
+            (("registry", "registry"), "registry-photon"),
+            (("registry", "controller"), "harbor-registryctl"),
+            (("trivy",), "trivy-adapter-photon"),
+            (("database", "internal"), "harbor-db"),
+            (("redis", "internal"), "redis-photon"),
+            (("exporter",), "harbor-exporter"),
+        )
+    ),
 }
 
 
@@ -194,7 +212,10 @@ def mirror_layer(release: str, mirror: str | None) -> dict[str, Any]:
 #: grafana.com, no renderer, no `helm test`). The rendered-objects test checks that every
 #: other one runs and that nothing else from Docker Hub does.
 NOT_RUN: frozenset[str] = frozenset(
-    {"curlimages/curl", "grafana/grafana-image-renderer", "bats/bats"}
+    {"curlimages/curl", "grafana/grafana-image-renderer", "bats/bats",
+     # Harbor behind our Ingress (no nginx of its own), no Trivy, no exporter
+     # (components/releases/harbor.py, helm_configs/base/harbor.yaml).
+     "goharbor/nginx-photon", "goharbor/trivy-adapter-photon", "goharbor/harbor-exporter"}
 )
 
 #: The dockerconfigjson Secret with the Docker Hub account, in every namespace that runs a
@@ -214,6 +235,9 @@ PULL_SECRET_PATHS: Mapping[str, tuple[tuple[str, ...], bool]] = {
     "traefik": (("deployment", "imagePullSecrets"), True),
     "grafana": (("image", "pullSecrets"), False),
     "fluentd": (("imagePullSecrets",), True),
+    # harbor: top-level `imagePullSecrets`, a list of {name: ...} on every pod
+    # (templates/*/*-dpl.yaml and -sts.yaml @ v1.19.1, `with .Values.imagePullSecrets`).
+    "harbor": (("imagePullSecrets",), True),
 }
 
 
@@ -226,6 +250,7 @@ RELEASE_GROUPS: Mapping[str, str] = {
     "prometheus": "monitoring",
     "grafana": "monitoring",
     "fluentd": "logging",
+    "harbor": "harbor",
 }
 
 

@@ -18,7 +18,7 @@ created when switched off.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict
 
 import pulumi
@@ -28,6 +28,7 @@ from components.network.plan import NetworkPlan
 from components.releases.binderhub import BinderHub, BinderHubArgs
 from components.releases.cert_manager import CertManager, CertManagerArgs
 from components.releases.cryptnono import Cryptnono, CryptnonoArgs
+from components.releases.harbor import Harbor, HarborArgs
 from components.releases.ingress import IngressController, IngressControllerArgs
 from components.releases.logging import Logging, LoggingArgs
 from components.releases.monitoring import Monitoring, MonitoringArgs
@@ -80,6 +81,8 @@ class Releases(pulumi.ComponentResource):
     binderhub: BinderHub
     monitoring: Monitoring | None
     logging: Logging | None
+    harbor: Harbor | None
+    """Harbor and its project (``binder:harbor.enabled``)."""
     binder_url: pulumi.Output[str]
     hub_url: pulumi.Output[str]
     grafana_url: pulumi.Output[str | None]
@@ -147,7 +150,8 @@ class Releases(pulumi.ComponentResource):
             namespace = charts.NAMESPACES[release]
             waits = namespace_waits(namespace)
             # (Only with a bootstrapped namespace: an empty list means "Helm creates it".)
-            if waits and self.storage is not None and release in ("binderhub", "monitoring"):
+            with_volumes = ("binderhub", "monitoring", "harbor")
+            if waits and self.storage is not None and release in with_volumes:
                 waits.append(self.storage.storage_class)
             if self.pull_secrets is not None and namespace in self.pull_secrets.secrets:
                 waits.append(self.pull_secrets.secrets[namespace])
@@ -184,6 +188,25 @@ class Releases(pulumi.ComponentResource):
                 child,
             )
 
+        # Harbor (binder:harbor): BinderHub pushes with its `builder` robot, whose secret the
+        # Harbor component generates, instead of a registry account from the secrets (the
+        # plan refuses both at once: components/registry/target.py).
+        self.harbor = None
+        binderhub_secrets = args.secrets
+        if cfg.harbor.enabled:
+            self.harbor = Harbor(
+                f"{name}-harbor",
+                HarborArgs(
+                    **placed("harbor"),
+                    config=cfg.harbor,
+                    tls=tls,
+                    ingress_class=class_name,
+                    institution_certificate=args.secrets.tls,
+                ),
+                child,
+            )
+            binderhub_secrets = replace(args.secrets, registry=self.harbor.push_credentials)
+
         monitoring_namespace = charts.NAMESPACES["monitoring"] if cfg.monitoring.enabled else None
         self.binderhub = BinderHub(
             f"{name}-binderhub",
@@ -193,7 +216,7 @@ class Releases(pulumi.ComponentResource):
                 registry=registry,
                 registry_target=plan.registry_target,
                 cluster=cfg.cluster,
-                secrets=args.secrets,
+                secrets=binderhub_secrets,
                 tls=tls,
                 ingress_class=class_name,
                 prometheus_namespace=monitoring_namespace,

@@ -52,6 +52,16 @@ PVC_CLASS_PATHS: Mapping[str, tuple[tuple[tuple[str, ...], tuple[str, ...], Any]
     "grafana": (
         (("persistence", "storageClassName"), ("persistence", "enabled"), True),
     ),
+    # harbor (v1.19.1) templates/{registry/registry-pvc,jobservice/jobservice-pvc,
+    # database/database-ss,redis/statefulset,trivy/trivy-sts}.yaml: `if .Values.persistence
+    # .enabled`, each binds `.Values.persistence.persistentVolumeClaim.<part>` to a variable
+    # and reads its `.storageClass`.
+    "harbor": tuple(
+        (("persistence", "persistentVolumeClaim", *part, "storageClass"),
+         ("persistence", "enabled"), True)
+        for part in (("registry",), ("jobservice", "jobLog"), ("database",), ("redis",),
+                     ("trivy",))
+    ),
 }
 
 

@@ -93,7 +93,7 @@ def test_what_the_tool_finds_against_todays_pins(fixtures: _Fixtures) -> None:
     # Each repository's index read once (BinderHub and JupyterHub share theirs), and both
     # pages of Quay's tag list.
     indexes = [h for h in fixtures.hits if h.endswith("/index.yaml")]
-    assert len(indexes) == len(set(indexes)) == 7
+    assert len(indexes) == len(set(indexes)) == 8
     assert sum("repo2docker/tag/" in h for h in fixtures.hits) == 2
 
 

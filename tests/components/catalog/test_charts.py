@@ -20,6 +20,7 @@ EXPECTED = {
     "grafana": ("12.11.1", "https://grafana-community.github.io/helm-charts"),
     "fluentd": ("0.6.0", "https://fluent.github.io/helm-charts"),
     "cryptnono": ("0.3.2-0.dev.git.256.he86658e", "https://cryptnono.github.io/cryptnono/"),
+    "harbor": ("1.19.1", "https://helm.goharbor.io"),
 }
 
 
@@ -77,8 +78,12 @@ def test_a_chart_directory_replaces_every_repository():
 def test_the_e2e_stack_installs_every_chart_from_the_shared_directory():
     recording = recorded_stack("e2e")
     installed = {r.inputs["chart"] for r in recording.of_type("kubernetes:helm.sh/v3:Release")}
+    # Harbor is the exception: its project and robots are made through Harbor's own API,
+    # which needs Harbor running, and kwok's nodes run no containers (e2e/README.md).
     assert installed == {
-        charts.local_chart_path("../shared/charts", pin) for pin in charts.RELEASES
+        charts.local_chart_path("../shared/charts", pin)
+        for pin in charts.RELEASES
+        if pin is not charts.HARBOR
     }
 
 

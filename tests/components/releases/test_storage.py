@@ -26,7 +26,8 @@ from tests.stack_runs import recorded_stack
 from tools.mockrun import Recording
 
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
-PINS = {"binderhub": charts.BINDERHUB, "prometheus": charts.PROMETHEUS, "grafana": charts.GRAFANA}
+PINS = {"binderhub": charts.BINDERHUB, "prometheus": charts.PROMETHEUS, "grafana": charts.GRAFANA,
+        "harbor": charts.HARBOR}
 
 #: Every template of the pinned charts that can render a PersistentVolumeClaim (directly or as
 #: a volumeClaimTemplate): (chart, path under the chart dir, release, the values path of its
@@ -51,6 +52,17 @@ PVC_TEMPLATES: list[tuple[Any, str, str, str | None, tuple[str, ...] | None, Any
      "prometheus", None, ("prometheus-pushgateway", "enabled"), False),
     (charts.TRAEFIK, "templates/pvc.yaml", "traefik", None, ("persistence", "enabled"), False),
     (charts.FLUENTD, "templates/statefulset.yaml", "fluentd", None, ("kind",), "DaemonSet"),
+    *(
+        (charts.HARBOR, path, "harbor",
+         f".Values.persistence.persistentVolumeClaim.{part}.storageClass", None, None)
+        for path, part in (
+            ("templates/registry/registry-pvc.yaml", "registry"),
+            ("templates/jobservice/jobservice-pvc.yaml", "jobservice.jobLog"),
+            ("templates/database/database-ss.yaml", "database"),
+            ("templates/redis/statefulset.yaml", "redis"),
+            ("templates/trivy/trivy-sts.yaml", "trivy"),
+        )
+    ),
 ]
 
 
@@ -91,7 +103,10 @@ def test_the_class_path_is_the_one_the_template_reads(
     if class_ref is None:
         return
     text = (chart_dir(pin) / path).read_text()
-    assert class_ref in text
+    parent, _, leaf = class_ref.rpartition(".")
+    bound = re.search(rf"(\$\w+) := {re.escape(parent)}\b", text)
+    # Read directly, or (harbor) through a variable bound to the PVC's values.
+    assert class_ref in text or (bound and f"{bound.group(1)}.{leaf}" in text)
     # A subchart's template reads its own values: ours carry the subchart's name in front.
     subchart = path.split("/")[1] if path.startswith("charts/") else None
     paths = [
