@@ -28,7 +28,6 @@ from components.network.plan import NetworkPlan
 from components.releases.binderhub import BinderHub, BinderHubArgs
 from components.releases.cert_manager import CertManager, CertManagerArgs
 from components.releases.cryptnono import Cryptnono, CryptnonoArgs
-from components.releases.harbor import Harbor, HarborArgs
 from components.releases.ingress import IngressController, IngressControllerArgs
 from components.releases.logging import Logging, LoggingArgs
 from components.releases.monitoring import Monitoring, MonitoringArgs
@@ -81,8 +80,10 @@ class Releases(pulumi.ComponentResource):
     binderhub: BinderHub
     monitoring: Monitoring | None
     logging: Logging | None
-    harbor: Harbor | None
-    """Harbor and its project (``binder:harbor.enabled``)."""
+    harbor: pulumi.ComponentResource | None
+    """Harbor and its project (``binder:harbor.enabled``): a
+    :class:`components.releases.harbor.Harbor`, imported (with ``pulumiverse_harbor``) only by
+    a stack that runs it; the SDK evaluates these annotations, so the name cannot be used."""
     binder_url: pulumi.Output[str]
     hub_url: pulumi.Output[str]
     grafana_url: pulumi.Output[str | None]
@@ -194,6 +195,8 @@ class Releases(pulumi.ComponentResource):
         self.harbor = None
         binderhub_secrets = args.secrets
         if cfg.harbor.enabled:
+            from components.releases.harbor import Harbor, HarborArgs
+
             self.harbor = Harbor(
                 f"{name}-harbor",
                 HarborArgs(
