@@ -56,39 +56,29 @@ def _redact_all(value: Any) -> Any:
     return REDACTED
 
 
-def secret_texts(value: Any, inside: bool = False) -> Iterator[str]:
-    """Every string that sits inside a secret marker in ``value`` (wire form)."""
-    if is_secret(value):
-        yield from secret_texts(value.get("value"), True)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from secret_texts(v, inside)
-    elif isinstance(value, list):
-        for v in value:
-            yield from secret_texts(v, inside)
-    elif inside and isinstance(value, str):
-        yield value
+def secret_texts(value: Any, inside: bool = False, *, whole_only: bool = False) -> Iterator[str]:
+    """Every string that sits inside a secret marker in ``value`` (wire form).
 
-
-def secret_scalars(value: Any) -> Iterator[str]:
-    """Every string that is a secret marker's whole value in ``value`` (wire form): a
-    password, a token, a key, a kubeconfig -- what the program carries as a secret of its own.
-    A string inside a secret mapping or list is not one by itself: the registry URL beside
-    the credentials it belongs to is secret only by company, and finding it in an image
-    prefix is no leak (issue 20). The secret material in such a mapping comes from the
-    secrets files or config, whose values the render looks for separately."""
+    ``whole_only``: only the strings that are a marker's whole value -- a password, a token,
+    a key, a kubeconfig, what the program carries as a secret of its own. A string inside a
+    secret mapping or list is then not one by itself: the registry URL beside the credentials
+    it belongs to is secret only by company, and finding it in an image prefix is no leak
+    (issue 20). The secret material in such a mapping comes from the secrets files or config,
+    whose values the render looks for separately."""
     if is_secret(value):
         inner = value.get("value")
-        if isinstance(inner, str):
+        if whole_only and isinstance(inner, str):
             yield inner
         else:
-            yield from secret_scalars(inner)
+            yield from secret_texts(inner, True, whole_only=whole_only)
     elif isinstance(value, dict):
         for v in value.values():
-            yield from secret_scalars(v)
+            yield from secret_texts(v, inside, whole_only=whole_only)
     elif isinstance(value, list):
         for v in value:
-            yield from secret_scalars(v)
+            yield from secret_texts(v, inside, whole_only=whole_only)
+    elif inside and not whole_only and isinstance(value, str):
+        yield value
 
 
 def scrub(value: Any, needles: list[str], path: str, leaks: list[str]) -> Any:

@@ -74,7 +74,7 @@ from tools.redaction import (
     REDACTED,
     redact,
     scrub,
-    secret_scalars,
+    secret_texts,
 )
 from tools.render_files import (
     MANIFESTS_DIR,
@@ -162,7 +162,7 @@ def render(
     carried = {
         text
         for source in (*(r.wire for r in recording.resources), recording.outputs_wire)
-        for text in secret_scalars(source)
+        for text in secret_texts(source, whole_only=True)
         # A value the stack file holds in plaintext (the registry's URL, which the program
         # hands over beside its credentials) or an identifier is no secret material.
         if not any(text in plain for plain in public)

@@ -228,6 +228,15 @@ def test_nothing_secret_is_printed_or_written(synthetic: Recording, tmp_path: Pa
             assert secret not in text
 
 
+def test_secret_texts_whole_values_only_leave_out_what_sits_beside_a_secret() -> None:
+    wire = {"creds": {SIG_KEY: SECRET_SIG, "value": {"url": "https://r.example.org",
+                                                      "password": "pw-0123456789"}},
+            "token": {SIG_KEY: SECRET_SIG, "value": "tok-0123456789"}}
+    assert sorted(secret_texts(wire)) == ["https://r.example.org", "pw-0123456789",
+                                          "tok-0123456789"]
+    assert list(secret_texts(wire, whole_only=True)) == ["tok-0123456789"]
+
+
 def test_plaintext_copy_of_a_secret_is_redacted_and_reported(tmp_path: Path) -> None:
     def leaky() -> None:
         App(
