@@ -58,7 +58,10 @@ _CREDENTIAL_ENV = re.compile(
     r"webhook(_url)?)$")
 
 
-def _plain(value: Any) -> bool:
+def is_plain_value(value: Any) -> bool:
+    """A non-empty string or number: what a credential looks like. Not a bool (switches such
+    as ``automountServiceAccountToken: true``), not null, not a map or list. (Also the test of
+    :func:`components.releases.values.credential_paths`.)"""
     return isinstance(value, str | int | float) and not isinstance(value, bool) and value != ""
 
 
@@ -90,21 +93,21 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, Mapping):
         name = value.get("name")
         if (isinstance(name, str) and _CREDENTIAL_ENV.search(name)
-                and _plain(value.get("value"))):
+                and is_plain_value(value.get("value"))):
             yield here("value"), f"an environment variable named {name}"
         if value.get("kind") == "Secret":
             for field in ("data", "stringData"):
                 data = value.get(field)
-                if isinstance(data, Mapping) and any(_plain(v) for v in data.values()):
+                if isinstance(data, Mapping) and any(is_plain_value(v) for v in data.values()):
                     yield here(field), "a Secret's data"
         for key, item in value.items():
             if key in ("data", "stringData") and value.get("kind") == "Secret":
                 continue
             if key == "auth" and _docker_auth(item):
                 yield here(key), "a docker config auth (base64 of user:password)"
-            elif key == ".dockerconfigjson" and _plain(item):
+            elif key == ".dockerconfigjson" and is_plain_value(item):
                 yield here(key), "a docker config"
-            elif isinstance(key, str) and _DATA_KEY.search(key) and _plain(item):
+            elif isinstance(key, str) and _DATA_KEY.search(key) and is_plain_value(item):
                 yield here(key), f"a {key} field (base64 key material)"
             else:
                 yield from _walk(item, here(key))

@@ -36,7 +36,7 @@ from typing import Any
 import pulumi
 
 from components.config.base import ConfigError
-from components.config.credential_shapes import credential_shapes
+from components.config.credential_shapes import credential_shapes, is_plain_value
 from components.config.yaml_input import read_yaml_file
 
 #: The largest values file read. Ours are a few KiB; and Helm keeps each release (values
@@ -309,14 +309,6 @@ def load_values_file(path: Path) -> Values:
     return dict(data)
 
 
-def _is_plain_value(value: Any) -> bool:
-    """A non-empty string or number: what a credential looks like. Not a bool (switches such
-    as ``automountServiceAccountToken: true``), not null, not a map or list."""
-    if isinstance(value, bool) or value is None:
-        return False
-    return isinstance(value, str | int | float) and str(value) != ""
-
-
 def credential_paths(value: Any, path: str = "", parent: str = "") -> list[str]:
     """Paths in ``value`` where a key that names a credential (:func:`names_a_credential`)
     holds a plaintext value: a non-empty string or number, or a list with one (``keys:
@@ -327,8 +319,8 @@ def credential_paths(value: Any, path: str = "", parent: str = "") -> list[str]:
             here = f"{path}.{key}" if path else str(key)
             credential = names_a_credential(str(key), parent)
             if credential and (
-                _is_plain_value(item)
-                or (isinstance(item, list) and any(_is_plain_value(i) for i in item))
+                is_plain_value(item)
+                or (isinstance(item, list) and any(is_plain_value(i) for i in item))
             ):
                 found.append(here)
             else:
